@@ -1,0 +1,99 @@
+# bufpool: `make` builds the libraries, `make check` runs every test,
+# `make bench` runs the benchmarks.  Area-specific rules live in mk/*.mk.
+
+VERSION_MAJOR := 1
+VERSION_MINOR := 0
+VERSION_PATCH := 0
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WERROR ?=
+# Flags the build needs, whatever the user's CFLAGS say.
+BP_CFLAGS := -std=gnu11 -Wall -Wextra -Wpedantic $(WERROR) -fPIC -fvisibility=hidden \
+	-Iinclude -Isrc -pthread
+LDLIBS_PT := -pthread
+
+# Out-of-tree build directory; `make BUILD=build-asan CFLAGS=...` gives a
+# separate variant without mixing objects.
+BUILD ?= build
+
+LIB_SRCS := $(wildcard src/*.c)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_A := $(BUILD)/libbufpool.a
+SONAME := libbufpool.so.$(VERSION_MAJOR)
+LIB_SO := $(BUILD)/libbufpool.so.$(VERSION)
+
+.PHONY: all lib check bench clean install uninstall
+all: lib
+lib: $(LIB_A) $(LIB_SO)
+
+$(BUILD)/obj/%.o: src/%.c src/internal.h include/bufpool.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_PT)
+	ln -sf libbufpool.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libbufpool.so
+
+# ---- tests: one program per area, linked statically (internal symbols are
+# reachable for the unit tests of internal pieces such as the region).
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# Other rules (mk/*.mk) append programs or scripts to run to CHECK_PROGS.
+CHECK_PROGS := $(TEST_BINS)
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) $(TEST_LDLIBS_$*)
+
+-include $(sort $(wildcard mk/*.mk))
+
+# The runner gives each program a timeout and ends with "N passed, M failed".
+check: $(CHECK_PROGS)
+	@tests/run.sh $(CHECK_PROGS)
+
+clean:
+	rm -rf build build-*
+
+install: lib
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/bufpool.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libbufpool.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libbufpool.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    bufpool.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/bufpool.pc
+	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(LIBDIR)/cmake/bufpool
+	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(MANDIR)/man3/
+	@# The CMake files name the real prefix (not DESTDIR) and the pointer size
+	@# of the compiler that built the library.
+	ptr=$$(printf '__SIZEOF_POINTER__\n' | $(CC) $(CFLAGS) -E -P -x c - | tr -d ' \n') && \
+	for f in bufpoolConfig bufpoolConfigVersion; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	        -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	        -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' -e "s|@SIZEOF_VOID_P@|$$ptr|g" \
+	        cmake/$$f.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/bufpool/$$f.cmake || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/bufpool.h $(DESTDIR)$(LIBDIR)/libbufpool.a \
+	    $(DESTDIR)$(LIBDIR)/libbufpool.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libbufpool.so $(DESTDIR)$(LIBDIR)/pkgconfig/bufpool.pc
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard man/*.3))) \
+	    $(DESTDIR)$(LIBDIR)/cmake/bufpool/bufpoolConfig.cmake \
+	    $(DESTDIR)$(LIBDIR)/cmake/bufpool/bufpoolConfigVersion.cmake
+	rmdir $(DESTDIR)$(LIBDIR)/cmake/bufpool 2>/dev/null || true

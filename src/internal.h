@@ -1,0 +1,285 @@
+/*
+ * Shared internal types of bufpool.  Nothing here is public API.
+ *
+ * The pieces, one file each:
+ *   budget.c  the byte budget (one atomic word) and the memory behind it
+ *   cache.c   per-thread caches of released allocations
+ *   waitq.c   the wait queue: blocked calls, async waiters, wakeups
+ *   region.c  the region allocator for BUFPOOL_REGION
+ *   pool.c    create/destroy/shutdown, the allocate and release paths
+ *   stats.c   statistics
+ */
+#ifndef BUFPOOL_INTERNAL_H
+#define BUFPOOL_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "bufpool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BUFPOOL__API __attribute__((visibility("default")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define CACHELINE 64
+
+/*
+ * Atomics behind named wrappers.  Every call site says what it pairs with.
+ * seq_cst is used only where a Dekker-style "store mine, then load theirs"
+ * handshake needs a single total order (see the wait protocol in waitq.c).
+ */
+#define load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
+#define load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
+#define load_seqcst(p) atomic_load_explicit((p), memory_order_seq_cst)
+#define store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define fetch_add_seqcst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
+#define fetch_sub_seqcst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
+#define fetch_sub_acqrel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
+#define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
+#define cas_seqcst(p, e, v) \
+    atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_seq_cst, memory_order_relaxed)
+#define cas_acqrel(p, e, v) \
+    atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_acq_rel, memory_order_relaxed)
+/* An owner-only counter: one writer, read racily by stats.  No RMW needed. */
+#define counter_add(p, v) store_relaxed((p), load_relaxed(p) + (v))
+
+#define BUFPOOL__MAGIC_ALLOC 0xb0f1a11cu
+#define BUFPOOL__MAGIC_POOL 0xb0f1b001u
+#define BUFPOOL__MAGIC_DEAD 0xdeadb0f1u
+
+/* One allocation.  Kept apart from its buffers, so page-sized buffers waste
+ * no page on a header and region memory holds only data.  A roundtrip
+ * touches this struct alone; the buffers are the caller's. */
+struct bufpool_alloc {
+    /* Link while cached.  Atomic because an owner popping its cache may read
+     * it from a header a trimmer has just taken (see cache.c). */
+    _Atomic(struct bufpool_alloc *) next;
+    char *first;
+    size_t n;
+    _Atomic size_t refs; /* 0 while cached */
+    struct bufpool *pool;
+    uint32_t magic;
+};
+
+/* ---- region.c: the allocator behind BUFPOOL_REGION ---------------------
+ * The region is max_memory rounded up to a page (to 2 MiB with HUGEPAGES),
+ * carved in units of one buffer.  It has its own lock; callers may hold the
+ * pool lock (lock order: pool->lock, then the region's). */
+struct bufpool__region;
+int bufpool__region_create(struct bufpool__region **out, size_t buffer_size,
+                           size_t max_memory, unsigned flags);
+void bufpool__region_destroy(struct bufpool__region *r);
+void *bufpool__region_base(const struct bufpool__region *r);
+size_t bufpool__region_length(const struct bufpool__region *r); /* bytes */
+/* A run of n free buffers: its first buffer's index, or SIZE_MAX if none. */
+size_t bufpool__region_alloc(struct bufpool__region *r, size_t n);
+void bufpool__region_free(struct bufpool__region *r, size_t index, size_t n);
+size_t bufpool__region_largest(struct bufpool__region *r); /* in buffers */
+
+/* ---- cache.c ------------------------------------------------------------ */
+#define TC_BINS 16
+#define TC_BIN_CAP 32
+
+/* A bin caches allocations of one length n.  Only the owning thread pushes
+ * and pops; a trimmer may take the whole list at any time with one
+ * exchange.  Because only the owner ever pushes, a popping owner cannot see
+ * the ABA pattern: a head it read can leave the list only by the trimmer's
+ * exchange, which makes the owner's CAS fail. */
+struct tc_bin {
+    _Atomic(struct bufpool_alloc *) head;
+    size_t n;       /* owner-only: the length this bin holds */
+    unsigned count; /* owner-only: approximate length of the list */
+};
+
+/* Owner-written statistics; summed racily by stats.c. */
+struct tc_counters {
+    _Atomic uint64_t allocs, frees;           /* allocations made / returned */
+    _Atomic uint64_t alloc_bytes, free_bytes; /* their bytes */
+};
+
+struct tcache {
+    struct tc_bin bins[TC_BINS];
+    alignas(CACHELINE) struct tc_counters c;
+    struct tcache *next;  /* the pool's list; append-only while it lives */
+    struct bufpool *pool;
+    _Atomic int owners;   /* 2: a thread and the pool; 1: one of them */
+};
+
+struct tcache *bufpool__tcache_get_slow(struct bufpool *pool);
+struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n);
+void bufpool__cache_overflow(struct tcache *tc, struct bufpool_alloc *a);
+/* Under pool->lock: take every cached allocation, from every thread and
+ * the depot, as one list (their bytes stay charged). */
+struct bufpool_alloc *bufpool__steal_all(struct bufpool *pool);
+void bufpool__tcache_pool_fini(struct bufpool *pool);
+
+/* The calling thread's most recent caches, keyed by pool id. */
+#define TL_SLOTS 4
+struct tl_slot {
+    uint64_t id;
+    struct tcache *tc;
+};
+extern __thread struct tl_slot bufpool__tl[TL_SLOTS];
+
+/* The calling thread's cache for pool, or NULL when none can be made. */
+static inline struct tcache *bufpool__tcache_get(struct bufpool *pool, uint64_t id)
+{
+    if (likely(bufpool__tl[0].id == id))
+        return bufpool__tl[0].tc;
+    return bufpool__tcache_get_slow(pool);
+}
+
+static inline unsigned bufpool__bin_index(size_t n)
+{
+    /* n = 1..12 get a bin each; larger n share 4 bins by log2. */
+    if (n <= 12)
+        return (unsigned)n - 1;
+    return 12 + ((63u - (unsigned)__builtin_clzll(n)) & 3u);
+}
+
+/* Pop a cached allocation of length n; owner thread only. */
+static inline struct bufpool_alloc *bufpool__tcache_pop(struct tcache *tc, size_t n)
+{
+    struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
+    if (b->n != n)
+        return NULL;
+    /* pairs with the release half of the CAS in bufpool__tcache_push */
+    struct bufpool_alloc *h = load_acquire(&b->head);
+    while (h) {
+        /* h may have been stolen already: reading ->next is safe because
+         * headers are type-stable (cache.c), and the CAS then fails. */
+        struct bufpool_alloc *next = load_relaxed(&h->next);
+        /* pairs with the exchange in bufpool__steal_all */
+        if (cas_acqrel(&b->head, &h, next)) {
+            b->count--;
+            return h;
+        }
+    }
+    b->count = 0;
+    return NULL;
+}
+
+/* Push a released allocation; owner thread only.  False when the bin is
+ * full or holds another length: the caller overflows to the depot. */
+static inline bool bufpool__tcache_push(struct tcache *tc, struct bufpool_alloc *a)
+{
+    struct tc_bin *b = &tc->bins[bufpool__bin_index(a->n)];
+    struct bufpool_alloc *h = load_relaxed(&b->head);
+    if (!h) {
+        b->n = a->n;
+        b->count = 0;
+    } else if (b->n != a->n || b->count >= TC_BIN_CAP) {
+        return false;
+    }
+    do
+        store_relaxed(&a->next, h);
+    /* seq_cst: the release's "push, then load nwait" handshake (waitq.c);
+     * also pairs with the load_acquire in bufpool__tcache_pop. */
+    while (!cas_seqcst(&b->head, &h, a));
+    b->count++;
+    return true;
+}
+
+/* ---- budget.c ----------------------------------------------------------- */
+bool bufpool__budget_try_charge(struct bufpool *pool, size_t bytes);
+void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes);
+/* A fresh allocation of n buffers whose bytes are already charged:
+ * 0, -ENOMEM (system allocator), -EAGAIN (region: no run of n free). */
+int bufpool__block_new(struct bufpool *pool, size_t n, bool locked, struct bufpool_alloc **out);
+/* Give an allocation's memory back to the system (or the region), uncharged. */
+void bufpool__block_free(struct bufpool *pool, struct bufpool_alloc *a);
+/* Free a list of allocations and uncharge their bytes.  Under the lock. */
+void bufpool__free_list(struct bufpool *pool, struct bufpool_alloc *list);
+void bufpool__free_hdrs(struct bufpool *pool);
+
+/* ---- waitq.c ------------------------------------------------------------ */
+enum { WN_WAITING = 0, WN_DONE = 1 };
+
+/* One waiting request, queued in arrival order under pool->lock.  A blocked
+ * call's node lives on its stack; an async waiter's lives in the waiter. */
+struct waitnode {
+    struct waitnode *prev, *next;
+    size_t n;
+    struct bufpool_waiter *async; /* NULL for a blocked call */
+    bool queued;
+    _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */
+    int result;                   /* valid once WN_DONE */
+    struct bufpool_alloc *grant;  /* set aside for this request */
+};
+
+struct bufpool_waiter {
+    struct bufpool *pool;
+    int fd;
+    struct waitnode node;
+};
+
+/* ---- the pool ----------------------------------------------------------- */
+struct bufpool {
+    /* read-mostly */
+    uint32_t magic;
+    unsigned flags;
+    size_t buffer_size;
+    unsigned shift; /* log2(buffer_size) */
+    size_t align;   /* min(buffer_size, 4096) */
+    uint64_t id;    /* unique for the process's life; keys thread caches */
+    struct bufpool__region *region;
+    _Atomic int shut;
+
+    /* written on cache misses only */
+    alignas(CACHELINE) _Atomic size_t charged; /* in_use + cached bytes */
+    _Atomic size_t max_memory;
+    _Atomic size_t peak_in_use;
+    _Atomic uint64_t failures;
+
+    /* read on every release, written only by waiters */
+    alignas(CACHELINE) _Atomic size_t nwait; /* queued requests + a destroyer */
+
+    alignas(CACHELINE) pthread_mutex_t lock;
+    /* everything below is under lock */
+    struct waitnode *qhead, *qtail;
+    size_t queued;        /* nodes in the queue */
+    size_t inside;        /* blocked calls that have not returned yet */
+    bool destroying;
+    pthread_cond_t idle;  /* destroy waits here */
+    _Atomic(struct tcache *) tcaches;
+    struct tc_counters orphan; /* counts for threads that could get no cache */
+    /* The depot: cached allocations overflowing thread caches, by length. */
+    struct tc_bin depot[TC_BINS];
+    _Atomic size_t depot_count; /* a hint read without the lock */
+    /* Spare headers.  Headers are freed only with the pool (type-stable),
+     * see cache.c. */
+    struct bufpool_alloc *free_hdrs;
+    _Atomic size_t nfree_hdrs; /* a hint read without the lock */
+    uint64_t total_waits, total_wait_ns;
+};
+
+/* pool.c */
+void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n);
+void bufpool__sample_peak(struct bufpool *pool);
+/* waitq.c */
+int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
+                          uint64_t timeout_ns, struct bufpool_alloc **out);
+void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
+void bufpool__cancel_all(struct bufpool *pool);
+void bufpool__fail_impossible(struct bufpool *pool);
+void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare);
+/* stats.c */
+void bufpool__sum_counters(struct bufpool *pool, struct tc_counters *sum);
+
+enum { ACQ_BLOCK, ACQ_TRY, ACQ_TIMED };
+
+static inline size_t bufpool__bytes(const struct bufpool *pool, size_t n)
+{
+    return n << pool->shift;
+}
+
+#endif /* BUFPOOL_INTERNAL_H */

@@ -1,0 +1,361 @@
+/*
+ * The pool's life cycle and its two hot paths, allocate and release.
+ *
+ * The fast path of a roundtrip is: find this thread's cache (one TLS
+ * compare), pop an allocation of the same length (one CAS), and on release
+ * push it back (one CAS) and look at nwait (a plain load).  No lock, no
+ * system call, no write to a line another thread writes.  A miss charges
+ * the budget with one CAS and takes memory from the system; everything
+ * else (waiting, trimming, serving waiters) is in waitq.c.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static _Atomic uint64_t next_pool_id = 1;
+
+BUFPOOL__API int bufpool_version(void)
+{
+    return BUFPOOL_VERSION;
+}
+
+BUFPOOL__API const char *bufpool_strerror(int err)
+{
+    switch (err) {
+    case 0: return "success";
+    case -EINVAL: return "invalid argument";
+    case -E2BIG: return "request larger than the whole budget";
+    case -EAGAIN: return "budget exhausted, try again later";
+    case -ETIMEDOUT: return "timed out waiting for budget";
+    case -ECANCELED: return "pool is shut down";
+    case -ENOMEM: return "system allocator failed";
+    case -ENOTSUP: return "not a region pool";
+    case -EPERM: return "operation not permitted (mlock)";
+    default: return "unknown error";
+    }
+}
+
+static bool config_valid(const bufpool_config *cfg)
+{
+    const unsigned known = BUFPOOL_FIFO | BUFPOOL_REGION | BUFPOOL_HUGEPAGES | BUFPOOL_LOCKED;
+    size_t bs = cfg->buffer_size;
+    if (bs < 8 || bs > ((size_t)1 << 30) || (bs & (bs - 1)))
+        return false;
+    if (cfg->max_memory < bs || (cfg->flags & ~known))
+        return false;
+    if ((cfg->flags & (BUFPOOL_HUGEPAGES | BUFPOOL_LOCKED)) && !(cfg->flags & BUFPOOL_REGION))
+        return false;
+    return true;
+}
+
+BUFPOOL__API int bufpool_create(bufpool **out, const bufpool_config *cfg)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!cfg || !config_valid(cfg))
+        return -EINVAL;
+    struct bufpool *pool;
+    if (posix_memalign((void **)&pool, CACHELINE, sizeof *pool) != 0)
+        return -ENOMEM;
+    memset(pool, 0, sizeof *pool);
+    pool->magic = BUFPOOL__MAGIC_POOL;
+    pool->flags = cfg->flags;
+    pool->buffer_size = cfg->buffer_size;
+    pool->shift = (unsigned)__builtin_ctzll(cfg->buffer_size);
+    pool->align = cfg->buffer_size < 4096 ? cfg->buffer_size : 4096;
+    pool->id = fetch_add_relaxed(&next_pool_id, 1);
+    atomic_init(&pool->max_memory, cfg->max_memory);
+
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int err = pthread_cond_init(&pool->idle, &ca);
+    pthread_condattr_destroy(&ca);
+    if (err) {
+        free(pool);
+        return -err;
+    }
+    if ((err = pthread_mutex_init(&pool->lock, NULL))) {
+        pthread_cond_destroy(&pool->idle);
+        free(pool);
+        return -err;
+    }
+    if (cfg->flags & BUFPOOL_REGION) {
+        err = bufpool__region_create(&pool->region, cfg->buffer_size, cfg->max_memory, cfg->flags);
+        if (err) {
+            pthread_mutex_destroy(&pool->lock);
+            pthread_cond_destroy(&pool->idle);
+            free(pool);
+            return err;
+        }
+    }
+    *out = pool;
+    return 0;
+}
+
+BUFPOOL__API void bufpool_shutdown(bufpool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    /* pairs with the relaxed loads of shut: they run under the lock too, or
+     * merely fail fast earlier. */
+    store_release(&pool->shut, 1);
+    bufpool__cancel_all(pool);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/*
+ * Destroy waits for every live allocation and every blocked call.  It
+ * registers in nwait, so each release after that takes the slow path and
+ * broadcasts pool->idle under the lock.  A release that loaded nwait just
+ * before the registration still has to store its free count, which is its
+ * last touch of the pool's memory; the short timed wait below picks that
+ * up.  The counts are read before the final steal, and a release pushes
+ * before it counts (with release order), so the steal sees its allocation.
+ */
+BUFPOOL__API void bufpool_destroy(bufpool *pool)
+{
+    if (!pool)
+        return;
+    bufpool_shutdown(pool);
+    pthread_mutex_lock(&pool->lock);
+    pool->destroying = true;
+    fetch_add_seqcst(&pool->nwait, 1);
+    for (;;) {
+        struct tc_counters sum;
+        bufpool__sum_counters(pool, &sum);
+        bufpool__serve(pool, bufpool__steal_all(pool));
+        if (load_relaxed(&sum.allocs) == load_relaxed(&sum.frees) && pool->inside == 0)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&pool->idle, &pool->lock, &ts);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    bufpool__tcache_pool_fini(pool);
+    bufpool__free_hdrs(pool);
+    bufpool__region_destroy(pool->region);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->idle);
+    pool->magic = BUFPOOL__MAGIC_DEAD;
+    free(pool);
+}
+
+void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
+{
+    struct tc_counters *c = tc ? &tc->c : &pool->orphan; /* orphan: under the lock */
+    counter_add(&c->allocs, 1);
+    counter_add(&c->alloc_bytes, bufpool__bytes(pool, a->n));
+}
+
+void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
+{
+    struct tc_counters *c = tc ? &tc->c : &pool->orphan; /* orphan: under the lock */
+    counter_add(&c->free_bytes, bufpool__bytes(pool, n));
+    /* release: pairs with the load_acquire in bufpool__sum_counters, so a
+     * destroyer that sees this count also sees the push before it. */
+    store_release(&c->frees, load_relaxed(&c->frees) + 1);
+}
+
+static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpool_alloc **out)
+{
+    if (unlikely(!out))
+        return -EINVAL;
+    *out = NULL;
+    if (unlikely(!pool))
+        return -EINVAL;
+    int r = -EINVAL;
+    if (unlikely(n == 0))
+        goto fail;
+    r = -E2BIG;
+    if (unlikely(n > (SIZE_MAX >> pool->shift) ||
+                 bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)))
+        goto fail;
+    r = -ECANCELED;
+    if (unlikely(load_relaxed(&pool->shut)))
+        goto fail;
+    struct tcache *tc = bufpool__tcache_get(pool, pool->id);
+    r = -ENOMEM;
+    if (unlikely(!tc))
+        goto fail;
+    /* FIFO: nobody overtakes a waiting request.  seq_cst pairs with the
+     * increment in enqueue (waitq.c). */
+    if ((pool->flags & BUFPOOL_FIFO) && load_seqcst(&pool->nwait))
+        return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
+
+    struct bufpool_alloc *a = bufpool__tcache_pop(tc, n);
+    if (likely(a)) {
+        store_relaxed(&a->refs, 1);
+        bufpool__account_alloc(pool, tc, a);
+        *out = a;
+        return 0;
+    }
+    if (load_relaxed(&pool->depot_count) && (a = bufpool__tcache_refill(tc, n))) {
+        store_relaxed(&a->refs, 1);
+        bufpool__account_alloc(pool, tc, a);
+        *out = a;
+        return 0;
+    }
+    size_t bytes = bufpool__bytes(pool, n);
+    if (!bufpool__budget_try_charge(pool, bytes))
+        return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
+    r = bufpool__block_new(pool, n, false, &a);
+    if (unlikely(r)) {
+        bufpool__budget_uncharge(pool, bytes);
+        if (r == -EAGAIN) /* region: no run of n free buffers now */
+            return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
+        goto fail;
+    }
+    bufpool__account_alloc(pool, tc, a);
+    bufpool__sample_peak(pool);
+    *out = a;
+    return 0;
+fail:
+    fetch_add_relaxed(&pool->failures, 1);
+    return r;
+}
+
+BUFPOOL__API int bufpool_allocate(bufpool *pool, size_t n, bufpool_alloc **out)
+{
+    return acquire(pool, n, ACQ_BLOCK, 0, out);
+}
+
+BUFPOOL__API int bufpool_try_allocate(bufpool *pool, size_t n, bufpool_alloc **out)
+{
+    return acquire(pool, n, ACQ_TRY, 0, out);
+}
+
+BUFPOOL__API int bufpool_allocate_timeout(bufpool *pool, size_t n, uint64_t timeout_ns, bufpool_alloc **out)
+{
+    return acquire(pool, n, ACQ_TIMED, timeout_ns, out);
+}
+
+#ifdef BUFPOOL_DEBUG
+#include <stdio.h>
+static void check_alloc(const bufpool_alloc *a, const char *what)
+{
+    if (a->magic != BUFPOOL__MAGIC_ALLOC) {
+        fprintf(stderr, "bufpool: %s of %p, which is no allocation\n", what, (const void *)a);
+        abort();
+    }
+    if (load_relaxed(&a->refs) == 0) {
+        fprintf(stderr, "bufpool: %s of %p, which is already released (double release?)\n",
+                what, (const void *)a);
+        abort();
+    }
+}
+#else
+#define check_alloc(a, what) ((void)0)
+#endif
+
+BUFPOOL__API bufpool_alloc *bufpool_alloc_retain(bufpool_alloc *a)
+{
+    if (a) {
+        check_alloc(a, "retain");
+        /* relaxed: the caller already holds a reference, so nothing can be
+         * freed under it; the matching ordering is on the release side. */
+        fetch_add_relaxed(&a->refs, 1);
+    }
+    return a;
+}
+
+/*
+ * The last release.  If refs is 1 we hold the only reference and nobody
+ * can retain concurrently (retaining needs a reference), so no RMW is
+ * needed.  The acquire load, like the acq_rel decrement, pairs with other
+ * holders' decrements so their writes happen before the memory is reused.
+ */
+BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
+{
+    if (!a)
+        return;
+    check_alloc(a, "release");
+    if (load_acquire(&a->refs) != 1 && fetch_sub_acqrel(&a->refs, 1) != 1)
+        return;
+    store_relaxed(&a->refs, 0);
+    struct bufpool *pool = a->pool;
+    size_t n = a->n; /* once pushed, a may be taken and reused at once */
+    struct tcache *tc = bufpool__tcache_get(pool, pool->id);
+    /* A hint: with somebody waiting, or the budget shrunk below what is
+     * held, the memory goes straight to the queue or back to the system. */
+    if (unlikely(!tc || load_relaxed(&pool->nwait) ||
+                 load_relaxed(&pool->charged) > load_relaxed(&pool->max_memory))) {
+        bufpool__release_slow(pool, tc, a, n);
+        return;
+    }
+    if (unlikely(!bufpool__tcache_push(tc, a))) {
+        pthread_mutex_lock(&pool->lock);
+        bufpool__cache_overflow(tc, a);
+        pthread_mutex_unlock(&pool->lock);
+    }
+    /* The "look" half of the wait protocol (waitq.c): after the push (or
+     * the uncharge in overflow), seq_cst, pairs with enqueue's increment. */
+    if (unlikely(load_seqcst(&pool->nwait))) {
+        bufpool__release_slow(pool, tc, NULL, n);
+        return;
+    }
+    bufpool__account_free(pool, tc, n); /* the last touch of the pool */
+}
+
+BUFPOOL__API void *bufpool_alloc_first(const bufpool_alloc *a)
+{
+    return a ? a->first : NULL;
+}
+
+BUFPOOL__API size_t bufpool_alloc_length(const bufpool_alloc *a)
+{
+    return a ? a->n : 0;
+}
+
+BUFPOOL__API size_t bufpool_alloc_bytes(const bufpool_alloc *a)
+{
+    return a ? bufpool__bytes(a->pool, a->n) : 0;
+}
+
+BUFPOOL__API void *bufpool_alloc_buffer(const bufpool_alloc *a, size_t i)
+{
+    if (!a || i >= a->n)
+        return NULL;
+    return a->first + (i << a->pool->shift);
+}
+
+BUFPOOL__API size_t bufpool_alloc_offset(const bufpool_alloc *a)
+{
+    if (!a || !a->pool->region)
+        return SIZE_MAX;
+    return (size_t)(a->first - (char *)bufpool__region_base(a->pool->region));
+}
+
+BUFPOOL__API int bufpool_region(bufpool *pool, struct iovec *out)
+{
+    if (!pool || !out)
+        return -EINVAL;
+    if (!pool->region) {
+        memset(out, 0, sizeof *out);
+        return -ENOTSUP;
+    }
+    out->iov_base = bufpool__region_base(pool->region);
+    out->iov_len = bufpool__region_length(pool->region);
+    return 0;
+}
+
+BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
+{
+    if (!pool || max_memory < pool->buffer_size)
+        return -EINVAL;
+    if (pool->region && max_memory > bufpool__region_length(pool->region))
+        return -EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    store_relaxed(&pool->max_memory, max_memory);
+    bufpool__fail_impossible(pool);
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+}

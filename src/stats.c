@@ -1,0 +1,84 @@
+/*
+ * Statistics.  The hot paths keep per-thread counters that only their owner
+ * writes (no shared cache line, no RMW); a snapshot sums them.  The sum is
+ * not one atomic instant across threads, which is the price of a roundtrip
+ * that never touches shared memory.  The budget figures (charged, maximum)
+ * are exact; peak_in_use_bytes is sampled whenever the budget is charged,
+ * a waiter is served, or a snapshot is taken.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* Sum every thread's counters; safe without the lock (the list is
+ * append-only while the pool lives, see cache.c). */
+void bufpool__sum_counters(struct bufpool *pool, struct tc_counters *sum)
+{
+    uint64_t allocs = load_relaxed(&pool->orphan.allocs), frees = load_relaxed(&pool->orphan.frees);
+    uint64_t ab = load_relaxed(&pool->orphan.alloc_bytes), fb = load_relaxed(&pool->orphan.free_bytes);
+    /* pairs with the store_release in bufpool__tcache_get_slow's attach */
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
+        /* frees first, with acquire: pairs with the store_release in
+         * bufpool__account_free; an allocation is counted before its
+         * free, so live counts never go negative. */
+        frees += load_acquire(&tc->c.frees);
+        fb += load_acquire(&tc->c.free_bytes);
+        allocs += load_relaxed(&tc->c.allocs);
+        ab += load_relaxed(&tc->c.alloc_bytes);
+    }
+    atomic_init(&sum->allocs, allocs);
+    atomic_init(&sum->frees, frees);
+    atomic_init(&sum->alloc_bytes, ab);
+    atomic_init(&sum->free_bytes, fb);
+}
+
+static size_t in_use_of(const struct tc_counters *s)
+{
+    uint64_t a = load_relaxed(&s->alloc_bytes), f = load_relaxed(&s->free_bytes);
+    return a > f ? (size_t)(a - f) : 0;
+}
+
+void bufpool__sample_peak(struct bufpool *pool)
+{
+    struct tc_counters sum;
+    bufpool__sum_counters(pool, &sum);
+    size_t in_use = in_use_of(&sum);
+    size_t peak = load_relaxed(&pool->peak_in_use);
+    /* relaxed: a monotonic maximum that orders nothing else */
+    while (in_use > peak &&
+           !atomic_compare_exchange_weak_explicit(&pool->peak_in_use, &peak, in_use,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!pool)
+        return;
+    struct tc_counters sum;
+    bufpool__sample_peak(pool);
+    bufpool__sum_counters(pool, &sum);
+    pthread_mutex_lock(&pool->lock);
+    out->waiters = pool->queued;
+    out->total_waits = pool->total_waits;
+    out->total_wait_ns = pool->total_wait_ns;
+    pthread_mutex_unlock(&pool->lock);
+
+    size_t charged = load_relaxed(&pool->charged);
+    out->buffer_size = pool->buffer_size;
+    out->max_memory = load_relaxed(&pool->max_memory);
+    out->in_use_bytes = in_use_of(&sum);
+    if (out->in_use_bytes > charged) /* counters read a moment apart */
+        out->in_use_bytes = charged;
+    out->cached_bytes = charged - out->in_use_bytes;
+    out->peak_in_use_bytes = load_relaxed(&pool->peak_in_use);
+    uint64_t allocs = load_relaxed(&sum.allocs), frees = load_relaxed(&sum.frees);
+    out->live_allocations = allocs > frees ? (size_t)(allocs - frees) : 0;
+    out->total_allocations = allocs;
+    out->total_failures = load_relaxed(&pool->failures);
+    if (pool->region)
+        out->largest_free_run = bufpool__region_largest(pool->region);
+}

@@ -1,0 +1,506 @@
+/*
+ * The wait queue: blocked calls, async waiters, and the wakeups that serve
+ * them.
+ *
+ * THE WAIT PROTOCOL, and why no wakeup is lost.
+ *
+ * A request that cannot be served at once takes pool->lock, increments
+ * pool->nwait and links a node into the queue (register), then takes every
+ * cached allocation (bufpool__steal_all) and serves the queue (look).  Only
+ * then does it sleep, on its node's futex word, until a server sets it to
+ * WN_DONE.  Every path that gives memory back does the opposite order:
+ *
+ *   release:  push into the thread cache (CAS, seq_cst)    -- give
+ *             or free and uncharge (fetch_sub, seq_cst)
+ *             load nwait (seq_cst)                          -- look
+ *             if nonzero: lock, steal_all, serve, unlock
+ *
+ * All four marked operations are seq_cst, so they sit in one total order.
+ * If the release's load of nwait comes before the waiter's increment, its
+ * give comes before too, and the waiter's steal (an exchange on the same
+ * bin) or its charge (a CAS on pool->charged) sees the memory.  Otherwise
+ * the release sees nwait != 0 and serves the queue itself under the lock,
+ * where the waiter's node already is.  Either way the memory reaches the
+ * queue.  Serving happens under the lock, so it never races with a node
+ * being linked, unlinked or timing out.
+ *
+ * The sleep itself is a futex wait on node->state, which the kernel checks
+ * against WN_WAITING atomically with queueing the sleeper; the server
+ * stores WN_DONE before FUTEX_WAKE.  The server does both under the lock,
+ * and a woken sleeper takes the lock before it returns, so the node (on
+ * the sleeper's stack) outlives the wake.
+ *
+ * Async waiters use the same queue; instead of a futex wake the server
+ * writes their eventfd.  BUFPOOL_FIFO serves strictly from the head and
+ * stops at the first request that does not fit; otherwise every request
+ * that fits is served, in arrival order.
+ *
+ * Model: tests/model/waitq.pml checks this protocol with spin.
+ */
+#include "internal.h"
+
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPIN_ITERS 256
+
+static void enqueue(struct bufpool *pool, struct waitnode *w)
+{
+    w->next = NULL;
+    w->prev = pool->qtail;
+    if (pool->qtail)
+        pool->qtail->next = w;
+    else
+        pool->qhead = w;
+    pool->qtail = w;
+    w->queued = true;
+    pool->queued++;
+    /* seq_cst: the "register" half of the protocol above; pairs with the
+     * nwait load in bufpool_alloc_release. */
+    fetch_add_seqcst(&pool->nwait, 1);
+}
+
+static void dequeue(struct bufpool *pool, struct waitnode *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        pool->qhead = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        pool->qtail = w->prev;
+    w->prev = w->next = NULL;
+    w->queued = false;
+    pool->queued--;
+    fetch_sub_seqcst(&pool->nwait, 1);
+}
+
+static void signal_fd(int fd)
+{
+    uint64_t one = 1;
+    /* Can only fail if the counter would overflow, which means it is
+     * readable already. */
+    ssize_t r = write(fd, &one, sizeof one);
+    (void)r;
+}
+
+static void drain_fd(int fd)
+{
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof v); /* non-blocking: EAGAIN when empty */
+    (void)r;
+}
+
+/* Finish a queued request: unlink it, store its outcome, wake its owner.
+ * Under pool->lock. */
+static void finish(struct bufpool *pool, struct waitnode *w, int result, struct bufpool_alloc *grant)
+{
+    dequeue(pool, w);
+    w->result = result;
+    w->grant = grant;
+    /* pairs with the load_acquire in wait_node and in waiter_allocate */
+    store_release(&w->state, WN_DONE);
+    if (w->async)
+        signal_fd(w->async->fd);
+    else
+        syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Take a spare of length n out of *spare, or NULL. */
+static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
+{
+    for (struct bufpool_alloc **p = spare; *p; p = (struct bufpool_alloc **)&(*p)->next) {
+        struct bufpool_alloc *h = *p;
+        if (h->n == n) {
+            *p = load_relaxed(&h->next);
+            store_relaxed(&h->next, NULL);
+            store_relaxed(&h->refs, 1);
+            return h;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Memory for n buffers under the lock: a spare of that length, else fresh
+ * budget; spares of other lengths are given up first when the budget (or
+ * the region) is short.  0, -EAGAIN (does not fit now), -ENOMEM.
+ */
+static int take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, struct bufpool_alloc **out)
+{
+    size_t bytes = bufpool__bytes(pool, n);
+    if ((*out = spare_take(spare, n)))
+        return 0;
+    for (;;) {
+        if (bufpool__budget_try_charge(pool, bytes)) {
+            int r = bufpool__block_new(pool, n, true, out);
+            if (r == 0)
+                return 0;
+            bufpool__budget_uncharge(pool, bytes);
+            if (r != -EAGAIN || !*spare)
+                return r;
+        } else if (!*spare) {
+            return -EAGAIN;
+        }
+        bufpool__free_list(pool, *spare);
+        *spare = NULL;
+    }
+}
+
+/* Would n buffers fit now, counting memory already promised to woken async
+ * waiters?  Opportunistic async waiters are told, not given. */
+static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
+{
+    size_t bytes = bufpool__bytes(pool, n);
+    size_t used = load_relaxed(&pool->charged) + promised;
+    size_t max = load_relaxed(&pool->max_memory);
+    if (used > max || bytes > max - used)
+        return false;
+    return !pool->region || bufpool__region_largest(pool->region) >= n;
+}
+
+/*
+ * Serve the queue with the given spare allocations (cached memory already
+ * charged), then free whatever spare is left.  Under pool->lock.
+ */
+void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
+{
+    bool fifo = pool->flags & BUFPOOL_FIFO;
+    size_t promised = 0;
+    struct waitnode *w = pool->qhead, *next;
+
+    for (; w; w = next) {
+        next = w->next;
+        if (w->async && !fifo) {
+            if (!would_fit(pool, w->n, promised) && spare) {
+                bufpool__free_list(pool, spare);
+                spare = NULL;
+            }
+            if (would_fit(pool, w->n, promised)) {
+                promised += bufpool__bytes(pool, w->n);
+                finish(pool, w, 0, NULL);
+            }
+            continue;
+        }
+        struct bufpool_alloc *h;
+        int r = take(pool, w->n, &spare, &h);
+        if (r != -EAGAIN)
+            finish(pool, w, r, r == 0 ? h : NULL);
+        else if (fifo)
+            break;
+    }
+    bufpool__free_list(pool, spare);
+}
+
+/* Sleep until w is done or the deadline (NULL: none) passes.  0 or -ETIMEDOUT. */
+static int wait_node(struct waitnode *w, const struct timespec *deadline)
+{
+    for (int i = 0; i < SPIN_ITERS; i++) {
+        /* pairs with the store_release in finish */
+        if (load_acquire(&w->state) != WN_WAITING)
+            return 0;
+        __builtin_ia32_pause();
+    }
+    /* pairs with the store_release in finish; the kernel re-checks the
+     * word against WN_WAITING under its own lock, so a wake between our
+     * load and the syscall makes the syscall return at once. */
+    while (load_acquire(&w->state) == WN_WAITING) {
+        long r = syscall(SYS_futex, &w->state, FUTEX_WAIT_BITSET_PRIVATE, WN_WAITING,
+                         deadline, NULL, FUTEX_BITSET_MATCH_ANY);
+        if (r == -1 && errno == ETIMEDOUT)
+            return load_acquire(&w->state) == WN_WAITING ? -ETIMEDOUT : 0;
+    }
+    return 0;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Everything the fast path could not do: trim caches, queue, sleep.  The
+ * caller has validated the arguments.  Accounts the allocation it returns.
+ */
+int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
+                          uint64_t timeout_ns, struct bufpool_alloc **out)
+{
+    struct waitnode me = {.n = n};
+    struct timespec deadline, *dl = NULL;
+    uint64_t start = 0;
+    int r;
+
+    if (kind == ACQ_TIMED) {
+        uint64_t end = now_ns() + timeout_ns;
+        if (end >= now_ns()) { /* else it overflowed: wait without limit */
+            deadline.tv_sec = (time_t)(end / 1000000000u);
+            deadline.tv_nsec = (long)(end % 1000000000u);
+            dl = &deadline;
+        }
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (load_relaxed(&pool->shut)) {
+        r = -ECANCELED;
+        goto out;
+    }
+    if (kind == ACQ_TRY && (pool->flags & BUFPOOL_FIFO) && pool->queued) {
+        r = -EAGAIN;
+        goto out;
+    }
+    enqueue(pool, &me);
+    bufpool__serve(pool, bufpool__steal_all(pool));
+    if (load_relaxed(&me.state) == WN_WAITING) {
+        if (kind == ACQ_TRY) {
+            dequeue(pool, &me);
+            r = -EAGAIN;
+            goto out;
+        }
+        pool->total_waits++;
+        pool->inside++;
+        pthread_mutex_unlock(&pool->lock);
+        start = now_ns();
+        int wr = wait_node(&me, dl);
+        pthread_mutex_lock(&pool->lock);
+        pool->inside--;
+        pool->total_wait_ns += now_ns() - start;
+        if (wr == -ETIMEDOUT && me.queued) {
+            dequeue(pool, &me);
+            me.result = -ETIMEDOUT;
+            /* Those behind a FIFO head that gave up may fit now. */
+            bufpool__serve(pool, NULL);
+        }
+        if (pool->destroying)
+            pthread_cond_broadcast(&pool->idle);
+    }
+    r = me.result;
+    if (r == 0) {
+        *out = me.grant;
+        bufpool__account_alloc(pool, tc, me.grant);
+    }
+out:
+    if (r != 0)
+        fetch_add_relaxed(&pool->failures, 1);
+    pthread_mutex_unlock(&pool->lock);
+    if (r == 0)
+        bufpool__sample_peak(pool);
+    return r;
+}
+
+/*
+ * A release that saw somebody waiting (or a pool over its budget): account
+ * it, gather every cached allocation plus this one, and serve the queue.
+ */
+void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n)
+{
+    pthread_mutex_lock(&pool->lock);
+    struct bufpool_alloc *spare = bufpool__steal_all(pool);
+    /* Counted under the lock, so a destroyer cannot see the pool idle
+     * before this call is done with it. */
+    bufpool__account_free(pool, tc, n);
+    if (a) {
+        store_relaxed(&a->next, spare);
+        spare = a;
+    }
+    bufpool__serve(pool, spare);
+    if (pool->destroying)
+        pthread_cond_broadcast(&pool->idle);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Shutdown: fail everything queued.  Under pool->lock. */
+void bufpool__cancel_all(struct bufpool *pool)
+{
+    while (pool->qhead)
+        finish(pool, pool->qhead, -ECANCELED, NULL);
+}
+
+/* A shrunk budget: fail what can never fit, then serve.  Under pool->lock. */
+void bufpool__fail_impossible(struct bufpool *pool)
+{
+    size_t max = load_relaxed(&pool->max_memory);
+    struct waitnode *w = pool->qhead, *next;
+    for (; w; w = next) {
+        next = w->next;
+        if (bufpool__bytes(pool, w->n) > max)
+            finish(pool, w, -E2BIG, NULL);
+    }
+    bufpool__serve(pool, bufpool__steal_all(pool));
+}
+
+/* ---- async waiters ---------------------------------------------------- */
+
+BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!pool)
+        return -EINVAL;
+    bufpool_waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->fd < 0) {
+        int err = -errno;
+        free(w);
+        return err;
+    }
+    w->pool = pool;
+    w->node.async = w;
+    *out = w;
+    return 0;
+}
+
+BUFPOOL__API int bufpool_waiter_fd(const bufpool_waiter *w)
+{
+    return w ? w->fd : -EINVAL;
+}
+
+/* Give back what a finished node holds and forget its outcome.  Under the
+ * lock. */
+static void node_reset(struct bufpool *pool, struct waitnode *w)
+{
+    if (w->queued)
+        dequeue(pool, w);
+    if (w->grant) {
+        struct bufpool_alloc *h = w->grant;
+        w->grant = NULL;
+        store_relaxed(&h->next, NULL);
+        bufpool__serve(pool, h);
+    } else if (pool->flags & BUFPOOL_FIFO) {
+        bufpool__serve(pool, NULL); /* those behind us may fit now */
+    }
+    w->result = 0;
+    store_relaxed(&w->state, WN_WAITING);
+}
+
+/*
+ * One try for an async waiter.  Under the lock, so it is ordered against
+ * every server: readiness is reset first (the fd is drained), then the
+ * state is read, so a grant made after the drain leaves the fd readable.
+ */
+BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_alloc **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!w)
+        return -EINVAL;
+    struct bufpool *pool = w->pool;
+    struct waitnode *node = &w->node;
+    bool fifo = pool->flags & BUFPOOL_FIFO;
+    int r = -EINVAL;
+
+    if (n == 0)
+        goto fail_unlocked;
+    r = -E2BIG;
+    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory))
+        goto fail_unlocked;
+    struct tcache *tc = bufpool__tcache_get(pool, pool->id);
+
+    pthread_mutex_lock(&pool->lock);
+    drain_fd(w->fd);
+    r = -ECANCELED;
+    if (load_relaxed(&pool->shut)) {
+        node_reset(pool, node);
+        goto fail;
+    }
+    /* pairs with the store_release in finish */
+    if (load_acquire(&node->state) == WN_DONE) {
+        if (node->result == 0 && node->grant && node->grant->n == n) {
+            *out = node->grant;
+            node->grant = NULL;
+            store_relaxed(&node->state, WN_WAITING);
+            goto got;
+        }
+        r = node->result;
+        bool failed = r != 0 && node->grant == NULL;
+        node_reset(pool, node);
+        if (failed)
+            goto fail;
+    } else if (node->queued) {
+        if (fifo && node->n == n) {
+            r = -EAGAIN; /* still waiting for its turn */
+            goto fail;
+        }
+        node_reset(pool, node);
+    }
+    /* A fresh try: take it now if the queue allows, else register and
+     * look again (the protocol above), as a blocked call does. */
+    for (int round = 0; round < 3; round++) {
+        if (!fifo || !pool->queued) {
+            struct bufpool_alloc *h = tc ? bufpool__tcache_pop(tc, n) : NULL;
+            if (!h) {
+                struct bufpool_alloc *spare = bufpool__steal_all(pool);
+                r = take(pool, n, &spare, &h);
+                bufpool__serve(pool, spare);
+                if (r == -ENOMEM)
+                    goto fail;
+            }
+            if (h) {
+                *out = h;
+                goto got;
+            }
+        }
+        node->n = n;
+        enqueue(pool, node);
+        bufpool__serve(pool, bufpool__steal_all(pool));
+        if (load_relaxed(&node->state) == WN_WAITING) {
+            pool->total_waits++;
+            r = -EAGAIN; /* pending: the fd turns readable when served */
+            goto fail;
+        }
+        drain_fd(w->fd);
+        r = node->result;
+        if (r == 0 && node->grant) {
+            *out = node->grant;
+            node->grant = NULL;
+            store_relaxed(&node->state, WN_WAITING);
+            goto got;
+        }
+        store_relaxed(&node->state, WN_WAITING);
+        if (r != 0)
+            goto fail;
+        /* Opportunistic: told it fits; the next round takes it, unless a
+         * racing allocation gets there first. */
+    }
+    signal_fd(w->fd); /* it fitted at the last look: let the loop retry */
+    r = -EAGAIN;
+    goto fail;
+got:
+    bufpool__account_alloc(pool, tc, *out);
+    pthread_mutex_unlock(&pool->lock);
+    bufpool__sample_peak(pool);
+    return 0;
+fail:
+    pthread_mutex_unlock(&pool->lock);
+fail_unlocked:
+    fetch_add_relaxed(&pool->failures, 1);
+    return r;
+}
+
+BUFPOOL__API void bufpool_waiter_cancel(bufpool_waiter *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->pool->lock);
+    node_reset(w->pool, &w->node);
+    drain_fd(w->fd);
+    pthread_mutex_unlock(&w->pool->lock);
+}
+
+BUFPOOL__API void bufpool_waiter_destroy(bufpool_waiter *w)
+{
+    if (!w)
+        return;
+    bufpool_waiter_cancel(w);
+    close(w->fd);
+    free(w);
+}

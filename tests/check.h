@@ -1,0 +1,16 @@
+/* A tiny assertion header for the test programs: CHECK(cond) reports the
+ * failing line and exits 1; SKIP(msg) exits 77. */
+#ifndef BUFPOOL_TEST_CHECK_H
+#define BUFPOOL_TEST_CHECK_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond) do { if (!(cond)) { \
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+    exit(1); } } while (0)
+#define CHECK_EQ(a, b) do { long long a_ = (long long)(a), b_ = (long long)(b); \
+    if (a_ != b_) { fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", \
+        __FILE__, __LINE__, #a, a_, #b, b_); exit(1); } } while (0)
+#define SKIP(msg) do { printf("skipped: %s\n", msg); exit(77); } while (0)
+#endif
