@@ -10,8 +10,9 @@
  *   - the exact-fit property, randomized against a reference bitmap model
  *     for unit counts from 37 to 4096 (one or several 512-unit leaves, a
  *     partial last leaf, a partial last 64-bit word): alloc(n) succeeds
- *     iff the model holds a run of n free units, the run it returns is free in the model (and is the
- *     leftmost such run: region.c's documented address-ordered first fit),
+ *     iff the model holds a run of n free units, the run it returns is
+ *     free in the model (and is the leftmost such run: region.c's
+ *     documented address-ordered first fit),
  *     and largest() always equals the model's longest free run; whole and
  *     partial frees;
  *   - BUFPOOL_LOCKED: a small locked region works (part skipped if mlock is
