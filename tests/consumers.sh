@@ -1,0 +1,165 @@
+#!/bin/sh
+# Proves that an installed bufpool drops into a user's build the usual ways:
+# installs it into a temporary prefix, checks what landed there, builds and
+# runs a pkg-config consumer, a CMake find_package consumer, a static link and
+# a C++ program against it, checks the exported symbols and the header's
+# warnings, lints the man pages, then uninstalls and checks nothing is left.
+# A staged install (DESTDIR) must name the real prefix, not the staging dir.
+# Exit 0 pass, 1 fail, 77 skip (a needed tool is missing).
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+MAKE=${MAKE:-make}
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+
+for tool in pkg-config cmake nm readelf; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "skipped: $tool not installed"; exit 77; }
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bufpool-consumers.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/usr
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok:   $*"; }
+# Run a command quietly; on failure show its output and record the failure.
+run() {
+    what=$1; shift
+    if "$@" >"$tmp/out.log" 2>&1; then ok "$what"; return 0; fi
+    cat "$tmp/out.log"; fail "$what"; return 1
+}
+
+# The public functions, from their declarations in the header.
+funcs=$(sed -n 's/^[a-z].*[ *]\(bufpool_[a-z_]*\)(.*/\1/p' "$root/include/bufpool.h" | sort -u)
+[ -n "$funcs" ] || { echo "FAIL: no functions found in include/bufpool.h"; exit 1; }
+nman=$(ls "$root"/man/*.3 | wc -l)
+
+# Every path variable is given, so a LIBDIR or MANDIR set in the environment
+# cannot send the install outside the temporary prefix.
+inst() {
+    dest=$1 pfx=$2; shift 2
+    "$MAKE" -C "$root" --no-print-directory "$@" DESTDIR="$dest" PREFIX="$pfx" \
+        LIBDIR="$pfx/lib" INCLUDEDIR="$pfx/include" MANDIR="$pfx/share/man"
+}
+
+# ---- install into the prefix and check what landed there
+run "make install PREFIX=$prefix" inst "" "$prefix" install || exit 1
+lib=$prefix/lib
+for f in include/bufpool.h lib/libbufpool.a lib/libbufpool.so lib/libbufpool.so.1 \
+         lib/pkgconfig/bufpool.pc lib/cmake/bufpool/bufpoolConfig.cmake \
+         lib/cmake/bufpool/bufpoolConfigVersion.cmake; do
+    [ -e "$prefix/$f" ] || fail "installed $f missing"
+done
+so=$(ls "$lib"/libbufpool.so.*.*.* 2>/dev/null | head -n 1)
+[ -n "$so" ] || { fail "no libbufpool.so.MAJOR.MINOR.PATCH installed"; exit 1; }
+n=$(ls "$prefix"/share/man/man3/*.3 2>/dev/null | wc -l)
+[ "$n" -eq "$nman" ] && ok "$n man pages installed" || fail "$n of $nman man pages installed"
+readelf -d "$so" | grep -q 'SONAME.*\[libbufpool\.so\.1\]' && ok "SONAME libbufpool.so.1" \
+    || fail "SONAME is not libbufpool.so.1"
+grep -q "$prefix" "$lib/pkgconfig/bufpool.pc" && grep -q "$prefix" "$lib/cmake/bufpool/bufpoolConfig.cmake" \
+    && ok "pkg-config and CMake files name the prefix" || fail "pkg-config or CMake file lacks the prefix"
+
+# ---- the shared library exports the API and nothing else
+syms=$(nm -D --defined-only "$so" | awk '{ print $NF }' | sort -u)
+extra=$(echo "$syms" | grep -v '^bufpool_')
+[ -z "$extra" ] && ok "only bufpool_ symbols exported" || fail "non-API symbols exported:" $extra
+missing=""
+for f in $funcs; do echo "$syms" | grep -qx "$f" || missing="$missing $f"; done
+[ -z "$missing" ] && ok "every public function exported" || fail "not exported:$missing"
+
+# ---- every public function has a man page, and the pages lint clean
+missing=""
+for f in $funcs; do [ -e "$prefix/share/man/man3/$f.3" ] || missing="$missing $f"; done
+[ -z "$missing" ] && ok "a man page for every public function" || fail "no man page for:$missing"
+if command -v mandoc >/dev/null 2>&1; then
+    # From the man root, so that the .so links of variant pages resolve.
+    # Full pages must be clean down to style hints.  mandoc always warns
+    # that .so is fragile, so a variant's stub is held only to errors,
+    # which include a .so that does not resolve.
+    full="" stubs=""
+    for p in "$prefix"/share/man/man3/*.3; do
+        if grep -q '^\.so ' "$p"; then stubs="$stubs man3/${p##*/}"; else full="$full man3/${p##*/}"; fi
+    done
+    run "mandoc -T lint (pages)" sh -c "cd '$prefix/share/man' && mandoc -T lint -W style $full"
+    run "mandoc -T lint (variant stubs)" sh -c "cd '$prefix/share/man' && mandoc -T lint -W error $stubs"
+else
+    echo "note: mandoc not installed, man page lint skipped"
+fi
+if command -v groff >/dev/null 2>&1 && command -v man >/dev/null 2>&1; then
+    run "man --warnings" sh -c "cd '$prefix/share/man' && for p in man3/*.3; do
+        MANWIDTH=80 man --warnings -l \"\$p\" 2>&1 >/dev/null | grep . && exit 1; done; exit 0"
+fi
+
+# ---- the header is warning-free as C11 and as C++, with extern "C" linkage
+printf '#include <bufpool.h>\nint main(void) { return bufpool_version() == BUFPOOL_VERSION ? 0 : 1; }\n' >"$tmp/hdr.c"
+run "header as C11" "$CC" -std=c11 -Wall -Wextra -Wpedantic -Werror -I"$prefix/include" \
+    "$tmp/hdr.c" -o "$tmp/hdr_c" -L"$lib" -lbufpool &&
+    run "C11 program runs" env LD_LIBRARY_PATH="$lib" "$tmp/hdr_c"
+if command -v "$CXX" >/dev/null 2>&1; then
+    run "header as C++" "$CXX" -x c++ -Wall -Wextra -Wpedantic -Werror -I"$prefix/include" \
+        "$tmp/hdr.c" -o "$tmp/hdr_cxx" -L"$lib" -lbufpool &&
+        run "C++ program links and runs" env LD_LIBRARY_PATH="$lib" "$tmp/hdr_cxx"
+else
+    echo "note: no C++ compiler ($CXX), C++ header check skipped"
+fi
+
+# ---- consumer 1: pkg-config
+cp -r "$root/consumers/pkgconfig" "$tmp/pc"
+if run "pkg-config consumer builds" env PKG_CONFIG_PATH="$lib/pkgconfig" "$MAKE" -C "$tmp/pc" CC="$CC"; then
+    run "pkg-config consumer runs" env LD_LIBRARY_PATH="$lib" "$tmp/pc/consumer"
+    # It must have linked the installed library, not some other copy.
+    LD_LIBRARY_PATH="$lib" ldd "$tmp/pc/consumer" | grep -q "$lib/libbufpool.so.1" \
+        && ok "pkg-config consumer uses the installed library" || fail "consumer resolves another libbufpool"
+fi
+# ... and a static copy, as the README describes, needing no library path.
+run "static link builds" "$CC" -std=c11 $(PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --cflags bufpool) \
+    "$tmp/pc/main.c" -o "$tmp/static" "$lib/libbufpool.a" -pthread &&
+    run "static link runs" "$tmp/static"
+
+# ---- consumer 2: CMake find_package(bufpool) and bufpool::bufpool
+if run "cmake consumer configures" cmake -S "$root/consumers/cmake" -B "$tmp/cm" \
+        -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$CC"; then
+    grep -q "^bufpool_DIR:PATH=$lib/cmake/bufpool\$" "$tmp/cm/CMakeCache.txt" \
+        && ok "cmake found the installed package" || fail "cmake found bufpool elsewhere"
+    run "cmake consumer builds" cmake --build "$tmp/cm" &&
+        run "cmake consumer runs" env LD_LIBRARY_PATH="$lib" "$tmp/cm/consumer"
+fi
+# A request for another major version must be refused.
+mkdir -p "$tmp/cm2"
+cat >"$tmp/cm2/CMakeLists.txt" <<'EOF2'
+cmake_minimum_required(VERSION 3.13)
+project(bufpool_version_check LANGUAGES C)
+find_package(bufpool 2.0 QUIET)
+if(bufpool_FOUND)
+  message(FATAL_ERROR "bufpool 1.x was accepted for a request of 2.0")
+endif()
+EOF2
+run "cmake refuses a different major version" cmake -S "$tmp/cm2" -B "$tmp/cm2/b" -DCMAKE_PREFIX_PATH="$prefix"
+
+# ---- uninstall leaves nothing behind
+run "make uninstall" inst "" "$prefix" uninstall
+left=$(find "$prefix" -type f -o -type l)
+[ -z "$left" ] && ok "uninstall removed every file" || fail "left after uninstall:" $left
+
+# ---- a staged install (packagers): files under DESTDIR name the real prefix
+stage=$tmp/stage
+if run "make install DESTDIR=stage PREFIX=/opt/bufpool" inst "$stage" /opt/bufpool install; then
+    if grep -rq "$stage" "$stage/opt/bufpool/lib/pkgconfig" "$stage/opt/bufpool/lib/cmake"; then
+        fail "staged pkg-config/CMake files contain the DESTDIR path"
+    else
+        grep -q '/opt/bufpool/lib' "$stage/opt/bufpool/lib/cmake/bufpool/bufpoolConfig.cmake" \
+            && ok "staged files name /opt/bufpool" || fail "staged CMake file lacks /opt/bufpool"
+    fi
+    run "make uninstall DESTDIR=stage" inst "$stage" /opt/bufpool uninstall
+    left=$(find "$stage" -type f -o -type l)
+    [ -z "$left" ] && ok "staged uninstall removed every file" || fail "left after staged uninstall:" $left
+fi
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed"
+    exit 1
+fi
+echo "all consumer checks passed"
+exit 0
