@@ -1,0 +1,56 @@
+/*
+ * Baseline pools for the benchmark: the same shape as bufpool's API
+ * (create, allocate n buffers blocking, release, destroy), built on other
+ * designs so that one run compares them side by side.  Benchmark code only:
+ * nothing here is part of the library.
+ *
+ *   original  the Rust module's design ported to C (see baselines.c)
+ *   naive     CAS on the budget + malloc/free, wakes only when someone waits
+ *   mutex     mutex + condvar around the budget, malloc/free
+ *   malloc    plain malloc/free, no budget: the floor
+ *   jemalloc  "naive" over jemalloc's mallocx/sdallocx (dlopen'ed)
+ *   mimalloc  "naive" over mimalloc's mi_malloc_aligned/mi_free (dlopen'ed)
+ */
+#ifndef BENCH_BASELINES_H
+#define BENCH_BASELINES_H
+
+#include <stddef.h>
+
+typedef struct bl_pool bl_pool;
+
+/* One allocation; the part of it the benchmark reads.  Every baseline puts
+ * this handle in the same heap block as the buffers (one allocator call per
+ * allocation, as the Rust original does with its one global-allocator call). */
+typedef struct bl_alloc {
+    bl_pool *pool;
+    char *first; /* n * buffer_size bytes */
+    size_t n;
+} bl_alloc;
+
+/* Functions of every baseline, declared per kind so that the benchmark's
+ * hot loops call them directly (no function pointer in the timed path). */
+#define BL_DECLARE(kind)                                                              \
+    int bl_##kind##_create(bl_pool **out, size_t buffer_size, size_t max_memory);     \
+    int bl_##kind##_allocate(bl_pool *p, size_t n, bl_alloc **out);                   \
+    void bl_##kind##_release(bl_alloc *a);                                            \
+    void bl_##kind##_destroy(bl_pool *p);
+
+BL_DECLARE(original)
+BL_DECLARE(naive)
+BL_DECLARE(mutex)
+BL_DECLARE(malloc)
+BL_DECLARE(jemalloc)
+BL_DECLARE(mimalloc)
+
+/* Requests blocked in allocate right now (any kind).  The wake-latency
+ * benchmark polls it to know that its waiter has gone to sleep. */
+size_t bl_waiters(bl_pool *p);
+
+/* Load jemalloc / mimalloc with dlopen(RTLD_LOCAL), so they do not replace
+ * malloc for the rest of the process.  0 when loaded; -1 when not, with
+ * *note set to a one-line explanation.  Idempotent.  The *_create of a kind
+ * that is not loaded fails with -ENOTSUP. */
+int bl_jemalloc_load(const char **note);
+int bl_mimalloc_load(const char **note);
+
+#endif /* BENCH_BASELINES_H */

@@ -1,0 +1,34 @@
+# `make bench`: the benchmark of issue 3 (bench/bench.c, baselines in
+# bench/baselines.c).  Prints markdown tables, keeps them in
+# $(BUILD)/bench/results.md, and plots $(BUILD)/bench/bench.png with gnuplot
+# when it is installed.  `make bench BENCH_ARGS=--quick` for a short run,
+# BENCH_ARGS="--section threads" for one section.
+
+BENCH_DIR := $(BUILD)/bench
+BENCH_BIN := $(BENCH_DIR)/bench
+BENCH_SRCS := bench/bench.c bench/baselines.c
+BENCH_ARGS ?=
+
+# -O2 after $(CFLAGS): benchmark numbers come from an optimized build even
+# when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc.
+$(BENCH_BIN): $(BENCH_SRCS) bench/baselines.h include/bufpool.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) $(BENCH_SRCS) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl
+
+bench: $(BENCH_BIN)
+	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md $(BENCH_ARGS)
+	@if command -v gnuplot >/dev/null 2>&1; then \
+	    gnuplot -e "dir='$(BENCH_DIR)'" bench/plot.gp && echo "plot: $(BENCH_DIR)/bench.png"; \
+	else \
+	    echo "note: gnuplot not installed (apt-get install gnuplot-nox): plot skipped"; \
+	fi
+	@echo "results: $(BENCH_DIR)/results.md"
+
+# Smoke test for `make check`: the bench binary runs every section in
+# --quick mode.  A copy of the script sits beside the binary, so its log
+# (tests/run.sh writes PROG.log) stays out of the source tree.
+$(BENCH_DIR)/smoke.sh: bench/smoke.sh $(BENCH_BIN)
+	@mkdir -p $(dir $@)
+	cp bench/smoke.sh $@ && chmod +x $@
+
+CHECK_PROGS += $(BENCH_DIR)/smoke.sh
