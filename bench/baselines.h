@@ -18,9 +18,10 @@
 
 typedef struct bl_pool bl_pool;
 
-/* One allocation; the part of it the benchmark reads.  Every baseline puts
- * this handle in the same heap block as the buffers (one allocator call per
- * allocation, as the Rust original does with its one global-allocator call). */
+/* One allocation; the part of it the benchmark reads.  The baselines other
+ * than "original" put this handle in the same heap block as the buffers, so
+ * an allocation is one allocator call; "original" keeps it apart (see
+ * baselines.c). */
 typedef struct bl_alloc {
     bl_pool *pool;
     char *first; /* n * buffer_size bytes */

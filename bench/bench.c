@@ -383,7 +383,8 @@ static void section_machine(void)
     out("| kernel | %s %s %s |\n", u.sysname, u.release, u.machine);
     out("| compiler | %s |\n", __VERSION__);
     out("| libc | glibc %s |\n", gnu_get_libc_version());
-    out("| bufpool | %d |\n", bufpool_version());
+    int v = bufpool_version();
+    out("| bufpool | %d.%d.%d |\n", v / 10000, v / 100 % 100, v % 100);
     out("| date | %s |\n", date);
     out("| mode | %s%s |\n\n", quick ? "--quick (short rounds: numbers are rough)" : "full",
         touch_all ? ", --touch-all" : "");
