@@ -51,8 +51,9 @@ if (have_thr) {
     set yrange [0:*]
     set key top left
     plot for [c=2:ncols] thr using 1:c title columnheader(c) lw 2
-    unset xrange
-    unset yrange
+    set autoscale x
+    set autoscale y
+    set xtics autofreq
     unset xlabel
 }
 
