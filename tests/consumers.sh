@@ -93,12 +93,15 @@ if command -v groff >/dev/null 2>&1 && command -v man >/dev/null 2>&1; then
 fi
 
 # ---- the header is warning-free as C11 and as C++, with extern "C" linkage
+# A sanitizer build of the library needs its runtime in every program that
+# links it; CFLAGS carries it when make check runs us.
+san=$(printf ' %s' ${CFLAGS:-} | grep -o -- ' -fsanitize=[^ ]*' | tr '\n' ' ')
 printf '#include <bufpool.h>\nint main(void) { return bufpool_version() == BUFPOOL_VERSION ? 0 : 1; }\n' >"$tmp/hdr.c"
-run "header as C11" "$CC" -std=c11 -Wall -Wextra -Wpedantic -Werror -I"$prefix/include" \
+run "header as C11" "$CC" $san -std=c11 -Wall -Wextra -Wpedantic -Werror -I"$prefix/include" \
     "$tmp/hdr.c" -o "$tmp/hdr_c" -L"$lib" -lbufpool &&
     run "C11 program runs" env LD_LIBRARY_PATH="$lib" "$tmp/hdr_c"
 if command -v "$CXX" >/dev/null 2>&1; then
-    run "header as C++" "$CXX" -x c++ -Wall -Wextra -Wpedantic -Werror -I"$prefix/include" \
+    run "header as C++" "$CXX" $san -x c++ -Wall -Wextra -Wpedantic -Werror -I"$prefix/include" \
         "$tmp/hdr.c" -o "$tmp/hdr_cxx" -L"$lib" -lbufpool &&
         run "C++ program links and runs" env LD_LIBRARY_PATH="$lib" "$tmp/hdr_cxx"
 else
@@ -114,7 +117,7 @@ if run "pkg-config consumer builds" env PKG_CONFIG_PATH="$lib/pkgconfig" "$MAKE"
         && ok "pkg-config consumer uses the installed library" || fail "consumer resolves another libbufpool"
 fi
 # ... and a static copy, as the README describes, needing no library path.
-run "static link builds" "$CC" -std=c11 $(PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --cflags bufpool) \
+run "static link builds" "$CC" $san -std=c11 $(PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --cflags bufpool) \
     "$tmp/pc/main.c" -o "$tmp/static" "$lib/libbufpool.a" -pthread &&
     run "static link runs" "$tmp/static"
 
