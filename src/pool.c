@@ -167,12 +167,15 @@ void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
 
 static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpool_alloc **out)
 {
-    if (unlikely(!out))
-        return -EINVAL;
-    *out = NULL;
-    if (unlikely(!pool))
-        return -EINVAL;
     int r = -EINVAL;
+    if (unlikely(!pool)) {
+        if (out)
+            *out = NULL;
+        return r;
+    }
+    if (unlikely(!out))
+        goto fail;
+    *out = NULL;
     if (unlikely(n == 0))
         goto fail;
     r = -E2BIG;

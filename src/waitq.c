@@ -238,8 +238,8 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
     int r;
 
     if (kind == ACQ_TIMED) {
-        uint64_t end = now_ns() + timeout_ns;
-        if (end >= now_ns()) { /* else it overflowed: wait without limit */
+        uint64_t t0 = now_ns(), end = t0 + timeout_ns;
+        if (end >= t0) { /* else it overflowed: wait without limit */
             deadline.tv_sec = (time_t)(end / 1000000000u);
             deadline.tv_nsec = (long)(end % 1000000000u);
             dl = &deadline;
@@ -475,6 +475,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     r = -EAGAIN;
     goto fail;
 got:
+    store_relaxed(&(*out)->refs, 1);
     bufpool__account_alloc(pool, tc, *out);
     pthread_mutex_unlock(&pool->lock);
     bufpool__sample_peak(pool);
