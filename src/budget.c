@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 
 /* Blocks at least this large are mapped on their own. */
-#define MMAP_MIN ((size_t)256 << 10)
+#define MMAP_MIN ((size_t)64 << 10)
 
 bool bufpool__budget_try_charge(struct bufpool *pool, size_t bytes)
 {

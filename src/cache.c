@@ -126,11 +126,12 @@ struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n)
     struct tc_bin *b = &tc->bins[idx];
     struct bufpool_alloc *list = load_relaxed(&d->head);
     if (list && d->n == n && (b->n == n || !load_relaxed(&b->head))) {
-        b->n = n;
+        if (b->n != n)
+            bufpool__bin_tag(b, pool, n);
         got = list;
         list = load_relaxed(&got->next);
         unsigned moved = 1;
-        while (list && moved < TC_BIN_CAP / 2) {
+        while (list && moved <= b->cap / 2) {
             struct bufpool_alloc *next = load_relaxed(&list->next);
             store_relaxed(&list->next, load_relaxed(&b->head));
             store_relaxed(&b->head, list);

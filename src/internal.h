@@ -97,6 +97,7 @@ struct tc_bin {
     _Atomic(struct bufpool_alloc *) head;
     size_t n;       /* owner-only: the length this bin holds */
     unsigned count; /* owner-only: approximate length of the list */
+    unsigned cap;   /* owner-only: most entries to keep, set when tagged */
 };
 
 /* Owner-written statistics; summed racily by stats.c. */
@@ -143,49 +144,6 @@ static inline unsigned bufpool__bin_index(size_t n)
     if (n <= 12)
         return (unsigned)n - 1;
     return 12 + ((63u - (unsigned)__builtin_clzll(n)) & 3u);
-}
-
-/* Pop a cached allocation of length n; owner thread only. */
-static inline struct bufpool_alloc *bufpool__tcache_pop(struct tcache *tc, size_t n)
-{
-    struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
-    if (b->n != n)
-        return NULL;
-    /* pairs with the release half of the CAS in bufpool__tcache_push */
-    struct bufpool_alloc *h = load_acquire(&b->head);
-    while (h) {
-        /* h may have been stolen already: reading ->next is safe because
-         * headers are type-stable (cache.c), and the CAS then fails. */
-        struct bufpool_alloc *next = load_relaxed(&h->next);
-        /* pairs with the exchange in bufpool__steal_all */
-        if (cas_acqrel(&b->head, &h, next)) {
-            b->count--;
-            return h;
-        }
-    }
-    b->count = 0;
-    return NULL;
-}
-
-/* Push a released allocation; owner thread only.  False when the bin is
- * full or holds another length: the caller overflows to the depot. */
-static inline bool bufpool__tcache_push(struct tcache *tc, struct bufpool_alloc *a)
-{
-    struct tc_bin *b = &tc->bins[bufpool__bin_index(a->n)];
-    struct bufpool_alloc *h = load_relaxed(&b->head);
-    if (!h) {
-        b->n = a->n;
-        b->count = 0;
-    } else if (b->n != a->n || b->count >= TC_BIN_CAP) {
-        return false;
-    }
-    do
-        store_relaxed(&a->next, h);
-    /* seq_cst: the release's "push, then load nwait" handshake (waitq.c);
-     * also pairs with the load_acquire in bufpool__tcache_pop. */
-    while (!cas_seqcst(&b->head, &h, a));
-    b->count++;
-    return true;
 }
 
 /* ---- budget.c ----------------------------------------------------------- */
@@ -246,7 +204,10 @@ struct bufpool {
     /* everything below is under lock */
     struct waitnode *qhead, *qtail;
     size_t queued;        /* nodes in the queue */
-    size_t inside;        /* blocked calls that have not returned yet */
+    /* Futex words of served sleepers, woken after the unlock so that a
+     * woken thread never runs into the lock its waker still holds. */
+    _Atomic uint32_t *wake[8];
+    unsigned nwake;
     bool destroying;
     pthread_cond_t idle;  /* destroy waits here */
     _Atomic(struct tcache *) tcaches;
@@ -258,7 +219,9 @@ struct bufpool {
      * see cache.c. */
     struct bufpool_alloc *free_hdrs;
     _Atomic size_t nfree_hdrs; /* a hint read without the lock */
-    uint64_t total_waits, total_wait_ns;
+    uint64_t total_waits;
+    _Atomic uint64_t total_wait_ns;
+    _Atomic size_t inside; /* blocked calls that have not returned yet */
 };
 
 /* pool.c */
@@ -272,6 +235,8 @@ void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpo
 void bufpool__cancel_all(struct bufpool *pool);
 void bufpool__fail_impossible(struct bufpool *pool);
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare);
+/* Unlock pool->lock, then wake the sleepers served under it. */
+void bufpool__unlock(struct bufpool *pool);
 /* stats.c */
 void bufpool__sum_counters(struct bufpool *pool, struct tc_counters *sum);
 
@@ -280,6 +245,61 @@ enum { ACQ_BLOCK, ACQ_TRY, ACQ_TIMED };
 static inline size_t bufpool__bytes(const struct bufpool *pool, size_t n)
 {
     return n << pool->shift;
+}
+
+/* ---- the cache fast path (needs struct bufpool) ---------------------- */
+
+/* Give an empty bin a length.  One bin holds at most 1/8 of the budget, so
+ * that under a tight budget released memory flows through the depot to
+ * other threads instead of piling up in one thread's cache. */
+static inline void bufpool__bin_tag(struct tc_bin *b, struct bufpool *pool, size_t n)
+{
+    size_t fit = (load_relaxed(&pool->max_memory) / 8) / (n << pool->shift);
+    b->n = n;
+    b->count = 0;
+    b->cap = fit < 1 ? 1 : fit > TC_BIN_CAP ? TC_BIN_CAP : (unsigned)fit;
+}
+
+/* Pop a cached allocation of length n; owner thread only. */
+static inline struct bufpool_alloc *bufpool__tcache_pop(struct tcache *tc, size_t n)
+{
+    struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
+    if (b->n != n)
+        return NULL;
+    /* pairs with the release half of the CAS in bufpool__tcache_push */
+    struct bufpool_alloc *h = load_acquire(&b->head);
+    while (h) {
+        /* h may have been stolen already: reading ->next is safe because
+         * headers are type-stable (cache.c), and the CAS then fails. */
+        struct bufpool_alloc *next = load_relaxed(&h->next);
+        /* pairs with the exchange in bufpool__steal_all */
+        if (cas_acqrel(&b->head, &h, next)) {
+            b->count--;
+            return h;
+        }
+    }
+    b->count = 0;
+    return NULL;
+}
+
+/* Push a released allocation; owner thread only.  False when the bin is
+ * full or holds another length: the caller overflows to the depot. */
+static inline bool bufpool__tcache_push(struct tcache *tc, struct bufpool_alloc *a)
+{
+    struct tc_bin *b = &tc->bins[bufpool__bin_index(a->n)];
+    struct bufpool_alloc *h = load_relaxed(&b->head);
+    if (!h) {
+        bufpool__bin_tag(b, a->pool, a->n);
+    } else if (b->n != a->n || b->count >= b->cap) {
+        return false;
+    }
+    do
+        store_relaxed(&a->next, h);
+    /* seq_cst: the release's "push, then load nwait" handshake (waitq.c);
+     * also pairs with the load_acquire in bufpool__tcache_pop. */
+    while (!cas_seqcst(&b->head, &h, a));
+    b->count++;
+    return true;
 }
 
 #endif /* BUFPOOL_INTERNAL_H */

@@ -104,7 +104,7 @@ BUFPOOL__API void bufpool_shutdown(bufpool *pool)
      * merely fail fast earlier. */
     store_release(&pool->shut, 1);
     bufpool__cancel_all(pool);
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock(pool);
 }
 
 /*
@@ -128,7 +128,8 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         struct tc_counters sum;
         bufpool__sum_counters(pool, &sum);
         bufpool__serve(pool, bufpool__steal_all(pool));
-        if (load_relaxed(&sum.allocs) == load_relaxed(&sum.frees) && pool->inside == 0)
+        /* pairs with the release decrement at a blocked call's exit */
+        if (load_relaxed(&sum.allocs) == load_relaxed(&sum.frees) && load_acquire(&pool->inside) == 0)
             break;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -359,6 +360,6 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     pthread_mutex_lock(&pool->lock);
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock(pool);
     return 0;
 }

@@ -64,7 +64,7 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
     pthread_mutex_lock(&pool->lock);
     out->waiters = pool->queued;
     out->total_waits = pool->total_waits;
-    out->total_wait_ns = pool->total_wait_ns;
+    out->total_wait_ns = load_relaxed(&pool->total_wait_ns);
     pthread_mutex_unlock(&pool->lock);
 
     size_t charged = load_relaxed(&pool->charged);

@@ -26,9 +26,13 @@
  *
  * The sleep itself is a futex wait on node->state, which the kernel checks
  * against WN_WAITING atomically with queueing the sleeper; the server
- * stores WN_DONE before FUTEX_WAKE.  The server does both under the lock,
- * and a woken sleeper takes the lock before it returns, so the node (on
- * the sleeper's stack) outlives the wake.
+ * stores WN_DONE (under the lock) before FUTEX_WAKE (after the unlock, in
+ * bufpool__unlock).  So either the sleeper sees WN_DONE before it sleeps,
+ * or it is asleep when the wake comes.  The store is the server's last
+ * touch of the node: the woken thread may return, and its stack frame
+ * (the node) die, before the wake.  FUTEX_WAKE never reads the word, so a
+ * wake on a dead address is harmless; at worst it is a spurious wakeup for
+ * an unrelated futex on that address, which every futex user tolerates.
  *
  * Async waiters use the same queue; instead of a futex wake the server
  * writes their eventfd.  BUFPOOL_FIFO serves strictly from the head and
@@ -103,12 +107,29 @@ static void finish(struct bufpool *pool, struct waitnode *w, int result, struct 
     dequeue(pool, w);
     w->result = result;
     w->grant = grant;
-    /* pairs with the load_acquire in wait_node and in waiter_allocate */
-    store_release(&w->state, WN_DONE);
-    if (w->async)
+    if (w->async) {
+        store_relaxed(&w->state, WN_DONE); /* read under the lock */
         signal_fd(w->async->fd);
-    else
+    } else if (pool->nwake < sizeof pool->wake / sizeof *pool->wake) {
+        pool->wake[pool->nwake++] = &w->state;
+        /* pairs with the load_acquire in wait_node; the last touch of w */
+        store_release(&w->state, WN_DONE);
+    } else {
+        store_release(&w->state, WN_DONE); /* as above */
         syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+}
+
+void bufpool__unlock(struct bufpool *pool)
+{
+    _Atomic uint32_t *wake[sizeof pool->wake / sizeof *pool->wake];
+    unsigned n = pool->nwake;
+    for (unsigned i = 0; i < n; i++)
+        wake[i] = pool->wake[i];
+    pool->nwake = 0;
+    pthread_mutex_unlock(&pool->lock);
+    for (unsigned i = 0; i < n; i++)
+        syscall(SYS_futex, wake[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* Take a spare of length n out of *spare, or NULL. */
@@ -147,8 +168,32 @@ static int take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, st
         } else if (!*spare) {
             return -EAGAIN;
         }
-        bufpool__free_list(pool, *spare);
-        *spare = NULL;
+        /* Give up one spare and try again: trim only what is needed. */
+        struct bufpool_alloc *h = *spare;
+        *spare = load_relaxed(&h->next);
+        bufpool__block_free(pool, h);
+    }
+}
+
+/* Leftover spares: back to the depot, still cached, unless the pool is
+ * over its budget or going away. */
+static void spare_stash(struct bufpool *pool, struct bufpool_alloc *spare)
+{
+    bool keep = !pool->destroying &&
+                load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory);
+    while (spare) {
+        struct bufpool_alloc *h = spare;
+        spare = load_relaxed(&h->next);
+        struct tc_bin *d = &pool->depot[bufpool__bin_index(h->n)];
+        if (!keep || (d->n != h->n && load_relaxed(&d->head))) {
+            bufpool__block_free(pool, h);
+            continue;
+        }
+        d->n = h->n;
+        store_relaxed(&h->next, load_relaxed(&d->head));
+        store_relaxed(&d->head, h);
+        d->count++;
+        store_relaxed(&pool->depot_count, load_relaxed(&pool->depot_count) + 1);
     }
 }
 
@@ -166,7 +211,7 @@ static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
 
 /*
  * Serve the queue with the given spare allocations (cached memory already
- * charged), then free whatever spare is left.  Under pool->lock.
+ * charged), then put back whatever spare is left.  Under pool->lock.
  */
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
 {
@@ -194,7 +239,7 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
         else if (fifo)
             break;
     }
-    bufpool__free_list(pool, spare);
+    spare_stash(pool, spare);
 }
 
 /* Sleep until w is done or the deadline (NULL: none) passes.  0 or -ETIMEDOUT. */
@@ -263,21 +308,35 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
             goto out;
         }
         pool->total_waits++;
-        pool->inside++;
-        pthread_mutex_unlock(&pool->lock);
+        /* release: pairs with the load_acquire in bufpool_destroy */
+        atomic_fetch_add_explicit(&pool->inside, 1, memory_order_release);
+        bufpool__unlock(pool);
         start = now_ns();
         int wr = wait_node(&me, dl);
+        fetch_add_relaxed(&pool->total_wait_ns, now_ns() - start);
+        if (wr == 0) {
+            /* Served: result and grant were stored before the state. */
+            r = me.result;
+            if (r == 0) {
+                *out = me.grant;
+                bufpool__account_alloc(pool, tc, me.grant);
+                bufpool__sample_peak(pool);
+            } else {
+                fetch_add_relaxed(&pool->failures, 1);
+            }
+            /* The last touch of the pool: release pairs with destroy's
+             * load_acquire, which then sees everything above. */
+            atomic_fetch_sub_explicit(&pool->inside, 1, memory_order_release);
+            return r;
+        }
         pthread_mutex_lock(&pool->lock);
-        pool->inside--;
-        pool->total_wait_ns += now_ns() - start;
-        if (wr == -ETIMEDOUT && me.queued) {
+        if (me.queued) {
             dequeue(pool, &me);
             me.result = -ETIMEDOUT;
             /* Those behind a FIFO head that gave up may fit now. */
             bufpool__serve(pool, NULL);
         }
-        if (pool->destroying)
-            pthread_cond_broadcast(&pool->idle);
+        atomic_fetch_sub_explicit(&pool->inside, 1, memory_order_release);
     }
     r = me.result;
     if (r == 0) {
@@ -287,7 +346,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
 out:
     if (r != 0)
         fetch_add_relaxed(&pool->failures, 1);
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock(pool);
     if (r == 0)
         bufpool__sample_peak(pool);
     return r;
@@ -311,7 +370,7 @@ void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpo
     bufpool__serve(pool, spare);
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock(pool);
 }
 
 /* Shutdown: fail everything queued.  Under pool->lock. */
@@ -477,11 +536,11 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
 got:
     store_relaxed(&(*out)->refs, 1);
     bufpool__account_alloc(pool, tc, *out);
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock(pool);
     bufpool__sample_peak(pool);
     return 0;
 fail:
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock(pool);
 fail_unlocked:
     fetch_add_relaxed(&pool->failures, 1);
     return r;
@@ -494,7 +553,7 @@ BUFPOOL__API void bufpool_waiter_cancel(bufpool_waiter *w)
     pthread_mutex_lock(&w->pool->lock);
     node_reset(w->pool, &w->node);
     drain_fd(w->fd);
-    pthread_mutex_unlock(&w->pool->lock);
+    bufpool__unlock(w->pool);
 }
 
 BUFPOOL__API void bufpool_waiter_destroy(bufpool_waiter *w)
