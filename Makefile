@@ -14,7 +14,12 @@ DESTDIR ?=
 
 CC ?= cc
 CFLAGS ?= -O2 -g
+# Warnings are errors in CI (CI=true in the environment), not for users.
+ifneq ($(CI),)
+WERROR ?= -Werror
+else
 WERROR ?=
+endif
 # Flags the build needs, whatever the user's CFLAGS say.
 BP_CFLAGS := -std=gnu11 -Wall -Wextra -Wpedantic $(WERROR) -fPIC -fvisibility=hidden \
 	-Iinclude -Isrc -pthread
