@@ -102,3 +102,8 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/cmake/bufpool/bufpoolConfig.cmake \
 	    $(DESTDIR)$(LIBDIR)/cmake/bufpool/bufpoolConfigVersion.cmake
 	rmdir $(DESTDIR)$(LIBDIR)/cmake/bufpool 2>/dev/null || true
+
+# `make debug`: the library and tests with misuse detection (src/debug.c).
+.PHONY: debug
+debug:
+	$(MAKE) BUILD=build-debug CFLAGS="$(CFLAGS) -DBUFPOOL_DEBUG" lib

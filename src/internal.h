@@ -51,6 +51,27 @@
 /* An owner-only counter: one writer, read racily by stats.  No RMW needed. */
 #define counter_add(p, v) store_relaxed((p), load_relaxed(p) + (v))
 
+/* -DBUFPOOL_VALGRIND: tell memcheck that cached memory is off limits, so
+ * a use after release is reported even though the memory is recycled. */
+#if defined(BUFPOOL_VALGRIND) && __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define VG_HAND_OUT(p, len) VALGRIND_MAKE_MEM_UNDEFINED((p), (len))
+#define VG_TAKE_BACK(p, len) VALGRIND_MAKE_MEM_NOACCESS((p), (len))
+#else
+#define VG_HAND_OUT(p, len) ((void)0)
+#define VG_TAKE_BACK(p, len) ((void)0)
+#endif
+
+/* -DBUFPOOL_DEBUG: misuse aborts with a message (debug.c). */
+#ifdef BUFPOOL_DEBUG
+void bufpool__check_pool(const struct bufpool *pool, const char *what);
+void bufpool__check_alloc(const struct bufpool_alloc *a, const char *what);
+void bufpool__debug_bury(struct bufpool *pool);
+#else
+#define bufpool__check_pool(pool, what) ((void)0)
+#define bufpool__check_alloc(a, what) ((void)0)
+#endif
+
 #define BUFPOOL__MAGIC_ALLOC 0xb0f1a11cu
 #define BUFPOOL__MAGIC_POOL 0xb0f1b001u
 #define BUFPOOL__MAGIC_DEAD 0xdeadb0f1u

@@ -99,6 +99,7 @@ BUFPOOL__API void bufpool_shutdown(bufpool *pool)
 {
     if (!pool)
         return;
+    bufpool__check_pool(pool, "bufpool_shutdown");
     pthread_mutex_lock(&pool->lock);
     /* pairs with the relaxed loads of shut: they run under the lock too, or
      * merely fail fast earlier. */
@@ -120,6 +121,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
 {
     if (!pool)
         return;
+    bufpool__check_pool(pool, "bufpool_destroy");
     bufpool_shutdown(pool);
     pthread_mutex_lock(&pool->lock);
     pool->destroying = true;
@@ -142,17 +144,22 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     }
     pthread_mutex_unlock(&pool->lock);
     bufpool__tcache_pool_fini(pool);
-    bufpool__free_hdrs(pool);
     bufpool__region_destroy(pool->region);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->idle);
     pool->magic = BUFPOOL__MAGIC_DEAD;
+#ifdef BUFPOOL_DEBUG
+    bufpool__debug_bury(pool); /* kept, so later misuse is recognised */
+#else
+    bufpool__free_hdrs(pool);
     free(pool);
+#endif
 }
 
 void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
 {
     struct tc_counters *c = tc ? &tc->c : &pool->orphan; /* orphan: under the lock */
+    VG_HAND_OUT(a->first, bufpool__bytes(pool, a->n));
     counter_add(&c->allocs, 1);
     counter_add(&c->alloc_bytes, bufpool__bytes(pool, a->n));
 }
@@ -174,6 +181,7 @@ static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpo
             *out = NULL;
         return r;
     }
+    bufpool__check_pool(pool, "bufpool_allocate");
     if (unlikely(!out))
         goto fail;
     *out = NULL;
@@ -242,28 +250,10 @@ BUFPOOL__API int bufpool_allocate_timeout(bufpool *pool, size_t n, uint64_t time
     return acquire(pool, n, ACQ_TIMED, timeout_ns, out);
 }
 
-#ifdef BUFPOOL_DEBUG
-#include <stdio.h>
-static void check_alloc(const bufpool_alloc *a, const char *what)
-{
-    if (a->magic != BUFPOOL__MAGIC_ALLOC) {
-        fprintf(stderr, "bufpool: %s of %p, which is no allocation\n", what, (const void *)a);
-        abort();
-    }
-    if (load_relaxed(&a->refs) == 0) {
-        fprintf(stderr, "bufpool: %s of %p, which is already released (double release?)\n",
-                what, (const void *)a);
-        abort();
-    }
-}
-#else
-#define check_alloc(a, what) ((void)0)
-#endif
-
 BUFPOOL__API bufpool_alloc *bufpool_alloc_retain(bufpool_alloc *a)
 {
     if (a) {
-        check_alloc(a, "retain");
+        bufpool__check_alloc(a, "retain");
         /* relaxed: the caller already holds a reference, so nothing can be
          * freed under it; the matching ordering is on the release side. */
         fetch_add_relaxed(&a->refs, 1);
@@ -281,12 +271,13 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
 {
     if (!a)
         return;
-    check_alloc(a, "release");
+    bufpool__check_alloc(a, "release");
     if (load_acquire(&a->refs) != 1 && fetch_sub_acqrel(&a->refs, 1) != 1)
         return;
     store_relaxed(&a->refs, 0);
     struct bufpool *pool = a->pool;
     size_t n = a->n; /* once pushed, a may be taken and reused at once */
+    VG_TAKE_BACK(a->first, bufpool__bytes(pool, n));
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     /* A hint: with somebody waiting, or the budget shrunk below what is
      * held, the memory goes straight to the queue or back to the system. */
@@ -342,6 +333,7 @@ BUFPOOL__API int bufpool_region(bufpool *pool, struct iovec *out)
 {
     if (!pool || !out)
         return -EINVAL;
+    bufpool__check_pool(pool, "bufpool_region");
     if (!pool->region) {
         memset(out, 0, sizeof *out);
         return -ENOTSUP;
@@ -353,7 +345,10 @@ BUFPOOL__API int bufpool_region(bufpool *pool, struct iovec *out)
 
 BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
 {
-    if (!pool || max_memory < pool->buffer_size)
+    if (!pool)
+        return -EINVAL;
+    bufpool__check_pool(pool, "bufpool_set_max_memory");
+    if (max_memory < pool->buffer_size)
         return -EINVAL;
     if (pool->region && max_memory > bufpool__region_length(pool->region))
         return -EINVAL;

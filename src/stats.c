@@ -58,6 +58,7 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
     memset(out, 0, sizeof *out);
     if (!pool)
         return;
+    bufpool__check_pool(pool, "bufpool_get_stats");
     struct tc_counters sum;
     bufpool__sample_peak(pool);
     bufpool__sum_counters(pool, &sum);

@@ -402,6 +402,7 @@ BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
     *out = NULL;
     if (!pool)
         return -EINVAL;
+    bufpool__check_pool(pool, "bufpool_waiter_create");
     bufpool_waiter *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
@@ -454,6 +455,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
         return -EINVAL;
     struct bufpool *pool = w->pool;
     struct waitnode *node = &w->node;
+    bufpool__check_pool(pool, "bufpool_waiter_allocate");
     bool fifo = pool->flags & BUFPOOL_FIFO;
     int r = -EINVAL;
 
