@@ -29,6 +29,15 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define CACHELINE 64
 
+/* A polite busy-wait step. */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
+#endif
+
 /*
  * Atomics behind named wrappers.  Every call site says what it pairs with.
  * seq_cst is used only where a Dekker-style "store mine, then load theirs"

@@ -249,7 +249,7 @@ static int wait_node(struct waitnode *w, const struct timespec *deadline)
         /* pairs with the store_release in finish */
         if (load_acquire(&w->state) != WN_WAITING)
             return 0;
-        __builtin_ia32_pause();
+        cpu_relax();
     }
     /* pairs with the store_release in finish; the kernel re-checks the
      * word against WN_WAITING under its own lock, so a wake between our
@@ -456,7 +456,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     struct bufpool *pool = w->pool;
     struct waitnode *node = &w->node;
     bufpool__check_pool(pool, "bufpool_waiter_allocate");
-    bool fifo = pool->flags & BUFPOOL_FIFO;
+    bool fifo = pool->flags & BUFPOOL_FIFO, counted = false;
     int r = -EINVAL;
 
     if (n == 0)
@@ -487,9 +487,12 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
         if (failed)
             goto fail;
     } else if (node->queued) {
-        if (fifo && node->n == n) {
-            r = -EAGAIN; /* still waiting for its turn */
-            goto fail;
+        if (node->n == n) {
+            if (fifo) {
+                r = -EAGAIN; /* still waiting for its turn */
+                goto fail;
+            }
+            counted = true; /* a retry of the same wait */
         }
         node_reset(pool, node);
     }
@@ -514,7 +517,8 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
         enqueue(pool, node);
         bufpool__serve(pool, bufpool__steal_all(pool));
         if (load_relaxed(&node->state) == WN_WAITING) {
-            pool->total_waits++;
+            if (!counted)
+                pool->total_waits++;
             r = -EAGAIN; /* pending: the fd turns readable when served */
             goto fail;
         }
