@@ -59,11 +59,23 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # Other rules (mk/*.mk) append programs or scripts to run to CHECK_PROGS.
 CHECK_PROGS := $(TEST_BINS)
 
+# Build (not run) the unit tests; used by the clang build check.
+.PHONY: tests-build
+tests-build: $(TEST_BINS)
+
 $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) $(TEST_LDLIBS_$*)
 
 -include $(sort $(wildcard mk/*.mk))
+
+# clang -Werror build of the library and tests (a wrapper keeps the
+# runner's log in the build directory).
+$(BUILD)/tests/build_clang.sh: tests/build_clang.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec "%s/tests/build_clang.sh"\n' "$(CURDIR)" > $@
+	chmod +x $@
+CHECK_PROGS += $(BUILD)/tests/build_clang.sh
 
 # The runner gives each program a timeout and ends with "N passed, M failed".
 check: $(CHECK_PROGS)
