@@ -1,0 +1,16 @@
+/*
+ * fuzz_model: the model-based test (tests/model.h) as a libFuzzer target.
+ * Build: clang -fsanitize=fuzzer,address,undefined -Iinclude -Isrc tests/fuzz_model.c src/*.c
+ * (tests/fuzz.sh does this and runs it for a bounded time on tests/corpus/).
+ */
+#include "model.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 4096)
+        return 0;
+    run_ops(data, size);
+    return 0;
+}
