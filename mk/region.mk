@@ -1,0 +1,76 @@
+# Region mode (issue 6): the io_uring parts of its test, the uring_copy
+# example and the uring bench.  Included by the top Makefile after BUILD,
+# BP_CFLAGS, LIB_A, LDLIBS_PT and CHECK_PROGS are defined.
+#
+# liburing is optional.  Without it, tests/test_region.c builds without its
+# io_uring part (and says so), and the example and bench become stubs that
+# exit 77 with a message.
+
+HAVE_LIBURING := $(shell pkg-config --exists liburing 2>/dev/null && echo yes)
+ifeq ($(HAVE_LIBURING),yes)
+URING_CFLAGS := -DBUFPOOL_HAVE_LIBURING $(shell pkg-config --cflags liburing)
+URING_LIBS := $(shell pkg-config --libs liburing)
+endif
+
+# tests/test_region.c is built by the top Makefile's pattern rule, which
+# appends TEST_LDLIBS_<name>.  The flags are private, so the library
+# objects built as its prerequisites do not inherit them.
+$(BUILD)/tests/test_region: private CPPFLAGS += $(URING_CFLAGS)
+TEST_LDLIBS_test_region := $(URING_LIBS)
+
+# ---- examples/uring_copy.c -------------------------------------------------
+URING_EX := $(BUILD)/examples/uring_copy
+
+ifeq ($(HAVE_LIBURING),yes)
+$(URING_EX): examples/uring_copy.c include/bufpool.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $(URING_CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(URING_LIBS) $(LDLIBS_PT)
+else
+.PHONY: $(URING_EX)
+$(URING_EX):
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\necho "skipped: liburing-dev not installed"\nexit 77\n' > $@
+	chmod +x $@
+endif
+
+# With no argument the example copies a 64 MiB file it makes beside itself
+# (in the build directory) and removes both files afterwards.
+CHECK_PROGS += $(URING_EX)
+
+.PHONY: examples-region
+examples-region: $(URING_EX)
+
+# ---- bench/uring_bench.c ---------------------------------------------------
+# `make bench-uring` runs it alone: a 256 MiB file in $(BUILD)/bench, three
+# ways of copying it, medians; the table goes to $(BUILD)/bench/uring.md and
+# is appended to $(BUILD)/bench/results.md when that exists.
+#
+# `make bench` runs it too, through the prerequisite below.  GNU make runs a
+# target's prerequisites before its own recipe, and only mk/bench.mk may add
+# to that recipe, so within `make bench` this bench runs *before* the main
+# one, which then rewrites results.md from scratch.  So under `make bench`
+# it writes uring.md only (no stale append); `make bench bench-uring` is not
+# a way around that (bench-uring is already done by then): run
+# `make bench && make bench-uring` to get the table appended to results.md.
+URING_BENCH_BIN := $(BUILD)/bench/uring_bench
+URING_BENCH_ARGS ?=
+
+ifeq ($(HAVE_LIBURING),yes)
+$(URING_BENCH_BIN): bench/uring_bench.c include/bufpool.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) $(URING_CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(URING_LIBS) $(LDLIBS_PT)
+else
+.PHONY: $(URING_BENCH_BIN)
+$(URING_BENCH_BIN):
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\necho "skipped: liburing-dev not installed"\nexit 77\n' > $@
+	chmod +x $@
+endif
+
+.PHONY: bench-uring
+bench-uring: $(URING_BENCH_BIN)
+	@$(URING_BENCH_BIN) --dir $(BUILD)/bench --md $(BUILD)/bench/uring.md \
+	    $(if $(filter bench,$(MAKECMDGOALS)),,--append $(BUILD)/bench/results.md) \
+	    $(URING_BENCH_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
+
+bench: bench-uring
