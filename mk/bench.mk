@@ -10,10 +10,10 @@ BENCH_SRCS := bench/bench.c bench/baselines.c
 BENCH_ARGS ?=
 
 # -O2 after $(CFLAGS): benchmark numbers come from an optimized build even
-# when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc.
+# when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc, -lm for log().
 $(BENCH_BIN): $(BENCH_SRCS) bench/baselines.h include/bufpool.h $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) $(BENCH_SRCS) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) $(BENCH_SRCS) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl -lm
 
 bench: $(BENCH_BIN)
 	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md $(BENCH_ARGS)

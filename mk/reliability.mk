@@ -21,3 +21,71 @@ soak: $(BUILD)/tests/stress
 # ---- fault injection: the library's allocator and eventfd calls go through
 # the wrappers in tests/test_faults.c
 TEST_LDLIBS_test_faults := -Wl,--wrap=malloc,--wrap=calloc,--wrap=posix_memalign,--wrap=mmap,--wrap=eventfd
+
+# ---- debug build: misuse aborts with a message.  `make debug` builds the
+# library in build-debug; test_misuse links an in-tree debug archive.
+DBG_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/debug/obj/%.o)
+DBG_LIB := $(BUILD)/debug/libbufpool.a
+$(BUILD)/debug/obj/%.o: src/%.c src/internal.h include/bufpool.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) -DBUFPOOL_DEBUG -c $< -o $@
+$(DBG_LIB): $(DBG_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+$(BUILD)/tests/test_misuse: tests/test_misuse.c tests/check.h $(DBG_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(DBG_LIB) $(LDFLAGS) $(LDLIBS_PT)
+
+# (`make debug` itself is in the top Makefile.)
+
+# ---- valgrind: memcheck runs of the tests; a library variant with client
+# requests (-DBUFPOOL_VALGRIND) for the use-after-release check
+VG_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/vg/obj/%.o)
+VG_LIB := $(BUILD)/vg/libbufpool.a
+$(BUILD)/vg/obj/%.o: src/%.c src/internal.h include/bufpool.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) -DBUFPOOL_VALGRIND -c $< -o $@
+$(VG_LIB): $(VG_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+HAVE_VG_H := $(shell test -f /usr/include/valgrind/memcheck.h && echo yes)
+ifeq ($(HAVE_VG_H),yes)
+VG_UAR := $(BUILD)/tests/vg_use_after_release
+$(VG_UAR): tests/vg_use_after_release.c $(VG_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(VG_LIB) $(LDFLAGS) $(LDLIBS_PT)
+endif
+$(BUILD)/tests/valgrind.sh: tests/valgrind.sh $(TEST_BINS) $(VG_UAR)
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec "%s/tests/valgrind.sh" "%s" "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" > $@
+	chmod +x $@
+
+# ---- libFuzzer: the model-based test for FUZZ_SECONDS
+$(BUILD)/tests/fuzz.sh: tests/fuzz.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec "%s/tests/fuzz.sh" "%s" "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" > $@
+	chmod +x $@
+
+# ---- spin: the wait protocol model
+$(BUILD)/tests/spin.sh: tests/model/spin.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec "%s/tests/model/spin.sh" "%s/spin" "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" > $@
+	chmod +x $@
+
+# ---- sanitizers: the test programs and stress in build-asan and build-tsan.
+# The sanitizer builds make only reliability-progs, never check, so nothing
+# recurses; and a sanitizer build's own check does not start another one.
+REL_PROGS := $(TEST_BINS) $(BUILD)/tests/stress
+.PHONY: reliability-progs print-reliability-progs check-sanitize
+reliability-progs: $(REL_PROGS)
+print-reliability-progs:
+	@echo $(REL_PROGS)
+check-sanitize:
+	tests/sanitize.sh
+$(BUILD)/tests/sanitize.sh: tests/sanitize.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec "%s/tests/sanitize.sh" "$$@"\n' "$(CURDIR)" > $@
+	chmod +x $@
+
+CHECK_PROGS += $(BUILD)/tests/valgrind.sh $(BUILD)/tests/fuzz.sh $(BUILD)/tests/spin.sh
+ifeq ($(filter build-asan build-tsan,$(BUILD)),)
+CHECK_PROGS += $(BUILD)/tests/sanitize.sh
+endif

@@ -476,7 +476,7 @@ static void m_op_waiter_allocate(struct model *m)
     size_t before = m->in_use;
     int r = bufpool_waiter_allocate(w->w, n, &a);
     int expect;
-    bool lenient = false;
+    bool lenient = false, counted = false;
 
     if (n == 0) {
         expect = -EINVAL;
@@ -507,9 +507,12 @@ static void m_op_waiter_allocate(struct model *m)
                 goto out;
             }
         } else if (w->state == W_QUEUED) {
-            if (m->fifo && w->n == n) {
-                expect = -EAGAIN;
-                goto out;
+            if (w->n == n) {
+                if (m->fifo) { /* still waiting for its turn */
+                    expect = -EAGAIN;
+                    goto out;
+                }
+                counted = true; /* a retry of the same wait is not a new wait */
             }
             m_reset(m, w);
         }
@@ -532,7 +535,7 @@ static void m_op_waiter_allocate(struct model *m)
             w->state = W_IDLE;
             expect = 0;
         } else {
-            m->waits++;
+            m->waits += !counted;
             expect = -EAGAIN;
         }
     }

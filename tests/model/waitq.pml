@@ -1,0 +1,391 @@
+/*
+ * waitq.pml: the wait/wake protocol of src/waitq.c as a Promela model, for
+ * spin (tests/model/spin.sh runs it in `make check`).
+ *
+ * Scale: a budget of MAXMEM units, all held at the start by two releasers
+ * (R1, R2, one unit each); a blocked caller B needing NB units (it may time
+ * out); an async waiter A needing 1 unit; optionally a shutdown and a
+ * resize.  Every waiter that gets memory releases it again through the
+ * same release protocol, so in every correct run every process ends: a
+ * waiter left asleep in `state[me] == DONE` (or A in `fd == 1`) while the
+ * others have finished is an invalid end state, which is what a lost
+ * wakeup looks like.  At the end the monitor asserts that nothing is
+ * queued, nwait is 0 and nothing is left in use.
+ *
+ * Correspondence with the C code (each Promela statement is one atomic
+ * step, and statements are sequentially consistent, like the seq_cst
+ * operations of the protocol):
+ *   lock / unlock            pthread_mutex_lock/unlock(&pool->lock) (unlock
+ *                            also stands for bufpool__unlock's FUTEX_WAKE)
+ *   charged                  pool->charged (in use + cached + spare + grants)
+ *   cache                    every thread cache bin and the depot together
+ *   inline steal()           bufpool__steal_all: exchange of every bin
+ *   inline take()            take() in waitq.c: a spare first, else give up
+ *                            spares and charge (bufpool__budget_try_charge)
+ *   inline serve()           bufpool__serve, with would_fit/promised for
+ *                            async waiters in default mode and the FIFO stop
+ *                            at the first head that does not fit; the stash
+ *                            at its end is spare_stash
+ *   inline finish()          finish(): dequeue, result, grant, state = DONE
+ *                            (futex word), signal_fd for async waiters
+ *   inline enqueue()         enqueue(): link + fetch_add_seqcst(&nwait, 1)
+ *   inline release()         bufpool_alloc_release: the push (CAS seq_cst in
+ *                            bufpool__tcache_push), then load_seqcst(nwait),
+ *                            then bufpool__release_slow (lock, steal, serve)
+ *                            With -DBAD the load comes before the push: the
+ *                            known-bad order, which spin must refute.
+ *   proctype blocked         bufpool_allocate / _timeout: fast path (cache
+ *                            pop or charge), else bufpool__acquire_slow:
+ *                            lock, shut check, enqueue, steal+serve, unlock,
+ *                            wait_node (the guard state[me] == DONE is the
+ *                            futex wait: the kernel rechecks the word), or a
+ *                            timeout: lock, dequeue if still queued, serve
+ *   proctype async           bufpool_waiter_allocate in a poll loop: drain
+ *                            the fd, collect a grant, or a fresh try (take,
+ *                            else enqueue + steal + serve); poll is the
+ *                            guard fd == 1
+ *   proctype shutter         bufpool_shutdown: shut = 1, bufpool__cancel_all
+ *   proctype resizer         bufpool_set_max_memory: bufpool__fail_impossible
+ *                            (-E2BIG for what can never fit) + serve
+ * Macros: FIFO (BUFPOOL_FIFO), NB (B's need), SHUTDOWN, RESIZE (the new
+ * max_memory), TIMEOUT (B may give up), BAD (the broken release order).
+ */
+
+#ifndef NB
+#define NB 2
+#endif
+#ifndef FIFO
+#define FIFO 0
+#endif
+#define MAXMEM 2
+#define NW 2      /* waiters: 0 = B (blocked), 1 = A (async) */
+#define B 0
+#define A 1
+
+#define WAITING 0
+#define DONE 1
+#define OK 0
+#define EAGAIN 1
+#define TIMEDOUT 2
+#define CANCELED 3
+#define E2BIG 4
+
+byte maxmem = MAXMEM;
+byte charged = MAXMEM;
+byte inuse = MAXMEM;  /* ghost: units in live allocations */
+byte cache = 0;
+byte nwait = 0;
+bit lock = 0;
+bit shut = 0;
+byte q[NW];
+byte qn = 0;
+bit queued[NW];
+bit state[NW];
+byte result[NW];
+byte grant[NW];
+byte need[NW];
+bit fd = 0;
+
+inline lock_pool() { atomic { lock == 0 -> lock = 1 } }
+inline unlock_pool() { lock = 0 }
+
+inline dequeue(w) {
+    d_i = 0;
+    do
+    :: d_i < qn && q[d_i] != w -> d_i++
+    :: else -> break
+    od;
+    assert(d_i < qn);
+    do
+    :: d_i + 1 < qn -> q[d_i] = q[d_i + 1]; d_i++
+    :: else -> break
+    od;
+    qn--;
+    queued[w] = 0;
+    nwait--
+}
+
+inline enqueue(w) {
+    q[qn] = w; qn++;
+    queued[w] = 1;
+    state[w] = WAITING;
+    result[w] = OK;
+    nwait++
+}
+
+/* w must be a plain variable: inline arguments are substituted as text,
+ * and dequeue() moves q[]. */
+inline finish(w, r, g) {
+    dequeue(w);
+    result[w] = r;
+    grant[w] = g;
+    state[w] = DONE;
+    if
+    :: w == A -> fd = 1
+    :: else -> skip
+    fi
+}
+
+inline steal() { atomic { spare = spare + cache; cache = 0 } }
+
+/* take(n): a spare first, else give up spares and charge; sets t_ok */
+inline take(n) {
+    if
+    :: spare >= n -> spare = spare - n; t_ok = 1
+    :: else ->
+        charged = charged - spare; spare = 0;
+        if
+        :: charged + n <= maxmem -> charged = charged + n; t_ok = 1
+        :: else -> t_ok = 0
+        fi
+    fi
+}
+
+inline serve() {
+    promised = 0;
+    s_i = 0;
+    do
+    :: s_i < qn ->
+        s_w = q[s_i];
+        if
+        :: s_w == A && !FIFO ->
+            if
+            :: charged + promised + need[s_w] > maxmem && spare > 0 ->
+                charged = charged - spare; spare = 0
+            :: else -> skip
+            fi;
+            if
+            :: charged + promised + need[s_w] <= maxmem ->
+                promised = promised + need[s_w];
+                finish(s_w, OK, 0)
+            :: else -> s_i++
+            fi
+        :: else ->
+            take(need[s_w]);
+            if
+            :: t_ok -> finish(s_w, OK, need[s_w])
+            :: !t_ok && FIFO -> break
+            :: !t_ok && !FIFO -> s_i++
+            fi
+        fi
+    :: else -> break
+    od;
+    /* spare_stash: back to the depot, or freed when over the budget */
+    if
+    :: charged <= maxmem -> cache = cache + spare
+    :: else -> charged = charged - spare
+    fi;
+    spare = 0
+}
+
+/* The last release of u units. */
+inline release(u) {
+#ifndef BAD
+    atomic { cache = cache + u; inuse = inuse - u };   /* push (seq_cst CAS) */
+    if                                                 /* load_seqcst(nwait) */
+    :: nwait > 0 ->
+        lock_pool(); steal(); serve(); unlock_pool()   /* release_slow */
+    :: else -> skip
+    fi
+#else
+    r_nw = nwait;                                      /* BAD: look first */
+    atomic { cache = cache + u; inuse = inuse - u };   /* then give */
+    if
+    :: r_nw > 0 ->
+        lock_pool(); steal(); serve(); unlock_pool()
+    :: else -> skip
+    fi
+#endif
+}
+
+proctype releaser() {
+    byte spare, promised, s_i, s_w, d_i, r_nw;
+    bit t_ok;
+    release(1)
+}
+
+proctype blocked() {
+    byte spare, promised, s_i, s_w, d_i, r_nw, got;
+    bit t_ok;
+    byte me = B;
+    need[me] = NB;
+    /* the fast path: pop a cached allocation or charge, lock-free */
+    if
+    :: FIFO && nwait > 0 -> goto slow
+    :: else -> skip
+    fi;
+    atomic {
+        if
+        :: cache >= NB -> cache = cache - NB; got = NB
+        :: cache < NB && charged + NB <= maxmem -> charged = charged + NB; got = NB
+        :: else -> skip
+        fi
+    };
+    if
+    :: got > 0 -> goto use
+    :: else -> skip
+    fi;
+slow:
+    lock_pool();
+    if
+    :: shut -> unlock_pool(); goto out
+    :: else -> skip
+    fi;
+    if
+    :: NB > maxmem -> unlock_pool(); goto out   /* -E2BIG (checked before the lock in C) */
+    :: else -> skip
+    fi;
+    enqueue(me);
+    steal();
+    serve();
+    if
+    :: state[me] == WAITING ->
+        unlock_pool();
+        if
+        :: state[me] == DONE -> skip             /* futex wait, woken */
+#ifdef TIMEOUT
+        :: true ->                               /* the deadline passed */
+            lock_pool();
+            if
+            :: queued[me] -> dequeue(me); result[me] = TIMEDOUT; serve()
+            :: else -> skip
+            fi;
+            unlock_pool()
+#endif
+        fi
+    :: else -> unlock_pool()
+    fi;
+    if
+    :: result[me] == OK -> got = grant[me]; grant[me] = 0;
+        atomic { inuse = inuse + got }
+    :: else -> goto out
+    fi;
+    goto release_it;
+use:
+    atomic { inuse = inuse + got };
+release_it:
+    release(got);
+out:
+    skip
+}
+
+/* The async waiter: waiter_allocate(1) in a poll loop. */
+proctype async() {
+    byte spare, promised, s_i, s_w, d_i, r_nw, got;
+    bit t_ok;
+    byte me = A;
+    need[me] = 1;
+again:
+    lock_pool();
+    fd = 0;                                      /* drain_fd */
+    if
+    :: shut ->
+        if
+        :: queued[me] -> dequeue(me)
+        :: else -> skip
+        fi;
+        if
+        :: grant[me] > 0 -> spare = grant[me]; grant[me] = 0; serve()
+        :: else -> skip
+        fi;
+        state[me] = WAITING;
+        unlock_pool();
+        goto out
+    :: else -> skip
+    fi;
+    if
+    :: state[me] == DONE && result[me] == OK && grant[me] > 0 ->
+        got = grant[me]; grant[me] = 0; state[me] = WAITING;
+        goto got_it
+    :: state[me] == DONE && result[me] != OK ->
+        state[me] = WAITING; unlock_pool(); goto out
+    :: state[me] == DONE && result[me] == OK && grant[me] == 0 ->
+        state[me] = WAITING                      /* told: a fresh try */
+    :: state[me] == WAITING && queued[me] && FIFO ->
+        unlock_pool(); goto poll                 /* still waiting its turn */
+    :: state[me] == WAITING && queued[me] && !FIFO ->
+        dequeue(me)                              /* node_reset, fresh try */
+    :: state[me] == WAITING && !queued[me] -> skip
+    fi;
+    /* a fresh try */
+    if
+    :: !FIFO || qn == 0 ->
+        steal();
+        take(1);
+        if
+        :: t_ok -> serve(); got = 1; goto got_it
+        :: else -> serve()
+        fi
+    :: else -> skip
+    fi;
+    enqueue(me);
+    steal();
+    serve();
+    if
+    :: state[me] == WAITING -> unlock_pool(); goto poll   /* -EAGAIN, pending */
+    :: state[me] == DONE && result[me] == OK && grant[me] > 0 ->
+        got = grant[me]; grant[me] = 0; state[me] = WAITING; fd = 0;
+        goto got_it
+    :: state[me] == DONE && (result[me] != OK || grant[me] == 0) ->
+        unlock_pool(); goto again
+    fi;
+poll:
+    fd == 1;                                     /* poll(fd, POLLIN) */
+    goto again;
+got_it:
+    atomic { inuse = inuse + got };
+    unlock_pool();
+    release(got);
+out:
+    skip
+}
+
+proctype shutter() {
+    byte d_i, s_w;
+    lock_pool();
+    shut = 1;
+    do                                           /* bufpool__cancel_all */
+    :: qn > 0 -> s_w = q[0]; finish(s_w, CANCELED, 0)
+    :: else -> break
+    od;
+    unlock_pool()
+}
+
+proctype resizer() {
+    byte spare, promised, s_i, s_w, d_i;
+    bit t_ok;
+    lock_pool();
+#ifdef RESIZE
+    maxmem = RESIZE;
+#endif
+    s_i = 0;                                     /* bufpool__fail_impossible */
+    do
+    :: s_i < qn && need[q[s_i]] > maxmem -> s_w = q[s_i]; finish(s_w, E2BIG, 0)
+    :: s_i < qn && need[q[s_i]] <= maxmem -> s_i++
+    :: else -> break
+    od;
+    steal();
+    serve();
+    unlock_pool()
+}
+
+init {
+    atomic {
+        need[B] = NB;
+        need[A] = 1;
+        run releaser();
+        run releaser();
+        run blocked();
+        run async();
+#ifdef SHUTDOWN
+        run shutter();
+#endif
+#ifdef RESIZE
+        run resizer();
+#endif
+    }
+    _nr_pr == 1;                                 /* everybody finished */
+    assert(qn == 0 && nwait == 0);
+    assert(inuse == 0);                          /* everything released */
+    assert(charged == cache);                    /* all that is held is cached */
+}
