@@ -331,13 +331,14 @@ BUFPOOL__API size_t bufpool_alloc_offset(const bufpool_alloc *a)
 
 BUFPOOL__API int bufpool_region(bufpool *pool, struct iovec *out)
 {
-    if (!pool || !out)
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!pool)
         return -EINVAL;
     bufpool__check_pool(pool, "bufpool_region");
-    if (!pool->region) {
-        memset(out, 0, sizeof *out);
+    if (!pool->region)
         return -ENOTSUP;
-    }
     out->iov_base = bufpool__region_base(pool->region);
     out->iov_len = bufpool__region_length(pool->region);
     return 0;
