@@ -13,4 +13,30 @@
     if (a_ != b_) { fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", \
         __FILE__, __LINE__, #a, a_, #b, b_); exit(1); } } while (0)
 #define SKIP(msg) do { printf("skipped: %s\n", msg); exit(77); } while (0)
+
+#ifdef BUFPOOL_H /* helpers for tests of the pool; include bufpool.h first */
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wait until the pool reports `want` waiters: another thread is queued. */
+static inline void await_waiters(bufpool *p, size_t want)
+{
+    for (int i = 0; i < 5000; i++) {
+        bufpool_stats st;
+        bufpool_get_stats(p, &st);
+        if (st.waiters == want)
+            return;
+        usleep(1000);
+    }
+    CHECK(!"waiters never reached the expected count");
+}
+#endif
 #endif

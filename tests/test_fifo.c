@@ -28,18 +28,6 @@ static bufpool *make(size_t max_buffers, unsigned flags)
     return p;
 }
 
-static void await_waiters(bufpool *p, size_t want)
-{
-    for (int i = 0; i < 5000; i++) {
-        bufpool_stats st;
-        bufpool_get_stats(p, &st);
-        if (st.waiters == want)
-            return;
-        usleep(1000);
-    }
-    CHECK(!"waiters never reached the expected count");
-}
-
 struct req {
     bufpool *p;
     size_t n;

@@ -18,13 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static bufpool *make(size_t bs, size_t max, unsigned flags)
 {
     bufpool *p;
@@ -34,18 +27,6 @@ static bufpool *make(size_t bs, size_t max, unsigned flags)
 }
 
 /* Wait until the pool reports `want` waiters (the other thread is queued). */
-static void await_waiters(bufpool *p, size_t want)
-{
-    for (int i = 0; i < 5000; i++) {
-        bufpool_stats st;
-        bufpool_get_stats(p, &st);
-        if (st.waiters == want)
-            return;
-        usleep(1000);
-    }
-    CHECK(!"waiters never reached the expected count");
-}
-
 struct req {
     bufpool *p;
     size_t n;
