@@ -21,4 +21,4 @@ if ! "$CLANG" -std=gnu11 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,addres
 fi
 cd "$out" || exit 1
 ./fuzz_model -max_total_time="${FUZZ_SECONDS:-30}" -timeout=20 -rss_limit_mb=2048 -max_len=1024 \
-    -print_final_stats=1 corpus "$root/tests/corpus"
+    -error_exitcode=1 -print_final_stats=1 corpus "$root/tests/corpus"

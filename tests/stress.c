@@ -65,6 +65,10 @@ static double now(void)
 
 static void fail(const char *fmt, ...)
 {
+    static atomic_flag once = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&once))
+        for (;;)
+            pause(); /* the first failure reports and exits */
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "stress (mode %u): FAIL: ", mode);
