@@ -42,6 +42,7 @@ struct bl_pool {
     size_t buffer_size;
     alignas(64) _Atomic size_t live; /* original: live allocations, for drop */
     _Atomic size_t waiters;          /* blocked requests (all kinds) */
+    _Atomic size_t total_waits;      /* requests that ever waited (all kinds) */
     _Atomic uint32_t cv_seq;         /* original: its condvar's futex word */
     _Atomic uint32_t drop_seq;       /* original: the drop condvar's futex word */
     pthread_mutex_t lock;
@@ -69,6 +70,7 @@ static int pool_new(bl_pool **out, size_t buffer_size, size_t max_memory)
     atomic_init(&p->used, 0);
     atomic_init(&p->live, 0);
     atomic_init(&p->waiters, 0);
+    atomic_init(&p->total_waits, 0);
     atomic_init(&p->cv_seq, 0);
     atomic_init(&p->drop_seq, 0);
     p->max_memory = max_memory;
@@ -115,6 +117,11 @@ static inline void *block_of(bl_alloc *a)
 size_t bl_waiters(bl_pool *p)
 {
     return atomic_load(&p->waiters);
+}
+
+size_t bl_total_waits(bl_pool *p)
+{
+    return atomic_load(&p->total_waits);
 }
 
 /* ---- original ----------------------------------------------------------
@@ -188,6 +195,7 @@ int bl_original_allocate(bl_pool *p, size_t n, bl_alloc **out)
         /* Over budget: the Mutex + Condvar wait of the original. */
         pthread_mutex_lock(&p->lock);
         atomic_fetch_add(&p->waiters, 1);
+        atomic_fetch_add_explicit(&p->total_waits, 1, memory_order_relaxed);
         for (;;) {
             uint32_t seq = atomic_load(&p->cv_seq); /* before the re-check */
             if (atomic_load(&p->used) + bytes <= p->max_memory)
@@ -276,6 +284,7 @@ static inline int naive_allocate(bl_pool *p, size_t n, bl_alloc **out,
         }
         pthread_mutex_lock(&p->lock);
         atomic_fetch_add(&p->waiters, 1);
+        atomic_fetch_add_explicit(&p->total_waits, 1, memory_order_relaxed);
         while (atomic_load(&p->used) + bytes > p->max_memory)
             pthread_cond_wait(&p->cond, &p->lock);
         atomic_fetch_sub(&p->waiters, 1);
@@ -355,6 +364,7 @@ int bl_mutex_allocate(bl_pool *p, size_t n, bl_alloc **out)
     pthread_mutex_lock(&p->lock);
     if (atomic_load_explicit(&p->used, memory_order_relaxed) + bytes > p->max_memory) {
         atomic_fetch_add_explicit(&p->waiters, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->total_waits, 1, memory_order_relaxed);
         while (atomic_load_explicit(&p->used, memory_order_relaxed) + bytes > p->max_memory)
             pthread_cond_wait(&p->cond, &p->lock);
         atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);

@@ -47,6 +47,11 @@ BL_DECLARE(mimalloc)
  * benchmark polls it to know that its waiter has gone to sleep. */
 size_t bl_waiters(bl_pool *p);
 
+/* Requests that had to wait since the pool was created (any kind): counted
+ * once per request on its slow path only, like bufpool_stats.total_waits.
+ * The paced backpressure run reports it to show how often the budget bound. */
+size_t bl_total_waits(bl_pool *p);
+
 /* Load jemalloc / mimalloc with dlopen(RTLD_LOCAL), so they do not replace
  * malloc for the rest of the process.  0 when loaded; -1 when not, with
  * *note set to a one-line explanation.  Idempotent.  The *_create of a kind
