@@ -6,7 +6,7 @@
  * thread's cache, so the next allocation of the same length is a pop: no
  * lock, no system call, no budget traffic.  Cached bytes count in the
  * budget; whoever needs budget that caches hold takes every cache at once
- * under pool->lock (bufpool__steal_all) and frees what it does not hand on.
+ * under pool->lock (bufpool__steal) and frees what it does not hand on.
  *
  * Ownership of a cache: the thread (through its TLS slot) and the pool each
  * hold one count in tc->owners.  A thread that exits, or evicts the slot,
@@ -194,19 +194,35 @@ static struct bufpool_alloc *append(struct bufpool_alloc *list, struct bufpool_a
     return more;
 }
 
+static struct bufpool_alloc *steal_bins(struct tcache *tc, struct bufpool_alloc *list)
+{
+    for (int i = 0; i < TC_BINS; i++) {
+        /* seq_cst load, then exchange only a non-empty bin: the load is
+         * enough for the waiter's "look" (it pairs with the CAS in
+         * bufpool__tcache_push and the nwait load after it in
+         * bufpool_alloc_release), and leaves empty bins' lines shared
+         * instead of pulling every one of them over. */
+        if (load_seqcst(&tc->bins[i].head))
+            list = append(list, exchange_seqcst(&tc->bins[i].head, NULL));
+    }
+    return list;
+}
+
 /*
- * Take every cached allocation of the pool.  Under pool->lock.  The
- * exchange on each bin is what a waiter's "register, then look" pairs with:
- * see the wait protocol in waitq.c.
+ * Take cached allocations, under pool->lock: those of one thread's cache,
+ * or of every thread's when tc is NULL, and the depot's.  A waiter takes
+ * every cache when it registers (that is its "look", see waitq.c).  After
+ * that, anything pushed into a cache is followed by its pusher's own slow
+ * release, which only needs to take its own cache.
  */
-struct bufpool_alloc *bufpool__steal_all(struct bufpool *pool)
+struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc)
 {
     struct bufpool_alloc *list = NULL;
-    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
-        for (int i = 0; i < TC_BINS; i++)
-            /* seq_cst: pairs with the CAS in bufpool__tcache_push and the
-             * nwait load after it in bufpool_alloc_release. */
-            list = append(list, exchange_seqcst(&tc->bins[i].head, NULL));
+    if (tc)
+        list = steal_bins(tc, list);
+    else
+        for (tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
+            list = steal_bins(tc, list);
     for (int i = 0; i < TC_BINS; i++) {
         list = append(list, load_relaxed(&pool->depot[i].head));
         store_relaxed(&pool->depot[i].head, NULL);

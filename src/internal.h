@@ -147,9 +147,9 @@ struct tcache {
 struct tcache *bufpool__tcache_get_slow(struct bufpool *pool);
 struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n);
 void bufpool__cache_overflow(struct tcache *tc, struct bufpool_alloc *a);
-/* Under pool->lock: take every cached allocation, from every thread and
- * the depot, as one list (their bytes stay charged). */
-struct bufpool_alloc *bufpool__steal_all(struct bufpool *pool);
+/* Under pool->lock: take the cached allocations of tc (NULL: of every
+ * thread) and the depot, as one list (their bytes stay charged). */
+struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
 void bufpool__tcache_pool_fini(struct bufpool *pool);
 
 /* The calling thread's most recent caches, keyed by pool id. */
@@ -302,7 +302,7 @@ static inline struct bufpool_alloc *bufpool__tcache_pop(struct tcache *tc, size_
         /* h may have been stolen already: reading ->next is safe because
          * headers are type-stable (cache.c), and the CAS then fails. */
         struct bufpool_alloc *next = load_relaxed(&h->next);
-        /* pairs with the exchange in bufpool__steal_all */
+        /* pairs with the exchange in bufpool__steal */
         if (cas_acqrel(&b->head, &h, next)) {
             b->count--;
             return h;

@@ -129,7 +129,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     for (;;) {
         struct tc_counters sum;
         bufpool__sum_counters(pool, &sum);
-        bufpool__serve(pool, bufpool__steal_all(pool));
+        bufpool__serve(pool, bufpool__steal(pool, NULL));
         /* pairs with the release decrement at a blocked call's exit */
         if (load_relaxed(&sum.allocs) == load_relaxed(&sum.frees) && load_acquire(&pool->inside) == 0)
             break;

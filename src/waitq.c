@@ -6,23 +6,26 @@
  *
  * A request that cannot be served at once takes pool->lock, increments
  * pool->nwait and links a node into the queue (register), then takes every
- * cached allocation (bufpool__steal_all) and serves the queue (look).  Only
+ * cached allocation (bufpool__steal) and serves the queue (look).  Only
  * then does it sleep, on its node's futex word, until a server sets it to
  * WN_DONE.  Every path that gives memory back does the opposite order:
  *
  *   release:  push into the thread cache (CAS, seq_cst)    -- give
  *             or free and uncharge (fetch_sub, seq_cst)
  *             load nwait (seq_cst)                          -- look
- *             if nonzero: lock, steal_all, serve, unlock
+ *             if nonzero: lock, take its own cache, serve, unlock
  *
  * All four marked operations are seq_cst, so they sit in one total order.
  * If the release's load of nwait comes before the waiter's increment, its
- * give comes before too, and the waiter's steal (an exchange on the same
- * bin) or its charge (a CAS on pool->charged) sees the memory.  Otherwise
+ * give comes before too, and the waiter's steal (a seq_cst load of the
+ * same bin) or its charge (a CAS on pool->charged) sees the memory.  (A
+ * give into the depot happens under the lock, which orders it.)  Otherwise
  * the release sees nwait != 0 and serves the queue itself under the lock,
- * where the waiter's node already is.  Either way the memory reaches the
- * queue.  Serving happens under the lock, so it never races with a node
- * being linked, unlinked or timing out.
+ * where the waiter's node already is, with what it just gave (found in its
+ * own cache or the depot).  Either way the memory reaches the queue.  So
+ * a waiter takes every thread's cache once, when it registers, and a slow
+ * release takes only its own.  Serving happens under the lock, so it never
+ * races with a node being linked, unlinked or timing out.
  *
  * The sleep itself is a futex wait on node->state, which the kernel checks
  * against WN_WAITING atomically with queueing the sleeper; the server
@@ -300,7 +303,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         goto out;
     }
     enqueue(pool, &me);
-    bufpool__serve(pool, bufpool__steal_all(pool));
+    bufpool__serve(pool, bufpool__steal(pool, NULL));
     if (load_relaxed(&me.state) == WN_WAITING) {
         if (kind == ACQ_TRY) {
             dequeue(pool, &me);
@@ -359,7 +362,9 @@ out:
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n)
 {
     pthread_mutex_lock(&pool->lock);
-    struct bufpool_alloc *spare = bufpool__steal_all(pool);
+    /* Its own cache is enough: every other push since the waiters took
+     * all caches was followed by its pusher's own slow release. */
+    struct bufpool_alloc *spare = bufpool__steal(pool, tc);
     /* Counted under the lock, so a destroyer cannot see the pool idle
      * before this call is done with it. */
     bufpool__account_free(pool, tc, n);
@@ -390,7 +395,7 @@ void bufpool__fail_impossible(struct bufpool *pool)
         if (bufpool__bytes(pool, w->n) > max)
             finish(pool, w, -E2BIG, NULL);
     }
-    bufpool__serve(pool, bufpool__steal_all(pool));
+    bufpool__serve(pool, bufpool__steal(pool, NULL));
 }
 
 /* ---- async waiters ---------------------------------------------------- */
@@ -502,7 +507,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
         if (!fifo || !pool->queued) {
             struct bufpool_alloc *h = tc ? bufpool__tcache_pop(tc, n) : NULL;
             if (!h) {
-                struct bufpool_alloc *spare = bufpool__steal_all(pool);
+                struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
                 r = take(pool, n, &spare, &h);
                 bufpool__serve(pool, spare);
                 if (r == -ENOMEM)
@@ -515,7 +520,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
         }
         node->n = n;
         enqueue(pool, node);
-        bufpool__serve(pool, bufpool__steal_all(pool));
+        bufpool__serve(pool, bufpool__steal(pool, NULL));
         if (load_relaxed(&node->state) == WN_WAITING) {
             if (!counted)
                 pool->total_waits++;
