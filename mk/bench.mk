@@ -22,6 +22,7 @@ bench: $(BENCH_BIN)
 	else \
 	    echo "note: gnuplot not installed (apt-get install gnuplot-nox): plot skipped"; \
 	fi
+	@$(MAKE) --no-print-directory bench-uring
 	@echo "results: $(BENCH_DIR)/results.md"
 
 # Smoke test for `make check`: the bench binary runs every section in

@@ -45,13 +45,8 @@ examples-region: $(URING_EX)
 # ways of copying it, medians; the table goes to $(BUILD)/bench/uring.md and
 # is appended to $(BUILD)/bench/results.md when that exists.
 #
-# `make bench` runs it too, through the prerequisite below.  GNU make runs a
-# target's prerequisites before its own recipe, and only mk/bench.mk may add
-# to that recipe, so within `make bench` this bench runs *before* the main
-# one, which then rewrites results.md from scratch.  So under `make bench`
-# it writes uring.md only (no stale append); `make bench bench-uring` is not
-# a way around that (bench-uring is already done by then): run
-# `make bench && make bench-uring` to get the table appended to results.md.
+# `make bench` runs it after the main bench (the last line of its recipe in
+# mk/bench.mk), so the table lands at the end of results.md.
 URING_BENCH_BIN := $(BUILD)/bench/uring_bench
 URING_BENCH_ARGS ?=
 
@@ -70,7 +65,5 @@ endif
 .PHONY: bench-uring
 bench-uring: $(URING_BENCH_BIN)
 	@$(URING_BENCH_BIN) --dir $(BUILD)/bench --md $(BUILD)/bench/uring.md \
-	    $(if $(filter bench,$(MAKECMDGOALS)),,--append $(BUILD)/bench/results.md) \
+	    --append $(BUILD)/bench/results.md \
 	    $(URING_BENCH_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
-
-bench: bench-uring
