@@ -43,6 +43,9 @@ void bufpool__sample_peak(struct bufpool *pool)
     struct tc_counters sum;
     bufpool__sum_counters(pool, &sum);
     size_t in_use = in_use_of(&sum);
+    size_t charged = load_relaxed(&pool->charged);
+    if (in_use > charged) /* counters summed a moment apart */
+        in_use = charged;
     size_t peak = load_relaxed(&pool->peak_in_use);
     /* relaxed: a monotonic maximum that orders nothing else */
     while (in_use > peak &&

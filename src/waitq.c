@@ -158,7 +158,10 @@ static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
 static int take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, struct bufpool_alloc **out)
 {
     size_t bytes = bufpool__bytes(pool, n);
-    if ((*out = spare_take(spare, n)))
+    /* A spare of this length is ready memory, unless the pool is over a
+     * shrunk budget: then the spares must go back first. */
+    if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) &&
+        (*out = spare_take(spare, n)))
         return 0;
     for (;;) {
         if (bufpool__budget_try_charge(pool, bytes)) {
@@ -453,9 +456,8 @@ static void node_reset(struct bufpool *pool, struct waitnode *w)
  */
 BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_alloc **out)
 {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
+    if (out)
+        *out = NULL;
     if (!w)
         return -EINVAL;
     struct bufpool *pool = w->pool;
@@ -464,7 +466,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     bool fifo = pool->flags & BUFPOOL_FIFO, counted = false;
     int r = -EINVAL;
 
-    if (n == 0)
+    if (n == 0 || !out)
         goto fail_unlocked;
     r = -E2BIG;
     if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory))
@@ -487,7 +489,8 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
             goto got;
         }
         r = node->result;
-        bool failed = r != 0 && node->grant == NULL;
+        /* a failure answers the request it was for, not a new length */
+        bool failed = r != 0 && node->grant == NULL && node->n == n;
         node_reset(pool, node);
         if (failed)
             goto fail;
