@@ -18,8 +18,12 @@
  *   lock / unlock            pthread_mutex_lock/unlock(&pool->lock) (unlock
  *                            also stands for bufpool__unlock's FUTEX_WAKE)
  *   charged                  pool->charged (in use + cached + spare + grants)
- *   cache                    every thread cache bin and the depot together
- *   inline steal()           bufpool__steal_all: exchange of every bin
+ *   cache[t]                 thread t's cache (all its bins together)
+ *   depot                    pool->depot (spare_stash puts leftovers there)
+ *   inline steal()           bufpool__steal(pool, NULL): every thread's
+ *                            cache and the depot, when a waiter registers
+ *   inline steal_own(t)      bufpool__steal(pool, tc): thread t's own cache
+ *                            and the depot, in a slow release
  *   inline take()            take() in waitq.c: a spare first, else give up
  *                            spares and charge (bufpool__budget_try_charge)
  *   inline serve()           bufpool__serve, with would_fit/promised for
@@ -29,9 +33,10 @@
  *   inline finish()          finish(): dequeue, result, grant, state = DONE
  *                            (futex word), signal_fd for async waiters
  *   inline enqueue()         enqueue(): link + fetch_add_seqcst(&nwait, 1)
- *   inline release()         bufpool_alloc_release: the push (CAS seq_cst in
- *                            bufpool__tcache_push), then load_seqcst(nwait),
- *                            then bufpool__release_slow (lock, steal, serve)
+ *   inline release()         bufpool_alloc_release: the push into the own
+ *                            cache (CAS seq_cst in bufpool__tcache_push),
+ *                            then load_seqcst(nwait), then
+ *                            bufpool__release_slow (lock, steal_own, serve)
  *                            With -DBAD the load comes before the push: the
  *                            known-bad order, which spin must refute.
  *   proctype blocked         bufpool_allocate / _timeout: fast path (cache
@@ -73,7 +78,8 @@
 byte maxmem = MAXMEM;
 byte charged = MAXMEM;
 byte inuse = MAXMEM;  /* ghost: units in live allocations */
-byte cache = 0;
+byte cache[4];     /* by thread: R1 = 0, R2 = 1, B = 2, A = 3 */
+byte depot = 0;
 byte nwait = 0;
 bit lock = 0;
 bit shut = 0;
@@ -126,7 +132,14 @@ inline finish(w, r, g) {
     fi
 }
 
-inline steal() { atomic { spare = spare + cache; cache = 0 } }
+inline steal() {
+    atomic {
+        spare = spare + cache[0] + cache[1] + cache[2] + cache[3] + depot;
+        cache[0] = 0; cache[1] = 0; cache[2] = 0; cache[3] = 0; depot = 0
+    }
+}
+
+inline steal_own(t) { atomic { spare = spare + cache[t] + depot; cache[t] = 0; depot = 0 } }
 
 /* take(n): a spare first, else give up spares and charge; sets t_ok */
 inline take(n) {
@@ -172,7 +185,7 @@ inline serve() {
     od;
     /* spare_stash: back to the depot, or freed when over the budget */
     if
-    :: charged <= maxmem -> cache = cache + spare
+    :: charged <= maxmem -> depot = depot + spare
     :: else -> charged = charged - spare
     fi;
     spare = 0
@@ -181,24 +194,24 @@ inline serve() {
 /* The last release of u units. */
 inline release(u) {
 #ifndef BAD
-    atomic { cache = cache + u; inuse = inuse - u };   /* push (seq_cst CAS) */
+    atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }; /* push (seq_cst CAS) */
     if                                                 /* load_seqcst(nwait) */
     :: nwait > 0 ->
-        lock_pool(); steal(); serve(); unlock_pool()   /* release_slow */
+        lock_pool(); steal_own(tid); serve(); unlock_pool() /* release_slow */
     :: else -> skip
     fi
 #else
     r_nw = nwait;                                      /* BAD: look first */
-    atomic { cache = cache + u; inuse = inuse - u };   /* then give */
+    atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }; /* then give */
     if
     :: r_nw > 0 ->
-        lock_pool(); steal(); serve(); unlock_pool()
+        lock_pool(); steal_own(tid); serve(); unlock_pool()
     :: else -> skip
     fi
 #endif
 }
 
-proctype releaser() {
+proctype releaser(byte tid) {
     byte spare, promised, s_i, s_w, d_i, r_nw;
     bit t_ok;
     release(1)
@@ -207,7 +220,7 @@ proctype releaser() {
 proctype blocked() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got;
     bit t_ok;
-    byte me = B;
+    byte me = B, tid = 2;
     need[me] = NB;
     /* the fast path: pop a cached allocation or charge, lock-free */
     if
@@ -216,8 +229,9 @@ proctype blocked() {
     fi;
     atomic {
         if
-        :: cache >= NB -> cache = cache - NB; got = NB
-        :: cache < NB && charged + NB <= maxmem -> charged = charged + NB; got = NB
+        :: cache[tid] >= NB -> cache[tid] = cache[tid] - NB; got = NB
+        :: lock == 0 && depot >= NB -> depot = depot - NB; got = NB /* refill */
+        :: charged + NB <= maxmem -> charged = charged + NB; got = NB
         :: else -> skip
         fi
     };
@@ -273,7 +287,7 @@ out:
 proctype async() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got;
     bit t_ok;
-    byte me = A;
+    byte me = A, tid = 3;
     need[me] = 1;
 again:
     lock_pool();
@@ -373,8 +387,8 @@ init {
     atomic {
         need[B] = NB;
         need[A] = 1;
-        run releaser();
-        run releaser();
+        run releaser(0);
+        run releaser(1);
         run blocked();
         run async();
 #ifdef SHUTDOWN
@@ -387,5 +401,5 @@ init {
     _nr_pr == 1;                                 /* everybody finished */
     assert(qn == 0 && nwait == 0);
     assert(inuse == 0);                          /* everything released */
-    assert(charged == cache);                    /* all that is held is cached */
+    assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + depot); /* all held is cached */
 }
