@@ -135,17 +135,22 @@ void bufpool__unlock(struct bufpool *pool)
         syscall(SYS_futex, wake[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* Take a spare of length n out of *spare, or NULL. */
+/* Take a spare of length n out of *spare, or NULL.  The links are written
+ * atomically: an owner's stale pop may be reading them (cache.c). */
 static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
 {
-    for (struct bufpool_alloc **p = spare; *p; p = (struct bufpool_alloc **)&(*p)->next) {
-        struct bufpool_alloc *h = *p;
-        if (h->n == n) {
-            *p = load_relaxed(&h->next);
-            store_relaxed(&h->next, NULL);
-            store_relaxed(&h->refs, 1);
-            return h;
-        }
+    struct bufpool_alloc *prev = NULL;
+    for (struct bufpool_alloc *h = *spare; h; prev = h, h = load_relaxed(&h->next)) {
+        if (h->n != n)
+            continue;
+        struct bufpool_alloc *next = load_relaxed(&h->next);
+        if (prev)
+            store_relaxed(&prev->next, next);
+        else
+            *spare = next;
+        store_relaxed(&h->next, NULL);
+        store_relaxed(&h->refs, 1);
+        return h;
     }
     return NULL;
 }
