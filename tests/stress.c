@@ -51,7 +51,7 @@ static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), nore
 
 static bufpool *pool;
 static unsigned mode;
-static atomic_bool stop, shut_started;
+static atomic_bool stop, shut_started, shut_done;
 static atomic_uint_fast64_t completions, successes, failures;
 static atomic_int inflight;
 static atomic_size_t allowed_hi; /* the largest budget that may still be in effect */
@@ -239,7 +239,7 @@ static void *worker(void *arg)
         }
         int kind = (int)(rnd(&s) % 4);
         size_t n = 1 + rnd(&s) % (rnd(&s) % 4 == 0 ? MAXN : 2);
-        bool was_shut = atomic_load(&shut_started);
+        bool was_shut = atomic_load(&shut_done); /* shutdown had returned */
         bufpool_alloc *a = (bufpool_alloc *)1;
         atomic_fetch_add(&inflight, 1);
         r = request(w, kind, n, &s, &a);
@@ -397,6 +397,7 @@ static void run(unsigned flags, double seconds)
     atomic_store(&shrink_target, 0);
     atomic_store(&stop, false);
     atomic_store(&shut_started, false);
+    atomic_store(&shut_done, false);
     atomic_store(&successes, 0);
     atomic_store(&failures, 0);
 
@@ -417,6 +418,7 @@ static void run(unsigned flags, double seconds)
      * -ECANCELED; the workers then stop. */
     atomic_store(&shut_started, true);
     bufpool_shutdown(pool);
+    atomic_store(&shut_done, true);
     for (int i = 0; i < NWORKERS; i++)
         pthread_join(th[i], NULL);
     usleep((useconds_t)(seconds * 0.2 * 1e6 / 4));
