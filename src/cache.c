@@ -25,7 +25,7 @@
 
 #include <stdlib.h>
 
-__thread struct tl_slot bufpool__tl[TL_SLOTS];
+__thread struct tl_slot bufpool__tl[TL_SLOTS] __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;

@@ -158,7 +158,10 @@ struct tl_slot {
     uint64_t id;
     struct tcache *tc;
 };
-extern __thread struct tl_slot bufpool__tl[TL_SLOTS];
+/* initial-exec: one TLS load even from the shared library, instead of a
+ * call to __tls_get_addr (the slots are small enough for the static TLS
+ * surplus glibc keeps for libraries loaded later). */
+extern __thread struct tl_slot bufpool__tl[TL_SLOTS] __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's cache for pool, or NULL when none can be made. */
 static inline struct tcache *bufpool__tcache_get(struct bufpool *pool, uint64_t id)
@@ -255,8 +258,6 @@ struct bufpool {
 };
 
 /* pool.c */
-void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
-void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n);
 void bufpool__sample_peak(struct bufpool *pool);
 /* waitq.c */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
@@ -278,6 +279,26 @@ static inline size_t bufpool__bytes(const struct bufpool *pool, size_t n)
 }
 
 /* ---- the cache fast path (needs struct bufpool) ---------------------- */
+
+/* Count an allocation handed out, in the owner's counters (no RMW), or in
+ * pool->orphan under the lock for a thread that could get no cache. */
+static inline void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc,
+                                          struct bufpool_alloc *a)
+{
+    struct tc_counters *c = tc ? &tc->c : &pool->orphan;
+    VG_HAND_OUT(a->first, bufpool__bytes(pool, a->n));
+    counter_add(&c->allocs, 1);
+    counter_add(&c->alloc_bytes, bufpool__bytes(pool, a->n));
+}
+
+static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
+{
+    struct tc_counters *c = tc ? &tc->c : &pool->orphan;
+    counter_add(&c->free_bytes, bufpool__bytes(pool, n));
+    /* release: pairs with the load_acquire in bufpool__sum_counters, so a
+     * destroyer that sees this count also sees the push before it. */
+    store_release(&c->frees, load_relaxed(&c->frees) + 1);
+}
 
 /* Give an empty bin a length.  One bin holds at most 1/8 of the budget, so
  * that under a tight budget released memory flows through the depot to

@@ -156,23 +156,6 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
 #endif
 }
 
-void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
-{
-    struct tc_counters *c = tc ? &tc->c : &pool->orphan; /* orphan: under the lock */
-    VG_HAND_OUT(a->first, bufpool__bytes(pool, a->n));
-    counter_add(&c->allocs, 1);
-    counter_add(&c->alloc_bytes, bufpool__bytes(pool, a->n));
-}
-
-void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
-{
-    struct tc_counters *c = tc ? &tc->c : &pool->orphan; /* orphan: under the lock */
-    counter_add(&c->free_bytes, bufpool__bytes(pool, n));
-    /* release: pairs with the load_acquire in bufpool__sum_counters, so a
-     * destroyer that sees this count also sees the push before it. */
-    store_release(&c->frees, load_relaxed(&c->frees) + 1);
-}
-
 static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpool_alloc **out)
 {
     int r = -EINVAL;
