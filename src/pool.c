@@ -207,6 +207,11 @@ static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpo
         bufpool__budget_uncharge(pool, bytes);
         if (r == -EAGAIN) /* region: no run of n free buffers now */
             return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
+        /* Giving the charge back is a "give" of the wait protocol: a
+         * waiter may have registered while we held it.  seq_cst load after
+         * the seq_cst uncharge, as in bufpool_alloc_release. */
+        if (unlikely(load_seqcst(&pool->nwait)))
+            bufpool__release_slow(pool, tc, NULL, 0);
         goto fail;
     }
     bufpool__account_alloc(pool, tc, a);

@@ -375,7 +375,8 @@ void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpo
     struct bufpool_alloc *spare = bufpool__steal(pool, tc);
     /* Counted under the lock, so a destroyer cannot see the pool idle
      * before this call is done with it. */
-    bufpool__account_free(pool, tc, n);
+    if (n) /* 0: no release to count, only memory given back */
+        bufpool__account_free(pool, tc, n);
     if (a) {
         store_relaxed(&a->next, spare);
         spare = a;
