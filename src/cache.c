@@ -43,6 +43,9 @@ static void tcache_disown(struct tcache *tc)
 static void tl_exit(void *unused)
 {
     (void)unused;
+    /* A later bufpool call from another thread-local destructor registers
+     * again, and glibc runs this once more. */
+    tl_registered = false;
     for (int i = 0; i < TL_SLOTS; i++) {
         if (bufpool__tl[i].tc)
             tcache_disown(bufpool__tl[i].tc);
@@ -131,7 +134,11 @@ struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n)
         got = list;
         list = load_relaxed(&got->next);
         unsigned moved = 1;
-        while (list && moved <= b->cap / 2) {
+        /* Extra entries only while nobody waits: memory moved into a bin
+         * is seen by a waiter only through that thread's next release,
+         * and the waiters have already looked (waitq.c).  nwait is exact
+         * here: waiters register under this lock. */
+        while (list && moved <= b->cap / 2 && !load_relaxed(&pool->nwait)) {
             struct bufpool_alloc *next = load_relaxed(&list->next);
             store_relaxed(&list->next, load_relaxed(&b->head));
             store_relaxed(&b->head, list);

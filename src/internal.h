@@ -317,13 +317,16 @@ static inline struct bufpool_alloc *bufpool__tcache_pop(struct tcache *tc, size_
     struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
     if (b->n != n)
         return NULL;
-    /* pairs with the release half of the CAS in bufpool__tcache_push */
+    /* Only this thread makes an entry the head (push, or refill under the
+     * lock), so no other thread's writes need ordering here; acquire is
+     * free on x86 and keeps that argument local. */
     struct bufpool_alloc *h = load_acquire(&b->head);
     while (h) {
         /* h may have been stolen already: reading ->next is safe because
-         * headers are type-stable (cache.c), and the CAS then fails. */
+         * headers are type-stable (cache.c), and the CAS then fails,
+         * because a steal (the exchange in bufpool__steal) changed the
+         * head and only this thread could set it back to h. */
         struct bufpool_alloc *next = load_relaxed(&h->next);
-        /* pairs with the exchange in bufpool__steal */
         if (cas_acqrel(&b->head, &h, next)) {
             b->count--;
             return h;

@@ -127,11 +127,16 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     pool->destroying = true;
     fetch_add_seqcst(&pool->nwait, 1);
     for (;;) {
+        /* inside first: acquire, pairs with the release decrement at a
+         * blocked call's exit, so the counts read next include what that
+         * call counted.  After shutdown inside never grows again. */
+        size_t inside = load_acquire(&pool->inside);
         struct tc_counters sum;
         bufpool__sum_counters(pool, &sum);
+        /* The queue is empty after shutdown, so serving wakes nobody and
+         * the plain unlock in the timed wait below loses no wake. */
         bufpool__serve(pool, bufpool__steal(pool, NULL));
-        /* pairs with the release decrement at a blocked call's exit */
-        if (load_relaxed(&sum.allocs) == load_relaxed(&sum.frees) && load_acquire(&pool->inside) == 0)
+        if (inside == 0 && load_relaxed(&sum.allocs) == load_relaxed(&sum.frees))
             break;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

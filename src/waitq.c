@@ -302,6 +302,12 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         }
     }
     pthread_mutex_lock(&pool->lock);
+    /* Again under the lock: a shrink since the caller's check fails only
+     * requests already queued (bufpool__fail_impossible). */
+    if (bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
+        r = -E2BIG;
+        goto out;
+    }
     if (load_relaxed(&pool->shut)) {
         r = -ECANCELED;
         goto out;
@@ -443,14 +449,14 @@ static void node_reset(struct bufpool *pool, struct waitnode *w)
 {
     if (w->queued)
         dequeue(pool, w);
-    if (w->grant) {
-        struct bufpool_alloc *h = w->grant;
-        w->grant = NULL;
+    struct bufpool_alloc *h = w->grant;
+    w->grant = NULL;
+    if (h)
         store_relaxed(&h->next, NULL);
-        bufpool__serve(pool, h);
-    } else if (pool->flags & BUFPOOL_FIFO) {
-        bufpool__serve(pool, NULL); /* those behind us may fit now */
-    }
+    /* Serve even without a grant: in FIFO those behind us may fit now,
+     * and in the default mode memory promised to us (would_fit) was held
+     * back from the waiters behind us. */
+    bufpool__serve(pool, h);
     w->result = 0;
     store_relaxed(&w->state, WN_WAITING);
 }
@@ -474,12 +480,16 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
 
     if (n == 0 || !out)
         goto fail_unlocked;
-    r = -E2BIG;
-    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory))
-        goto fail_unlocked;
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
 
     pthread_mutex_lock(&pool->lock);
+    /* Under the lock, so no shrink slips between this check and a queue
+     * entry.  Like every argument error it leaves the waiter as it was: a
+     * pending request stays (cancel drops it), readiness too.  -E2BIG
+     * comes before -ECANCELED, as in the other calls. */
+    r = -E2BIG;
+    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory))
+        goto fail;
     drain_fd(w->fd);
     r = -ECANCELED;
     if (load_relaxed(&pool->shut)) {

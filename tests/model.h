@@ -186,17 +186,16 @@ static void m_enqueue(struct model *m, struct m_waiter *w, size_t n)
     w->seq = ++m->seq;
 }
 
-/* node_reset: leave the queue, give back a grant. */
+/* node_reset: leave the queue, give back a grant, serve the rest (in the
+ * default mode memory promised to this waiter was held back from them). */
 static void m_reset(struct model *m, struct m_waiter *w)
 {
-    bool had_grant = w->grant;
     if (w->grant)
         m->set_aside -= w->n * m->bs;
     w->state = W_IDLE;
     w->grant = false;
     w->result = 0;
-    if (had_grant || m->fifo)
-        m_serve(m);
+    m_serve(m);
 }
 
 static void m_fill(unsigned char *p, size_t len, unsigned char tag)
