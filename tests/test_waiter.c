@@ -5,7 +5,8 @@
  * changed.  FIFO sets memory aside for the waiter whose turn it is, and
  * cancel gives it back.  Shutdown and a budget shrink make pending fds
  * readable and the retry reports -ECANCELED / -E2BIG.  Several waiters
- * are woken in turn, also by releases from other threads.
+ * are woken in turn, also by releases from other threads, and a cancelled
+ * waiter's promised memory goes to those behind it.
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -211,8 +212,33 @@ static void test_many_waiters(unsigned flags)
     bufpool_destroy(p);
 }
 
+/* Default mode: a waiter told "fits" holds back memory from those behind
+ * it (promised); if it then cancels, they must be told instead. */
+static void test_promise_given_back(void)
+{
+    bufpool *p = make(2, 0);
+    bufpool_waiter *w1, *w2;
+    bufpool_alloc *hold, *a;
+    CHECK_EQ(bufpool_waiter_create(p, &w1), 0);
+    CHECK_EQ(bufpool_waiter_create(p, &w2), 0);
+    CHECK_EQ(bufpool_allocate(p, 2, &hold), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w1, 2, &a), -EAGAIN);
+    CHECK_EQ(bufpool_waiter_allocate(w2, 1, &a), -EAGAIN);
+    bufpool_alloc_release(hold);
+    CHECK(readable(w1, 1000));
+    CHECK(!readable(w2, 0)); /* the budget is promised to w1 */
+    bufpool_waiter_cancel(w1);
+    CHECK(readable(w2, 1000));
+    CHECK_EQ(bufpool_waiter_allocate(w2, 1, &a), 0);
+    bufpool_alloc_release(a);
+    bufpool_waiter_destroy(w1);
+    bufpool_waiter_destroy(w2);
+    bufpool_destroy(p);
+}
+
 int main(void)
 {
+    test_promise_given_back();
     test_errors();
     test_readiness(0);
     test_readiness(BUFPOOL_FIFO);
