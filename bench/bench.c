@@ -734,6 +734,27 @@ static void *bp_consumer(void *arg)
     return NULL;
 }
 
+/* The producers' wait samples, merged and sorted; frees theirs, the
+ * caller frees the result. */
+static uint64_t *gather_waits(uint64_t *const wait[BP_PRODUCERS], const size_t nwait[BP_PRODUCERS],
+                              size_t *total)
+{
+    size_t n = 0, at = 0;
+    for (int i = 0; i < BP_PRODUCERS; i++)
+        n += nwait[i];
+    uint64_t *all = malloc((n ? n : 1) * sizeof *all);
+    if (!all)
+        die("out of memory");
+    for (int i = 0; i < BP_PRODUCERS; i++) {
+        memcpy(all + at, wait[i], nwait[i] * sizeof *all);
+        at += nwait[i];
+        free(wait[i]);
+    }
+    qsort(all, n, sizeof *all, cmp_u64);
+    *total = n;
+    return all;
+}
+
 /* One run: throughput (M allocations/s) and the p50/p99 of time in allocate. */
 static void run_backpressure(const impl *im, uint64_t dur_ns, double *thr, double *p50, double *p99)
 {
@@ -761,19 +782,13 @@ static void run_backpressure(const impl *im, uint64_t dur_ns, double *thr, doubl
         pthread_join(pt[i], NULL);
     pthread_join(ct, NULL);
     uint64_t t1 = now_ns();
-    size_t total = 0;
-    for (int i = 0; i < BP_PRODUCERS; i++)
-        total += prod[i].nwait;
-    uint64_t *all = malloc((total ? total : 1) * sizeof *all);
-    if (!all)
-        die("out of memory");
-    size_t at = 0;
+    uint64_t *waits[BP_PRODUCERS];
+    size_t nwaits[BP_PRODUCERS], total;
     for (int i = 0; i < BP_PRODUCERS; i++) {
-        memcpy(all + at, prod[i].wait, prod[i].nwait * sizeof *all);
-        at += prod[i].nwait;
-        free(prod[i].wait);
+        waits[i] = prod[i].wait;
+        nwaits[i] = prod[i].nwait;
     }
-    qsort(all, total, sizeof *all, cmp_u64);
+    uint64_t *all = gather_waits(waits, nwaits, &total);
     *thr = (double)cons.items / (double)(t1 - t0) * 1e3;
     *p50 = (double)pct(all, total, 0.50) / 1e3;
     *p99 = (double)pct(all, total, 0.99) / 1e3;
@@ -1007,19 +1022,13 @@ static void run_paced(const impl *im, uint64_t dur_ns, uint64_t seed, struct pc_
     for (int i = 0; i < BP_PRODUCERS; i++)
         pthread_join(pt[i], NULL);
     pthread_join(ct, NULL);
-    size_t total = 0;
-    for (int i = 0; i < BP_PRODUCERS; i++)
-        total += prod[i].nwait;
-    uint64_t *all = malloc((total ? total : 1) * sizeof *all);
-    if (!all)
-        die("out of memory");
-    size_t at = 0;
+    uint64_t *waits[BP_PRODUCERS];
+    size_t nwaits[BP_PRODUCERS], total;
     for (int i = 0; i < BP_PRODUCERS; i++) {
-        memcpy(all + at, prod[i].wait, prod[i].nwait * sizeof *all);
-        at += prod[i].nwait;
-        free(prod[i].wait);
+        waits[i] = prod[i].wait;
+        nwaits[i] = prod[i].nwait;
     }
-    qsort(all, total, sizeof *all, cmp_u64);
+    uint64_t *all = gather_waits(waits, nwaits, &total);
     /* achieved: allocations released per second from the schedule's start
      * to the last release (a pool that falls behind finishes late) */
     res->thr = (double)cons.items / (double)(cons.last_release - start) * 1e3;
