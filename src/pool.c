@@ -125,6 +125,9 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     bufpool_shutdown(pool);
     pthread_mutex_lock(&pool->lock);
     pool->destroying = true;
+    /* Registers like a waiter (pairs with the nwait load after the push in
+     * bufpool_alloc_release): from now on releases take the slow path and
+     * broadcast pool->idle. */
     fetch_add_seqcst(&pool->nwait, 1);
     for (;;) {
         /* inside first: acquire, pairs with the release decrement at a

@@ -84,6 +84,8 @@ static void dequeue(struct bufpool *pool, struct waitnode *w)
     w->prev = w->next = NULL;
     w->queued = false;
     pool->queued--;
+    /* Under the lock; a release that still sees the old count only takes
+     * the slow path once more for nothing. */
     fetch_sub_seqcst(&pool->nwait, 1);
 }
 
@@ -353,6 +355,8 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
             /* Those behind a FIFO head that gave up may fit now. */
             bufpool__serve(pool, NULL);
         }
+        /* release: pairs with the load_acquire in bufpool_destroy (this
+         * call still holds the lock, which destroy also takes) */
         atomic_fetch_sub_explicit(&pool->inside, 1, memory_order_release);
     }
     r = me.result;
