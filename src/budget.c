@@ -55,8 +55,7 @@ static struct bufpool_alloc *hdr_get(struct bufpool *pool, bool locked)
             pthread_mutex_unlock(&pool->lock);
     }
     if (!h) {
-        h = malloc(sizeof *h);
-        if (!h)
+        if (posix_memalign((void **)&h, CACHELINE, sizeof *h) != 0)
             return NULL;
         h->pool = pool;
         h->magic = BUFPOOL__MAGIC_ALLOC;

@@ -24,6 +24,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 __thread struct tl_slot bufpool__tl[TL_SLOTS] __attribute__((tls_model("initial-exec")));
 
@@ -69,9 +70,11 @@ static struct tcache *tcache_attach(struct bufpool *pool)
         if (load_relaxed(&tc->owners) == 1 && cas_acqrel(&tc->owners, &one, 2))
             return tc;
     }
-    struct tcache *tc = calloc(1, sizeof *tc);
-    if (!tc)
+    /* Cache-line aligned: two threads' caches never share a line. */
+    struct tcache *tc;
+    if (posix_memalign((void **)&tc, CACHELINE, sizeof *tc) != 0)
         return NULL;
+    memset(tc, 0, sizeof *tc);
     tc->pool = pool;
     atomic_init(&tc->owners, 2);
     tc->next = load_relaxed(&pool->tcaches);

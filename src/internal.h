@@ -90,8 +90,9 @@ void bufpool__debug_bury(struct bufpool *pool);
  * touches this struct alone; the buffers are the caller's. */
 struct bufpool_alloc {
     /* Link while cached.  Atomic because an owner popping its cache may read
-     * it from a header a trimmer has just taken (see cache.c). */
-    _Atomic(struct bufpool_alloc *) next;
+     * it from a header a trimmer has just taken (see cache.c).  The header
+     * takes a cache line of its own: no false sharing of refs. */
+    alignas(CACHELINE) _Atomic(struct bufpool_alloc *) next;
     char *first;
     size_t n;
     _Atomic size_t refs; /* 0 while cached */
