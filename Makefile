@@ -34,6 +34,9 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_A := $(BUILD)/libbufpool.a
 SONAME := libbufpool.so.$(VERSION_MAJOR)
 LIB_SO := $(BUILD)/libbufpool.so.$(VERSION)
+# Symbol versions of the shared library (BUFPOOL_1.0, ...); what it does not
+# list stays local.
+LIB_MAP := libbufpool.map
 
 .PHONY: all lib check bench clean install uninstall
 all: lib
@@ -47,8 +50,9 @@ $(LIB_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_PT)
+$(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=$(LIB_MAP) $(CFLAGS) $(LDFLAGS) \
+	    -o $@ $(LIB_OBJS) $(LDLIBS_PT)
 	ln -sf libbufpool.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libbufpool.so
 

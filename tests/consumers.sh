@@ -61,8 +61,14 @@ readelf -d "$so" | grep -q 'SONAME.*\[libbufpool\.so\.1\]' && ok "SONAME libbufp
 grep -q "$prefix" "$lib/pkgconfig/bufpool.pc" && grep -q "$prefix" "$lib/cmake/bufpool/bufpoolConfig.cmake" \
     && ok "pkg-config and CMake files name the prefix" || fail "pkg-config or CMake file lacks the prefix"
 
-# ---- the shared library exports the API and nothing else
-syms=$(nm -D --defined-only "$so" | awk '{ print $NF }' | sort -u)
+# ---- the shared library exports the API and nothing else, every symbol
+# with a version node of libbufpool.map (BUFPOOL_1.0, ...), which nm shows
+# as NAME@@NODE; the nodes themselves are absolute (A) symbols.
+dyn=$(nm -D --defined-only "$so" | awk '$2 != "A" { print $NF }' | sort -u)
+unversioned=$(echo "$dyn" | grep -v '@@BUFPOOL_[0-9][0-9]*\.[0-9][0-9]*$')
+[ -z "$unversioned" ] && ok "every exported symbol has a BUFPOOL_ version" \
+    || fail "exported without a BUFPOOL_ version node:" $unversioned
+syms=$(echo "$dyn" | sed 's/@.*//' | sort -u)
 extra=$(echo "$syms" | grep -v '^bufpool_')
 [ -z "$extra" ] && ok "only bufpool_ symbols exported" || fail "non-API symbols exported:" $extra
 missing=""
@@ -115,6 +121,9 @@ if run "pkg-config consumer builds" env PKG_CONFIG_PATH="$lib/pkgconfig" "$MAKE"
     # It must have linked the installed library, not some other copy.
     LD_LIBRARY_PATH="$lib" ldd "$tmp/pc/consumer" | grep -q "$lib/libbufpool.so.1" \
         && ok "pkg-config consumer uses the installed library" || fail "consumer resolves another libbufpool"
+    # ... and recorded the version node of what it calls.
+    nm -D "$tmp/pc/consumer" | grep -q ' U bufpool_create@BUFPOOL_1\.0$' \
+        && ok "consumer binds bufpool_create@BUFPOOL_1.0" || fail "consumer lacks bufpool_create@BUFPOOL_1.0"
 fi
 # ... and a static copy, as the README describes, needing no library path.
 run "static link builds" "$CC" $san -std=c11 $(PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --cflags bufpool) \
