@@ -34,7 +34,19 @@ $(BUILD)/tests/consumers.sh: tests/consumers.sh
 	printf '#!/bin/sh\nexec "%s/tests/consumers.sh" "$$@"\n' "$(CURDIR)" > $@
 	chmod +x $@
 
+# ABI check against the releases' dumps in abi/ (tests/abi.sh,
+# abi/README.md).  1.0.0 had no symbol versions, so the check also compares
+# the same objects linked without the version script.
+ABI_NOVER_SO := $(BUILD)/abi/libbufpool-nover.so
+$(ABI_NOVER_SO): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(CFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS_PT)
+$(BUILD)/tests/abi.sh: tests/abi.sh $(LIB_SO) $(ABI_NOVER_SO)
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec "%s/tests/abi.sh" "%s" "$$@"\n' "$(CURDIR)" "$(abspath $(BUILD))" > $@
+	chmod +x $@
+
 .PHONY: examples
 examples: $(EX_PROGS) $(EX_DIR)/uv_example
 
-CHECK_PROGS += $(EX_PROGS) $(EX_DIR)/uv_example $(BUILD)/tests/consumers.sh
+CHECK_PROGS += $(EX_PROGS) $(EX_DIR)/uv_example $(BUILD)/tests/consumers.sh $(BUILD)/tests/abi.sh
