@@ -79,7 +79,9 @@ int bufpool__block_new(struct bufpool *pool, size_t n, bool locked, struct bufpo
 
     if (!h)
         return -ENOMEM;
-    if (pool->region) {
+    if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool)) {
+        mem = NULL;
+    } else if (pool->region) {
         size_t idx = bufpool__region_alloc(pool->region, n);
         if (idx != SIZE_MAX)
             mem = (char *)bufpool__region_base(pool->region) + (idx << pool->shift);

@@ -242,6 +242,20 @@ struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc)
     return list;
 }
 
+/* In a child of fork(), under pool->lock: caches held by threads other
+ * than this one (the only one left) lose their thread's claim, so that
+ * the child's threads may adopt them and destroy may free them. */
+void bufpool__tcache_forget_others(struct bufpool *pool)
+{
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
+        bool mine = false;
+        for (int i = 0; i < TL_SLOTS; i++)
+            mine |= bufpool__tl[i].tc == tc;
+        if (!mine && load_relaxed(&tc->owners) == 2)
+            store_relaxed(&tc->owners, 1); /* one thread in the process now */
+    }
+}
+
 /* Destroy: every cache is empty by now; drop the pool's claim on each. */
 void bufpool__tcache_pool_fini(struct bufpool *pool)
 {

@@ -1,5 +1,6 @@
 /*
- * Misuse detection for debug builds (-DBUFPOOL_DEBUG, `make debug`).
+ * Misuse detection for debug builds (-DBUFPOOL_DEBUG, `make debug`), and
+ * the test hooks' entry point (-DBUFPOOL_TEST_HOOKS, see internal.h).
  *
  * A destroyed pool is not freed but buried: its struct and its headers stay
  * mapped with a dead magic, so a later call on the pool, or a release of
@@ -59,6 +60,9 @@ void bufpool__debug_bury(struct bufpool *pool)
     }
     pthread_mutex_unlock(&grave_lock);
 }
-#else
-typedef int bufpool__debug_unused; /* ISO C forbids an empty translation unit */
 #endif
+
+#ifdef BUFPOOL_TEST_HOOKS
+int (*bufpool__test_hook)(int point, struct bufpool *pool);
+#endif
+typedef int bufpool__debug_unused; /* ISO C forbids an empty translation unit */

@@ -7,7 +7,9 @@
  *   waitq.c   the wait queue: blocked calls, async waiters, wakeups
  *   region.c  the region allocator for BUFPOOL_REGION
  *   pool.c    create/destroy/shutdown, the allocate and release paths
+ *   fork.c    the registry of live pools and the fork() handlers
  *   stats.c   statistics
+ *   debug.c   misuse checks (BUFPOOL_DEBUG) and test hooks (BUFPOOL_TEST_HOOKS)
  */
 #ifndef BUFPOOL_INTERNAL_H
 #define BUFPOOL_INTERNAL_H
@@ -51,6 +53,7 @@
 #define fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define fetch_add_seqcst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
 #define fetch_sub_seqcst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
+#define fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 #define fetch_sub_acqrel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
 #define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
 #define cas_seqcst(p, e, v) \
@@ -79,6 +82,26 @@ void bufpool__debug_bury(struct bufpool *pool);
 #else
 #define bufpool__check_pool(pool, what) ((void)0)
 #define bufpool__check_alloc(a, what) ((void)0)
+#endif
+
+/* -DBUFPOOL_TEST_HOOKS: named points where a test (tests/race_*.c) may
+ * pause a thread to force an interleaving, or make a step fail.  The test
+ * installs bufpool__test_hook before it starts any thread; it returns
+ * nonzero to make a point that can fail fail.  Other builds compile the
+ * points away. */
+enum bufpool__hook_point {
+    BUFPOOL__HOOK_SLOW_ENTER,       /* acquire_slow, before it takes the lock */
+    BUFPOOL__HOOK_WAKE_SERVED,      /* a woken sleeper, before it counts its allocation */
+    BUFPOOL__HOOK_DESTROY_COUNTING, /* destroy, between reading inside and the counters */
+    BUFPOOL__HOOK_PUSH_FULL,        /* a release found its bin full, before the depot */
+    BUFPOOL__HOOK_OVERFLOWED,       /* a release moved its bin to the depot, before nwait */
+    BUFPOOL__HOOK_BLOCK_NEW,        /* fresh memory; nonzero: fail with -ENOMEM */
+};
+#ifdef BUFPOOL_TEST_HOOKS
+extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
+#define BUFPOOL__HOOK(point, pool) (bufpool__test_hook ? bufpool__test_hook((point), (pool)) : 0)
+#else
+#define BUFPOOL__HOOK(point, pool) 0
 #endif
 
 #define BUFPOOL__MAGIC_ALLOC 0xb0f1a11cu
@@ -114,6 +137,9 @@ size_t bufpool__region_length(const struct bufpool__region *r); /* bytes */
 size_t bufpool__region_alloc(struct bufpool__region *r, size_t n);
 void bufpool__region_free(struct bufpool__region *r, size_t index, size_t n);
 size_t bufpool__region_largest(struct bufpool__region *r); /* in buffers */
+/* fork.c holds the region's lock across fork(); NULL: no-op. */
+void bufpool__region_lock(struct bufpool__region *r);
+void bufpool__region_unlock(struct bufpool__region *r);
 
 /* ---- cache.c ------------------------------------------------------------ */
 #define TC_BINS 16
@@ -152,6 +178,7 @@ void bufpool__cache_overflow(struct tcache *tc, struct bufpool_alloc *a);
  * thread) and the depot, as one list (their bytes stay charged). */
 struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
 void bufpool__tcache_pool_fini(struct bufpool *pool);
+void bufpool__tcache_forget_others(struct bufpool *pool);
 
 /* The calling thread's most recent caches, keyed by pool id. */
 #define TL_SLOTS 4
@@ -196,12 +223,16 @@ void bufpool__free_hdrs(struct bufpool *pool);
 enum { WN_WAITING = 0, WN_DONE = 1 };
 
 /* One waiting request, queued in arrival order under pool->lock.  A blocked
- * call's node lives on its stack; an async waiter's lives in the waiter. */
+ * call's node lives on its stack; an async waiter's lives in the waiter.
+ * An async node that was served with memory set aside moves from the queue
+ * to pool->held until its waiter picks the memory up, so that a shrink,
+ * a shutdown or fork() can take it back.  The links serve either list. */
 struct waitnode {
     struct waitnode *prev, *next;
     size_t n;
     struct bufpool_waiter *async; /* NULL for a blocked call */
-    bool queued;
+    bool queued;                  /* in pool's queue */
+    bool held;                    /* in pool->held: grant set aside */
     _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */
     int result;                   /* valid once WN_DONE */
     struct bufpool_alloc *grant;  /* set aside for this request */
@@ -210,6 +241,7 @@ struct waitnode {
 struct bufpool_waiter {
     struct bufpool *pool;
     int fd;
+    unsigned gen; /* bufpool__fork_gen at creation: another means inherited */
     struct waitnode node;
 };
 
@@ -237,6 +269,7 @@ struct bufpool {
     alignas(CACHELINE) pthread_mutex_t lock;
     /* everything below is under lock */
     struct waitnode *qhead, *qtail;
+    struct waitnode *held; /* async nodes holding a grant (see waitnode) */
     size_t queued;        /* nodes in the queue */
     /* Futex words of served sleepers, woken after the unlock so that a
      * woken thread never runs into the lock its waker still holds. */
@@ -256,10 +289,18 @@ struct bufpool {
     uint64_t total_waits;
     _Atomic uint64_t total_wait_ns;
     _Atomic size_t inside; /* blocked calls that have not returned yet */
+    struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
 };
 
 /* pool.c */
 void bufpool__sample_peak(struct bufpool *pool);
+/* fork.c */
+extern unsigned bufpool__fork_gen; /* children forked so far in this line */
+int bufpool__registry_add(struct bufpool *pool);
+void bufpool__registry_remove(struct bufpool *pool);
+/* waitq.c, for fork.c: under pool->lock */
+size_t bufpool__blocked_queued(struct bufpool *pool);
+void bufpool__forget_others(struct bufpool *pool);
 /* waitq.c */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
                           uint64_t timeout_ns, struct bufpool_alloc **out);
@@ -346,6 +387,7 @@ static inline bool bufpool__tcache_push(struct tcache *tc, struct bufpool_alloc 
     if (!h) {
         bufpool__bin_tag(b, a->pool, a->n);
     } else if (b->n != a->n || b->count >= b->cap) {
+        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, a->pool);
         return false;
     }
     do

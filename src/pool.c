@@ -32,6 +32,7 @@ BUFPOOL__API const char *bufpool_strerror(int err)
     case -ENOMEM: return "system allocator failed";
     case -ENOTSUP: return "not a region pool";
     case -EPERM: return "operation not permitted (mlock)";
+    case -EBADF: return "async waiter inherited across fork()";
     default: return "unknown error";
     }
 }
@@ -82,14 +83,15 @@ BUFPOOL__API int bufpool_create(bufpool **out, const bufpool_config *cfg)
         free(pool);
         return -err;
     }
-    if (cfg->flags & BUFPOOL_REGION) {
+    if (cfg->flags & BUFPOOL_REGION)
         err = bufpool__region_create(&pool->region, cfg->buffer_size, cfg->max_memory, cfg->flags);
-        if (err) {
-            pthread_mutex_destroy(&pool->lock);
-            pthread_cond_destroy(&pool->idle);
-            free(pool);
-            return err;
-        }
+    if (!err && (err = bufpool__registry_add(pool)))
+        bufpool__region_destroy(pool->region);
+    if (err) {
+        pthread_mutex_destroy(&pool->lock);
+        pthread_cond_destroy(&pool->idle);
+        free(pool);
+        return err;
     }
     *out = pool;
     return 0;
@@ -134,6 +136,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
          * blocked call's exit, so the counts read next include what that
          * call counted.  After shutdown inside never grows again. */
         size_t inside = load_acquire(&pool->inside);
+        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_DESTROY_COUNTING, pool);
         struct tc_counters sum;
         bufpool__sum_counters(pool, &sum);
         /* The queue is empty after shutdown, so serving wakes nobody and
@@ -151,6 +154,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         pthread_cond_timedwait(&pool->idle, &pool->lock, &ts);
     }
     pthread_mutex_unlock(&pool->lock);
+    bufpool__registry_remove(pool);
     bufpool__tcache_pool_fini(pool);
     bufpool__region_destroy(pool->region);
     pthread_mutex_destroy(&pool->lock);
@@ -286,6 +290,7 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
         pthread_mutex_lock(&pool->lock);
         bufpool__cache_overflow(tc, a);
         pthread_mutex_unlock(&pool->lock);
+        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_OVERFLOWED, pool);
     }
     /* The "look" half of the wait protocol (waitq.c): after the push (or
      * the uncharge in overflow), seq_cst, pairs with enqueue's increment. */

@@ -467,6 +467,18 @@ void bufpool__region_free(struct bufpool__region *r, size_t index, size_t n)
     pthread_mutex_unlock(&r->lock);
 }
 
+void bufpool__region_lock(struct bufpool__region *r)
+{
+    if (r)
+        pthread_mutex_lock(&r->lock);
+}
+
+void bufpool__region_unlock(struct bufpool__region *r)
+{
+    if (r)
+        pthread_mutex_unlock(&r->lock);
+}
+
 size_t bufpool__region_largest(struct bufpool__region *r)
 {
     pthread_mutex_lock(&r->lock);

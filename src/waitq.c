@@ -105,6 +105,38 @@ static void drain_fd(int fd)
     (void)r;
 }
 
+/* pool->held: async nodes whose grant waits for its waiter.  Under the
+ * lock; a node is in the queue or here, never both. */
+static void held_link(struct bufpool *pool, struct waitnode *w)
+{
+    w->prev = NULL;
+    w->next = pool->held;
+    if (pool->held)
+        pool->held->prev = w;
+    pool->held = w;
+    w->held = true;
+}
+
+/* Take w's grant (NULL if none) off the held list.  Under the lock. */
+static struct bufpool_alloc *grant_take(struct bufpool *pool, struct waitnode *w)
+{
+    struct bufpool_alloc *h = w->grant;
+    w->grant = NULL;
+    if (w->held) {
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            pool->held = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->prev = w->next = NULL;
+        w->held = false;
+    }
+    if (h)
+        store_relaxed(&h->next, NULL);
+    return h;
+}
+
 /* Finish a queued request: unlink it, store its outcome, wake its owner.
  * Under pool->lock. */
 static void finish(struct bufpool *pool, struct waitnode *w, int result, struct bufpool_alloc *grant)
@@ -113,6 +145,8 @@ static void finish(struct bufpool *pool, struct waitnode *w, int result, struct 
     w->result = result;
     w->grant = grant;
     if (w->async) {
+        if (grant)
+            held_link(pool, w);
         store_relaxed(&w->state, WN_DONE); /* read under the lock */
         signal_fd(w->async->fd);
     } else if (pool->nwake < sizeof pool->wake / sizeof *pool->wake) {
@@ -303,6 +337,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
             dl = &deadline;
         }
     }
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_SLOW_ENTER, pool);
     pthread_mutex_lock(&pool->lock);
     /* Again under the lock: a shrink since the caller's check fails only
      * requests already queued (bufpool__fail_impossible). */
@@ -334,6 +369,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         int wr = wait_node(&me, dl);
         fetch_add_relaxed(&pool->total_wait_ns, now_ns() - start);
         if (wr == 0) {
+            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
             /* Served: result and grant were stored before the state. */
             r = me.result;
             if (r == 0) {
@@ -397,14 +433,39 @@ void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpo
     bufpool__unlock(pool);
 }
 
-/* Shutdown: fail everything queued.  Under pool->lock. */
+/*
+ * Take back what async waiters hold set aside for requests of more than
+ * max bytes: they learn `result` at their next call (their fd is readable
+ * since the grant).  The memory joins *spare.  Under pool->lock.
+ */
+static void revoke_held(struct bufpool *pool, size_t max, int result, struct bufpool_alloc **spare)
+{
+    struct waitnode *w = pool->held, *next;
+    for (; w; w = next) {
+        next = w->next;
+        if (bufpool__bytes(pool, w->n) <= max)
+            continue;
+        struct bufpool_alloc *h = grant_take(pool, w);
+        w->result = result;
+        store_relaxed(&h->next, *spare);
+        *spare = h;
+        signal_fd(w->async->fd);
+    }
+}
+
+/* Shutdown: fail everything queued and take back what was set aside.
+ * Under pool->lock. */
 void bufpool__cancel_all(struct bufpool *pool)
 {
     while (pool->qhead)
         finish(pool, pool->qhead, -ECANCELED, NULL);
+    struct bufpool_alloc *spare = NULL;
+    revoke_held(pool, 0, -ECANCELED, &spare);
+    bufpool__serve(pool, spare);
 }
 
-/* A shrunk budget: fail what can never fit, then serve.  Under pool->lock. */
+/* A shrunk budget: fail what can never fit, take back what was set aside
+ * for it, then serve.  Under pool->lock. */
 void bufpool__fail_impossible(struct bufpool *pool)
 {
     size_t max = load_relaxed(&pool->max_memory);
@@ -414,7 +475,44 @@ void bufpool__fail_impossible(struct bufpool *pool)
         if (bufpool__bytes(pool, w->n) > max)
             finish(pool, w, -E2BIG, NULL);
     }
-    bufpool__serve(pool, bufpool__steal(pool, NULL));
+    struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
+    revoke_held(pool, max, -E2BIG, &spare);
+    bufpool__serve(pool, spare);
+}
+
+/* Blocked calls in the queue (async waiters not counted).  Under the lock. */
+size_t bufpool__blocked_queued(struct bufpool *pool)
+{
+    size_t count = 0;
+    for (struct waitnode *w = pool->qhead; w; w = w->next)
+        count += !w->async;
+    return count;
+}
+
+/*
+ * In a child of fork(): only the forking thread lives on.  Every blocked
+ * call in the queue belonged to another thread (the forking one was in
+ * fork), and every async waiter is the parent's, sharing its eventfd: drop
+ * them all and take back what was set aside for them.  The caller held
+ * the lock across fork() and made sure no served sleeper was still on its
+ * way out (fork.c), so inside counts exactly the queued blocked calls.
+ */
+void bufpool__forget_others(struct bufpool *pool)
+{
+    struct bufpool_alloc *spare = NULL;
+    while (pool->qhead) {
+        struct waitnode *w = pool->qhead;
+        if (!w->async)
+            fetch_sub_relaxed(&pool->inside, 1);
+        dequeue(pool, w);
+    }
+    while (pool->held) {
+        struct bufpool_alloc *h = grant_take(pool, pool->held);
+        store_relaxed(&h->next, spare);
+        spare = h;
+    }
+    pool->nwake = 0;
+    bufpool__serve(pool, spare);
 }
 
 /* ---- async waiters ---------------------------------------------------- */
@@ -437,6 +535,7 @@ BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
         return err;
     }
     w->pool = pool;
+    w->gen = bufpool__fork_gen;
     w->node.async = w;
     *out = w;
     return 0;
@@ -453,10 +552,7 @@ static void node_reset(struct bufpool *pool, struct waitnode *w)
 {
     if (w->queued)
         dequeue(pool, w);
-    struct bufpool_alloc *h = w->grant;
-    w->grant = NULL;
-    if (h)
-        store_relaxed(&h->next, NULL);
+    struct bufpool_alloc *h = grant_take(pool, w);
     /* Serve even without a grant: in FIFO those behind us may fit now,
      * and in the default mode memory promised to us (would_fit) was held
      * back from the waiters behind us. */
@@ -484,16 +580,25 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
 
     if (n == 0 || !out)
         goto fail_unlocked;
+    r = -EBADF; /* inherited across fork(): its fd is the parent's too */
+    if (w->gen != bufpool__fork_gen)
+        goto fail_unlocked;
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
 
     pthread_mutex_lock(&pool->lock);
     /* Under the lock, so no shrink slips between this check and a queue
-     * entry.  Like every argument error it leaves the waiter as it was: a
-     * pending request stays (cancel drops it), readiness too.  -E2BIG
-     * comes before -ECANCELED, as in the other calls. */
+     * entry.  -E2BIG comes before -ECANCELED, as in the other calls.  For
+     * the pending n it is the budget that shrank: that ends the pending
+     * request and gives back what was set aside for it.  For another n the
+     * call is invalid in itself and leaves the waiter as it was. */
     r = -E2BIG;
-    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory))
+    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
+        if (node->n == n && (node->queued || load_relaxed(&node->state) == WN_DONE)) {
+            node_reset(pool, node);
+            drain_fd(w->fd);
+        }
         goto fail;
+    }
     drain_fd(w->fd);
     r = -ECANCELED;
     if (load_relaxed(&pool->shut)) {
@@ -503,14 +608,15 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     /* pairs with the store_release in finish */
     if (load_acquire(&node->state) == WN_DONE) {
         if (node->result == 0 && node->grant && node->grant->n == n) {
-            *out = node->grant;
-            node->grant = NULL;
+            *out = grant_take(pool, node);
             store_relaxed(&node->state, WN_WAITING);
             goto got;
         }
         r = node->result;
-        /* a failure answers the request it was for, not a new length */
-        bool failed = r != 0 && node->grant == NULL && node->n == n;
+        /* A failure answers the request it was for, not a new length; an
+         * -E2BIG from a shrink that has been undone since (n fits, as
+         * checked above) is stale: try afresh. */
+        bool failed = r != 0 && r != -E2BIG && node->grant == NULL && node->n == n;
         node_reset(pool, node);
         if (failed)
             goto fail;
@@ -553,8 +659,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
         drain_fd(w->fd);
         r = node->result;
         if (r == 0 && node->grant) {
-            *out = node->grant;
-            node->grant = NULL;
+            *out = grant_take(pool, node);
             store_relaxed(&node->state, WN_WAITING);
             goto got;
         }
@@ -582,7 +687,9 @@ fail_unlocked:
 
 BUFPOOL__API void bufpool_waiter_cancel(bufpool_waiter *w)
 {
-    if (!w)
+    /* An inherited waiter was detached in the child (fork.c); draining its
+     * fd would steal the parent's readiness. */
+    if (!w || w->gen != bufpool__fork_gen)
         return;
     pthread_mutex_lock(&w->pool->lock);
     node_reset(w->pool, &w->node);

@@ -6,7 +6,10 @@
  * cancel gives it back.  Shutdown and a budget shrink make pending fds
  * readable and the retry reports -ECANCELED / -E2BIG.  Several waiters
  * are woken in turn, also by releases from other threads, and a cancelled
- * waiter's promised memory goes to those behind it.
+ * waiter's promised memory goes to those behind it.  An -E2BIG for the
+ * pending n ends the request (the next call after the budget grows back
+ * succeeds), one for another n changes nothing, and memory set aside for a
+ * request that no longer fits goes back at the shrink or the shutdown.
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -236,6 +239,173 @@ static void test_promise_given_back(void)
     bufpool_destroy(p);
 }
 
+/* A pool of 4 KiB buffers with room for `buffers` of them. */
+static bufpool *make_4k(size_t buffers, unsigned flags)
+{
+    bufpool *p;
+    bufpool_config cfg = {4096, 4096 * buffers, flags};
+    CHECK_EQ(bufpool_create(&p, &cfg), 0);
+    return p;
+}
+
+/* -E2BIG for the pending n (the budget shrank below it) ends the pending
+ * request: once the budget grows back, the next call is a fresh try and
+ * succeeds at once.  (1.0 answered -E2BIG a second time.) */
+static void test_e2big_then_grow(unsigned flags)
+{
+    bufpool *p = make_4k(8, flags);
+    bufpool_alloc *held[8], *a;
+    bufpool_waiter *w;
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(bufpool_allocate(p, 1, &held[i]), 0);
+    CHECK_EQ(bufpool_waiter_create(p, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -EAGAIN);
+    CHECK_EQ(bufpool_set_max_memory(p, 2 * 4096), 0);
+    CHECK(readable(w, 1000));
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -E2BIG);
+    CHECK(!readable(w, 0));
+    for (int i = 0; i < 8; i++)
+        bufpool_alloc_release(held[i]);
+    CHECK_EQ(bufpool_set_max_memory(p, 8 * 4096), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), 0);
+    CHECK_EQ(bufpool_alloc_length(a), 4);
+    bufpool_alloc_release(a);
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
+/* A shrink undone before the waiter looked: the -E2BIG it earned is stale,
+ * and the call with the pending n tries afresh. */
+static void test_stale_e2big(unsigned flags)
+{
+    bufpool *p = make_4k(8, flags);
+    bufpool_alloc *held, *a;
+    bufpool_waiter *w;
+    CHECK_EQ(bufpool_allocate(p, 8, &held), 0);
+    CHECK_EQ(bufpool_waiter_create(p, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -EAGAIN);
+    CHECK_EQ(bufpool_set_max_memory(p, 2 * 4096), 0);
+    bufpool_alloc_release(held);
+    CHECK_EQ(bufpool_set_max_memory(p, 8 * 4096), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), 0);
+    bufpool_alloc_release(a);
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
+/* An n that does not fit, other than the pending one, is invalid in itself:
+ * the pending request and its readiness stay as they were. */
+static void test_e2big_other_n_keeps_pending(void)
+{
+    bufpool *p = make_4k(8, BUFPOOL_FIFO);
+    bufpool_alloc *held[8], *a;
+    bufpool_waiter *w;
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(bufpool_allocate(p, 1, &held[i]), 0);
+    CHECK_EQ(bufpool_waiter_create(p, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -EAGAIN);
+    CHECK_EQ(bufpool_waiter_allocate(w, 9, &a), -E2BIG);
+    bufpool_stats st;
+    bufpool_get_stats(p, &st);
+    CHECK_EQ(st.waiters, 1);
+    for (int i = 0; i < 4; i++)
+        bufpool_alloc_release(held[i]);
+    CHECK(readable(w, 1000));
+    CHECK_EQ(bufpool_waiter_allocate(w, 9, &a), -E2BIG);
+    CHECK(readable(w, 0)); /* still readable: the grant waits */
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), 0);
+    bufpool_alloc_release(a);
+    for (int i = 4; i < 8; i++)
+        bufpool_alloc_release(held[i]);
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
+/* FIFO: memory set aside for a waiter whose n no longer fits after a
+ * shrink is taken back by the shrink itself, before the waiter looks, so
+ * in_use + cached <= max_memory holds once enough is released and others
+ * are served.  (1.0 kept it charged until the waiter was destroyed.) */
+static void test_fifo_grant_revoked_by_shrink(void)
+{
+    bufpool *p = make_4k(8, BUFPOOL_FIFO);
+    bufpool_alloc *held[8], *a;
+    bufpool_waiter *w;
+    bufpool_stats st;
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(bufpool_allocate(p, 1, &held[i]), 0);
+    CHECK_EQ(bufpool_waiter_create(p, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -EAGAIN);
+    for (int i = 0; i < 4; i++)
+        bufpool_alloc_release(held[i]);
+    CHECK(readable(w, 1000)); /* 4 buffers set aside */
+    CHECK_EQ(bufpool_set_max_memory(p, 2 * 4096), 0);
+    for (int i = 4; i < 8; i++)
+        bufpool_alloc_release(held[i]);
+    bufpool_get_stats(p, &st);
+    CHECK_EQ(st.in_use_bytes, 0);
+    CHECK(st.in_use_bytes + st.cached_bytes <= st.max_memory);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &a), 0);
+    bufpool_alloc_release(a);
+    CHECK_EQ(bufpool_allocate_timeout(p, 2, 1000000000u, &a), 0);
+    bufpool_alloc_release(a);
+    CHECK(readable(w, 0));
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -E2BIG);
+    CHECK(!readable(w, 0));
+    CHECK_EQ(bufpool_set_max_memory(p, 8 * 4096), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), 0); /* a fresh try */
+    bufpool_alloc_release(a);
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
+/* The same, when the waiter calls before anything else is released: its
+ * -E2BIG gives the set-aside memory back at once. */
+static void test_fifo_grant_returned_by_e2big(void)
+{
+    bufpool *p = make_4k(8, BUFPOOL_FIFO);
+    bufpool_alloc *held[8], *a;
+    bufpool_waiter *w;
+    bufpool_stats st;
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(bufpool_allocate(p, 1, &held[i]), 0);
+    CHECK_EQ(bufpool_waiter_create(p, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -EAGAIN);
+    for (int i = 0; i < 4; i++)
+        bufpool_alloc_release(held[i]);
+    CHECK(readable(w, 1000));
+    CHECK_EQ(bufpool_set_max_memory(p, 2 * 4096), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -E2BIG);
+    for (int i = 4; i < 8; i++)
+        bufpool_alloc_release(held[i]);
+    bufpool_get_stats(p, &st);
+    CHECK_EQ(st.in_use_bytes, 0);
+    CHECK(st.cached_bytes <= st.max_memory);
+    CHECK_EQ(bufpool_allocate_timeout(p, 2, 1000000000u, &a), 0);
+    bufpool_alloc_release(a);
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
+/* Shutdown takes back what was set aside for a waiter, too. */
+static void test_fifo_grant_revoked_by_shutdown(void)
+{
+    bufpool *p = make_4k(8, BUFPOOL_FIFO);
+    bufpool_alloc *held, *a;
+    bufpool_waiter *w;
+    bufpool_stats st;
+    CHECK_EQ(bufpool_allocate(p, 8, &held), 0);
+    CHECK_EQ(bufpool_waiter_create(p, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -EAGAIN);
+    bufpool_alloc_release(held);
+    CHECK(readable(w, 1000));
+    bufpool_shutdown(p);
+    bufpool_get_stats(p, &st);
+    CHECK_EQ(st.in_use_bytes, 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 4, &a), -ECANCELED);
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
 int main(void)
 {
     test_promise_given_back();
@@ -247,6 +417,14 @@ int main(void)
     test_shutdown_and_shrink(BUFPOOL_FIFO);
     test_many_waiters(0);
     test_many_waiters(BUFPOOL_FIFO);
+    test_e2big_then_grow(0);
+    test_e2big_then_grow(BUFPOOL_FIFO);
+    test_stale_e2big(0);
+    test_stale_e2big(BUFPOOL_FIFO);
+    test_e2big_other_n_keeps_pending();
+    test_fifo_grant_revoked_by_shrink();
+    test_fifo_grant_returned_by_e2big();
+    test_fifo_grant_revoked_by_shutdown();
     printf("test_waiter: ok\n");
     return 0;
 }

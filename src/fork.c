@@ -1,0 +1,144 @@
+/*
+ * The registry of live pools, and fork().
+ *
+ * A process that forks while other threads use a pool must give the child
+ * pools it can use, as glibc does for malloc.  The child has one thread,
+ * the one that called fork(); every lock some other thread held at that
+ * moment would stay locked in the child forever.  So, as malloc does, the
+ * pthread_atfork handlers take every pool's locks before the fork, in one
+ * fixed order (the registry's), and release them on both sides after it.
+ * No other path ever holds two pools' locks, or a pool's lock while it
+ * waits for the registry's, so the fixed order cannot deadlock.
+ *
+ * The lock makes the queue and the caches consistent, but a blocked call
+ * that a server has already granted memory to, and that is on its way out
+ * without the lock (wait_node returned, the grant not yet counted), holds
+ * memory that nothing in the child could ever give back.  The prepare
+ * handler therefore waits, with the locks dropped, until no pool has such
+ * a call in flight: then `inside` equals the blocked calls still queued.
+ * In the child, bufpool__forget_others drops those (their threads are
+ * gone) and detaches the parent's async waiters (they share its eventfd),
+ * giving back whatever was set aside for any of them; and the caches of
+ * threads that do not exist in the child lose their thread's claim, so the
+ * child's threads can adopt them.  Memory that other threads held at the
+ * fork (their live allocations, or one in the middle of a pop or push)
+ * stays charged in the child, as their live allocations do in the parent.
+ *
+ * A child that forks again starts a new generation (bufpool__fork_gen):
+ * waiters created before its fork belong to its parent.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <time.h>
+
+unsigned bufpool__fork_gen;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bufpool *reg_head;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static int reg_err;
+
+/* How long fork() waits at most for served sleepers to leave. */
+#define SETTLE_NS 1000000000u
+
+static void lock_all(void)
+{
+    for (struct bufpool *p = reg_head; p; p = p->gnext) {
+        pthread_mutex_lock(&p->lock);
+        bufpool__region_lock(p->region);
+    }
+}
+
+static void unlock_all(void)
+{
+    for (struct bufpool *p = reg_head; p; p = p->gnext) {
+        bufpool__region_unlock(p->region);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* True when no pool has a served blocked call on its way out.  Under every
+ * pool's lock: inside only grows under it, and a timed-out caller drops
+ * its count under it too. */
+static bool settled(void)
+{
+    for (struct bufpool *p = reg_head; p; p = p->gnext) {
+        /* acquire: pairs with the release decrement at a blocked call's
+         * exit, as in bufpool_destroy. */
+        if (load_acquire(&p->inside) != bufpool__blocked_queued(p))
+            return false;
+    }
+    return true;
+}
+
+static void fork_prepare(void)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pthread_mutex_lock(&reg_lock);
+    for (;;) {
+        lock_all();
+        if (settled())
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        uint64_t waited = (uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u +
+                          (uint64_t)(t.tv_nsec - t0.tv_nsec);
+        if (waited > SETTLE_NS) /* a sleeper stuck outside our control */
+            return;
+        unlock_all();
+        sched_yield();
+    }
+}
+
+static void fork_parent(void)
+{
+    unlock_all();
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* The child: one thread, every pool locked by it (see the top comment). */
+static void fork_child(void)
+{
+    bufpool__fork_gen++;
+    for (struct bufpool *p = reg_head; p; p = p->gnext) {
+        bufpool__forget_others(p);
+        bufpool__tcache_forget_others(p);
+    }
+    unlock_all();
+    pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_init(void)
+{
+    reg_err = -pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* A new pool joins the registry.  0 or -ENOMEM. */
+int bufpool__registry_add(struct bufpool *pool)
+{
+    if (pthread_once(&reg_once, reg_init) != 0 || reg_err)
+        return -ENOMEM;
+    pthread_mutex_lock(&reg_lock);
+    pool->gprev = NULL;
+    pool->gnext = reg_head;
+    if (reg_head)
+        reg_head->gprev = pool;
+    reg_head = pool;
+    pthread_mutex_unlock(&reg_lock);
+    return 0;
+}
+
+/* Destroy: leave the registry before the pool's memory goes.  Called
+ * without pool->lock (the registry's lock comes first). */
+void bufpool__registry_remove(struct bufpool *pool)
+{
+    pthread_mutex_lock(&reg_lock);
+    if (pool->gprev)
+        pool->gprev->gnext = pool->gnext;
+    else
+        reg_head = pool->gnext;
+    if (pool->gnext)
+        pool->gnext->gprev = pool->gprev;
+    pthread_mutex_unlock(&reg_lock);
+}
