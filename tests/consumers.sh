@@ -5,6 +5,10 @@
 # a C++ program against it, checks the exported symbols and the header's
 # warnings, lints the man pages, then uninstalls and checks nothing is left.
 # A staged install (DESTDIR) must name the real prefix, not the staging dir.
+# Then the source tree's own CMakeLists.txt, shared and static: consumers
+# that take it in with add_subdirectory and with FetchContent (a tree and a
+# tarball URL: there is no network), and a CMake install found by
+# find_package.
 # Exit 0 pass, 1 fail, 77 skip (a needed tool is missing).
 set -u
 
@@ -167,6 +171,73 @@ if run "make install DESTDIR=stage PREFIX=/opt/bufpool" inst "$stage" /opt/bufpo
     run "make uninstall DESTDIR=stage" inst "$stage" /opt/bufpool uninstall
     left=$(find "$stage" -type f -o -type l)
     [ -z "$left" ] && ok "staged uninstall removed every file" || fail "left after staged uninstall:" $left
+fi
+
+# ---- bufpool's CMakeLists.txt: add_subdirectory, FetchContent, install(EXPORT)
+# Warnings are errors in CI, as in the Makefile.  CMAKE_C_FLAGS is always
+# given, so that CFLAGS from the environment (a sanitizer build) stays out.
+cm_cflags=""
+[ -n "${CI:-}" ] && cm_cflags=-Werror
+make_so=${so##*/}
+# The shared library CMake built: SONAME, the make build's file name
+# (the same version), every symbol at a version node, the same symbols.
+check_cmake_so() {
+    what=$1 cso=$2
+    [ -n "$cso" ] && [ -e "$cso" ] || { fail "$what: no libbufpool.so.*.*.* built"; return; }
+    [ "${cso##*/}" = "$make_so" ] && ok "$what: ${cso##*/}, as make builds it" \
+        || fail "$what: ${cso##*/}, make builds $make_so"
+    readelf -d "$cso" | grep -q 'SONAME.*\[libbufpool\.so\.1\]' && ok "$what: SONAME libbufpool.so.1" \
+        || fail "$what: SONAME is not libbufpool.so.1"
+    cdyn=$(nm -D --defined-only "$cso" | awk '$2 != "A" { print $NF }' | sort -u)
+    [ "$cdyn" = "$dyn" ] && ok "$what: exports what make's library does, with its versions" \
+        || fail "$what: exports" $cdyn
+}
+# cm_consumer NAME SHARED SRC [cmake args]: configure, build and run the
+# consumer in SRC with BUILD_SHARED_LIBS=SHARED, and check how it linked.
+cm_consumer() {
+    name=$1 shared=$2 src=$3; shift 3
+    dir=$tmp/cm-$(echo "$name-$shared" | tr -c 'a-zA-Z0-9\n' -)
+    label="$name, BUILD_SHARED_LIBS=$shared"
+    run "$label: configures" cmake -S "$src" -B "$dir" -DCMAKE_C_COMPILER="$CC" \
+        -DCMAKE_C_FLAGS="$cm_cflags" -DBUILD_SHARED_LIBS="$shared" "$@" || return 1
+    run "$label: builds" cmake --build "$dir" || return 1
+    run "$label: runs" "$dir/consumer" || return 1
+    if readelf -d "$dir/consumer" | grep -q 'NEEDED.*\[libbufpool\.so\.1\]'; then
+        [ "$shared" = ON ] && ok "$label: linked libbufpool.so.1" || fail "$label: linked libbufpool.so.1"
+        check_cmake_so "$label" "$(find "$dir" -name 'libbufpool.so.*.*.*' | head -n 1)"
+    else
+        [ "$shared" = OFF ] && ok "$label: linked statically" || fail "$label: no libbufpool.so.1 needed"
+    fi
+}
+cm_consumer "add_subdirectory" ON "$root/consumers/subdir" -DBUFPOOL_SOURCE_DIR="$root"
+cm_consumer "add_subdirectory" OFF "$root/consumers/subdir" -DBUFPOOL_SOURCE_DIR="$root"
+cm_consumer "FetchContent SOURCE_DIR" OFF "$root/consumers/fetchcontent" -DBUFPOOL_SOURCE_DIR="$root"
+# A release tarball of what CMakeLists.txt needs, from the working tree.
+if run "source tarball" tar -C "$root" -czf "$tmp/bufpool-src.tar.gz" --transform 's,^,bufpool/,' \
+        CMakeLists.txt libbufpool.map bufpool.pc.in include src cmake man; then
+    cm_consumer "FetchContent URL" ON "$root/consumers/fetchcontent" -DBUFPOOL_URL="file://$tmp/bufpool-src.tar.gz"
+fi
+# Installed by CMake, found by the find_package consumer.
+cmprefix=$tmp/cmake-usr
+if run "cmake build of bufpool (shared) configures" cmake -S "$root" -B "$tmp/cmi" \
+        -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$cm_cflags" -DBUILD_SHARED_LIBS=ON \
+        -DCMAKE_INSTALL_PREFIX="$cmprefix" -DCMAKE_INSTALL_LIBDIR=lib &&
+   run "cmake build of bufpool builds" cmake --build "$tmp/cmi" &&
+   run "cmake --install" cmake --install "$tmp/cmi"; then
+    for f in include/bufpool.h lib/libbufpool.so.1 lib/pkgconfig/bufpool.pc \
+             lib/cmake/bufpool/bufpoolConfig.cmake lib/cmake/bufpool/bufpoolConfigVersion.cmake \
+             lib/cmake/bufpool/bufpoolTargets.cmake; do
+        [ -e "$cmprefix/$f" ] || fail "cmake installed no $f"
+    done
+    check_cmake_so "cmake install" "$(ls "$cmprefix"/lib/libbufpool.so.*.*.* 2>/dev/null | head -n 1)"
+    if run "find_package consumer of the cmake install configures" cmake -S "$root/consumers/cmake" \
+            -B "$tmp/cmc" -DCMAKE_PREFIX_PATH="$cmprefix" -DCMAKE_C_COMPILER="$CC"; then
+        grep -q "^bufpool_DIR:PATH=$cmprefix/lib/cmake/bufpool\$" "$tmp/cmc/CMakeCache.txt" \
+            && ok "cmake found the cmake-installed package" || fail "cmake found bufpool elsewhere"
+        run "find_package consumer of the cmake install builds" cmake --build "$tmp/cmc" &&
+            run "find_package consumer of the cmake install runs" \
+                env LD_LIBRARY_PATH="$cmprefix/lib" "$tmp/cmc/consumer"
+    fi
 fi
 
 if [ "$failures" -ne 0 ]; then

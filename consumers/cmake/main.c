@@ -1,10 +1,16 @@
-/* A consumer of an installed bufpool, built through CMake find_package and
- * the bufpool::bufpool target: it checks that the header and the library
- * agree on the version, then makes one allocation and touches every buffer. */
+/* A consumer of bufpool through CMake and the bufpool::bufpool target:
+ * find_package here, add_subdirectory in ../subdir, FetchContent in
+ * ../fetchcontent (which pass CONSUMER, the name it prints).  It checks that
+ * the header and the library agree on the version, then makes one
+ * allocation and touches every buffer. */
 #include <bufpool.h>
 
 #include <stdio.h>
 #include <string.h>
+
+#ifndef CONSUMER
+#define CONSUMER "cmake find_package"
+#endif
 
 int main(void)
 {
@@ -29,6 +35,6 @@ int main(void)
         memset(bufpool_alloc_buffer(a, i), (int)i, cfg.buffer_size);
     bufpool_alloc_release(a);
     bufpool_destroy(pool);
-    printf("cmake consumer: bufpool %d ok\n", bufpool_version());
+    printf("%s consumer: bufpool %d ok\n", CONSUMER, bufpool_version());
     return 0;
 }
