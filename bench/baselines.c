@@ -125,8 +125,8 @@ size_t bl_total_waits(bl_pool *p)
 }
 
 /* ---- original ----------------------------------------------------------
- * A port of the Rust module's design (frozen_core::bufpool, as its docs and
- * issue 3 describe it):
+ * A port of the Rust module's design (frozen_core::bufpool, as its docs
+ * describe it):
  *
  *   Rust                                    here
  *   budget: AtomicUsize, CAS loop           p->used, compare_exchange loop
@@ -468,7 +468,7 @@ int bl_jemalloc_load(const char **note)
             const char *e = dlerror();
             state = -1;
             /* jemalloc uses initial-exec TLS, which dlopen can only place in
-             * glibc's small static TLS surplus; bench.c re-executes itself
+             * glibc's small static TLS surplus; bench/main.c re-executes itself
              * with a larger one when it sees this note. */
             if (e && strstr(e, "static TLS"))
                 why = "jemalloc: dlopen failed: static TLS block full "

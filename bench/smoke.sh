@@ -1,8 +1,9 @@
 #!/bin/sh
 # Smoke test of the benchmark: every section in --quick mode (a few
-# seconds), output kept away from the real results.  The syscalls section
-# may print a note instead of its table (no strace, or ptrace not
-# permitted): either is accepted.  Exit 0 on success.
+# seconds), output kept away from the real results.  Checks every
+# section's heading, the rounds' range in the tables and the plot's data
+# files.  The syscalls section may print a note instead of its table (no
+# strace, or ptrace not permitted): either is accepted.  Exit 0 on success.
 # Run from the build directory copy ($(BUILD)/bench/smoke.sh, next to the
 # binary) or as bench/smoke.sh from the top of the tree after `make bench`'s
 # binary exists (BENCH_BIN overrides where it is).
@@ -21,11 +22,19 @@ if [ $rc -ne 0 ]; then
     echo "smoke: bench exited $rc"; cat "$out/stderr"; exit 1
 fi
 # Every general section must have produced its bufpool row.
-for want in "## Table 1" "## Table 2" "## Throughput" "## Backpressure" \
-            "## Backpressure, paced" "## Wake latency" "## CPU used" "## Peak RSS" \
-            "## Region mode" "## System calls" "| bufpool |"; do
+for want in "## Roundtrip latency" "## Latency by number of buffers" "## Throughput" \
+            "## Backpressure" "## Backpressure, paced" "## Wake latency" "## CPU used" \
+            "## Peak RSS" "## Region mode" "## System calls" "## Targets" "| bufpool |"; do
     grep -qF "$want" "$out/results.md" || { echo "smoke: missing '$want' in results"; exit 1; }
 done
 grep -qE '^\| bufpool \| 64 B, n = 1 \||^Note: .*section skipped' "$out/results.md" ||
     { echo "smoke: syscalls section has neither a table nor a note"; exit 1; }
+# Every timed table gives its rounds' range next to the median.
+grep -qE '^\| bufpool \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \|' "$out/results.md" ||
+    { echo "smoke: no 'median (min..max)' cell in the bufpool rows"; exit 1; }
+# The data files plot.gp reads.
+for f in machine.gp latency.dat threads.dat backpressure.dat wait_wake.dat wait_paced.dat \
+         region_frag.dat; do
+    [ -s "$out/$f" ] || { echo "smoke: no data file $f"; exit 1; }
+done
 echo "smoke: ok"

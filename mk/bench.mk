@@ -1,19 +1,27 @@
-# `make bench`: the benchmark of issue 3 (bench/bench.c, baselines in
-# bench/baselines.c).  Prints markdown tables, keeps them in
-# $(BUILD)/bench/results.md, and plots $(BUILD)/bench/bench.png with gnuplot
-# when it is installed.  `make bench BENCH_ARGS=--quick` for a short run,
-# BENCH_ARGS="--section threads" for one section.
+# `make bench`: the benchmark (bench/main.c runs the sections, one file each
+# over bench/harness.c; the baseline pools are in bench/baselines.c).
+# Prints markdown tables, keeps them in $(BUILD)/bench/results.md, and plots
+# $(BUILD)/bench/bench.png with gnuplot when it is installed.
+# `make bench BENCH_ARGS=--quick` for a short run, BENCH_ARGS="--section
+# threads" for one section.
 
 BENCH_DIR := $(BUILD)/bench
 BENCH_BIN := $(BENCH_DIR)/bench
-BENCH_SRCS := bench/bench.c bench/baselines.c
+# Every bench/*.c but the io_uring copy, a program of its own (mk/region.mk).
+BENCH_SRCS := $(filter-out bench/uring_bench.c,$(sort $(wildcard bench/*.c)))
+BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BENCH_DIR)/obj/%.o)
+BENCH_HDRS := $(wildcard bench/*.h) include/bufpool.h
 BENCH_ARGS ?=
 
 # -O2 after $(CFLAGS): benchmark numbers come from an optimized build even
 # when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc, -lm for log().
-$(BENCH_BIN): $(BENCH_SRCS) bench/baselines.h include/bufpool.h $(LIB_A)
+$(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) $(BENCH_SRCS) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl -lm
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) -c $< -o $@
+
+$(BENCH_BIN): $(BENCH_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(BENCH_OBJS) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl -lm
 
 bench: $(BENCH_BIN)
 	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md $(BENCH_ARGS)
