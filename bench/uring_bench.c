@@ -1,5 +1,6 @@
 /*
- * uring_bench: MB/s of a file copy three ways (issue 6, run by `make bench`):
+ * uring_bench: MB/s of a file copy three ways, for region mode (run by
+ * `make bench` after the main bench):
  *   (a) bufpool region + io_uring fixed buffers: the region registered
  *       once, READ_FIXED/WRITE_FIXED at each allocation's address, the
  *       budget (waiter fd polled on the ring) bounding what is in flight;
@@ -18,6 +19,9 @@
  * is dropped (fsync + POSIX_FADV_DONTNEED) before each run, and the output
  * says so: those numbers are still partly memory speed.  CPU is user+sys
  * time of the process per GB copied.  Stops adding rounds after ~45 s.
+ * Both files are removed when the program ends, on error paths and on
+ * SIGINT/SIGTERM/SIGHUP too (only a SIGKILL leaves them; the make rule
+ * removes them as well).
  *
  * Usage: uring_bench [--dir DIR] [--size MiB] [--runs N] [--quick]
  *                    [--md FILE] [--append FILE]
@@ -27,12 +31,13 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "bufpool.h"
+#include "harness.h" /* bench_now_ns only: this program links no harness code */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,9 +65,7 @@ static const char *method_name[NMETHODS] = {
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)bench_now_ns() / 1e9;
 }
 
 static double cpu_s(void)
@@ -269,7 +272,7 @@ static int make_source(const char *path, off_t size)
 {
     struct stat st;
     if (stat(path, &st) == 0 && st.st_size == size)
-        return 0; /* made by an earlier run */
+        return 0; /* left by a run that was killed */
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
@@ -414,6 +417,25 @@ static int ring_setup(struct ring_copy *c, bool fixed, bufpool *pool, bufpool_wa
     return 0;
 }
 
+/* ---- cleanup: the source and the copy go however the program ends ------ */
+
+static char src_path[4096], dst_path[4096];
+
+static void remove_files(void)
+{
+    if (src_path[0])
+        unlink(src_path);
+    if (dst_path[0])
+        unlink(dst_path);
+}
+
+static void on_signal(int sig)
+{
+    remove_files(); /* unlink is async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "build/bench", *md = NULL, *append = NULL;
@@ -445,9 +467,13 @@ int main(int argc, char **argv)
     }
 
     struct bench b = {.size = (off_t)size_mib << 20, .try_direct = true};
-    char src[4096], dst[4096];
-    snprintf(src, sizeof src, "%s/uring_bench.src", dir);
-    snprintf(dst, sizeof dst, "%s/uring_bench.dst", dir);
+    char *src = src_path, *dst = dst_path;
+    snprintf(src, sizeof src_path, "%s/uring_bench.src", dir);
+    snprintf(dst, sizeof dst_path, "%s/uring_bench.dst", dir);
+    atexit(remove_files); /* every return from main and every exit() */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     b.src = src;
     b.dst = dst;
 

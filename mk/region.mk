@@ -43,7 +43,9 @@ examples-region: $(URING_EX)
 # ---- bench/uring_bench.c ---------------------------------------------------
 # `make bench-uring` runs it alone: a 256 MiB file in $(BUILD)/bench, three
 # ways of copying it, medians; the table goes to $(BUILD)/bench/uring.md and
-# is appended to $(BUILD)/bench/results.md when that exists.
+# is appended to $(BUILD)/bench/results.md when that exists.  The program
+# removes the file and its copy when it ends; the rule does too, in case it
+# was killed.
 #
 # `make bench` runs it after the main bench (the last line of its recipe in
 # mk/bench.mk), so the table lands at the end of results.md.
@@ -51,7 +53,7 @@ URING_BENCH_BIN := $(BUILD)/bench/uring_bench
 URING_BENCH_ARGS ?=
 
 ifeq ($(HAVE_LIBURING),yes)
-$(URING_BENCH_BIN): bench/uring_bench.c include/bufpool.h $(LIB_A)
+$(URING_BENCH_BIN): bench/uring_bench.c bench/harness.h include/bufpool.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) $(URING_CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(URING_LIBS) $(LDLIBS_PT)
 else
@@ -66,4 +68,6 @@ endif
 bench-uring: $(URING_BENCH_BIN)
 	@$(URING_BENCH_BIN) --dir $(BUILD)/bench --md $(BUILD)/bench/uring.md \
 	    --append $(BUILD)/bench/results.md \
-	    $(URING_BENCH_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
+	    $(URING_BENCH_ARGS); rc=$$?; \
+	    rm -f $(BUILD)/bench/uring_bench.src $(BUILD)/bench/uring_bench.dst; \
+	    [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
