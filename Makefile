@@ -30,7 +30,23 @@ LDLIBS_PT := -pthread
 BUILD ?= build
 
 LIB_SRCS := $(wildcard src/*.c)
-LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_HDRS := src/internal.h include/bufpool.h
+
+# $(eval $(call bp_library,DIR,CPPFLAGS)): DIR/libbufpool.a from src/*.c,
+# objects in DIR/obj, compiled with CPPFLAGS added to the usual flags.  The
+# library is DIR = $(BUILD); its variants are $(BUILD)/<variant>:
+# debug and vg in mk/reliability.mk, hooks for the race tests below.
+bp_objs = $(LIB_SRCS:src/%.c=$(1)/obj/%.o)
+define bp_library
+$(1)/obj/%.o: src/%.c $$(LIB_HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(BP_CFLAGS) $$(CFLAGS) $$(CPPFLAGS) $(2) -c $$< -o $$@
+$(1)/libbufpool.a: $$(call bp_objs,$(1))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && $$(AR) rcs $$@ $$^
+endef
+
+LIB_OBJS := $(call bp_objs,$(BUILD))
 LIB_A := $(BUILD)/libbufpool.a
 SONAME := libbufpool.so.$(VERSION_MAJOR)
 LIB_SO := $(BUILD)/libbufpool.so.$(VERSION)
@@ -42,13 +58,7 @@ LIB_MAP := libbufpool.map
 all: lib
 lib: $(LIB_A) $(LIB_SO)
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h include/bufpool.h
-	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
-
-$(LIB_A): $(LIB_OBJS)
-	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+$(eval $(call bp_library,$(BUILD),))
 
 $(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=$(LIB_MAP) $(CFLAGS) $(LDFLAGS) \
@@ -63,13 +73,25 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # Other rules (mk/*.mk) append programs or scripts to run to CHECK_PROGS.
 CHECK_PROGS := $(TEST_BINS)
 
-# Build (not run) the unit tests; used by the clang build check.
-.PHONY: tests-build
-tests-build: $(TEST_BINS)
-
 $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) $(TEST_LDLIBS_$*)
+
+# Race tests (tests/race_*.c, helpers in tests/race.h): each forces one
+# interleaving through the hook points of the library variant built with
+# -DBUFPOOL_TEST_HOOKS.  (Make prefers this rule to the one above: its stem
+# is shorter.)
+HOOKS_LIB := $(BUILD)/hooks/libbufpool.a
+$(eval $(call bp_library,$(BUILD)/hooks,-DBUFPOOL_TEST_HOOKS))
+RACE_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/race_*.c))
+$(BUILD)/tests/race_%: tests/race_%.c tests/check.h tests/race.h $(LIB_HDRS) $(HOOKS_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(HOOKS_LIB) $(LDFLAGS) $(LDLIBS_PT) $(TEST_LDLIBS_race_$*)
+CHECK_PROGS += $(RACE_BINS)
+
+# Build (not run) the unit and race tests; used by the clang build check.
+.PHONY: tests-build
+tests-build: $(TEST_BINS) $(RACE_BINS)
 
 -include $(sort $(wildcard mk/*.mk))
 
@@ -119,7 +141,4 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/cmake/bufpool/bufpoolConfigVersion.cmake
 	rmdir $(DESTDIR)$(LIBDIR)/cmake/bufpool 2>/dev/null || true
 
-# `make debug`: the library and tests with misuse detection (src/debug.c).
-.PHONY: debug
-debug:
-	$(MAKE) BUILD=build-debug CFLAGS="$(CFLAGS) -DBUFPOOL_DEBUG" lib
+# (`make debug` is in mk/reliability.mk, with the debug variant.)

@@ -22,30 +22,21 @@ soak: $(BUILD)/tests/stress
 # the wrappers in tests/test_faults.c
 TEST_LDLIBS_test_faults := -Wl,--wrap=malloc,--wrap=calloc,--wrap=posix_memalign,--wrap=mmap,--wrap=eventfd
 
-# ---- debug build: misuse aborts with a message.  `make debug` builds the
-# library in build-debug; test_misuse links an in-tree debug archive.
-DBG_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/debug/obj/%.o)
+# ---- debug build: misuse aborts with a message.  One debug library, the
+# variant $(BUILD)/debug/libbufpool.a (-DBUFPOOL_DEBUG): `make debug` builds
+# it, test_misuse links it; link it instead of $(BUILD)/libbufpool.a.
 DBG_LIB := $(BUILD)/debug/libbufpool.a
-$(BUILD)/debug/obj/%.o: src/%.c src/internal.h include/bufpool.h
-	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) -DBUFPOOL_DEBUG -c $< -o $@
-$(DBG_LIB): $(DBG_OBJS)
-	rm -f $@ && $(AR) rcs $@ $^
+$(eval $(call bp_library,$(BUILD)/debug,-DBUFPOOL_DEBUG))
+.PHONY: debug
+debug: $(DBG_LIB)
 $(BUILD)/tests/test_misuse: tests/test_misuse.c tests/check.h $(DBG_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(DBG_LIB) $(LDFLAGS) $(LDLIBS_PT)
 
-# (`make debug` itself is in the top Makefile.)
-
 # ---- valgrind: memcheck runs of the tests; a library variant with client
 # requests (-DBUFPOOL_VALGRIND) for the use-after-release check
-VG_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/vg/obj/%.o)
 VG_LIB := $(BUILD)/vg/libbufpool.a
-$(BUILD)/vg/obj/%.o: src/%.c src/internal.h include/bufpool.h
-	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) -DBUFPOOL_VALGRIND -c $< -o $@
-$(VG_LIB): $(VG_OBJS)
-	rm -f $@ && $(AR) rcs $@ $^
+$(eval $(call bp_library,$(BUILD)/vg,-DBUFPOOL_VALGRIND))
 HAVE_VG_H := $(shell test -f /usr/include/valgrind/memcheck.h && echo yes)
 ifeq ($(HAVE_VG_H),yes)
 VG_UAR := $(BUILD)/tests/vg_use_after_release
