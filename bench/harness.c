@@ -147,8 +147,9 @@ void bench_machine(void)
     bench_out("| mode | %s%s |\n\n",
               bench_opt.quick ? "--quick (short rounds: numbers are rough)" : "full",
               bench_opt.touch_all ? ", --touch-all" : "");
-    bench_out("Cells are the median of interleaved rounds with the rounds' range: "
-              "12.3 (11.9..13.0).\n\n");
+    bench_out("In the timed tables a cell is the median of interleaved rounds and, in "
+              "parentheses, the range of the rounds: 12.3 (11.9..13.0). Tables from a single "
+              "run say so.\n\n");
     for (int i = 0; i < NIMPL; i++)
         if (bench_impls[i].note)
             bench_out("Note: %s\n\n", bench_impls[i].note);
@@ -206,11 +207,6 @@ bench_spread bench_spread_of(const double *v, size_t n)
     return (bench_spread){med, tmp[0], tmp[n - 1]};
 }
 
-double bench_median(const double *v, size_t n)
-{
-    return bench_spread_of(v, n).med;
-}
-
 const char *bench_fmt_spread(char *buf, size_t len, bench_spread s, int prec)
 {
     snprintf(buf, len, "%.*f (%.*f..%.*f)", prec, s.med, prec, s.lo, prec, s.hi);
@@ -259,13 +255,11 @@ __attribute__((noreturn, cold)) static void alloc_failed(int err)
     bench_die("allocate failed in a timed loop: %s", strerror(-err));
 }
 
-/* One allocate+release roundtrip loop per implementation, direct calls.
- * --touch-all is read once, before the loop. */
+/* One allocate+release roundtrip loop per implementation, direct calls. */
 #define DEFINE_LOOP(fname, PT, AT, ALLOC, FIRST, RELEASE)                       \
     static uintptr_t fname(void *pool_, size_t n, size_t bs, uint64_t iters)   \
     {                                                                           \
         PT *pool = pool_;                                                       \
-        const bool all = bench_opt.touch_all;                                   \
         uintptr_t acc = 0;                                                      \
         for (uint64_t i = 0; i < iters; i++) {                                  \
             AT *a;                                                              \
@@ -273,7 +267,7 @@ __attribute__((noreturn, cold)) static void alloc_failed(int err)
             if (__builtin_expect(err != 0, 0))                                  \
                 alloc_failed(err);                                              \
             char *p = FIRST(a);                                                 \
-            bench_touch(p, n, bs, (char)i, all);                                \
+            bench_touch(p, n, bs, (char)i, bench_opt.touch_all);                \
             acc += (uintptr_t)p;                                                \
             RELEASE(a);                                                         \
         }                                                                       \

@@ -123,8 +123,8 @@ typedef struct bench_spread {
     double med, lo, hi;
 } bench_spread;
 
-bench_spread bench_spread_of(const double *v, size_t n); /* n <= 64 */
-double bench_median(const double *v, size_t n);           /* NAN if n == 0 or > 64 */
+/* Median, min and max of v[0..n); NAN for n == 0 or n > 64. */
+bench_spread bench_spread_of(const double *v, size_t n);
 /* "12.3 (11.9..13.0)" with prec digits after the point, into buf. */
 const char *bench_fmt_spread(char *buf, size_t len, bench_spread s, int prec);
 /* The same into a temporary that lives until the end of the enclosing

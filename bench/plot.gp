@@ -47,12 +47,12 @@ impl_color(s) = sprintf("#%06x", impl_rgb(s))
 
 cols = panels > 1 ? 2 : 1
 rows = (panels + cols - 1) / cols
-set terminal pngcairo size 1100, 440 * rows + 60 font ",11" noenhanced
+set terminal pngcairo size 1100, 450 * rows + 60 font ",12" noenhanced
 set output dir.'/bench.png'
 title = "bufpool benchmark (make bench, ".machine_mode."): ".machine_cpu
 if (machine_cpus > 0) title = title.sprintf(", %d CPUs", machine_cpus)
 if (strlen(machine_kernel) > 0) title = title.", ".machine_kernel
-set multiplot layout rows, cols title title font ",13"
+set multiplot layout rows, cols title title font ",14"
 set grid ytics
 set datafile columnheaders # the first line of every data file names its columns
 set style fill solid 0.9 border -1
@@ -71,7 +71,7 @@ if (have_lat) {
     set ylabel "ns per roundtrip"
     set yrange [0 : cap * 1.32]
     set xrange [-0.6 : nimpl - 0.4]
-    set ytics cap / 6
+    set ytics (cap <= 60 ? 10 : cap <= 150 ? 20 : 50)
     set xtics rotate by -25 nomirror
     set key below horizontal samplen 1.5 maxcols 3
     w = 0.16
@@ -151,7 +151,7 @@ if (have_cdf) {
     set logscale x
     set yrange [0 : 1.02]
     set ytics 0.1
-    set key below horizontal maxcols 2 samplen 2
+    set key below horizontal maxcols 2 samplen 4
     set arrow 1 from graph 0, first 0.5 to graph 1, first 0.5 nohead dt 3 lc rgb "#888888"
     set arrow 2 from graph 0, first 0.99 to graph 1, first 0.99 nohead dt 3 lc rgb "#888888"
     hw = have_wake ? header(f_wake) : ""
