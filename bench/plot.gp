@@ -37,6 +37,9 @@ if (panels == 0) { print "plot.gp: no data files in ".dir; exit }
 machine_cpu = "unknown CPU"; machine_cpus = 0; machine_kernel = ""; machine_mode = ""
 if (exists_file(dir.'/machine.gp')) load dir.'/machine.gp'
 header(f) = system("head -1 '".f."'")
+# a round step near x: 1, 2 or 5 times a power of ten
+nice(x) = (x / 10**floor(log10(x)) < 1.5 ? 1 : x / 10**floor(log10(x)) < 3.5 ? 2 : \
+           x / 10**floor(log10(x)) < 7.5 ? 5 : 10) * 10**floor(log10(x))
 
 # One colour per implementation in every panel (Okabe-Ito, colour-blind safe).
 impl_rgb(s) = s eq "bufpool" ? 0x0072B2 : s eq "original" ? 0xD55E00 : \
@@ -71,7 +74,8 @@ if (have_lat) {
     set ylabel "ns per roundtrip"
     set yrange [0 : cap * 1.32]
     set xrange [-0.6 : nimpl - 0.4]
-    set ytics (cap <= 60 ? 10 : cap <= 150 ? 20 : 50)
+    ystep = nice(cap / 6)
+    set ytics ystep
     set xtics rotate by -25 nomirror
     set key below horizontal samplen 1.5 maxcols 3
     w = 0.16
@@ -169,8 +173,10 @@ if (have_cdf) {
 
 # ---- region: largest free run ------------------------------------------------
 if (have_frag) {
+    stats f_frag using 1 nooutput
     set title "REGION: largest free run under a fragmenting load"
     set xlabel "ms"
+    set xtics nice(STATS_max / 5)
     set ylabel "buffers (4 KiB)"
     set yrange [0 : *]
     set key below horizontal
