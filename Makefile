@@ -121,7 +121,10 @@ install: lib
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    bufpool.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/bufpool.pc
 	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(LIBDIR)/cmake/bufpool
-	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(MANDIR)/man3/
+	@# A variant's page (man/bufpool_try_allocate.3, ...) is a symlink to the page
+	@# that documents it, and is installed as one.
+	install -m 644 $(shell find man -maxdepth 1 -name '*.3' -type f) $(DESTDIR)$(MANDIR)/man3/
+	cp -P $(shell find man -maxdepth 1 -name '*.3' -type l) $(DESTDIR)$(MANDIR)/man3/
 	@# The CMake files name the real prefix (not DESTDIR) and the pointer size
 	@# of the compiler that built the library.
 	ptr=$$(printf '__SIZEOF_POINTER__\n' | $(CC) $(CFLAGS) -E -P -x c - | tr -d ' \n') && \
