@@ -64,7 +64,7 @@ $(BUILD)/tests/spin.sh: tests/model/spin.sh
 # ---- sanitizers: the test programs and stress in build-asan and build-tsan.
 # The sanitizer builds make only reliability-progs, never check, so nothing
 # recurses; and a sanitizer build's own check does not start another one.
-REL_PROGS := $(TEST_BINS) $(BUILD)/tests/stress
+REL_PROGS := $(TEST_BINS) $(RACE_BINS) $(BUILD)/tests/stress
 .PHONY: reliability-progs print-reliability-progs check-sanitize
 reliability-progs: $(REL_PROGS)
 print-reliability-progs:
