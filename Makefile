@@ -103,9 +103,11 @@ $(BUILD)/tests/build_clang.sh: tests/build_clang.sh
 	chmod +x $@
 CHECK_PROGS += $(BUILD)/tests/build_clang.sh
 
-# The runner gives each program a timeout and ends with "N passed, M failed".
+# The runner (tests/run.sh) runs JOBS programs at a time, each under a
+# timeout, and ends with "N passed, M failed, K skipped".
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 check: $(CHECK_PROGS)
-	@tests/run.sh $(CHECK_PROGS)
+	@tests/run.sh -j $(JOBS) $(CHECK_PROGS)
 
 clean:
 	rm -rf build build-*

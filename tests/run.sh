@@ -1,21 +1,160 @@
 #!/bin/sh
-# Runs each test program under a timeout.  Exit 0 = pass, 77 = skip, other =
-# fail.  Ends with the line "N passed, M failed, K skipped".
-# TEST_TIMEOUT (seconds, default 300) bounds each program.
-timeout_s=${TEST_TIMEOUT:-300}
-pass=0; fail=0; skip=0; failed=""
-for t in "$@"; do
-    name=$(basename "$t")
-    start=$(date +%s.%N)
-    timeout -k 10 "$timeout_s" "$t" > "$t.log" 2>&1
-    rc=$?
-    dur=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
-    case $rc in
-    0) pass=$((pass + 1)); echo "PASS  $name (${dur}s)" ;;
-    77) skip=$((skip + 1)); echo "SKIP  $name: $(tail -n 1 "$t.log")" ;;
-    124|137) fail=$((fail + 1)); failed="$failed $name"; echo "FAIL  $name (timed out after ${timeout_s}s)"; tail -n 20 "$t.log" ;;
-    *) fail=$((fail + 1)); failed="$failed $name"; echo "FAIL  $name (exit $rc)"; tail -n 20 "$t.log" ;;
+# run.sh: runs test programs, several at a time, each under a timeout, and
+# sums them up.
+#
+# Usage: run.sh [-j N] PROG...
+#   -j N   run up to N slots' worth of programs at once (default: the number
+#          of cores, nproc).  `make check JOBS=N` passes it on.
+#   TEST_TIMEOUT (seconds, default 300) bounds each program; it is sent TERM
+#   then, and KILL 10 s later.
+#
+# Results.  Exit 0 = pass, 77 = skip (the reason is its last line of
+# output), anything else or a timeout = fail.  Each program's output goes to
+# PROG.log beside it.
+#
+# Skipped parts.  A program that skips part of its work (a tool is missing,
+# say) and does the rest prints, for each part, a line
+#     SKIP: <part>: <reason>
+# Each such line counts as one more skip in the summary and is shown after
+# the program's result.  (Not counted for a program that exits 77: that is
+# one skip, the whole program.)  The runner writes its own skips in the same
+# form, so the skips of a nested run (tests/sanitize.sh runs this script)
+# add up in the outer summary.
+#
+# Output, one line per program as it finishes:
+#     PASS: NAME (SECONDSs)
+#     SKIP: NAME: REASON (SECONDSs)
+#     FAIL: NAME (exit RC | timed out, SECONDSs), then the log's last 20 lines
+# and at the end, if any failed, "failed: NAMES", then the summary, alone on
+# the last line: "N passed, M failed, K skipped" (K: skipped programs plus
+# skipped parts).  Exit 1 if anything failed, else 0.
+#
+# Slots.  A program takes one slot, except those that slots() below lets
+# run alone (they take every slot).  A program finds its number of slots in
+# BUFPOOL_JOBS, so a script that runs work of its own can use that many
+# cores.  Start order: programs that run alone first (then nothing has to
+# drain before they start), then the others longest first, by the duration
+# of their previous run (kept in PROG.dur); programs without one start
+# first, in the order given.
+usage() { echo "usage: run.sh [-j N] PROG..." >&2; exit 2; }
+jobs=$(nproc 2>/dev/null || echo 1)
+while getopts j: opt; do
+    case $opt in
+    j) jobs=$OPTARG ;;
+    *) usage ;;
     esac
+done
+shift $((OPTIND - 1))
+case $jobs in ''|*[!0-9]*) usage ;; esac
+[ "$jobs" -ge 1 ] || usage
+timeout_s=${TEST_TIMEOUT:-300}
+
+# Programs that take every slot, and why.  Everything else takes one.
+#  sanitize.sh: a whole suite in itself (two builds of the library and the
+#    tests, ASan+UBSan and TSan, each run through this script).  Alone, it
+#    builds and runs its tests N at a time (BUFPOOL_JOBS), instead of
+#    competing with other programs for the cores; sharing them would
+#    oversubscribe the machine.
+#  stress: more threads than cores by design, for a fixed time, with a
+#    watchdog that takes a few seconds without progress for a lost wakeup.
+#    Next to other programs it would slow them, and the timing-sensitive
+#    tests (test_wait: woken within 100 ms; test_fifo, test_waiter: windows
+#    of 30-150 ms) would run on a machine it saturates.  Those tests
+#    themselves take one slot: with one slot per core, what runs beside
+#    them is one other program, which leaves them a core.
+slots() {
+    case $(basename "$1") in
+    sanitize.sh|stress|stress.sh) echo "$jobs" ;;
+    *) echo 1 ;;
+    esac
+}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bufpool-run.XXXXXX") || exit 1
+mkfifo "$tmp/done" || exit 1
+# Read and write ends on one descriptor: opening never blocks, and the
+# reader never sees end-of-file while the runner itself holds it open.
+exec 3<>"$tmp/done"
+stop() {
+    for f in "$tmp"/*.pid; do [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap 'rm -rf "$tmp"' EXIT
+trap 'stop; trap - EXIT; exit 130' INT
+trap 'stop; trap - EXIT; exit 143' TERM
+
+# Number the programs (prog_1 ...) and sort them into the start order.
+n=0
+for t in "$@"; do
+    n=$((n + 1))
+    eval "prog_$n=\$t"
+    w=$(slots "$t"); [ "$w" -gt "$jobs" ] && w=$jobs
+    eval "slots_$n=$w"
+    prev=$(cat "$t.dur" 2>/dev/null)
+    case $prev in ''|*[!0-9.]*) prev=1000000 ;; esac
+    # alone first (0), then by previous duration, longest first, then as given
+    if [ "$w" -eq "$jobs" ] && [ "$jobs" -gt 1 ]; then alone=0; else alone=1; fi
+    echo "$alone $prev $n" >> "$tmp/keys"
+done
+[ "$n" -gt 0 ] || usage
+order=$(sort -k1,1n -k2,2gr -k3,3n "$tmp/keys" | awk '{ print $3 }')
+
+# One program: run it under the timeout, then report "INDEX RC SECONDS" on
+# the pipe.  Its output goes to PROG.log; descriptor 3 is not passed on.
+start() {
+    i=$1
+    eval "t=\$prog_$i; w=\$slots_$i"
+    (
+        s=$(date +%s.%N)
+        BUFPOOL_JOBS=$w timeout -k 10 "$timeout_s" "$t" > "$t.log" 2>&1 3>&- &
+        echo $! > "$tmp/$i.pid"
+        wait $!
+        rc=$?
+        rm -f "$tmp/$i.pid"
+        d=$(awk -v s="$s" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
+        echo "$i $rc $d" >&3
+    ) &
+}
+
+pass=0; fail=0; skip=0; failed=""
+# Print one finished program's result and count it.
+report() {
+    i=$1 rc=$2 d=$3
+    eval "t=\$prog_$i"
+    name=$(basename "$t")
+    echo "$d" > "$t.dur"
+    case $rc in
+    0) pass=$((pass + 1)); echo "PASS: $name (${d}s)" ;;
+    77) skip=$((skip + 1))
+        echo "SKIP: $name: $(tail -n 1 "$t.log" | sed 's/^skipped: //') (${d}s)"
+        return ;;
+    124|137) fail=$((fail + 1)); failed="$failed $name"
+        echo "FAIL: $name (timed out after ${timeout_s}s)"; tail -n 20 "$t.log" | sed 's/^/    /' ;;
+    *) fail=$((fail + 1)); failed="$failed $name"
+        echo "FAIL: $name (exit $rc, ${d}s)"; tail -n 20 "$t.log" | sed 's/^/    /' ;;
+    esac
+    parts=$(grep -c '^SKIP: ' "$t.log")
+    if [ "$parts" -gt 0 ]; then
+        skip=$((skip + parts))
+        grep '^SKIP: ' "$t.log" | sed "s/^SKIP: /SKIP: $name: /"
+    fi
+}
+
+free=$jobs
+running=0
+set -- $order
+while [ $# -gt 0 ] || [ "$running" -gt 0 ]; do
+    # Start what fits, in order; the next program waits for its slots.
+    while [ $# -gt 0 ]; do
+        eval "w=\$slots_$1"
+        [ "$w" -le "$free" ] || break
+        start "$1"
+        free=$((free - w)); running=$((running + 1))
+        shift
+    done
+    read -r i rc d <&3 || { echo "run.sh: lost track of the programs" >&2; exit 1; }
+    report "$i" "$rc" "$d"
+    eval "w=\$slots_$i"
+    free=$((free + w)); running=$((running - 1))
 done
 [ -n "$failed" ] && echo "failed:$failed"
 echo "$pass passed, $fail failed, $skip skipped"
