@@ -1,7 +1,17 @@
-# Reliability checks (issue 4): model-based test, fuzzing, fault injection,
-# misuse death tests, sanitizers, valgrind, the spin model of the wait
-# protocol, bad input, and the stress test.  Included by the top Makefile.
-$(BUILD)/tests/test_model: tests/model.h
+# Reliability checks: the model-based test and its fuzz target, fault
+# injection, misuse death tests, sanitizers, valgrind, the spin model of the
+# wait protocol, bad input, and the stress test.  Included by the top
+# Makefile.
+
+# ---- the models (tests/model/): test_model checks random operation
+# sequences against a reference model of the contract (model.h); the same
+# code is the fuzz target below; waitq.pml is the wait protocol for spin.
+MODEL_BIN := $(BUILD)/tests/test_model
+$(MODEL_BIN): tests/model/test_model.c tests/model/model.h include/bufpool.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT)
+CHECK_PROGS += $(MODEL_BIN)
+tests-build: $(MODEL_BIN)
 
 # ---- stress: `make check` runs it for STRESS_SECONDS, `make soak` for longer
 STRESS_SECONDS ?= 10
@@ -44,27 +54,30 @@ $(VG_UAR): tests/vg_use_after_release.c $(VG_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(VG_LIB) $(LDFLAGS) $(LDLIBS_PT)
 endif
-$(BUILD)/tests/valgrind.sh: tests/valgrind.sh $(TEST_BINS) $(VG_UAR)
+$(BUILD)/tests/valgrind.sh: tests/valgrind.sh $(TEST_BINS) $(MODEL_BIN) $(VG_UAR)
 	@mkdir -p $(dir $@)
 	printf '#!/bin/sh\nexec "%s/tests/valgrind.sh" "%s" "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" > $@
 	chmod +x $@
 
 # ---- libFuzzer: the model-based test for FUZZ_SECONDS
-$(BUILD)/tests/fuzz.sh: tests/fuzz.sh
+$(BUILD)/tests/fuzz.sh: tests/model/fuzz.sh
 	@mkdir -p $(dir $@)
-	printf '#!/bin/sh\nexec "%s/tests/fuzz.sh" "%s" "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" > $@
+	printf '#!/bin/sh\nexec "%s/tests/model/fuzz.sh" "%s" "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" > $@
 	chmod +x $@
 
-# ---- spin: the wait protocol model
-$(BUILD)/tests/spin.sh: tests/model/spin.sh
+# ---- spin: the wait protocol model, one program per property and mode (the
+# runner runs them side by side; each has a work directory of its own)
+SPIN_SUITES := safety-default safety-fifo liveness-default liveness-fifo
+SPIN_PROGS := $(SPIN_SUITES:%=$(BUILD)/tests/spin-%.sh)
+$(SPIN_PROGS): $(BUILD)/tests/spin-%.sh: tests/model/spin.sh
 	@mkdir -p $(dir $@)
-	printf '#!/bin/sh\nexec "%s/tests/model/spin.sh" "%s/spin" "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" > $@
+	printf '#!/bin/sh\nexec "%s/tests/model/spin.sh" "%s/spin/%s" %s\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" "$*" "$*" > $@
 	chmod +x $@
 
 # ---- sanitizers: the test programs and stress in build-asan and build-tsan.
 # The sanitizer builds make only reliability-progs, never check, so nothing
 # recurses; and a sanitizer build's own check does not start another one.
-REL_PROGS := $(TEST_BINS) $(RACE_BINS) $(BUILD)/tests/stress
+REL_PROGS := $(TEST_BINS) $(MODEL_BIN) $(RACE_BINS) $(BUILD)/tests/stress
 .PHONY: reliability-progs print-reliability-progs check-sanitize
 reliability-progs: $(REL_PROGS)
 print-reliability-progs:
@@ -76,7 +89,7 @@ $(BUILD)/tests/sanitize.sh: tests/sanitize.sh
 	printf '#!/bin/sh\nexec "%s/tests/sanitize.sh" "$$@"\n' "$(CURDIR)" > $@
 	chmod +x $@
 
-CHECK_PROGS += $(BUILD)/tests/valgrind.sh $(BUILD)/tests/fuzz.sh $(BUILD)/tests/spin.sh
+CHECK_PROGS += $(BUILD)/tests/valgrind.sh $(BUILD)/tests/fuzz.sh $(SPIN_PROGS)
 ifeq ($(filter build-asan build-tsan,$(BUILD)),)
 CHECK_PROGS += $(BUILD)/tests/sanitize.sh
 endif

@@ -1,44 +1,73 @@
 #!/bin/sh
-# Checks the wait protocol model (tests/model/waitq.pml) with spin: every
-# configuration of the correct protocol must verify (no assertion violation,
-# no invalid end state = no lost wakeup), and the known-bad release order
-# (-DBAD: load nwait before the push) must be refuted.
-# Usage: spin.sh [workdir].  Exit 0 pass, 1 fail, 77 skip (no spin or cc).
+# Checks the wait protocol model (tests/model/waitq.pml) with spin, in four
+# suites that `make check` runs as four programs (in parallel):
+#   safety-default, safety-fifo   every scenario of the correct protocol must
+#       verify (no assertion violation, no invalid end state = no lost
+#       wakeup), and the known-bad release order (-DBAD: load nwait before
+#       the push) must be refuted with an invalid end state;
+#   liveness-default, liveness-fifo   every scenario must be free of
+#       non-progress cycles (-DNP, pan -l: no waiter spins without another
+#       thread acting), and, in the default mode, the known-bad poll loop
+#       (-DBADPOLL: readiness not reset) must be refuted with one.
+# The model file says why the liveness search runs without weak fairness.
+# Usage: spin.sh [workdir [suite...]]; no suite: all four, one after the
+# other.  Exit 0 pass, 1 fail, 77 skip (no spin or cc).
 root=$(cd "$(dirname "$0")/../.." && pwd)
 CC=${CC:-cc}
 command -v spin >/dev/null 2>&1 || { echo "skipped: spin not installed (apt-get install spin)"; exit 77; }
 command -v "$CC" >/dev/null 2>&1 || { echo "skipped: no C compiler"; exit 77; }
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/bufpool-spin.XXXXXX")}
+[ $# -gt 0 ] && shift
+suites=${*:-safety-default safety-fifo liveness-default liveness-fifo}
 mkdir -p "$work" && cd "$work" || exit 1
 cp "$root/tests/model/waitq.pml" . || exit 1
 failed=0
 
-verify() { # expect(0|bad) flags...
-    expect=$1; shift
+# pan.c is compiled at -O0: at -O2 the compiler takes 5-9 s per scenario,
+# at -O0 about 1 s, and the search (memory-bound) is as fast.  COLLAPSE
+# compresses stored states (about 40% less memory, same time).
+verify() { # safety|liveness ok|bad spin-flags...
+    kind=$1 expect=$2; shift 2
     rm -f pan pan.* waitq.pml.trail
     if ! spin "$@" -a waitq.pml > spin.log 2>&1; then cat spin.log; echo "FAIL: spin -a $*"; failed=1; return; fi
-    "$CC" -O2 -DSAFETY -o pan pan.c > cc.log 2>&1 || { cat cc.log; echo "FAIL: cc pan.c ($*)"; failed=1; return; }
-    ./pan -m200000 > pan.log 2>&1
+    case $kind in
+    safety) cflags=-DSAFETY panflags= want="invalid end state" ;;
+    liveness) cflags=-DNP panflags=-l want="non-progress cycle" ;;
+    esac
+    "$CC" -O0 $cflags -DCOLLAPSE -o pan pan.c > cc.log 2>&1 || { cat cc.log; echo "FAIL: cc pan.c ($*)"; failed=1; return; }
+    ./pan $panflags -m200000 > pan.log 2>&1
     errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' pan.log)
     states=$(sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' pan.log)
-    if grep -q "max search depth too small" pan.log; then echo "FAIL [$*]: search depth too small"; failed=1; return; fi
+    if grep -q "max search depth too small" pan.log; then echo "FAIL [$kind $*]: search depth too small"; failed=1; return; fi
     case $expect in
-    ok) if [ "$errors" = 0 ]; then echo "ok    [$*] verified, $states states"
-        else echo "FAIL  [$*]: $errors errors"; cat pan.log; spin "$@" -t -p waitq.pml | tail -40; failed=1; fi ;;
-    bad) if [ -n "$errors" ] && [ "$errors" != 0 ] && grep -q "invalid end state" pan.log; then
-            echo "ok    [$*] refuted as expected: $(grep '^pan:1' pan.log)"
-        else echo "FAIL  [$*]: the known-bad variant was not refuted"; cat pan.log; failed=1; fi ;;
+    ok) if [ "$errors" = 0 ]; then echo "ok    [$kind $*] verified, $states states"
+        else echo "FAIL  [$kind $*]: $errors errors"; cat pan.log; spin "$@" -t -p waitq.pml | tail -40; failed=1; fi ;;
+    bad) if [ -n "$errors" ] && [ "$errors" != 0 ] && grep -q "$want" pan.log; then
+            echo "ok    [$kind $*] refuted as expected: $(grep '^pan:1' pan.log)"
+        else echo "FAIL  [$kind $*]: the known-bad variant was not refuted ($want)"; cat pan.log; failed=1; fi ;;
     esac
 }
 
-for fifo in 0 1; do
-    verify ok -DFIFO=$fifo
-    verify ok -DFIFO=$fifo -DTIMEOUT
-    verify ok -DFIFO=$fifo -DTIMEOUT -DSHUTDOWN
-    verify ok -DFIFO=$fifo -DRESIZE=1 -DTIMEOUT
-    verify ok -DFIFO=$fifo -DRESIZE=3 -DSHUTDOWN
-    verify ok -DFIFO=$fifo -DNB=1 -DTIMEOUT -DSHUTDOWN
-    verify bad -DFIFO=$fifo -DBAD
+# The scenarios, for both kinds of check.
+scenarios() { # safety|liveness fifo
+    verify "$1" ok -DFIFO=$2
+    verify "$1" ok -DFIFO=$2 -DTIMEOUT
+    verify "$1" ok -DFIFO=$2 -DTIMEOUT -DSHUTDOWN
+    verify "$1" ok -DFIFO=$2 -DRESIZE=1 -DTIMEOUT
+    verify "$1" ok -DFIFO=$2 -DRESIZE=3 -DSHUTDOWN
+    verify "$1" ok -DFIFO=$2 -DNB=1 -DTIMEOUT -DSHUTDOWN
+}
+
+for s in $suites; do
+    case $s in
+    safety-default) scenarios safety 0; verify safety bad -DFIFO=0 -DBAD ;;
+    safety-fifo) scenarios safety 1; verify safety bad -DFIFO=1 -DBAD ;;
+    # In FIFO mode the fd turns readable only for a grant or a final result,
+    # both of which end the poll loop, so -DBADPOLL changes nothing there.
+    liveness-default) scenarios liveness 0; verify liveness bad -DFIFO=0 -DBADPOLL ;;
+    liveness-fifo) scenarios liveness 1 ;;
+    *) echo "FAIL: unknown suite $s (safety-default safety-fifo liveness-default liveness-fifo)"; failed=1 ;;
+    esac
 done
-[ $failed -eq 0 ] && echo "spin: the wait protocol verified; the bad release order refuted"
+[ $failed -eq 0 ] && echo "spin: $suites: the wait protocol verified; the known-bad variants refuted"
 exit $failed

@@ -53,7 +53,38 @@
  *   proctype resizer         bufpool_set_max_memory: bufpool__fail_impossible
  *                            (-E2BIG for what can never fit) + serve
  * Macros: FIFO (BUFPOOL_FIFO), NB (B's need), SHUTDOWN, RESIZE (the new
- * max_memory), TIMEOUT (B may give up), BAD (the broken release order).
+ * max_memory), TIMEOUT (B may give up), BAD (the broken release order),
+ * BADPOLL (the broken poll loop, see below).
+ *
+ * Liveness.  The safety search (pan -DSAFETY) proves that no run ends with
+ * a waiter asleep; it cannot see a run that never ends.  The only loop in
+ * the model is A's poll loop (again -> ... -> poll -> again; every other
+ * process is straight-line code and bounded loops), so a run that never
+ * ends is A retrying forever: a busy event loop, which the library promises
+ * not to be ("each waiter_allocate call resets readiness, so a loop never
+ * spins when nothing changed").  The liveness search (pan -DNP, -l) looks
+ * for such cycles.  A's progress labels mark where its request ends (memory,
+ * or a final error); they lie outside every cycle, so in effect any
+ * reachable cycle is an error.  Only A carries labels: a label on another
+ * process would count every state of a cycle in which that process sits
+ * at its label, unscheduled, as progress, and so hide a spin of A.
+ *
+ * The search runs without weak fairness (pan -f), on purpose.  With -f a
+ * cycle is reported only if every process enabled throughout it takes a
+ * step in it; a loop of A that spins until another thread (enabled all the
+ * while) gets the CPU would be excused, yet it is exactly the busy loop the
+ * property forbids.  Without -f every cycle counts, which is the stronger
+ * check.  The known-bad variant BADPOLL (the fd is not drained at the top
+ * of waiter_allocate) must be refuted with a non-progress cycle; with -f
+ * it is not, because its spin lasts only until B runs.  (In FIFO mode the
+ * fd turns readable only for a grant or a final result, which both end the
+ * loop, so BADPOLL is refuted in the default mode only.)
+ *
+ * Starvation (a waiter overtaken forever by threads that allocate and
+ * release in a loop) is outside this model: it needs processes that never
+ * end, and the end-state check above relies on every process ending.  The
+ * default mode allows it by design (whoever fits is served at once); FIFO
+ * order is tested in tests/test_fifo.c.
  */
 
 #ifndef NB
@@ -291,7 +322,9 @@ proctype async() {
     need[me] = 1;
 again:
     lock_pool();
+#ifndef BADPOLL
     fd = 0;                                      /* drain_fd */
+#endif
     if
     :: shut ->
         if
@@ -347,10 +380,12 @@ poll:
     fd == 1;                                     /* poll(fd, POLLIN) */
     goto again;
 got_it:
+progress_got:
     atomic { inuse = inuse + got };
     unlock_pool();
     release(got);
 out:
+progress_out:
     skip
 }
 

@@ -1,19 +1,19 @@
 #!/bin/sh
-# Builds tests/fuzz_model.c (the model-based test, tests/model.h) as a
-# libFuzzer target with clang -fsanitize=fuzzer,address,undefined, library
-# sources included, and runs it for FUZZ_SECONDS (default 30) from the seed
-# corpus tests/corpus/ (new inputs go to BUILD_DIR/fuzz/corpus).
+# Builds tests/model/fuzz_model.c (the model-based test, tests/model/model.h)
+# as a libFuzzer target with clang -fsanitize=fuzzer,address,undefined,
+# library sources included, and runs it for FUZZ_SECONDS (default 30) from
+# the seed corpus tests/model/corpus/ (new inputs go to BUILD_DIR/fuzz/corpus).
 # Usage: fuzz.sh BUILD_DIR.  Exit 0 pass, 1 fail (a crash: the input is in
 # BUILD_DIR/fuzz/), 77 skip (no clang or no libFuzzer).
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 b=${1:?usage: fuzz.sh BUILD_DIR}
 CLANG=${CLANG:-clang}
 command -v "$CLANG" >/dev/null 2>&1 || { echo "skipped: clang not installed"; exit 77; }
 out=$b/fuzz
 mkdir -p "$out/corpus" || exit 1
 if ! "$CLANG" -std=gnu11 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=all -I"$root/include" -I"$root/src" -I"$root/tests" -pthread \
-        "$root/tests/fuzz_model.c" "$root"/src/*.c -o "$out/fuzz_model" > "$out/build.log" 2>&1; then
+        -fno-sanitize-recover=all -I"$root/include" -I"$root/src" -pthread \
+        "$root/tests/model/fuzz_model.c" "$root"/src/*.c -o "$out/fuzz_model" > "$out/build.log" 2>&1; then
     if grep -qi "fuzzer" "$out/build.log"; then
         cat "$out/build.log"; echo "skipped: clang's libFuzzer unavailable (libclang-rt-dev)"; exit 77
     fi
@@ -21,4 +21,4 @@ if ! "$CLANG" -std=gnu11 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,addres
 fi
 cd "$out" || exit 1
 ./fuzz_model -max_total_time="${FUZZ_SECONDS:-30}" -timeout=20 -rss_limit_mb=2048 -max_len=1024 \
-    -error_exitcode=1 -print_final_stats=1 corpus "$root/tests/corpus"
+    -error_exitcode=1 -print_final_stats=1 corpus "$root/tests/model/corpus"

@@ -1,8 +1,9 @@
 /*
- * test_model: the model-based test (tests/model.h) with fixed seeds.
+ * test_model: the model-based test (model.h) with fixed seeds.
  * Random operation sequences are generated from a xorshift generator; each
- * is checked step by step against the reference model.  The files in
- * tests/corpus/ (the fuzzer's seeds) run too.
+ * is checked step by step against the reference model.  The files in a
+ * corpus directory (such as tests/model/corpus/, the fuzzer's seeds) run
+ * too when it is given.
  * Usage: test_model [sequences] [corpus-dir]; BUFPOOL_MODEL_SEQS overrides.
  */
 #include "model.h"

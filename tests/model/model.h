@@ -1,11 +1,12 @@
 /*
- * model.h: a reference model of the [core] contract, single-threaded, and
- * run_ops(data, len), which decodes an operation sequence from bytes, runs
- * it on a real pool and checks every result, every statistic and every
- * waiter's readiness against the model after each step.
+ * model.h: a reference model of the pool's contract (include/bufpool.h and
+ * the man pages), single-threaded, and run_ops(data, len), which decodes an
+ * operation sequence from bytes, runs it on a real pool and checks every
+ * result, every statistic and every waiter's readiness against the model
+ * after each step.
  *
- * Used two ways: tests/test_model.c (fixed seeds, in make check) and
- * tests/fuzz_model.c (a libFuzzer target).  A mismatch prints the step and
+ * Used two ways: tests/model/test_model.c (fixed seeds, in make check) and
+ * tests/model/fuzz_model.c (a libFuzzer target).  A mismatch prints the step and
  * aborts.
  *
  * The model (what the contract says, plus the documented freedom):
