@@ -1,5 +1,7 @@
 /* A tiny assertion header for the test programs: CHECK(cond) reports the
- * failing line and exits 1; SKIP(msg) exits 77. */
+ * failing line and exits 1; SKIP(msg) exits 77 (the whole program is
+ * skipped); SKIP_PART(part, why) prints the line tests/run.sh counts as one
+ * skipped part of a program that goes on. */
 #ifndef BUFPOOL_TEST_CHECK_H
 #define BUFPOOL_TEST_CHECK_H
 #include <stdio.h>
@@ -13,11 +15,26 @@
     if (a_ != b_) { fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", \
         __FILE__, __LINE__, #a, a_, #b, b_); exit(1); } } while (0)
 #define SKIP(msg) do { printf("skipped: %s\n", msg); exit(77); } while (0)
+#define SKIP_PART(part, why) printf("SKIP: %s: %s\n", part, why)
 
 #ifdef BUFPOOL_H /* helpers for tests of the pool; include bufpool.h first */
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
+
+/* A pool for a test: buffers of bs bytes, a budget of max bytes, flags.
+ * Any failure ends the test (exit 1) with the error. */
+static inline bufpool *make(size_t bs, size_t max, unsigned flags)
+{
+    bufpool *p = NULL;
+    bufpool_config cfg = {.buffer_size = bs, .max_memory = max, .flags = flags};
+    int r = bufpool_create(&p, &cfg);
+    if (r)
+        fprintf(stderr, "bufpool_create(%zu, %zu, %#x): %s\n", bs, max, flags, bufpool_strerror(r));
+    CHECK_EQ(r, 0);
+    CHECK(p != NULL);
+    return p;
+}
 
 static inline uint64_t now_ns(void)
 {

@@ -11,15 +11,6 @@
 #include <errno.h>
 #include <stdint.h>
 
-static bufpool *make(size_t bs, size_t max, unsigned flags)
-{
-    bufpool *p = NULL;
-    bufpool_config cfg = {bs, max, flags};
-    CHECK_EQ(bufpool_create(&p, &cfg), 0);
-    CHECK(p != NULL);
-    return p;
-}
-
 static void test_create_errors(void)
 {
     bufpool *p = (bufpool *)1;

@@ -20,14 +20,6 @@
 
 static atomic_int order_seq;
 
-static bufpool *make(size_t max_buffers, unsigned flags)
-{
-    bufpool *p;
-    bufpool_config cfg = {64, 64 * max_buffers, flags};
-    CHECK_EQ(bufpool_create(&p, &cfg), 0);
-    return p;
-}
-
 struct req {
     bufpool *p;
     size_t n;
@@ -56,7 +48,7 @@ static void start(struct req *r, pthread_t *t, size_t nth)
 
 static void test_fifo_order_with_timeout_in_middle(void)
 {
-    bufpool *p = make(4, BUFPOOL_FIFO);
+    bufpool *p = make(64, 64 * 4, BUFPOOL_FIFO);
     bufpool_alloc *hold[4];
     for (int i = 0; i < 4; i++)
         CHECK_EQ(bufpool_allocate(p, 1, &hold[i]), 0);
@@ -99,7 +91,7 @@ static void test_fifo_order_with_timeout_in_middle(void)
 
 static void test_head_timeout_unblocks(void)
 {
-    bufpool *p = make(4, BUFPOOL_FIFO);
+    bufpool *p = make(64, 64 * 4, BUFPOOL_FIFO);
     bufpool_alloc *hold[4];
     for (int i = 0; i < 4; i++)
         CHECK_EQ(bufpool_allocate(p, 1, &hold[i]), 0);
@@ -122,7 +114,7 @@ static void test_head_timeout_unblocks(void)
 
 static void test_opportunistic_overtakes(void)
 {
-    bufpool *p = make(4, 0);
+    bufpool *p = make(64, 64 * 4, 0);
     bufpool_alloc *hold, *x;
     CHECK_EQ(bufpool_allocate(p, 3, &hold), 0);
     struct req big = {.p = p, .n = 2};
@@ -146,7 +138,7 @@ static bool readable(int fd, int ms)
 /* Async waiters and blocked calls share the one FIFO queue. */
 static void test_fifo_mixed_async(void)
 {
-    bufpool *p = make(4, BUFPOOL_FIFO);
+    bufpool *p = make(64, 64 * 4, BUFPOOL_FIFO);
     bufpool_alloc *hold, *got;
     CHECK_EQ(bufpool_allocate(p, 4, &hold), 0);
     bufpool_waiter *w1, *w2;

@@ -17,18 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static bufpool *make(void)
-{
-    bufpool *p = NULL;
-    bufpool_config cfg = {64, 64 * 16, 0};
-    if (bufpool_create(&p, &cfg) != 0)
-        _exit(3);
-    return p;
-}
-
 static void ok_usage(void)
 {
-    bufpool *p = make();
+    bufpool *p = make(64, 64 * 16, 0);
     bufpool_alloc *a;
     if (bufpool_allocate(p, 2, &a))
         _exit(3);
@@ -40,7 +31,7 @@ static void ok_usage(void)
 
 static void double_release(void)
 {
-    bufpool *p = make();
+    bufpool *p = make(64, 64 * 16, 0);
     bufpool_alloc *a;
     if (bufpool_allocate(p, 1, &a))
         _exit(3);
@@ -50,7 +41,7 @@ static void double_release(void)
 
 static void double_release_retained(void)
 {
-    bufpool *p = make();
+    bufpool *p = make(64, 64 * 16, 0);
     bufpool_alloc *a;
     if (bufpool_allocate(p, 1, &a))
         _exit(3);
@@ -62,14 +53,14 @@ static void double_release_retained(void)
 
 static void not_an_allocation(void)
 {
-    make();
+    make(64, 64 * 16, 0);
     static uint64_t fake[32];
     bufpool_alloc_release((bufpool_alloc *)fake);
 }
 
 static void not_an_allocation_heap(void)
 {
-    make();
+    make(64, 64 * 16, 0);
     void *buf = calloc(1, 256);
     bufpool_alloc_release(buf);
 }
@@ -82,7 +73,7 @@ static void retain_not_an_allocation(void)
 
 static void release_after_destroy(void)
 {
-    bufpool *p = make();
+    bufpool *p = make(64, 64 * 16, 0);
     bufpool_alloc *a;
     if (bufpool_allocate(p, 1, &a))
         _exit(3);
@@ -95,7 +86,7 @@ static void release_into_other_pool_destroyed(void)
 {
     /* two pools: an allocation of the destroyed one, released while the
      * other lives (the "wrong pool" case this API can express) */
-    bufpool *p = make(), *q = make();
+    bufpool *p = make(64, 64 * 16, 0), *q = make(64, 64 * 16, 0);
     bufpool_alloc *a, *b;
     if (bufpool_allocate(p, 1, &a) || bufpool_allocate(q, 1, &b))
         _exit(3);
@@ -106,7 +97,7 @@ static void release_into_other_pool_destroyed(void)
 
 static bufpool *dead(void)
 {
-    bufpool *p = make();
+    bufpool *p = make(64, 64 * 16, 0);
     bufpool_destroy(p);
     return p;
 }

@@ -87,19 +87,6 @@ static uint64_t rnd(uint64_t *s)
     return *s * 0x2545f4914f6cdd1dull;
 }
 
-static bufpool *make(size_t bs, size_t max, unsigned flags)
-{
-    bufpool *p = (void *)1;
-    bufpool_config cfg = {bs, max, flags};
-    int r = bufpool_create(&p, &cfg);
-    if (r) {
-        fprintf(stderr, "create(%zu, %zu, %#x): %s\n", bs, max, flags, bufpool_strerror(r));
-        CHECK_EQ(r, 0);
-    }
-    CHECK(p != NULL);
-    return p;
-}
-
 static struct iovec region_of(bufpool *p)
 {
     struct iovec iov = {0};

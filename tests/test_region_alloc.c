@@ -66,7 +66,7 @@ static void shuffle(struct run *v, size_t n)
     }
 }
 
-static struct bufpool__region *make(size_t bs, size_t max, unsigned flags)
+static struct bufpool__region *make_region(size_t bs, size_t max, unsigned flags)
 {
     struct bufpool__region *r = (void *)1;
     CHECK_EQ(bufpool__region_create(&r, bs, max, flags), 0);
@@ -82,7 +82,7 @@ static void test_alignment(void)
     for (size_t i = 0; i < sizeof bss / sizeof *bss; i++) {
         for (size_t j = 0; j < sizeof maxes / sizeof *maxes; j++) {
             size_t bs = bss[i], max = maxes[j] < bs ? bs : maxes[j];
-            struct bufpool__region *r = make(bs, max, 0);
+            struct bufpool__region *r = make_region(bs, max, 0);
             size_t len = bufpool__region_length(r);
             CHECK((uintptr_t)bufpool__region_base(r) % ps == 0);
             CHECK(len % ps == 0 && len >= max && len < max + ps);
@@ -97,7 +97,7 @@ static void test_alignment(void)
  * random order; every run must merge back into one. */
 static void test_fill_and_coalesce(void)
 {
-    struct bufpool__region *r = make(16, 3 * 4096, 0); /* partial last leaf */
+    struct bufpool__region *r = make_region(16, 3 * 4096, 0); /* partial last leaf */
     size_t units = bufpool__region_length(r) / 16;
     struct run *v = malloc(units * sizeof *v);
     CHECK(v != NULL);
@@ -125,7 +125,7 @@ static void test_fill_and_coalesce(void)
  * check every stamp survived (no overlap, all inside), free at random. */
 static void test_carving(size_t bs, size_t max, size_t maxn)
 {
-    struct bufpool__region *r = make(bs, max, 0);
+    struct bufpool__region *r = make_region(bs, max, 0);
     size_t units = bufpool__region_length(r) / bs, count = 0;
     unsigned char *base = bufpool__region_base(r);
     struct run *v = malloc(units * sizeof *v);
@@ -194,7 +194,7 @@ static void model_mark(bool *used, size_t i, size_t n, bool v)
 
 static void test_model(size_t bs, size_t max, size_t ops)
 {
-    struct bufpool__region *r = make(bs, max, 0);
+    struct bufpool__region *r = make_region(bs, max, 0);
     size_t units = bufpool__region_length(r) / bs, nlive = 0;
     bool *used = calloc(units, sizeof *used);
     struct run *live = malloc((units + 1) * sizeof *live);
@@ -323,7 +323,7 @@ static void test_locked(void)
 static void test_hugepages(void)
 {
     const size_t mib2 = (size_t)2 << 20;
-    struct bufpool__region *r = make(4096, (3u << 20) + 1, BUFPOOL_HUGEPAGES);
+    struct bufpool__region *r = make_region(4096, (3u << 20) + 1, BUFPOOL_HUGEPAGES);
     size_t len = bufpool__region_length(r);
     CHECK_EQ(len, 2 * mib2);
     CHECK((uintptr_t)bufpool__region_base(r) % page_size() == 0);
@@ -382,7 +382,7 @@ static void *worker(void *arg)
 static void test_threads(void)
 {
     pthread_t t[NTHREADS];
-    shared = make(16, 4096, 0); /* few units: plenty of contention */
+    shared = make_region(16, 4096, 0); /* few units: plenty of contention */
     for (uintptr_t i = 0; i < NTHREADS; i++)
         CHECK_EQ(pthread_create(&t[i], NULL, worker, (void *)(i + 1)), 0);
     for (int i = 0; i < NTHREADS; i++)

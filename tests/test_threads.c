@@ -17,14 +17,6 @@
 
 enum { POOLS = 7, THREADS = 4 };
 
-static bufpool *make(size_t bs, size_t max, unsigned flags)
-{
-    bufpool *p;
-    bufpool_config cfg = {bs, max, flags};
-    CHECK_EQ(bufpool_create(&p, &cfg), 0);
-    return p;
-}
-
 struct many {
     bufpool **pools;
     int rounds;

@@ -18,14 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static bufpool *make(size_t bs, size_t max, unsigned flags)
-{
-    bufpool *p;
-    bufpool_config cfg = {bs, max, flags};
-    CHECK_EQ(bufpool_create(&p, &cfg), 0);
-    return p;
-}
-
 /* Wait until the pool reports `want` waiters (the other thread is queued). */
 struct req {
     bufpool *p;

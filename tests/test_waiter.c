@@ -22,14 +22,6 @@
 #include <stdbool.h>
 #include <unistd.h>
 
-static bufpool *make(size_t max_buffers, unsigned flags)
-{
-    bufpool *p;
-    bufpool_config cfg = {64, 64 * max_buffers, flags};
-    CHECK_EQ(bufpool_create(&p, &cfg), 0);
-    return p;
-}
-
 static bool readable(const bufpool_waiter *w, int ms)
 {
     struct pollfd pfd = {.fd = bufpool_waiter_fd(w), .events = POLLIN};
@@ -38,7 +30,7 @@ static bool readable(const bufpool_waiter *w, int ms)
 
 static void test_errors(void)
 {
-    bufpool *p = make(4, 0);
+    bufpool *p = make(64, 64 * 4, 0);
     bufpool_waiter *w = (bufpool_waiter *)1;
     bufpool_alloc *a = (bufpool_alloc *)1;
     CHECK_EQ(bufpool_waiter_create(NULL, &w), -EINVAL);
@@ -66,7 +58,7 @@ static void test_errors(void)
 
 static void test_readiness(unsigned flags)
 {
-    bufpool *p = make(4, flags);
+    bufpool *p = make(64, 64 * 4, flags);
     bufpool_waiter *w;
     bufpool_alloc *hold, *a;
     CHECK_EQ(bufpool_waiter_create(p, &w), 0);
@@ -96,7 +88,7 @@ static void test_readiness(unsigned flags)
 
 static void test_fifo_set_aside_and_cancel(void)
 {
-    bufpool *p = make(4, BUFPOOL_FIFO);
+    bufpool *p = make(64, 64 * 4, BUFPOOL_FIFO);
     bufpool_waiter *w;
     bufpool_alloc *hold, *a;
     CHECK_EQ(bufpool_waiter_create(p, &w), 0);
@@ -132,7 +124,7 @@ static void test_fifo_set_aside_and_cancel(void)
 
 static void test_shutdown_and_shrink(unsigned flags)
 {
-    bufpool *p = make(4, flags);
+    bufpool *p = make(64, 64 * 4, flags);
     bufpool_waiter *w1, *w2;
     bufpool_alloc *hold, *a;
     CHECK_EQ(bufpool_waiter_create(p, &w1), 0);
@@ -173,7 +165,7 @@ static void *release_later(void *arg)
 static void test_many_waiters(unsigned flags)
 {
     enum { W = 6 };
-    bufpool *p = make(4, flags);
+    bufpool *p = make(64, 64 * 4, flags);
     struct releaser rel = {.n = 4};
     for (int i = 0; i < 4; i++)
         CHECK_EQ(bufpool_allocate(p, 1, &rel.a[i]), 0);
@@ -219,7 +211,7 @@ static void test_many_waiters(unsigned flags)
  * it (promised); if it then cancels, they must be told instead. */
 static void test_promise_given_back(void)
 {
-    bufpool *p = make(2, 0);
+    bufpool *p = make(64, 64 * 2, 0);
     bufpool_waiter *w1, *w2;
     bufpool_alloc *hold, *a;
     CHECK_EQ(bufpool_waiter_create(p, &w1), 0);
