@@ -3,9 +3,11 @@
 # programs and stress, not this script) in build-asan (ASan + UBSan) and
 # build-tsan (TSan) through `make BUILD=... CFLAGS=... reliability-progs`,
 # then runs them with tests/run.sh.  No suppressions.  Exit 0 pass, 1 fail,
-# 77 skip (BUFPOOL_SKIP_SANITIZE=1).
+# 77 skip (BUFPOOL_SKIP_SANITIZE=1).  Builds and runs BUFPOOL_JOBS at a time
+# (the slots tests/run.sh gives it: all of them), else one per core.
 root=$(cd "$(dirname "$0")/.." && pwd)
 MAKE=${MAKE:-make}
+jobs=${BUFPOOL_JOBS:-$(nproc 2>/dev/null || echo 1)}
 [ -n "$BUFPOOL_SKIP_SANITIZE" ] && { echo "skipped: BUFPOOL_SKIP_SANITIZE is set"; exit 77; }
 export BUFPOOL_STRESS_SECONDS=${BUFPOOL_SAN_STRESS_SECONDS:-6}
 export BUFPOOL_MODEL_SEQS=${BUFPOOL_SAN_MODEL_SEQS:-1000}
@@ -22,11 +24,11 @@ for v in asan tsan; do
     b=build-$v
     mkdir -p "$root/$b"
     echo "== $b: CFLAGS=$flags"
-    if ! "$MAKE" -C "$root" --no-print-directory -j2 BUILD=$b CFLAGS="$flags" reliability-progs \
+    if ! "$MAKE" -C "$root" --no-print-directory -j"$jobs" BUILD=$b CFLAGS="$flags" reliability-progs \
             > "$root/$b/make.log" 2>&1; then
         tail -n 30 "$root/$b/make.log"; echo "FAIL: building $b"; failed=1; continue
     fi
     progs=$("$MAKE" -C "$root" --no-print-directory -s BUILD=$b print-reliability-progs)
-    (cd "$root" && tests/run.sh $progs) || failed=1
+    (cd "$root" && tests/run.sh -j "$jobs" $progs) || failed=1
 done
 exit $failed

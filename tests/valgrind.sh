@@ -4,7 +4,9 @@
 # --leak-check=full).  Then, against the library built with
 # -DBUFPOOL_VALGRIND (client requests), a use-after-release of a cached
 # allocation must be reported, and correct use must not be.
-# Usage: valgrind.sh BUILD_DIR.  Exit 0 pass, 1 fail, 77 skip.
+# Usage: valgrind.sh BUILD_DIR.  Exit 0 pass, 1 fail, 77 skip (no valgrind).
+# Without valgrind/memcheck.h the use-after-release part is skipped (a
+# "SKIP: part: reason" line, which tests/run.sh counts).
 b=${1:?usage: valgrind.sh BUILD_DIR}
 command -v valgrind >/dev/null 2>&1 || { echo "skipped: valgrind not installed"; exit 77; }
 vg="valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible"
@@ -20,7 +22,7 @@ for t in test_api test_region_alloc test_model test_badinput test_faults; do
 done
 uar=$b/tests/vg_use_after_release
 if [ ! -x "$uar" ]; then
-    echo "note: valgrind/memcheck.h absent: use-after-release check skipped"
+    echo "SKIP: use-after-release check: valgrind/memcheck.h absent"
 else
     if valgrind -q --error-exitcode=99 "$uar" ok > "$uar.ok.log" 2>&1; then
         echo "ok    correct use of recycled memory: no report"
