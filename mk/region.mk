@@ -1,4 +1,4 @@
-# Region mode (issue 6): the io_uring parts of its test, the uring_copy
+# Region mode (BUFPOOL_REGION): the io_uring parts of its test, the uring_copy
 # example and the uring bench.  Included by the top Makefile after BUILD,
 # BP_CFLAGS, LIB_A, LDLIBS_PT and CHECK_PROGS are defined.
 #

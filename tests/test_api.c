@@ -1,5 +1,5 @@
 /*
- * test_api: the single-threaded contract of [core].  Config validation,
+ * test_api: the single-threaded contract of the pool API.  Config validation,
  * every argument error, -E2BIG (overflow included), layout and alignment of
  * allocations, accessors, refcounting on one thread, try_allocate when the
  * budget is short (and that cached memory is given up first), statistics,

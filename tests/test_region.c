@@ -1,5 +1,5 @@
 /*
- * test_region: BUFPOOL_REGION through the public API only (issue 6).
+ * test_region: region mode (BUFPOOL_REGION) through the public API only.
  *
  * Checks:
  *   - creation: the region is page-aligned, at least max_memory long and
