@@ -56,12 +56,14 @@ timeout_s=${TEST_TIMEOUT:-300}
 #    competing with other programs for the cores; sharing them would
 #    oversubscribe the machine.
 #  stress: more threads than cores by design, for a fixed time, with a
-#    watchdog that takes a few seconds without progress for a lost wakeup.
-#    Next to other programs it would slow them, and the timing-sensitive
-#    tests (test_wait: woken within 100 ms; test_fifo, test_waiter: windows
-#    of 30-150 ms) would run on a machine it saturates.  Those tests
-#    themselves take one slot: with one slot per core, what runs beside
-#    them is one other program, which leaves them a core.
+#    watchdog that takes 10 s without progress for a lost wakeup and 5 s
+#    of grace for a shrink to take effect, so a starved run can fail for
+#    want of CPU.  And next to other programs it would slow them: the
+#    timing-sensitive tests (test_wait: woken within 100 ms; test_fifo,
+#    test_waiter: windows of 30-150 ms) would run on a machine it
+#    saturates.  Those tests themselves take one slot: with one slot per
+#    core, what runs beside them is one other program, which leaves them a
+#    core.
 slots() {
     case $(basename "$1") in
     sanitize.sh|stress|stress.sh) echo "$jobs" ;;
