@@ -30,7 +30,8 @@
  *     io_uring_register_buffers(ring, &iov, 1), READ_FIXED into an
  *     allocation (buf_index 0, address = bufpool_alloc_first) reads a
  *     file's known bytes, WRITE_FIXED from one writes them.  That part is
- *     skipped with a message if the kernel or sandbox refuses io_uring.
+ *     skipped (a "SKIP:" line, counted by tests/run.sh) if the kernel or
+ *     sandbox refuses io_uring.
  * Exit 0 on pass, 1 on failure.
  */
 #ifndef _GNU_SOURCE
@@ -707,7 +708,7 @@ static void test_uring(const char *dir)
     struct io_uring ring;
     int r = io_uring_queue_init(8, &ring, 0);
     if (r == -ENOSYS || r == -EPERM || r == -EACCES) {
-        printf("io_uring part skipped: io_uring_queue_init: %s (kernel or sandbox)\n", strerror(-r));
+        printf("SKIP: io_uring part: io_uring_queue_init: %s (kernel or sandbox)\n", strerror(-r));
         return;
     }
     CHECK_EQ(r, 0);
@@ -716,7 +717,7 @@ static void test_uring(const char *dir)
     r = io_uring_register_buffers(&ring, &iov, 1);
     if (r == -ENOMEM || r == -EPERM) {
         /* Registration pins memory: RLIMIT_MEMLOCK without CAP_IPC_LOCK. */
-        printf("io_uring part skipped: io_uring_register_buffers: %s (RLIMIT_MEMLOCK?)\n", strerror(-r));
+        printf("SKIP: io_uring part: io_uring_register_buffers: %s (RLIMIT_MEMLOCK?)\n", strerror(-r));
         bufpool_destroy(p);
         io_uring_queue_exit(&ring);
         return;
@@ -804,7 +805,7 @@ int main(int argc, char **argv)
     test_uring(dir);
 #else
     (void)argv;
-    printf("io_uring part skipped: built without liburing (apt-get install liburing-dev)\n");
+    SKIP_PART("io_uring part", "built without liburing (apt-get install liburing-dev)");
 #endif
     printf("test_region: ok\n");
     return 0;
