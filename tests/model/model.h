@@ -27,6 +27,11 @@
  *     pass through the queue (the thread cache decides), so after such a
  *     request a pending waiter may have been told; the model then accepts
  *     readiness only if the waiter fitted before the request.
+ *   - Pending waiters that can never fit after a shrink, and all of them at
+ *     shutdown, end with -E2BIG or -ECANCELED at their next call, and what
+ *     was set aside for them is taken back at once.  A waiter's -E2BIG for
+ *     its pending n ends that request; for another n it changes nothing; a
+ *     stale -E2BIG (the shrink was undone) is not reported: a fresh try.
  *   - Stats: in_use, live, waiters, totals exact; cached >= set_aside and
  *     in_use + cached <= max_memory unless a shrink left the pool over its
  *     budget, in which case cached holds nothing but set_aside memory.
@@ -424,8 +429,17 @@ static void m_op_set_max(struct model *m)
     m->max = v;
     for (int i = 0; i < M_MAXW; i++) {
         struct m_waiter *w = &m->wt[i];
-        if (w->w && w->state == W_QUEUED && w->n * m->bs > v)
+        if (!w->w || w->n * m->bs <= v)
+            continue;
+        if (w->state == W_QUEUED) {
             m_done(m, w, -E2BIG, false);
+        } else if (w->state == W_DONE && w->grant) {
+            /* memory set aside for a request that can never fit is taken
+             * back; the waiter (readable already) learns -E2BIG */
+            m->set_aside -= w->n * m->bs;
+            w->grant = false;
+            w->result = -E2BIG;
+        }
     }
     m_serve(m);
 }
@@ -436,9 +450,16 @@ static void m_op_shutdown(struct model *m)
     m_trace("%zu shutdown", m->step);
     bufpool_shutdown(m->p);
     m->shut = true;
-    for (int i = 0; i < M_MAXW; i++)
-        if (m->wt[i].w && m->wt[i].state == W_QUEUED)
-            m_done(m, &m->wt[i], -ECANCELED, false);
+    for (int i = 0; i < M_MAXW; i++) {
+        struct m_waiter *w = &m->wt[i];
+        if (w->w && w->state == W_QUEUED) {
+            m_done(m, w, -ECANCELED, false);
+        } else if (w->w && w->state == W_DONE && w->grant) {
+            m->set_aside -= w->n * m->bs; /* taken back */
+            w->grant = false;
+            w->result = -ECANCELED;
+        }
+    }
 }
 
 static struct m_waiter *m_pick_waiter(struct model *m)
@@ -482,6 +503,12 @@ static void m_op_waiter_allocate(struct model *m)
         expect = -EINVAL;
     } else if (m_e2big(m, n)) {
         expect = -E2BIG;
+        /* For the pending n this ends the request (and gives back what was
+         * set aside for it); for another n it changes nothing. */
+        if (w->n == n && (w->state == W_QUEUED || w->state == W_DONE)) {
+            m_reset(m, w);
+            w->ready = false; /* drained */
+        }
     } else {
         w->ready = false; /* drained */
         if (m->shut) {
@@ -498,9 +525,10 @@ static void m_op_waiter_allocate(struct model *m)
                 goto out;
             }
             /* A failure belongs to the request for w->n; asking for another
-             * n is a new request. */
+             * n is a new request.  An -E2BIG whose n fits again (the shrink
+             * was undone) is stale: a fresh try. */
             int res = w->result;
-            bool failed = res != 0 && !w->grant && w->n == n;
+            bool failed = res != 0 && res != -E2BIG && !w->grant && w->n == n;
             m_reset(m, w);
             if (failed) {
                 expect = res;
