@@ -586,3 +586,45 @@ void bl_mimalloc_destroy(bl_pool *p)
     if (p)
         pool_free(p);
 }
+
+/* ---- raw blocks (bl_heap_alloc) ---------------------------------------- */
+
+/* jemalloc's MALLOCX_LG_ALIGN(lg): the flags are the log2 of the alignment. */
+static int je_align_flags(size_t align)
+{
+    return align <= 16 ? 0 : __builtin_ctzll(align);
+}
+
+void *bl_heap_alloc(enum bl_heap heap, size_t size, size_t align)
+{
+    void *p = NULL;
+    switch (heap) {
+    case BL_HEAP_GLIBC:
+        if (align <= 16)
+            return malloc(size);
+        return posix_memalign(&p, align, size) == 0 ? p : NULL;
+    case BL_HEAP_JEMALLOC:
+        return je_mallocx ? je_mallocx(size, je_align_flags(align)) : NULL;
+    case BL_HEAP_MIMALLOC:
+        return mi_malloc_aligned_fn ? mi_malloc_aligned_fn(size, align < 8 ? 8 : align) : NULL;
+    }
+    return NULL;
+}
+
+void bl_heap_free(enum bl_heap heap, void *p, size_t size, size_t align)
+{
+    switch (heap) {
+    case BL_HEAP_GLIBC:
+        free(p);
+        break;
+    case BL_HEAP_JEMALLOC:
+        if (je_sdallocx)
+            je_sdallocx(p, size, je_align_flags(align));
+        else
+            je_dallocx(p, je_align_flags(align));
+        break;
+    case BL_HEAP_MIMALLOC:
+        mi_free_fn(p);
+        break;
+    }
+}

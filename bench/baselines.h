@@ -10,6 +10,9 @@
  *   malloc    plain malloc/free, no budget: the floor
  *   jemalloc  "naive" over jemalloc's mallocx/sdallocx (dlopen'ed)
  *   mimalloc  "naive" over mimalloc's mi_malloc_aligned/mi_free (dlopen'ed)
+ *
+ * and raw blocks from glibc, jemalloc or mimalloc (bl_heap_alloc) for the
+ * page-aligned, handle-less baselines of sized.h.
  */
 #ifndef BENCH_BASELINES_H
 #define BENCH_BASELINES_H
@@ -51,6 +54,18 @@ size_t bl_waiters(bl_pool *p);
  * once per request on its slow path only, like bufpool_stats.total_waits.
  * The paced backpressure run reports it to show how often the budget bound. */
 size_t bl_total_waits(bl_pool *p);
+
+/* Raw blocks from one of the three allocators, for the sections whose
+ * baselines keep no handle (sized.c: the pointer and the length are the
+ * caller's, as with malloc itself).  align: a power of two; up to 16 the
+ * allocator's plain call (malloc, mallocx(size, 0), mi_malloc_aligned(size,
+ * align)), above it the aligned one (posix_memalign, mallocx with
+ * MALLOCX_LG_ALIGN, mi_malloc_aligned).  bl_heap_free takes the same size
+ * and align (jemalloc's sized free uses them).  NULL when out of memory or
+ * when the allocator is not loaded. */
+enum bl_heap { BL_HEAP_GLIBC, BL_HEAP_JEMALLOC, BL_HEAP_MIMALLOC };
+void *bl_heap_alloc(enum bl_heap heap, size_t size, size_t align);
+void bl_heap_free(enum bl_heap heap, void *p, size_t size, size_t align);
 
 /* Load jemalloc / mimalloc with dlopen(RTLD_LOCAL), so they do not replace
  * malloc for the rest of the process.  0 when loaded; -1 when not, with

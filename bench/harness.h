@@ -46,7 +46,9 @@
     X(cpu, "CPU used by a blocked waiter")                                        \
     X(rss, "peak RSS under churn, one child process per implementation")          \
     X(region, "BUFPOOL_REGION: latency and a fragmenting workload")               \
-    X(syscalls, "system calls per roundtrip, counted by strace")
+    X(syscalls, "system calls per roundtrip, counted by strace")                  \
+    X(mixed, "random 1..256 x 4 KiB: 16 live per thread; allocate+release")       \
+    X(footprint, "RSS of page-sized buffers and of 1M tiny ones; pool create")
 
 #define BENCH_DECLARE_SECTION(name, what) void bench_section_##name(void);
 BENCH_SECTIONS(BENCH_DECLARE_SECTION)
@@ -55,6 +57,40 @@ BENCH_SECTIONS(BENCH_DECLARE_SECTION)
 /* syscalls.c: the child that `strace` counts (main.c dispatches to it when
  * argv[1] is "--syscall-child"). */
 int bench_syscalls_child(int argc, char **argv);
+
+/* ---- child processes ------------------------------------------------------
+ * A section that wants a fresh process (an RSS figure that inherits no heap
+ * state from the sections before it, an allocator that shares its process
+ * with no other) runs this binary again as `bench --child NAME FD ARG...`;
+ * main.c hands that to bench_child_main, which calls
+ * bench_child_NAME(fd, argc, argv) with the ARGs only.  The child writes
+ * its results to fd (bench_child_write), reads the parent's commands, if
+ * any, from stdin (bench_child_read), and returns 0.  X(name): every child. */
+#define BENCH_CHILDREN(X) X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create)
+#define BENCH_DECLARE_CHILD(name) int bench_child_##name(int fd, int argc, char **argv);
+BENCH_CHILDREN(BENCH_DECLARE_CHILD)
+#undef BENCH_DECLARE_CHILD
+int bench_child_main(int argc, char **argv);
+/* In the child: exactly len bytes of command (false at EOF: the parent is
+ * done), and a result. */
+bool bench_child_read(void *buf, size_t len);
+bool bench_child_write(int fd, const void *buf, size_t len);
+
+/* In the parent: a conversation with a child. */
+struct bench_proc {
+    int pid, to, from;
+};
+/* Start `bench --child name FD args[0..nargs)`; dies if it cannot. */
+void bench_child_spawn(const char *name, const char *const *args, int nargs, struct bench_proc *p);
+/* Exactly len bytes to / from the child; false if it is gone. */
+bool bench_child_send(struct bench_proc *p, const void *buf, size_t len);
+bool bench_child_recv(struct bench_proc *p, void *buf, size_t len);
+/* Close both ends (the child sees EOF) and reap it: 0 if it exited 0, else
+ * -1 and *why says how it ended (static storage, until the next call). */
+int bench_child_wait(struct bench_proc *p, const char **why);
+/* The one-shot form: spawn, read len bytes of result into res, reap. */
+int bench_child(const char *name, const char *const *args, int nargs, void *res, size_t len,
+                const char **why);
 
 /* ---- options (set by main.c before any section runs) -------------------- */
 

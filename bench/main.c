@@ -99,6 +99,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "--syscall-child")) /* section syscalls */
         return bench_syscalls_child(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "--child")) /* harness.h: bench_child */
+        return bench_child_main(argc, argv);
     const char *md_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

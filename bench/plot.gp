@@ -12,6 +12,9 @@
 #   wait CDF      wake latency (section wake) and the paced backpressure
 #                 waits, every sample, on a log time axis
 #   region        REGION mode's largest free run during the fragmenting load
+#   mixed         mixed sizes (random 1..256 x 4 KiB): k ops/s per
+#                 implementation, the ring with 1 and 2 threads and
+#                 allocate-then-release-at-once (log scale); whiskers as above
 # The title names the machine (machine.gp).  A panel whose data file is
 # missing (its section did not run) is left out.
 # Usage: gnuplot -e "dir='build/bench'" bench/plot.gp
@@ -23,6 +26,7 @@ f_bp = dir.'/backpressure.dat'
 f_wake = dir.'/wait_wake.dat'
 f_paced = dir.'/wait_paced.dat'
 f_frag = dir.'/region_frag.dat'
+f_mix = dir.'/mixed.dat'
 exists_file(f) = int(system("[ -s '".f."' ] && echo 1 || echo 0"))
 have_lat = exists_file(f_lat)
 have_thr = exists_file(f_thr)
@@ -31,7 +35,8 @@ have_wake = exists_file(f_wake)
 have_paced = exists_file(f_paced)
 have_cdf = have_wake || have_paced
 have_frag = exists_file(f_frag)
-panels = have_lat + have_thr + 2 * have_bp + have_cdf + have_frag
+have_mix = exists_file(f_mix)
+panels = have_lat + have_thr + 2 * have_bp + have_cdf + have_frag + have_mix
 if (panels == 0) { print "plot.gp: no data files in ".dir; exit }
 
 machine_cpu = "unknown CPU"; machine_cpus = 0; machine_kernel = ""; machine_mode = ""
@@ -182,6 +187,33 @@ if (have_frag) {
     set key below horizontal
     plot f_frag using 1:2 with lines lw 2 lc rgb impl_color("bufpool") title "largest free run", \
          f_frag using 1:($3 * 256) with lines lw 1 lc rgb "#D55E00" title "in use (buffers)"
+    unset xlabel; unset yrange; unset key
+    set xtics autofreq
+    set autoscale
+}
+
+# ---- mixed sizes: three cases per implementation, log scale ------------------
+if (have_mix) {
+    # medians in columns 2, 5, 8 (min and max follow each)
+    stats f_mix using 2 nooutput
+    nmix = STATS_records
+    set title "mixed sizes, random 1..256 x 4 KiB (higher is better)"
+    set ylabel "k ops/s (log scale)"
+    set logscale y
+    set xrange [-0.6 : nmix - 0.4]
+    set xtics rotate by -25 nomirror
+    set key below horizontal samplen 1.5
+    wm = 0.26
+    xm(i, c) = i + (c - 1) * wm
+    mix_color(c) = word("#08306b #6baed6 #fd8d3c", c + 1)
+    plot f_mix using 0:(NaN):xtic(1) notitle, \
+         for [c = 0:2] f_mix using (xm($0, c)):(column(2 + 3 * c)):(wm * 0.95) \
+             with boxes lc rgb mix_color(c) title columnheader(2 + 3 * c), \
+         for [c = 0:2] f_mix using (xm($0, c)):(column(3 + 3 * c)):(0):(column(4 + 3 * c) - column(3 + 3 * c)) \
+             with vectors arrowstyle 1 notitle
+    unset logscale y; unset xrange; unset key
+    set xtics norotate
+    set autoscale
 }
 
 unset multiplot

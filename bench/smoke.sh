@@ -24,7 +24,10 @@ fi
 # Every general section must have produced its bufpool row.
 for want in "## Roundtrip latency" "## Latency by number of buffers" "## Throughput" \
             "## Backpressure" "## Backpressure, paced" "## Wake latency" "## CPU used" \
-            "## Peak RSS" "## Region mode" "## System calls" "## Targets" "| bufpool |"; do
+            "## Peak RSS" "## Region mode" "## System calls" "## Mixed sizes" \
+            "### Peak RSS growth under the mixed-size ring" "## Allocate then release at once" \
+            "## Footprint" "### Page-sized single buffers" "### Metadata" "### Create" \
+            "## Targets" "| bufpool |"; do
     grep -qF "$want" "$out/results.md" || { echo "smoke: missing '$want' in results"; exit 1; }
 done
 grep -qE '^\| bufpool \| 64 B, n = 1 \||^Note: .*section skipped' "$out/results.md" ||
@@ -32,9 +35,19 @@ grep -qE '^\| bufpool \| 64 B, n = 1 \||^Note: .*section skipped' "$out/results.
 # Every timed table gives its rounds' range next to the median.
 grep -qE '^\| bufpool \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \|' "$out/results.md" ||
     { echo "smoke: no 'median (min..max)' cell in the bufpool rows"; exit 1; }
+# The mixed-size and footprint sections' bufpool rows carry figures, not
+# "failed (...)": the throughput and RSS tables, the page-sized fill, the
+# metadata and the create rows.
+for re in '^\| bufpool \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \(' \
+          '^\| bufpool \| -?[0-9.]+ \| -?[0-9.]+ \| -?[0-9.]+ \| -?[0-9.]+ \| [0-9]+ / [0-9]+ \|' \
+          '^\| bufpool \| [0-9]+( \(stopped: [^)]*\))? \| -?[0-9.]+ \| -?[0-9.]+ \| [-A-Z0-9]+ \| [0-9.]+ \|$' \
+          '^\| bufpool \(buffer_size 8\) \| -?[0-9.]+ \| -?[0-9.]+ \|' \
+          '^\| bufpool \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| -?[0-9]+ \|'; do
+    grep -qE "$re" "$out/results.md" || { echo "smoke: no bufpool row matching '$re'"; exit 1; }
+done
 # The data files plot.gp reads.
 for f in machine.gp latency.dat threads.dat backpressure.dat wait_wake.dat wait_paced.dat \
-         region_frag.dat; do
+         region_frag.dat mixed.dat; do
     [ -s "$out/$f" ] || { echo "smoke: no data file $f"; exit 1; }
 done
 echo "smoke: ok"

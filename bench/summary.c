@@ -18,6 +18,15 @@
  *   blocked waiter CPU  at most 1% of the time blocked
  *   backpressure        closed-loop throughput at least mutex's; paced wait
  *                       p50, p99, p99.9 at most mutex's
+ *   mixed sizes         1 and 2 threads: at least the best malloc-based
+ *                       baseline's ops/s and 5x glibc's; peak RSS growth at
+ *                       most 1.05x the budget; allocate-then-release at once
+ *                       at least the best malloc-based baseline's
+ *   page-sized buffers  RSS growth at most 1.05x the budget; the whole
+ *                       budget in one try_allocate after releasing them all
+ *   metadata            at most 64 B of RSS per live 8-byte allocation
+ *   create              a 64 GiB pool: create + destroy at most 1 ms, at
+ *                       most 1 MiB of RSS after create
  */
 #include "harness.h"
 
