@@ -65,9 +65,10 @@ $(BUILD)/tests/fuzz.sh: tests/model/fuzz.sh
 	printf '#!/bin/sh\nexec "%s/tests/model/fuzz.sh" "%s" "$$@"\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" > $@
 	chmod +x $@
 
-# ---- spin: the wait protocol model, one program per property and mode (the
-# runner runs them side by side; each has a work directory of its own)
-SPIN_SUITES := safety-default safety-fifo liveness-default liveness-fifo
+# ---- spin: the wait protocol model, one program per property and mode, and
+# one for the largest liveness scenario (the runner runs them side by side;
+# each has a work directory of its own)
+SPIN_SUITES := liveness-resize liveness-default liveness-fifo safety-default safety-fifo
 SPIN_PROGS := $(SPIN_SUITES:%=$(BUILD)/tests/spin-%.sh)
 $(SPIN_PROGS): $(BUILD)/tests/spin-%.sh: tests/model/spin.sh
 	@mkdir -p $(dir $@)
@@ -89,7 +90,10 @@ $(BUILD)/tests/sanitize.sh: tests/sanitize.sh
 	printf '#!/bin/sh\nexec "%s/tests/sanitize.sh" "$$@"\n' "$(CURDIR)" > $@
 	chmod +x $@
 
-CHECK_PROGS += $(BUILD)/tests/valgrind.sh $(BUILD)/tests/fuzz.sh $(SPIN_PROGS)
+# The spin programs and the fuzz run are among the longest: first in the
+# list, so that tests/run.sh starts them early even with no durations of a
+# previous run to go by (a fresh build).
+CHECK_PROGS := $(SPIN_PROGS) $(BUILD)/tests/fuzz.sh $(CHECK_PROGS) $(BUILD)/tests/valgrind.sh
 ifeq ($(filter build-asan build-tsan,$(BUILD)),)
 CHECK_PROGS += $(BUILD)/tests/sanitize.sh
 endif
