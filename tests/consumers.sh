@@ -93,7 +93,7 @@ if command -v mandoc >/dev/null 2>&1; then
     run "mandoc -T lint (pages)" sh -c "cd '$prefix/share/man' && mandoc -T lint -W style $full"
     [ -z "$dangling" ] && ok "every variant page links to a page" || fail "dangling man links:$dangling"
 else
-    echo "note: mandoc not installed, man page lint skipped"
+    echo "SKIP: man page lint: mandoc not installed (apt-get install mandoc)"
 fi
 if command -v groff >/dev/null 2>&1 && command -v man >/dev/null 2>&1; then
     run "man --warnings" sh -c "cd '$prefix/share/man' && for p in man3/*.3; do
@@ -113,7 +113,7 @@ if command -v "$CXX" >/dev/null 2>&1; then
         "$tmp/hdr.c" -o "$tmp/hdr_cxx" -L"$lib" -lbufpool &&
         run "C++ program links and runs" env LD_LIBRARY_PATH="$lib" "$tmp/hdr_cxx"
 else
-    echo "note: no C++ compiler ($CXX), C++ header check skipped"
+    echo "SKIP: C++ header check: no C++ compiler ($CXX)"
 fi
 
 # ---- consumer 1: pkg-config
