@@ -28,9 +28,9 @@
  * moves them from cached to live.  Freeing a run keeps it dirty and
  * charged.  Whoever lacks budget for clean units first purges dirty free
  * pages (MADV_DONTNEED, then uncharge), so in_use + cached stays the memory
- * the pool holds.  A page is purged only when every buffer on it is free
- * and dirty; for buffers smaller than a page the budget counts buffers, not
- * pages.  In REGION mode memory is never purged (io_uring may hold it
+ * the pool holds.  For buffers smaller than a page the budget counts
+ * buffers, not pages: a purge gives every free buffer back to the budget,
+ * and to the system the pages on which every buffer is free.  In REGION mode memory is never purged (io_uring may hold it
  * registered): a run is charged when carved and uncharged when freed.
  *
  * Ordering.  Everything here is under arena->lock, the innermost lock
@@ -254,20 +254,23 @@ void bufpool__arena_destroy(struct bufpool__arena *a)
 
 /* ---- purging ----------------------------------------------------------- */
 
-/* Give back the resident pages of free units [u, v) of chunk c that are
- * dirty throughout: madvise, clear, uncharge.  Returns the bytes uncharged. */
+/* Give back the dirty free units [u, v) of chunk c: the whole pages among
+ * them go back to the system (madvise), and all of them to the budget.
+ * Units on a page that live buffers share stay resident with their page
+ * (the budget counts buffers, not pages).  If madvise fails, nothing
+ * changes.  Returns the bytes uncharged. */
 static size_t purge_range(struct bufpool *pool, struct bufpool__arena *a, struct chunk *c,
                           size_t u, size_t v)
 {
     size_t lo = round_up(u << a->shift, a->page), hi = (v << a->shift) & ~(a->page - 1);
-    if (lo >= hi || madvise(c->base + lo, hi - lo, MADV_DONTNEED) != 0)
+    if (lo < hi && madvise(c->base + lo, hi - lo, MADV_DONTNEED) != 0)
         return 0;
-    size_t units = (hi - lo) >> a->shift;
-    bits_set(c->dirty, lo >> a->shift, units, false);
-    c->ndirty -= units;
-    store_relaxed(&a->dirty_bytes, load_relaxed(&a->dirty_bytes) - (hi - lo));
-    bufpool__budget_uncharge(pool, hi - lo);
-    return hi - lo;
+    size_t bytes = (v - u) << a->shift;
+    bits_set(c->dirty, u, v - u, false);
+    c->ndirty -= v - u;
+    store_relaxed(&a->dirty_bytes, load_relaxed(&a->dirty_bytes) - bytes);
+    bufpool__budget_uncharge(pool, bytes);
+    return bytes;
 }
 
 /*
@@ -403,11 +406,6 @@ int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first)
             err = -EAGAIN;
             goto out;
         }
-    }
-    if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool)) {
-        bufpool__budget_uncharge(pool, need);
-        err = -ENOMEM;
-        goto out;
     }
     if (a->region) {
         span_apply(a, k, unit, n, true);

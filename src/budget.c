@@ -137,16 +137,20 @@ static void block_init(struct bufpool_alloc *h, char *mem, size_t n)
     store_relaxed(&h->refs, 1);
 }
 
+/* The run first, then its header: a header that cannot be had gives the
+ * run (and the charge it took) back, and the caller's -ENOMEM path then
+ * serves whoever queued meanwhile (pool.c).  The hook point stands for that
+ * failure in the race tests. */
 int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct bufpool_alloc **out)
 {
-    struct bufpool_alloc *h = hdr_get(pool, tc);
+    struct bufpool_alloc *h;
     char *mem;
-    if (!h)
-        return -ENOMEM;
     int err = bufpool__arena_alloc(pool, n, &mem);
-    if (err) {
-        hdr_put(pool, tc, h);
+    if (err)
         return err;
+    if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool) || !(h = hdr_get(pool, tc))) {
+        bufpool__arena_free(pool, mem, n);
+        return -ENOMEM;
     }
     block_init(h, mem, n);
     *out = h;
@@ -155,14 +159,14 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct
 
 int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out)
 {
-    struct bufpool_alloc *h = hdr_get_locked(pool);
+    struct bufpool_alloc *h;
     char *mem;
-    if (!h)
-        return -ENOMEM;
     int err = bufpool__arena_alloc(pool, n, &mem);
-    if (err) {
-        hdr_put_locked(pool, h);
+    if (err)
         return err;
+    if (!(h = hdr_get_locked(pool))) {
+        bufpool__arena_free(pool, mem, n);
+        return -ENOMEM;
     }
     block_init(h, mem, n);
     *out = h;

@@ -96,7 +96,7 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_DESTROY_COUNTING, /* destroy, between reading inside and the counters */
     BUFPOOL__HOOK_PUSH_FULL,        /* a release found its bin full, before the depot */
     BUFPOOL__HOOK_OVERFLOWED,       /* a release moved its bin to the depot, before nwait */
-    BUFPOOL__HOOK_BLOCK_NEW,        /* fresh memory; nonzero: fail with -ENOMEM */
+    BUFPOOL__HOOK_BLOCK_NEW,        /* a run carved, before its header; nonzero: -ENOMEM */
 };
 #ifdef BUFPOOL_TEST_HOOKS
 extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
