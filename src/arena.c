@@ -314,6 +314,16 @@ size_t bufpool__arena_purge(struct bufpool *pool, size_t want)
 
 /* ---- carving ------------------------------------------------------------ */
 
+/* Charge `need` bytes; 0 bytes (a run of resident units only) are allowed
+ * only while the pool is within its budget: reuse moves cached bytes to
+ * live ones, which a pool over a shrunk budget must not do. */
+static bool charge(struct bufpool *pool, size_t need)
+{
+    if (need)
+        return bufpool__budget_try_charge(pool, need);
+    return load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory);
+}
+
 /* REGION: a run of n units across consecutive chunks, for n larger than
  * a piece: it starts at some chunk's free suffix, goes through chunks free
  * throughout and ends in a free prefix.  First fit: the earliest such
@@ -399,12 +409,19 @@ int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first)
     struct chunk *c = &a->chunk[k];
     if (!a->region)
         clean = n - bits_count(c->dirty, unit, n);
-    size_t need = clean << a->shift;
-    if (need && !bufpool__budget_try_charge(pool, need)) {
-        purge_locked(pool, a, need, c, unit, n);
-        if (!bufpool__budget_try_charge(pool, need)) {
+    if (!charge(pool, clean << a->shift)) {
+        purge_locked(pool, a, clean << a->shift, c, unit, n); /* other free memory */
+        if (!charge(pool, clean << a->shift)) {
             err = -EAGAIN;
-            goto out;
+            if (clean == n || a->region)
+                goto out;
+            /* Over a shrunk budget: the run's own resident units go back
+             * too, so that it is charged in full. */
+            purge_locked(pool, a, SIZE_MAX, NULL, 0, 0);
+            clean = n;
+            if (!charge(pool, n << a->shift))
+                goto out;
+            err = 0;
         }
     }
     if (a->region) {
