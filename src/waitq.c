@@ -11,15 +11,19 @@
  * WN_DONE.  Every path that gives memory back does the opposite order:
  *
  *   release:  push into the thread cache (CAS, seq_cst)    -- give
- *             or free and uncharge (fetch_sub, seq_cst)
+ *             or free into the arena (under its lock)
  *             load nwait (seq_cst)                          -- look
  *             if nonzero: lock, take its own cache, serve, unlock
  *
- * All four marked operations are seq_cst, so they sit in one total order.
- * If the release's load of nwait comes before the waiter's increment, its
- * give comes before too, and the waiter's steal (a seq_cst load of the
- * same bin) or its charge (a CAS on pool->charged) sees the memory.  (A
- * give into the depot happens under the lock, which orders it.)  Otherwise
+ * The push, the increment and the load are seq_cst, so they sit in one
+ * total order.  If the release's load of nwait comes before the waiter's
+ * increment, its give comes before too, and the waiter's steal (a seq_cst
+ * load of the same bin) sees the memory.  A give into the arena or the
+ * depot happens under a lock that the waiter's attempt takes after its
+ * increment: if the waiter's critical section comes first, the increment
+ * happens before the release's load, which then sees it; otherwise the
+ * waiter's attempt sees the freed run (or, in REGION mode, the uncharge
+ * that went with it, a seq_cst fetch_sub under the same lock).  Otherwise
  * the release sees nwait != 0 and serves the queue itself under the lock,
  * where the waiter's node already is, with what it just gave (found in its
  * own cache or the depot).  Either way the memory reaches the queue.  So
