@@ -136,6 +136,11 @@ static size_t round_up(size_t x, size_t a)
     return (x + a - 1) & ~(a - 1);
 }
 
+static size_t dirty_bytes(const struct chunk *c)
+{
+    return (c->units + 63) / 64 * sizeof(uint64_t);
+}
+
 static int chunk_init(struct bufpool__arena *a, struct chunk *c, char *base, size_t units)
 {
     c->base = base;
@@ -143,7 +148,7 @@ static int chunk_init(struct bufpool__arena *a, struct chunk *c, char *base, siz
     int err = bufpool__region_create_over(&c->tree, base, units << a->shift, (size_t)1 << a->shift);
     if (err)
         return err;
-    if (!a->region && !(c->dirty = calloc((units + 63) / 64, sizeof(uint64_t)))) {
+    if (!a->region && !(c->dirty = bufpool__zalloc(dirty_bytes(c)))) {
         bufpool__region_destroy(c->tree);
         return -ENOMEM;
     }
@@ -188,7 +193,7 @@ static void chunk_fini(struct bufpool__arena *a, struct chunk *c)
 {
     if (c->tree != a->owner)
         bufpool__region_destroy(c->tree);
-    free(c->dirty);
+    bufpool__zfree(c->dirty, dirty_bytes(c));
     if (c->maplen)
         munmap(c->base, c->maplen);
 }

@@ -160,6 +160,9 @@ size_t bufpool__region_length(const struct bufpool__region *r); /* bytes */
 size_t bufpool__region_alloc(struct bufpool__region *r, size_t n);
 void bufpool__region_free(struct bufpool__region *r, size_t index, size_t n);
 size_t bufpool__region_largest(struct bufpool__region *r); /* in buffers */
+/* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
+void *bufpool__zalloc(size_t bytes);
+void bufpool__zfree(void *p, size_t bytes);
 /* fork.c holds the region's lock across fork(); NULL: no-op. */
 void bufpool__region_lock(struct bufpool__region *r);
 void bufpool__region_unlock(struct bufpool__region *r);

@@ -57,6 +57,7 @@
 #endif
 
 #define HUGE_2M ((size_t)2 << 20)
+#define ZMAP_MIN ((size_t)64 << 10) /* bookkeeping this large is mmap'ed */
 /* 64-bit words of bitmap per leaf: one cache line.  Tests may build with a
  * smaller value to exercise the tree on small regions. */
 #ifdef BUFPOOL__REGION_LEAF_WORDS
@@ -370,10 +371,39 @@ static void *map_region(size_t len, unsigned flags)
 
 /* ---- the interface ----------------------------------------------------------- */
 
+/* Zeroed memory for bookkeeping arrays.  Large ones are mapped directly:
+ * the kernel hands out zero pages lazily, so a huge arena costs only the
+ * parts it uses, and create takes microseconds (calloc may take them from
+ * the heap and clear every byte).  NULL when the system has none. */
+void *bufpool__zalloc(size_t bytes)
+{
+    if (bytes < ZMAP_MIN)
+        return calloc(1, bytes);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void bufpool__zfree(void *p, size_t bytes)
+{
+    if (bytes < ZMAP_MIN)
+        free(p);
+    else if (p)
+        munmap(p, bytes);
+}
+
+static size_t bits_bytes(const struct bufpool__region *r)
+{
+    return r->nleaves * LEAF_WORDS * sizeof(uint64_t);
+}
+
+static size_t seg_bytes(const struct bufpool__region *r)
+{
+    return (2 * r->nleaves - 1) * sizeof(struct seg);
+}
+
 /* The bookkeeping of `length` bytes in units of buffer_size, all free: a
  * zeroed bitmap and tree, stale below the root, which set_uniform() marks
- * all free; push() fills the rest on demand.  calloc maps large arrays
- * lazily, so a huge arena costs only the parts it uses. */
+ * all free; push() fills the rest on demand. */
 static struct bufpool__region *tree_new(size_t length, size_t buffer_size)
 {
     struct bufpool__region *r = calloc(1, sizeof(*r));
@@ -382,11 +412,11 @@ static struct bufpool__region *tree_new(size_t length, size_t buffer_size)
     r->length = length;
     r->units = length / buffer_size;
     r->nleaves = (r->units + LEAF_UNITS - 1) / LEAF_UNITS;
-    r->bits = calloc(r->nleaves, LEAF_WORDS * sizeof(uint64_t));
-    r->seg = calloc(2 * r->nleaves - 1, sizeof(struct seg));
+    r->bits = bufpool__zalloc(bits_bytes(r));
+    r->seg = bufpool__zalloc(seg_bytes(r));
     if (!r->bits || !r->seg || pthread_mutex_init(&r->lock, NULL) != 0) {
-        free(r->bits);
-        free(r->seg);
+        bufpool__zfree(r->bits, bits_bytes(r));
+        bufpool__zfree(r->seg, seg_bytes(r));
         free(r);
         return NULL;
     }
@@ -397,8 +427,8 @@ static struct bufpool__region *tree_new(size_t length, size_t buffer_size)
 static void tree_free(struct bufpool__region *r)
 {
     pthread_mutex_destroy(&r->lock);
-    free(r->bits);
-    free(r->seg);
+    bufpool__zfree(r->bits, bits_bytes(r));
+    bufpool__zfree(r->seg, seg_bytes(r));
     free(r);
 }
 

@@ -207,16 +207,16 @@ static int take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, st
     if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) &&
         (*out = spare_take(spare, n)))
         return 0;
-    for (;;) {
-        /* The arena charges what it must and purges free memory for it. */
-        int r = bufpool__block_new_locked(pool, n, out);
-        if (r != -EAGAIN || !*spare)
-            return r;
-        /* Give up one spare and try again: trim only what is needed. */
-        struct bufpool_alloc *h = *spare;
-        *spare = load_relaxed(&h->next);
-        bufpool__block_free_locked(pool, h);
-    }
+    /* The arena charges what it must and purges free memory for it. */
+    int r = bufpool__block_new_locked(pool, n, out);
+    if (r != -EAGAIN || !*spare)
+        return r;
+    /* Give the spares back to the arena and try again.  Nothing is lost:
+     * they stay resident there, coalesced, for any length, and the arena
+     * purges only what the request needs. */
+    bufpool__free_list(pool, *spare);
+    *spare = NULL;
+    return bufpool__block_new_locked(pool, n, out);
 }
 
 /* Leftover spares: back to the depot, still cached, unless the pool is
