@@ -2,7 +2,7 @@
 # `make bench` runs the benchmarks.  Area-specific rules live in mk/*.mk.
 
 VERSION_MAJOR := 1
-VERSION_MINOR := 0
+VERSION_MINOR := 1
 VERSION_PATCH := 0
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 

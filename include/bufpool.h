@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 #define BUFPOOL_VERSION_MAJOR 1
-#define BUFPOOL_VERSION_MINOR 0
+#define BUFPOOL_VERSION_MINOR 1
 #define BUFPOOL_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for #if comparisons */
 #define BUFPOOL_VERSION \
@@ -102,6 +102,15 @@ void bufpool_get_stats(bufpool *pool, bufpool_stats *out);
 /* REGION: the whole region, for io_uring_register_buffers(ring, out, 1).
  * 0, -EINVAL (NULL), -ENOTSUP (not a region pool). */
 int bufpool_region(bufpool *pool, struct iovec *out);
+/* REGION: the region cut into pieces of at most 1 GiB, in address order, each a valid
+ * io_uring fixed buffer: io_uring_register_buffers(ring, iov, count).  Writes min(count, max)
+ * iovecs and returns count (>= 1); with iov NULL and max 0 it returns count alone.
+ * -EINVAL (NULL pool; iov NULL with max > 0), -ENOTSUP (not a region pool). */
+int bufpool_region_iovecs(bufpool *pool, struct iovec *iov, unsigned max);
+/* REGION: the index of the piece that holds all of a, for io_uring's buf_index.
+ * An allocation of at most 1 GiB never straddles two pieces.  -EINVAL for NULL or a pool
+ * without REGION; -ERANGE for an allocation larger than a piece. */
+int bufpool_alloc_buf_index(const bufpool_alloc *a);
 
 /* Create an async waiter with its own eventfd.  0, -EINVAL, -ENOMEM, or the
  * eventfd error (-EMFILE, -ENFILE, ...). */

@@ -1,22 +1,25 @@
 /*
- * The byte budget and the memory it pays for.
+ * The byte budget, and the allocation headers that carry its memory.
  *
  * pool->charged is the exact number of bytes the pool holds from the
- * system: live allocations plus cached ones.  It moves only here, with one
- * atomic operation each way, and only on a cache miss or a trim, so the
- * common allocate/release roundtrip (a cache hit) never touches it.
+ * system: live allocations, the thread caches, and free memory the arena
+ * keeps resident (arena.c).  It moves with one atomic operation each way,
+ * and only on a cache miss or a trim, so the common allocate/release
+ * roundtrip (a cache hit) never touches it.
  *
- * Memory comes from posix_memalign for small blocks and straight from mmap
- * for large ones (so their pages go back to the kernel on free and the
- * budget bounds RSS), or from the region in BUFPOOL_REGION mode.
+ * Headers are 40 bytes, packed into slabs the pool owns and frees only at
+ * destroy: type-stable, which is what lets an owner pop its cache while a
+ * trimmer steals it (cache.c).  A thread keeps a stash of spare headers in
+ * its cache, so carving a run from the arena takes no pool lock; stashes
+ * trade with the pool's spare list in batches.
  */
 #include "internal.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
 
-/* Blocks at least this large are mapped on their own. */
-#define MMAP_MIN ((size_t)64 << 10)
+#define SLAB_BYTES ((size_t)64 << 10)
+#define STASH_MAX 64  /* a thread's spare headers; half go back beyond it */
+#define STASH_BATCH 32
 
 bool bufpool__budget_try_charge(struct bufpool *pool, size_t bytes)
 {
@@ -39,92 +42,149 @@ void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes)
     fetch_sub_seqcst(&pool->charged, bytes);
 }
 
-/* A header: recycled from the pool (under the lock) or new. */
-static struct bufpool_alloc *hdr_get(struct bufpool *pool, bool locked)
+/* ---- headers ------------------------------------------------------------- */
+
+struct slab {
+    struct slab *next;
+    alignas(8) char hdrs[];
+};
+
+/* A spare header from the pool, carving a new slab when none is left.
+ * Under pool->lock. */
+static struct bufpool_alloc *hdr_get_locked(struct bufpool *pool)
 {
-    struct bufpool_alloc *h = NULL;
-    if (locked || load_relaxed(&pool->nfree_hdrs)) {
-        if (!locked)
-            pthread_mutex_lock(&pool->lock);
-        h = pool->free_hdrs;
-        if (h) {
-            pool->free_hdrs = load_relaxed(&h->next);
-            store_relaxed(&pool->nfree_hdrs, load_relaxed(&pool->nfree_hdrs) - 1);
-        }
-        if (!locked)
-            pthread_mutex_unlock(&pool->lock);
+    struct bufpool_alloc *h = pool->free_hdrs;
+    if (h) {
+        pool->free_hdrs = load_relaxed(&h->next);
+        return h;
     }
-    if (!h) {
-        if (posix_memalign((void **)&h, CACHELINE, sizeof *h) != 0)
+    if (pool->slab_left == 0) {
+        struct slab *s = malloc(SLAB_BYTES);
+        if (!s)
             return NULL;
-        h->pool = pool;
-        h->magic = BUFPOOL__MAGIC_ALLOC;
+        s->next = pool->slabs;
+        pool->slabs = s;
+        pool->slab_next = s->hdrs;
+        pool->slab_left = (SLAB_BYTES - sizeof *s) / sizeof *h;
     }
+    h = (struct bufpool_alloc *)pool->slab_next;
+    pool->slab_next += sizeof *h;
+    pool->slab_left--;
+    h->pool = pool;
+    h->magic = BUFPOOL__MAGIC_ALLOC;
     return h;
 }
 
-static void hdr_put(struct bufpool *pool, struct bufpool_alloc *h)
+static void hdr_put_locked(struct bufpool *pool, struct bufpool_alloc *h)
 {
     store_relaxed(&h->next, pool->free_hdrs);
     pool->free_hdrs = h;
-    store_relaxed(&pool->nfree_hdrs, load_relaxed(&pool->nfree_hdrs) + 1);
 }
 
-int bufpool__block_new(struct bufpool *pool, size_t n, bool locked, struct bufpool_alloc **out)
+/* A header for the owner of tc (NULL: none), from its stash, refilled from
+ * the pool in one batch under the lock. */
+static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
 {
-    size_t bytes = bufpool__bytes(pool, n);
-    struct bufpool_alloc *h = hdr_get(pool, locked);
-    void *mem = NULL;
-    int err = -ENOMEM;
+    struct bufpool_alloc *h;
+    if (tc && (h = tc->stash)) {
+        tc->stash = load_relaxed(&h->next);
+        tc->nstash--;
+        return h;
+    }
+    pthread_mutex_lock(&pool->lock);
+    h = hdr_get_locked(pool);
+    for (int i = 1; tc && h && i < STASH_BATCH; i++) {
+        struct bufpool_alloc *more = hdr_get_locked(pool);
+        if (!more)
+            break;
+        store_relaxed(&more->next, tc->stash);
+        tc->stash = more;
+        tc->nstash++;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return h;
+}
 
-    if (!h)
-        return -ENOMEM;
-    if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool)) {
-        mem = NULL;
-    } else if (pool->region) {
-        size_t idx = bufpool__region_alloc(pool->region, n);
-        if (idx != SIZE_MAX)
-            mem = (char *)bufpool__region_base(pool->region) + (idx << pool->shift);
-        else
-            err = -EAGAIN;
-    } else if (bytes >= MMAP_MIN) {
-        mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mem == MAP_FAILED)
-            mem = NULL;
-    } else if (posix_memalign(&mem, pool->align, bytes) != 0) {
-        mem = NULL;
+static void hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *h)
+{
+    if (!tc) {
+        pthread_mutex_lock(&pool->lock);
+        hdr_put_locked(pool, h);
+        pthread_mutex_unlock(&pool->lock);
+        return;
     }
-    if (!mem) {
-        if (!locked)
-            pthread_mutex_lock(&pool->lock);
-        hdr_put(pool, h);
-        if (!locked)
-            pthread_mutex_unlock(&pool->lock);
-        return err;
+    store_relaxed(&h->next, tc->stash);
+    tc->stash = h;
+    if (++tc->nstash <= STASH_MAX)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    while (tc->nstash > STASH_MAX - STASH_BATCH) {
+        struct bufpool_alloc *x = tc->stash;
+        tc->stash = load_relaxed(&x->next);
+        tc->nstash--;
+        hdr_put_locked(pool, x);
     }
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* ---- blocks: a header and its run ---------------------------------------- */
+
+static void block_init(struct bufpool_alloc *h, char *mem, size_t n)
+{
     h->first = mem;
     h->n = n;
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);
+}
+
+/* The run first, then its header: a header that cannot be had gives the
+ * run (and the charge it took) back, and the caller's -ENOMEM path then
+ * serves whoever queued meanwhile (pool.c).  The hook point stands for that
+ * failure in the race tests. */
+int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct bufpool_alloc **out)
+{
+    struct bufpool_alloc *h;
+    char *mem;
+    int err = bufpool__arena_alloc(pool, n, &mem);
+    if (err)
+        return err;
+    if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool) || !(h = hdr_get(pool, tc))) {
+        bufpool__arena_free(pool, mem, n);
+        return -ENOMEM;
+    }
+    block_init(h, mem, n);
     *out = h;
     return 0;
 }
 
-/* Under pool->lock. */
-void bufpool__block_free(struct bufpool *pool, struct bufpool_alloc *a)
+int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out)
 {
-    size_t bytes = bufpool__bytes(pool, a->n);
-    if (pool->region)
-        bufpool__region_free(pool->region,
-                             (size_t)(a->first - (char *)bufpool__region_base(pool->region)) >> pool->shift,
-                             a->n);
-    else if (bytes >= MMAP_MIN)
-        munmap(a->first, bytes);
-    else
-        free(a->first);
+    struct bufpool_alloc *h;
+    char *mem;
+    int err = bufpool__arena_alloc(pool, n, &mem);
+    if (err)
+        return err;
+    if (!(h = hdr_get_locked(pool))) {
+        bufpool__arena_free(pool, mem, n);
+        return -ENOMEM;
+    }
+    block_init(h, mem, n);
+    *out = h;
+    return 0;
+}
+
+void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
+{
+    bufpool__arena_free(pool, a->first, a->n);
     a->first = NULL;
-    hdr_put(pool, a);
-    bufpool__budget_uncharge(pool, bytes);
+    hdr_put(pool, tc, a);
+}
+
+void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a)
+{
+    bufpool__arena_free(pool, a->first, a->n);
+    a->first = NULL;
+    hdr_put_locked(pool, a);
 }
 
 /* Under pool->lock. */
@@ -132,19 +192,18 @@ void bufpool__free_list(struct bufpool *pool, struct bufpool_alloc *list)
 {
     while (list) {
         struct bufpool_alloc *next = load_relaxed(&list->next);
-        bufpool__block_free(pool, list);
+        bufpool__block_free_locked(pool, list);
         list = next;
     }
 }
 
-/* Destroy: give every spare header back to malloc. */
+/* Destroy: give every slab back to malloc (stashes live in the slabs). */
 void bufpool__free_hdrs(struct bufpool *pool)
 {
-    struct bufpool_alloc *h = pool->free_hdrs;
-    while (h) {
-        struct bufpool_alloc *next = load_relaxed(&h->next);
-        free(h);
-        h = next;
+    for (struct slab *s = pool->slabs, *next; s; s = next) {
+        next = s->next;
+        free(s);
     }
+    pool->slabs = NULL;
     pool->free_hdrs = NULL;
 }

@@ -46,14 +46,14 @@ static void lock_all(void)
 {
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
         pthread_mutex_lock(&p->lock);
-        bufpool__region_lock(p->region);
+        bufpool__arena_lock(p->arena);
     }
 }
 
 static void unlock_all(void)
 {
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
-        bufpool__region_unlock(p->region);
+        bufpool__arena_unlock(p->arena);
         pthread_mutex_unlock(&p->lock);
     }
 }

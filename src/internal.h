@@ -2,10 +2,11 @@
  * Shared internal types of bufpool.  Nothing here is public API.
  *
  * The pieces, one file each:
- *   budget.c  the byte budget (one atomic word) and the memory behind it
+ *   arena.c   the memory of every pool: reserved address space carved in runs
+ *   region.c  the carving allocator (an exact first-fit tree) the arena uses
+ *   budget.c  the byte budget (one atomic word) and the allocation headers
  *   cache.c   per-thread caches of released allocations
  *   waitq.c   the wait queue: blocked calls, async waiters, wakeups
- *   region.c  the region allocator for BUFPOOL_REGION
  *   pool.c    create/destroy/shutdown, the allocate and release paths
  *   fork.c    the registry of live pools and the fork() handlers
  *   stats.c   statistics
@@ -95,7 +96,7 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_DESTROY_COUNTING, /* destroy, between reading inside and the counters */
     BUFPOOL__HOOK_PUSH_FULL,        /* a release found its bin full, before the depot */
     BUFPOOL__HOOK_OVERFLOWED,       /* a release moved its bin to the depot, before nwait */
-    BUFPOOL__HOOK_BLOCK_NEW,        /* fresh memory; nonzero: fail with -ENOMEM */
+    BUFPOOL__HOOK_BLOCK_NEW,        /* a run carved, before its header; nonzero: -ENOMEM */
 };
 #ifdef BUFPOOL_TEST_HOOKS
 extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
@@ -108,22 +109,44 @@ extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
 #define BUFPOOL__MAGIC_POOL 0xb0f1b001u
 #define BUFPOOL__MAGIC_DEAD 0xdeadb0f1u
 
-/* One allocation.  Kept apart from its buffers, so page-sized buffers waste
- * no page on a header and region memory holds only data.  A roundtrip
- * touches this struct alone; the buffers are the caller's. */
+/* One allocation: 40 bytes, packed in the pool's slabs (budget.c).  Kept
+ * apart from its buffers, so page-sized buffers waste no page on a header
+ * and region memory holds only data.  A roundtrip touches this struct
+ * alone; the buffers are the caller's.  Packed rather than a cache line
+ * each: neighbours are mostly the same thread's (stashes hand out runs of
+ * one slab), and a million small allocations cost 40 bytes each, not 64. */
 struct bufpool_alloc {
     /* Link while cached.  Atomic because an owner popping its cache may read
-     * it from a header a trimmer has just taken (see cache.c).  The header
-     * takes a cache line of its own: no false sharing of refs. */
-    alignas(CACHELINE) _Atomic(struct bufpool_alloc *) next;
+     * it from a header a trimmer has just taken (see cache.c). */
+    _Atomic(struct bufpool_alloc *) next;
     char *first;
     size_t n;
-    _Atomic size_t refs; /* 0 while cached */
     struct bufpool *pool;
+    _Atomic uint32_t refs; /* 0 while cached */
     uint32_t magic;
 };
 
-/* ---- region.c: the allocator behind BUFPOOL_REGION ---------------------
+/* ---- arena.c: every pool's memory -----------------------------------------
+ * Under its own lock, the innermost one (pool->lock may be held). */
+struct bufpool__arena;
+int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, unsigned flags);
+void bufpool__arena_destroy(struct bufpool__arena *a);
+/* n buffers, charging the budget for what is not resident yet: 0, -EAGAIN
+ * (no budget, or in REGION mode no run, now), -ENOMEM. */
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first);
+void bufpool__arena_free(struct bufpool *pool, char *first, size_t n);
+/* Give back at least `want` bytes of free resident memory if there is that
+ * much; the bytes uncharged. */
+size_t bufpool__arena_purge(struct bufpool *pool, size_t want);
+size_t bufpool__arena_dirty(const struct bufpool__arena *a); /* free resident bytes */
+size_t bufpool__arena_largest(struct bufpool__arena *a);    /* in buffers */
+char *bufpool__arena_base(const struct bufpool__arena *a);  /* REGION, else NULL */
+size_t bufpool__arena_length(const struct bufpool__arena *a); /* REGION, else 0 */
+size_t bufpool__arena_piece(void); /* REGION: the largest io_uring fixed buffer */
+void bufpool__arena_lock(struct bufpool__arena *a);   /* for fork.c */
+void bufpool__arena_unlock(struct bufpool__arena *a);
+
+/* ---- region.c: the carving allocator ------------------------------------
  * The region is max_memory rounded up to a page (to 2 MiB with HUGEPAGES),
  * carved in units of one buffer.  It has its own lock; callers may hold the
  * pool lock (lock order: pool->lock, then the region's). */
@@ -137,9 +160,22 @@ size_t bufpool__region_length(const struct bufpool__region *r); /* bytes */
 size_t bufpool__region_alloc(struct bufpool__region *r, size_t n);
 void bufpool__region_free(struct bufpool__region *r, size_t index, size_t n);
 size_t bufpool__region_largest(struct bufpool__region *r); /* in buffers */
+/* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
+void *bufpool__zalloc(size_t bytes);
+void bufpool__zfree(void *p, size_t bytes);
 /* fork.c holds the region's lock across fork(); NULL: no-op. */
 void bufpool__region_lock(struct bufpool__region *r);
 void bufpool__region_unlock(struct bufpool__region *r);
+/* For the arena: a tree over memory it does not own, and calls that the
+ * arena serializes under its own lock instead of the region's. */
+int bufpool__region_create_over(struct bufpool__region **out, void *base, size_t length,
+                                size_t buffer_size);
+size_t bufpool__region_find_locked(const struct bufpool__region *r, size_t n);
+void bufpool__region_take_locked(struct bufpool__region *r, size_t index, size_t n);
+void bufpool__region_give_locked(struct bufpool__region *r, size_t index, size_t n);
+void bufpool__region_edges_locked(const struct bufpool__region *r, size_t *pre, size_t *suf,
+                                  size_t *max);
+size_t bufpool__region_units(const struct bufpool__region *r);
 
 /* ---- cache.c ------------------------------------------------------------ */
 #define TC_BINS 16
@@ -165,6 +201,8 @@ struct tc_counters {
 
 struct tcache {
     struct tc_bin bins[TC_BINS];
+    struct bufpool_alloc *stash; /* owner-only: spare headers (budget.c) */
+    unsigned nstash;
     alignas(CACHELINE) struct tc_counters c;
     struct tcache *next;  /* the pool's list; append-only while it lives */
     struct bufpool *pool;
@@ -210,12 +248,16 @@ static inline unsigned bufpool__bin_index(size_t n)
 /* ---- budget.c ----------------------------------------------------------- */
 bool bufpool__budget_try_charge(struct bufpool *pool, size_t bytes);
 void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes);
-/* A fresh allocation of n buffers whose bytes are already charged:
- * 0, -ENOMEM (system allocator), -EAGAIN (region: no run of n free). */
-int bufpool__block_new(struct bufpool *pool, size_t n, bool locked, struct bufpool_alloc **out);
-/* Give an allocation's memory back to the system (or the region), uncharged. */
-void bufpool__block_free(struct bufpool *pool, struct bufpool_alloc *a);
-/* Free a list of allocations and uncharge their bytes.  Under the lock. */
+/* A fresh allocation of n buffers from the arena, which charges the budget
+ * as needed: 0, -EAGAIN (no budget, or no run in REGION mode, now),
+ * -ENOMEM.  tc: the calling thread's cache (for its header stash) or NULL;
+ * the caller does not hold pool->lock.  _locked: the caller does. */
+int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct bufpool_alloc **out);
+int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out);
+/* Give an allocation's run back to the arena and its header to the spares. */
+void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a);
+/* Free a list of allocations.  Under the lock. */
 void bufpool__free_list(struct bufpool *pool, struct bufpool_alloc *list);
 void bufpool__free_hdrs(struct bufpool *pool);
 
@@ -254,7 +296,7 @@ struct bufpool {
     unsigned shift; /* log2(buffer_size) */
     size_t align;   /* min(buffer_size, 4096) */
     uint64_t id;    /* unique for the process's life; keys thread caches */
-    struct bufpool__region *region;
+    struct bufpool__arena *arena;
     _Atomic int shut;
 
     /* written on cache misses only */
@@ -282,10 +324,12 @@ struct bufpool {
     /* The depot: cached allocations overflowing thread caches, by length. */
     struct tc_bin depot[TC_BINS];
     _Atomic size_t depot_count; /* a hint read without the lock */
-    /* Spare headers.  Headers are freed only with the pool (type-stable),
-     * see cache.c. */
+    /* Spare headers and the slabs they come from, freed only with the
+     * pool (type-stable, see cache.c and budget.c). */
     struct bufpool_alloc *free_hdrs;
-    _Atomic size_t nfree_hdrs; /* a hint read without the lock */
+    struct slab *slabs;
+    char *slab_next;
+    size_t slab_left;
     uint64_t total_waits;
     _Atomic uint64_t total_wait_ns;
     _Atomic size_t inside; /* blocked calls that have not returned yet */

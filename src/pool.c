@@ -33,6 +33,7 @@ BUFPOOL__API const char *bufpool_strerror(int err)
     case -ENOTSUP: return "not a region pool";
     case -EPERM: return "operation not permitted (mlock)";
     case -EBADF: return "async waiter inherited across fork()";
+    case -ERANGE: return "allocation larger than one region piece";
     default: return "unknown error";
     }
 }
@@ -83,10 +84,9 @@ BUFPOOL__API int bufpool_create(bufpool **out, const bufpool_config *cfg)
         free(pool);
         return -err;
     }
-    if (cfg->flags & BUFPOOL_REGION)
-        err = bufpool__region_create(&pool->region, cfg->buffer_size, cfg->max_memory, cfg->flags);
+    err = bufpool__arena_create(&pool->arena, cfg->buffer_size, cfg->max_memory, cfg->flags);
     if (!err && (err = bufpool__registry_add(pool)))
-        bufpool__region_destroy(pool->region);
+        bufpool__arena_destroy(pool->arena);
     if (err) {
         pthread_mutex_destroy(&pool->lock);
         pthread_cond_destroy(&pool->idle);
@@ -156,7 +156,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     pthread_mutex_unlock(&pool->lock);
     bufpool__registry_remove(pool);
     bufpool__tcache_pool_fini(pool);
-    bufpool__region_destroy(pool->region);
+    bufpool__arena_destroy(pool->arena);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->idle);
     pool->magic = BUFPOOL__MAGIC_DEAD;
@@ -211,17 +211,14 @@ static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpo
         *out = a;
         return 0;
     }
-    size_t bytes = bufpool__bytes(pool, n);
-    if (!bufpool__budget_try_charge(pool, bytes))
-        return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
-    r = bufpool__block_new(pool, n, false, &a);
+    r = bufpool__block_new(pool, tc, n, &a);
     if (unlikely(r)) {
-        bufpool__budget_uncharge(pool, bytes);
-        if (r == -EAGAIN) /* region: no run of n free buffers now */
+        if (r == -EAGAIN) /* no budget (or region run) now: trim, queue */
             return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
-        /* Giving the charge back is a "give" of the wait protocol: a
-         * waiter may have registered while we held it.  seq_cst load after
-         * the seq_cst uncharge, as in bufpool_alloc_release. */
+        /* A charge the arena gave back after a failure is a "give" of the
+         * wait protocol: a waiter may have registered while it was held.
+         * seq_cst load after the seq_cst uncharge, as in
+         * bufpool_alloc_release. */
         if (unlikely(load_seqcst(&pool->nwait)))
             bufpool__release_slow(pool, tc, NULL, 0);
         goto fail;
@@ -287,10 +284,16 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
         return;
     }
     if (unlikely(!bufpool__tcache_push(tc, a))) {
-        pthread_mutex_lock(&pool->lock);
-        bufpool__cache_overflow(tc, a);
-        pthread_mutex_unlock(&pool->lock);
-        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_OVERFLOWED, pool);
+        if (tc->bins[bufpool__bin_index(n)].n != n) {
+            /* The bin holds another length: the run goes back to the
+             * arena, where any length can use it. */
+            bufpool__block_free(pool, tc, a);
+        } else {
+            pthread_mutex_lock(&pool->lock);
+            bufpool__cache_overflow(tc, a);
+            pthread_mutex_unlock(&pool->lock);
+            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_OVERFLOWED, pool);
+        }
     }
     /* The "look" half of the wait protocol (waitq.c): after the push (or
      * the uncharge in overflow), seq_cst, pairs with enqueue's increment. */
@@ -325,9 +328,19 @@ BUFPOOL__API void *bufpool_alloc_buffer(const bufpool_alloc *a, size_t i)
 
 BUFPOOL__API size_t bufpool_alloc_offset(const bufpool_alloc *a)
 {
-    if (!a || !a->pool->region)
+    if (!a || !(a->pool->flags & BUFPOOL_REGION))
         return SIZE_MAX;
-    return (size_t)(a->first - (char *)bufpool__region_base(a->pool->region));
+    return (size_t)(a->first - bufpool__arena_base(a->pool->arena));
+}
+
+BUFPOOL__API int bufpool_alloc_buf_index(const bufpool_alloc *a)
+{
+    if (!a || !(a->pool->flags & BUFPOOL_REGION))
+        return -EINVAL;
+    size_t piece = bufpool__arena_piece();
+    if (bufpool__bytes(a->pool, a->n) > piece)
+        return -ERANGE;
+    return (int)(bufpool_alloc_offset(a) / piece);
 }
 
 BUFPOOL__API int bufpool_region(bufpool *pool, struct iovec *out)
@@ -338,11 +351,31 @@ BUFPOOL__API int bufpool_region(bufpool *pool, struct iovec *out)
     if (!pool)
         return -EINVAL;
     bufpool__check_pool(pool, "bufpool_region");
-    if (!pool->region)
+    if (!(pool->flags & BUFPOOL_REGION))
         return -ENOTSUP;
-    out->iov_base = bufpool__region_base(pool->region);
-    out->iov_len = bufpool__region_length(pool->region);
+    out->iov_base = bufpool__arena_base(pool->arena);
+    out->iov_len = bufpool__arena_length(pool->arena);
     return 0;
+}
+
+/* The region in pieces of at most a GiB: io_uring registers each as one
+ * fixed buffer, and allocations of at most a piece never straddle two. */
+BUFPOOL__API int bufpool_region_iovecs(bufpool *pool, struct iovec *iov, unsigned max)
+{
+    if (!pool || (!iov && max > 0))
+        return -EINVAL;
+    bufpool__check_pool(pool, "bufpool_region_iovecs");
+    if (!(pool->flags & BUFPOOL_REGION))
+        return -ENOTSUP;
+    char *base = bufpool__arena_base(pool->arena);
+    size_t len = bufpool__arena_length(pool->arena), piece = bufpool__arena_piece();
+    unsigned count = (unsigned)((len + piece - 1) / piece);
+    for (unsigned i = 0; i < count && i < max; i++) {
+        size_t off = (size_t)i * piece;
+        iov[i].iov_base = base + off;
+        iov[i].iov_len = len - off < piece ? len - off : piece;
+    }
+    return (int)count;
 }
 
 BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
@@ -352,11 +385,15 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     bufpool__check_pool(pool, "bufpool_set_max_memory");
     if (max_memory < pool->buffer_size)
         return -EINVAL;
-    if (pool->region && max_memory > bufpool__region_length(pool->region))
+    if ((pool->flags & BUFPOOL_REGION) && max_memory > bufpool__arena_length(pool->arena))
         return -EINVAL;
     pthread_mutex_lock(&pool->lock);
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
+    /* A shrink: free memory the arena keeps resident goes back at once. */
+    size_t charged = load_relaxed(&pool->charged);
+    if (charged > max_memory)
+        bufpool__arena_purge(pool, charged - max_memory);
     bufpool__unlock(pool);
     return 0;
 }

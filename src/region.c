@@ -57,6 +57,7 @@
 #endif
 
 #define HUGE_2M ((size_t)2 << 20)
+#define ZMAP_MIN ((size_t)64 << 10) /* bookkeeping this large is mmap'ed */
 /* 64-bit words of bitmap per leaf: one cache line.  Tests may build with a
  * smaller value to exercise the tree on small regions. */
 #ifdef BUFPOOL__REGION_LEAF_WORDS
@@ -75,6 +76,7 @@ struct seg {
 
 struct bufpool__region {
     pthread_mutex_t lock; /* innermost lock; guards bits and seg */
+    bool owns;            /* base was mapped here (else: an arena's chunk) */
     char *base;
     size_t length;        /* bytes mapped */
     size_t units;         /* length / buffer_size */
@@ -369,6 +371,67 @@ static void *map_region(size_t len, unsigned flags)
 
 /* ---- the interface ----------------------------------------------------------- */
 
+/* Zeroed memory for bookkeeping arrays.  Large ones are mapped directly:
+ * the kernel hands out zero pages lazily, so a huge arena costs only the
+ * parts it uses, and create takes microseconds (calloc may take them from
+ * the heap and clear every byte).  NULL when the system has none. */
+void *bufpool__zalloc(size_t bytes)
+{
+    if (bytes < ZMAP_MIN)
+        return calloc(1, bytes);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void bufpool__zfree(void *p, size_t bytes)
+{
+    if (bytes < ZMAP_MIN)
+        free(p);
+    else if (p)
+        munmap(p, bytes);
+}
+
+static size_t bits_bytes(const struct bufpool__region *r)
+{
+    return r->nleaves * LEAF_WORDS * sizeof(uint64_t);
+}
+
+static size_t seg_bytes(const struct bufpool__region *r)
+{
+    return (2 * r->nleaves - 1) * sizeof(struct seg);
+}
+
+/* The bookkeeping of `length` bytes in units of buffer_size, all free: a
+ * zeroed bitmap and tree, stale below the root, which set_uniform() marks
+ * all free; push() fills the rest on demand. */
+static struct bufpool__region *tree_new(size_t length, size_t buffer_size)
+{
+    struct bufpool__region *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->length = length;
+    r->units = length / buffer_size;
+    r->nleaves = (r->units + LEAF_UNITS - 1) / LEAF_UNITS;
+    r->bits = bufpool__zalloc(bits_bytes(r));
+    r->seg = bufpool__zalloc(seg_bytes(r));
+    if (!r->bits || !r->seg || pthread_mutex_init(&r->lock, NULL) != 0) {
+        bufpool__zfree(r->bits, bits_bytes(r));
+        bufpool__zfree(r->seg, seg_bytes(r));
+        free(r);
+        return NULL;
+    }
+    set_uniform(r, 0, 0, r->nleaves, true);
+    return r;
+}
+
+static void tree_free(struct bufpool__region *r)
+{
+    pthread_mutex_destroy(&r->lock);
+    bufpool__zfree(r->bits, bits_bytes(r));
+    bufpool__zfree(r->seg, seg_bytes(r));
+    free(r);
+}
+
 int bufpool__region_create(struct bufpool__region **out, size_t buffer_size,
                            size_t max_memory, unsigned flags)
 {
@@ -383,24 +446,9 @@ int bufpool__region_create(struct bufpool__region **out, size_t buffer_size,
     if (length / buffer_size == 0)
         return -EINVAL; /* the caller promised max_memory >= buffer_size */
 
-    struct bufpool__region *r = calloc(1, sizeof(*r));
+    struct bufpool__region *r = tree_new(length, buffer_size);
     if (!r)
         return -ENOMEM;
-    r->length = length;
-    r->units = length / buffer_size;
-    r->nleaves = (r->units + LEAF_UNITS - 1) / LEAF_UNITS;
-    /* Zeroed bitmap and tree: stale below the root, which set_uniform()
-     * marks all free; push() fills the rest on demand. */
-    r->bits = calloc(r->nleaves, LEAF_WORDS * sizeof(uint64_t));
-    r->seg = calloc(2 * r->nleaves - 1, sizeof(struct seg));
-    if (!r->bits || !r->seg || pthread_mutex_init(&r->lock, NULL) != 0) {
-        free(r->bits);
-        free(r->seg);
-        free(r);
-        return -ENOMEM;
-    }
-    set_uniform(r, 0, 0, r->nleaves, true);
-
     void *p = map_region(length, flags);
     int err = 0;
     if (p == MAP_FAILED) {
@@ -410,14 +458,22 @@ int bufpool__region_create(struct bufpool__region **out, size_t buffer_size,
         munmap(p, length);
     }
     if (err) {
-        pthread_mutex_destroy(&r->lock);
-        free(r->bits);
-        free(r->seg);
-        free(r);
+        tree_free(r);
         return err;
     }
     r->base = p;
+    r->owns = true;
     *out = r;
+    return 0;
+}
+
+int bufpool__region_create_over(struct bufpool__region **out, void *base, size_t length,
+                                size_t buffer_size)
+{
+    *out = tree_new(length, buffer_size);
+    if (!*out)
+        return -ENOMEM;
+    (*out)->base = base;
     return 0;
 }
 
@@ -425,11 +481,9 @@ void bufpool__region_destroy(struct bufpool__region *r)
 {
     if (!r)
         return;
-    munmap(r->base, r->length); /* also drops an mlock */
-    pthread_mutex_destroy(&r->lock);
-    free(r->bits);
-    free(r->seg);
-    free(r);
+    if (r->owns)
+        munmap(r->base, r->length); /* also drops an mlock */
+    tree_free(r);
 }
 
 void *bufpool__region_base(const struct bufpool__region *r)
@@ -465,6 +519,36 @@ void bufpool__region_free(struct bufpool__region *r, size_t index, size_t n)
     pthread_mutex_lock(&r->lock);
     update(r, 0, 0, r->nleaves, index, index + n, true);
     pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- for the arena, which serializes every call under its own lock ---- */
+
+size_t bufpool__region_find_locked(const struct bufpool__region *r, size_t n)
+{
+    return n != 0 && r->seg[0].max >= n ? search(r, 0, 0, r->nleaves, n) : SIZE_MAX;
+}
+
+void bufpool__region_take_locked(struct bufpool__region *r, size_t index, size_t n)
+{
+    update(r, 0, 0, r->nleaves, index, index + n, false);
+}
+
+void bufpool__region_give_locked(struct bufpool__region *r, size_t index, size_t n)
+{
+    update(r, 0, 0, r->nleaves, index, index + n, true);
+}
+
+void bufpool__region_edges_locked(const struct bufpool__region *r, size_t *pre, size_t *suf,
+                                  size_t *max)
+{
+    *pre = r->seg[0].pre;
+    *suf = r->seg[0].suf;
+    *max = r->seg[0].max;
+}
+
+size_t bufpool__region_units(const struct bufpool__region *r)
+{
+    return r->units;
 }
 
 void bufpool__region_lock(struct bufpool__region *r)

@@ -83,6 +83,6 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
     out->live_allocations = allocs > frees ? (size_t)(allocs - frees) : 0;
     out->total_allocations = allocs;
     out->total_failures = load_relaxed(&pool->failures);
-    if (pool->region)
-        out->largest_free_run = bufpool__region_largest(pool->region);
+    if (pool->flags & BUFPOOL_REGION)
+        out->largest_free_run = bufpool__arena_largest(pool->arena);
 }

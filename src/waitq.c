@@ -11,15 +11,19 @@
  * WN_DONE.  Every path that gives memory back does the opposite order:
  *
  *   release:  push into the thread cache (CAS, seq_cst)    -- give
- *             or free and uncharge (fetch_sub, seq_cst)
+ *             or free into the arena (under its lock)
  *             load nwait (seq_cst)                          -- look
  *             if nonzero: lock, take its own cache, serve, unlock
  *
- * All four marked operations are seq_cst, so they sit in one total order.
- * If the release's load of nwait comes before the waiter's increment, its
- * give comes before too, and the waiter's steal (a seq_cst load of the
- * same bin) or its charge (a CAS on pool->charged) sees the memory.  (A
- * give into the depot happens under the lock, which orders it.)  Otherwise
+ * The push, the increment and the load are seq_cst, so they sit in one
+ * total order.  If the release's load of nwait comes before the waiter's
+ * increment, its give comes before too, and the waiter's steal (a seq_cst
+ * load of the same bin) sees the memory.  A give into the arena or the
+ * depot happens under a lock that the waiter's attempt takes after its
+ * increment: if the waiter's critical section comes first, the increment
+ * happens before the release's load, which then sees it; otherwise the
+ * waiter's attempt sees the freed run (or, in REGION mode, the uncharge
+ * that went with it, a seq_cst fetch_sub under the same lock).  Otherwise
  * the release sees nwait != 0 and serves the queue itself under the lock,
  * where the waiter's node already is, with what it just gave (found in its
  * own cache or the depot).  Either way the memory reaches the queue.  So
@@ -198,28 +202,21 @@ static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
  */
 static int take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, struct bufpool_alloc **out)
 {
-    size_t bytes = bufpool__bytes(pool, n);
     /* A spare of this length is ready memory, unless the pool is over a
      * shrunk budget: then the spares must go back first. */
     if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) &&
         (*out = spare_take(spare, n)))
         return 0;
-    for (;;) {
-        if (bufpool__budget_try_charge(pool, bytes)) {
-            int r = bufpool__block_new(pool, n, true, out);
-            if (r == 0)
-                return 0;
-            bufpool__budget_uncharge(pool, bytes);
-            if (r != -EAGAIN || !*spare)
-                return r;
-        } else if (!*spare) {
-            return -EAGAIN;
-        }
-        /* Give up one spare and try again: trim only what is needed. */
-        struct bufpool_alloc *h = *spare;
-        *spare = load_relaxed(&h->next);
-        bufpool__block_free(pool, h);
-    }
+    /* The arena charges what it must and purges free memory for it. */
+    int r = bufpool__block_new_locked(pool, n, out);
+    if (r != -EAGAIN || !*spare)
+        return r;
+    /* Give the spares back to the arena and try again.  Nothing is lost:
+     * they stay resident there, coalesced, for any length, and the arena
+     * purges only what the request needs. */
+    bufpool__free_list(pool, *spare);
+    *spare = NULL;
+    return bufpool__block_new_locked(pool, n, out);
 }
 
 /* Leftover spares: back to the depot, still cached, unless the pool is
@@ -233,7 +230,7 @@ static void spare_stash(struct bufpool *pool, struct bufpool_alloc *spare)
         spare = load_relaxed(&h->next);
         struct tc_bin *d = &pool->depot[bufpool__bin_index(h->n)];
         if (!keep || (d->n != h->n && load_relaxed(&d->head))) {
-            bufpool__block_free(pool, h);
+            bufpool__block_free_locked(pool, h);
             continue;
         }
         d->n = h->n;
@@ -245,15 +242,18 @@ static void spare_stash(struct bufpool *pool, struct bufpool_alloc *spare)
 }
 
 /* Would n buffers fit now, counting memory already promised to woken async
- * waiters?  Opportunistic async waiters are told, not given. */
+ * waiters?  Free memory the arena keeps resident is as good as free budget
+ * (it is reused, or purged for the request).  Opportunistic async waiters
+ * are told, not given. */
 static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
 {
     size_t bytes = bufpool__bytes(pool, n);
-    size_t used = load_relaxed(&pool->charged) + promised;
+    size_t charged = load_relaxed(&pool->charged), dirty = bufpool__arena_dirty(pool->arena);
+    size_t used = (charged > dirty ? charged - dirty : 0) + promised;
     size_t max = load_relaxed(&pool->max_memory);
     if (used > max || bytes > max - used)
         return false;
-    return !pool->region || bufpool__region_largest(pool->region) >= n;
+    return !(pool->flags & BUFPOOL_REGION) || bufpool__arena_largest(pool->arena) >= n;
 }
 
 /*

@@ -33,9 +33,11 @@
  *   inline finish()          finish(): dequeue, result, grant, state = DONE
  *                            (futex word), signal_fd for async waiters
  *   inline enqueue()         enqueue(): link + fetch_add_seqcst(&nwait, 1)
- *   inline release()         bufpool_alloc_release: the push into the own
- *                            cache (CAS seq_cst in bufpool__tcache_push),
- *                            then load_seqcst(nwait), then
+ *   inline release()         bufpool_alloc_release: the give (the push into
+ *                            the own cache, CAS seq_cst in
+ *                            bufpool__tcache_push, or a free into the arena
+ *                            for a bin of another length), then
+ *                            load_seqcst(nwait), then
  *                            bufpool__release_slow (lock, steal_own, serve)
  *                            With -DBAD the load comes before the push: the
  *                            known-bad order, which spin must refute.
@@ -222,10 +224,23 @@ inline serve() {
     spare = 0
 }
 
+/* The give of a release: the push into the own cache (seq_cst CAS), or,
+ * for R1 (one releaser is enough to cover the path, and keeps the search
+ * small), when its bin holds another length, the free into the arena, where any request may take it (under the arena's lock, which a
+ * waiter's take() acquires after its nwait increment; an atomic step
+ * here).  The model counts memory free in the arena as uncharged: it is
+ * reused as it is, or purged to make room, by whoever takes it. */
+inline give(u) {
+    if
+    :: atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }
+    :: tid == 0 -> atomic { charged = charged - u; inuse = inuse - u }
+    fi
+}
+
 /* The last release of u units. */
 inline release(u) {
 #ifndef BAD
-    atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }; /* push (seq_cst CAS) */
+    give(u);
     if                                                 /* load_seqcst(nwait) */
     :: nwait > 0 ->
         lock_pool(); steal_own(tid); serve(); unlock_pool() /* release_slow */
@@ -233,7 +248,7 @@ inline release(u) {
     fi
 #else
     r_nw = nwait;                                      /* BAD: look first */
-    atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }; /* then give */
+    give(u);                                           /* then give */
     if
     :: r_nw > 0 ->
         lock_pool(); steal_own(tid); serve(); unlock_pool()

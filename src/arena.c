@@ -1,0 +1,527 @@
+/*
+ * The arena: the memory of every pool, in every mode.
+ *
+ * A pool carves its allocations from address space it owns, in runs of
+ * whole buffers, with the region's exact first-fit tree (region.c): any
+ * freed run serves any later length, and neighbours coalesce as they are
+ * freed.  Why this and not the system allocator: a run handed back stays
+ * resident and is handed out again without a page fault, a system call or
+ * a lock other than the arena's; and the pool knows exactly which of its
+ * pages are resident, so the budget can bound what it takes from the
+ * system (1.0's mmap per large block faulted every page on every use, and
+ * posix_memalign(4096, 4096) cost two pages per buffer).
+ *
+ * Address space.  The default mode reserves twice the budget up front
+ * (MAP_NORESERVE, nothing populated; bounded, and halved until the kernel
+ * agrees), as one chunk; the slack keeps first fit from failing for
+ * fragmentation while the budget still has room.  If the budget grows past
+ * what the chunks can hold, or fragmentation still leaves no run, another
+ * chunk is reserved, up to ARENA_CHUNKS.  A run never crosses chunks.
+ * BUFPOOL_REGION keeps 1.0's single mapping (huge pages, mlock) and cuts it
+ * into chunks of 1 GiB, each a valid io_uring fixed buffer, so that an
+ * allocation of at most 1 GiB never straddles two; a larger one spans
+ * consecutive chunks (region.c's edge summaries find it).
+ *
+ * The budget.  pool->charged counts live allocations, the thread caches,
+ * and the free units that are resident ("dirty"), tracked here one bit per
+ * buffer.  Carving a run charges only its clean units: reusing dirty ones
+ * moves them from cached to live.  Freeing a run keeps it dirty and
+ * charged.  Whoever lacks budget for clean units first purges dirty free
+ * pages (MADV_DONTNEED, then uncharge), so in_use + cached stays the memory
+ * the pool holds.  For buffers smaller than a page the budget counts
+ * buffers, not pages: a purge gives every free buffer back to the budget,
+ * and to the system the pages on which every buffer is free.  In REGION mode memory is never purged (io_uring may hold it
+ * registered): a run is charged when carved and uncharged when freed.
+ *
+ * Ordering.  Everything here is under arena->lock, the innermost lock
+ * (pool->lock may be held; no other lock is taken inside).  A free is a
+ * "give" of the wait protocol (waitq.c): the caller loads nwait after it,
+ * and a waiter's allocation attempt takes this lock after its nwait
+ * increment, so either the waiter's attempt sees the freed run or the
+ * freeing thread sees the waiter.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define ARENA_CHUNKS 32
+#define PIECE ((size_t)1 << 30) /* io_uring's largest fixed buffer */
+/* A default-mode chunk holds at most this many units (its bitmaps and tree
+ * are mapped lazily, but their address space is not free). */
+#define CHUNK_MAX_UNITS ((size_t)1 << 33)
+#define CHUNK_MAX_BYTES ((size_t)1 << 44)
+
+struct chunk {
+    struct bufpool__region *tree; /* carving of [base, base + units * bs) */
+    char *base;
+    size_t units;
+    uint64_t *dirty;              /* default mode: free and resident units */
+    size_t ndirty;
+    size_t maplen;                /* bytes to unmap at destroy (0: not ours) */
+};
+
+struct bufpool__arena {
+    pthread_mutex_t lock;
+    unsigned shift;               /* log2(buffer_size) */
+    bool region;                  /* REGION: contiguous chunks, never purged */
+    size_t page;
+    struct bufpool__region *owner; /* REGION: the mapping */
+    _Atomic size_t dirty_bytes;   /* free resident bytes, read racily */
+    unsigned nchunks;
+    struct chunk chunk[ARENA_CHUNKS];
+};
+
+/* ---- dirty bits -------------------------------------------------------- */
+
+static size_t bits_count(const uint64_t *w, size_t i, size_t n)
+{
+    size_t c = 0;
+    while (n) {
+        size_t o = i % 64, k = 64 - o < n ? 64 - o : n;
+        uint64_t m = k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1) << o;
+        c += (size_t)__builtin_popcountll(w[i / 64] & m);
+        i += k;
+        n -= k;
+    }
+    return c;
+}
+
+static void bits_set(uint64_t *w, size_t i, size_t n, bool on)
+{
+    while (n) {
+        size_t o = i % 64, k = 64 - o < n ? 64 - o : n;
+        uint64_t m = k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1) << o;
+        if (on)
+            w[i / 64] |= m;
+        else
+            w[i / 64] &= ~m;
+        i += k;
+        n -= k;
+    }
+}
+
+/* The next run of set bits in [*pos, end): its start, with *pos moved to
+ * its end; end (and *pos = end) when there is none.  Bits past the last
+ * unit are never set, so a run always ends inside the bitmap. */
+static size_t bits_next_run(const uint64_t *w, size_t *pos, size_t end)
+{
+    size_t i = *pos, start;
+    for (; i < end; i = (i / 64 + 1) * 64) {
+        uint64_t x = w[i / 64] >> (i % 64);
+        if (x) {
+            i += (size_t)__builtin_ctzll(x);
+            break;
+        }
+    }
+    if (i >= end)
+        return *pos = end;
+    for (start = i; i < end; i = (i / 64 + 1) * 64) {
+        uint64_t x = ~w[i / 64] >> (i % 64);
+        if (x) {
+            i += (size_t)__builtin_ctzll(x);
+            break;
+        }
+    }
+    *pos = i < end ? i : end;
+    return start;
+}
+
+/* ---- chunks ------------------------------------------------------------- */
+
+static size_t round_up(size_t x, size_t a)
+{
+    return (x + a - 1) & ~(a - 1);
+}
+
+static size_t dirty_bytes(const struct chunk *c)
+{
+    return (c->units + 63) / 64 * sizeof(uint64_t);
+}
+
+static int chunk_init(struct bufpool__arena *a, struct chunk *c, char *base, size_t units)
+{
+    c->base = base;
+    c->units = units;
+    int err = bufpool__region_create_over(&c->tree, base, units << a->shift, (size_t)1 << a->shift);
+    if (err)
+        return err;
+    if (!a->region && !(c->dirty = bufpool__zalloc(dirty_bytes(c)))) {
+        bufpool__region_destroy(c->tree);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/*
+ * Default mode: reserve a chunk of `want` bytes, at least `need`: halved
+ * until the kernel agrees.  Nothing is populated; MAP_NORESERVE keeps
+ * untouched pages out of the commit charge.  Under the lock.
+ */
+static int chunk_add(struct bufpool__arena *a, size_t want, size_t need)
+{
+    if (a->nchunks == ARENA_CHUNKS)
+        return -ENOMEM;
+    size_t bs = (size_t)1 << a->shift, cap = CHUNK_MAX_UNITS << a->shift;
+    if (cap > CHUNK_MAX_BYTES || cap >> a->shift != CHUNK_MAX_UNITS)
+        cap = CHUNK_MAX_BYTES;
+    want = want < cap ? want : cap;
+    size_t len = round_up(want > need ? want : need, a->page);
+    for (;;) {
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED) {
+            struct chunk *c = &a->chunk[a->nchunks];
+            if (chunk_init(a, c, p, len >> a->shift) != 0) {
+                munmap(p, len);
+                return -ENOMEM;
+            }
+            c->maplen = len;
+            a->nchunks++;
+            return 0;
+        }
+        size_t next = round_up(len / 2, a->page);
+        if (next < need || next < bs || next == len)
+            return -ENOMEM;
+        len = next;
+    }
+}
+
+static void chunk_fini(struct bufpool__arena *a, struct chunk *c)
+{
+    if (c->tree != a->owner)
+        bufpool__region_destroy(c->tree);
+    bufpool__zfree(c->dirty, dirty_bytes(c));
+    if (c->maplen)
+        munmap(c->base, c->maplen);
+}
+
+/* REGION: 1.0's mapping, cut into pieces of PIECE bytes. */
+static int region_init(struct bufpool__arena *a, size_t bs, size_t max, unsigned flags)
+{
+    int err = bufpool__region_create(&a->owner, bs, max, flags);
+    if (err)
+        return err;
+    char *base = bufpool__region_base(a->owner);
+    size_t len = bufpool__region_length(a->owner);
+    if (len <= PIECE) {
+        a->chunk[0] = (struct chunk){.tree = a->owner, .base = base,
+                                     .units = bufpool__region_units(a->owner)};
+        a->nchunks = 1;
+        return 0;
+    }
+    for (size_t off = 0; off + bs <= len; off += PIECE) {
+        size_t units = ((len - off < PIECE ? len - off : PIECE)) >> a->shift;
+        if (a->nchunks == ARENA_CHUNKS || chunk_init(a, &a->chunk[a->nchunks], base + off, units)) {
+            err = -ENOMEM;
+            break;
+        }
+        a->nchunks++;
+    }
+    return err;
+}
+
+int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, unsigned flags)
+{
+    struct bufpool__arena *a = calloc(1, sizeof *a);
+    *out = NULL;
+    if (!a)
+        return -ENOMEM;
+    long ps = sysconf(_SC_PAGESIZE);
+    a->page = ps > 0 ? (size_t)ps : 4096;
+    a->shift = (unsigned)__builtin_ctzll(bs);
+    a->region = flags & BUFPOOL_REGION;
+    int err = pthread_mutex_init(&a->lock, NULL) ? -ENOMEM : 0;
+    if (!err && a->region)
+        err = region_init(a, bs, max, flags);
+    else if (!err)
+        err = chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, max < CHUNK_MAX_BYTES ? max : bs);
+    if (err) {
+        bufpool__arena_destroy(a);
+        return err;
+    }
+    *out = a;
+    return 0;
+}
+
+void bufpool__arena_destroy(struct bufpool__arena *a)
+{
+    if (!a)
+        return;
+    for (unsigned i = 0; i < a->nchunks; i++)
+        chunk_fini(a, &a->chunk[i]);
+    bufpool__region_destroy(a->owner);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+/* ---- purging ----------------------------------------------------------- */
+
+/* Give back the dirty free units [u, v) of chunk c: the whole pages among
+ * them go back to the system (madvise), and all of them to the budget.
+ * Units on a page that live buffers share stay resident with their page
+ * (the budget counts buffers, not pages).  If madvise fails, nothing
+ * changes.  Returns the bytes uncharged. */
+static size_t purge_range(struct bufpool *pool, struct bufpool__arena *a, struct chunk *c,
+                          size_t u, size_t v)
+{
+    size_t lo = round_up(u << a->shift, a->page), hi = (v << a->shift) & ~(a->page - 1);
+    if (lo < hi && madvise(c->base + lo, hi - lo, MADV_DONTNEED) != 0)
+        return 0;
+    size_t bytes = (v - u) << a->shift;
+    bits_set(c->dirty, u, v - u, false);
+    c->ndirty -= v - u;
+    store_relaxed(&a->dirty_bytes, load_relaxed(&a->dirty_bytes) - bytes);
+    bufpool__budget_uncharge(pool, bytes);
+    return bytes;
+}
+
+/*
+ * Purge at least `want` bytes of dirty free memory if there is that much,
+ * leaving the units [xu, xu + xn) of chunk xc alone (a run about to be
+ * handed out).  Returns the bytes uncharged.  Under the lock.
+ */
+static size_t purge_locked(struct bufpool *pool, struct bufpool__arena *a, size_t want,
+                           const struct chunk *xc, size_t xu, size_t xn)
+{
+    size_t got = 0;
+    for (unsigned k = 0; k < a->nchunks && got < want; k++) {
+        struct chunk *c = &a->chunk[k];
+        for (size_t pos = 0; c->ndirty && pos < c->units && got < want;) {
+            size_t s = bits_next_run(c->dirty, &pos, c->units), e = pos;
+            if (s == e)
+                break;
+            if (c == xc && s < xu + xn && xu < e) { /* around the kept run */
+                if (s < xu)
+                    got += purge_range(pool, a, c, s, xu);
+                if (xu + xn < e)
+                    got += purge_range(pool, a, c, xu + xn, e);
+                continue;
+            }
+            got += purge_range(pool, a, c, s, e);
+        }
+    }
+    return got;
+}
+
+size_t bufpool__arena_purge(struct bufpool *pool, size_t want)
+{
+    struct bufpool__arena *a = pool->arena;
+    if (a->region)
+        return 0;
+    pthread_mutex_lock(&a->lock);
+    size_t got = purge_locked(pool, a, want, NULL, 0, 0);
+    pthread_mutex_unlock(&a->lock);
+    return got;
+}
+
+/* ---- carving ------------------------------------------------------------ */
+
+/* Charge `need` bytes; 0 bytes (a run of resident units only) are allowed
+ * only while the pool is within its budget: reuse moves cached bytes to
+ * live ones, which a pool over a shrunk budget must not do. */
+static bool charge(struct bufpool *pool, size_t need)
+{
+    if (need)
+        return bufpool__budget_try_charge(pool, need);
+    return load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory);
+}
+
+/* REGION: a run of n units across consecutive chunks, for n larger than
+ * a piece: it starts at some chunk's free suffix, goes through chunks free
+ * throughout and ends in a free prefix.  First fit: the earliest such
+ * chunk.  Its index, with *start the unit in it, or -1. */
+static int find_span(struct bufpool__arena *a, size_t n, size_t *start)
+{
+    for (unsigned k = 0; k < a->nchunks; k++) {
+        size_t pre, suf, max, got;
+        bufpool__region_edges_locked(a->chunk[k].tree, &pre, &suf, &max);
+        if (suf == 0)
+            continue;
+        got = suf;
+        for (unsigned j = k + 1; j < a->nchunks && got < n; j++) {
+            size_t jpre, jsuf, jmax;
+            bufpool__region_edges_locked(a->chunk[j].tree, &jpre, &jsuf, &jmax);
+            got += jpre;
+            if (jpre != a->chunk[j].units)
+                break;
+        }
+        if (got >= n) {
+            *start = a->chunk[k].units - suf;
+            return (int)k;
+        }
+    }
+    return -1;
+}
+
+/* Mark or free [unit, unit + n) starting in chunk k, across chunks. */
+static void span_apply(struct bufpool__arena *a, unsigned k, size_t unit, size_t n, bool take)
+{
+    for (; n; k++, unit = 0) {
+        struct chunk *c = &a->chunk[k];
+        size_t m = c->units - unit < n ? c->units - unit : n;
+        if (take)
+            bufpool__region_take_locked(c->tree, unit, m);
+        else
+            bufpool__region_give_locked(c->tree, unit, m);
+        n -= m;
+    }
+}
+
+/* The chunk that holds address p. */
+static unsigned chunk_of(const struct bufpool__arena *a, const char *p)
+{
+    unsigned k = 0;
+    while (k + 1 < a->nchunks &&
+           !(p >= a->chunk[k].base && p < a->chunk[k].base + (a->chunk[k].units << a->shift)))
+        k++;
+    return k;
+}
+
+/*
+ * Carve n buffers, charging the budget for the clean ones (purging other
+ * free memory first if that is what it takes).  0, -EAGAIN (the budget, or
+ * in REGION mode the region, has no room now), -ENOMEM.
+ */
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first)
+{
+    struct bufpool__arena *a = pool->arena;
+    size_t unit = SIZE_MAX, clean = n;
+    unsigned k;
+    int err = 0;
+
+    pthread_mutex_lock(&a->lock);
+    for (k = 0; k < a->nchunks; k++)
+        if ((unit = bufpool__region_find_locked(a->chunk[k].tree, n)) != SIZE_MAX)
+            break;
+    if (unit == SIZE_MAX && a->region) {
+        int s = n > (PIECE >> a->shift) ? find_span(a, n, &unit) : -1;
+        if (s < 0) {
+            err = -EAGAIN;
+            goto out;
+        }
+        k = (unsigned)s;
+    } else if (unit == SIZE_MAX) {
+        /* No run although the budget may have room: more address space. */
+        size_t max = load_relaxed(&pool->max_memory);
+        if ((err = chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, n << a->shift)))
+            goto out;
+        k = a->nchunks - 1;
+        unit = bufpool__region_find_locked(a->chunk[k].tree, n);
+    }
+    struct chunk *c = &a->chunk[k];
+    if (!a->region)
+        clean = n - bits_count(c->dirty, unit, n);
+    if (!charge(pool, clean << a->shift)) {
+        purge_locked(pool, a, clean << a->shift, c, unit, n); /* other free memory */
+        if (!charge(pool, clean << a->shift)) {
+            err = -EAGAIN;
+            if (clean == n || a->region)
+                goto out;
+            /* Over a shrunk budget: the run's own resident units go back
+             * too, so that it is charged in full. */
+            purge_locked(pool, a, SIZE_MAX, NULL, 0, 0);
+            clean = n;
+            if (!charge(pool, n << a->shift))
+                goto out;
+            err = 0;
+        }
+    }
+    if (a->region) {
+        span_apply(a, k, unit, n, true);
+    } else {
+        bufpool__region_take_locked(c->tree, unit, n);
+        size_t reused = n - clean;
+        if (reused) {
+            bits_set(c->dirty, unit, n, false);
+            c->ndirty -= reused;
+            store_relaxed(&a->dirty_bytes, load_relaxed(&a->dirty_bytes) - (reused << a->shift));
+        }
+    }
+    *first = c->base + (unit << a->shift);
+out:
+    pthread_mutex_unlock(&a->lock);
+    return err;
+}
+
+/*
+ * Give a run back.  Default mode: it stays resident and charged, as cached
+ * memory, unless the pool is over a shrunk budget, which is purged back
+ * down at once.  REGION: uncharged.  Either is a give of the wait protocol.
+ */
+void bufpool__arena_free(struct bufpool *pool, char *first, size_t n)
+{
+    struct bufpool__arena *a = pool->arena;
+    size_t bytes = n << a->shift;
+    pthread_mutex_lock(&a->lock);
+    unsigned k = chunk_of(a, first);
+    struct chunk *c = &a->chunk[k];
+    size_t unit = (size_t)(first - c->base) >> a->shift;
+    if (a->region) {
+        span_apply(a, k, unit, n, false);
+        bufpool__budget_uncharge(pool, bytes);
+    } else {
+        bufpool__region_give_locked(c->tree, unit, n);
+        bits_set(c->dirty, unit, n, true);
+        c->ndirty += n;
+        store_relaxed(&a->dirty_bytes, load_relaxed(&a->dirty_bytes) + bytes);
+        size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
+        if (charged > max)
+            purge_locked(pool, a, charged - max, NULL, 0, 0);
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+size_t bufpool__arena_dirty(const struct bufpool__arena *a)
+{
+    return load_relaxed(&a->dirty_bytes);
+}
+
+/* The longest run of free buffers, across consecutive chunks in REGION
+ * mode (in the default mode a run never crosses chunks). */
+size_t bufpool__arena_largest(struct bufpool__arena *a)
+{
+    size_t best = 0, carry = 0; /* carry: the free run ending at the last chunk's end */
+    pthread_mutex_lock(&a->lock);
+    for (unsigned k = 0; k < a->nchunks; k++) {
+        size_t pre, suf, max;
+        bufpool__region_edges_locked(a->chunk[k].tree, &pre, &suf, &max);
+        best = best > max ? best : max;
+        if (a->region) {
+            best = best > carry + pre ? best : carry + pre;
+            carry = pre == a->chunk[k].units ? carry + pre : suf;
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    return best;
+}
+
+/* REGION: the mapping and its pieces. */
+char *bufpool__arena_base(const struct bufpool__arena *a)
+{
+    return a->region ? bufpool__region_base(a->owner) : NULL;
+}
+
+size_t bufpool__arena_length(const struct bufpool__arena *a)
+{
+    return a->region ? bufpool__region_length(a->owner) : 0;
+}
+
+size_t bufpool__arena_piece(void)
+{
+    return PIECE;
+}
+
+void bufpool__arena_lock(struct bufpool__arena *a)
+{
+    pthread_mutex_lock(&a->lock);
+}
+
+void bufpool__arena_unlock(struct bufpool__arena *a)
+{
+    pthread_mutex_unlock(&a->lock);
+}
