@@ -4,8 +4,12 @@
  *
  * It shows:
  *   - the pool's region registered once with io_uring_register_buffers(),
- *     then every chunk is READ_FIXED into an allocation and WRITE_FIXED out
- *     of it, addressed by bufpool_alloc_first() with buf_index 0;
+ *     as the pieces bufpool_region_iovecs() cuts it into (io_uring takes
+ *     fixed buffers of at most 1 GiB; this 4 MiB region is one piece, a
+ *     larger one would be several), then every chunk is READ_FIXED into an
+ *     allocation and WRITE_FIXED out of it, addressed by
+ *     bufpool_alloc_first() with the buf_index of the piece that holds it,
+ *     bufpool_alloc_buf_index();
  *   - O_DIRECT straight into pool memory (4 KiB buffers are aligned for
  *     it), falling back to buffered I/O, and saying so, where the
  *     filesystem refuses O_DIRECT (tmpfs, for example);
@@ -97,10 +101,15 @@ static int queue_io(struct copy *c, struct chunk *k)
     /* Whole blocks both ways, as O_DIRECT wants: a read of the last chunk
      * comes back short at EOF. */
     unsigned len = (unsigned)(round_up(k->len) - k->done);
+    /* The fixed buffer is the region's piece that holds the allocation (an
+     * allocation of at most 1 GiB never straddles two). */
+    int idx = bufpool_alloc_buf_index(k->a);
+    if (idx < 0)
+        return idx;
     if (k->writing)
-        io_uring_prep_write_fixed(sqe, c->out, p, len, k->off + (off_t)k->done, 0);
+        io_uring_prep_write_fixed(sqe, c->out, p, len, k->off + (off_t)k->done, idx);
     else
-        io_uring_prep_read_fixed(sqe, c->in, p, len, k->off + (off_t)k->done, 0);
+        io_uring_prep_read_fixed(sqe, c->in, p, len, k->off + (off_t)k->done, idx);
     io_uring_sqe_set_data(sqe, k);
     return 0;
 }
@@ -316,9 +325,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "bufpool: %s\n", bufpool_strerror(r));
         return 1;
     }
-    struct iovec region;
-    bufpool_region(c.pool, &region);
-    r = io_uring_register_buffers(&c.ring, &region, 1); /* once, for every chunk */
+    /* The region's pieces, registered once for every chunk: buffer i is
+     * piece i, and bufpool_alloc_buf_index() names an allocation's piece. */
+    int npieces = bufpool_region_iovecs(c.pool, NULL, 0);
+    struct iovec *pieces = npieces > 0 ? calloc((size_t)npieces, sizeof *pieces) : NULL;
+    if (!pieces || bufpool_region_iovecs(c.pool, pieces, (unsigned)npieces) != npieces) {
+        fprintf(stderr, "bufpool_region_iovecs: %s\n", npieces < 0 ? bufpool_strerror(npieces) : "no memory");
+        return 1;
+    }
+    r = io_uring_register_buffers(&c.ring, pieces, (unsigned)npieces);
+    free(pieces); /* the kernel keeps its own copy */
     if (r < 0) {
         printf("skipped: io_uring_register_buffers: %s (RLIMIT_MEMLOCK?)\n", strerror(-r));
         return 77;

@@ -31,6 +31,9 @@ soak: $(BUILD)/tests/stress
 # ---- fault injection: the library's allocator and eventfd calls go through
 # the wrappers in tests/test_faults.c
 TEST_LDLIBS_test_faults := -Wl,--wrap=malloc,--wrap=calloc,--wrap=posix_memalign,--wrap=mmap,--wrap=eventfd
+# the arena's reservations and purges go through the wrappers in
+# tests/test_arena_faults.c
+TEST_LDLIBS_test_arena_faults := -Wl,--wrap=mmap,--wrap=munmap,--wrap=madvise
 
 # ---- debug build: misuse aborts with a message.  One debug library, the
 # variant $(BUILD)/debug/libbufpool.a (-DBUFPOOL_DEBUG): `make debug` builds
