@@ -268,6 +268,17 @@ static size_t purge_range(struct bufpool *pool, struct bufpool__arena *a, struct
                           size_t u, size_t v)
 {
     size_t lo = round_up(u << a->shift, a->page), hi = (v << a->shift) & ~(a->page - 1);
+    /* Buffers smaller than a page: the run's edge pages go too when every
+     * buffer on them is free (the others were purged before, or never
+     * used), so that a page freed piecemeal still goes back in the end. */
+    size_t plo = (u << a->shift) & ~(a->page - 1), phi = round_up(v << a->shift, a->page);
+    size_t clen = c->units << a->shift;
+    phi = phi < clen ? phi : clen;
+    if (plo < lo && bufpool__region_free_locked(c->tree, plo >> a->shift, u - (plo >> a->shift)))
+        lo = plo;
+    if (hi < phi && phi - hi >= a->page &&
+        bufpool__region_free_locked(c->tree, v, (phi >> a->shift) - v))
+        hi = phi;
     if (lo < hi && madvise(c->base + lo, hi - lo, MADV_DONTNEED) != 0)
         return 0;
     size_t bytes = (v - u) << a->shift;
@@ -421,10 +432,11 @@ int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first)
             if (clean == n || a->region)
                 goto out;
             /* Over a shrunk budget: the run's own resident units go back
-             * too, so that it is charged in full. */
+             * too, so that it is charged in full (those a failed madvise
+             * left resident stay charged as they are). */
             purge_locked(pool, a, SIZE_MAX, NULL, 0, 0);
-            clean = n;
-            if (!charge(pool, n << a->shift))
+            clean = n - bits_count(c->dirty, unit, n);
+            if (!charge(pool, clean << a->shift))
                 goto out;
             err = 0;
         }
@@ -479,6 +491,26 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n)
 size_t bufpool__arena_dirty(const struct bufpool__arena *a)
 {
     return load_relaxed(&a->dirty_bytes);
+}
+
+/* Could a run of n buffers be carved now (budget aside)?  In REGION mode a
+ * run of at most a piece must lie within one; in the default mode more
+ * address space is reserved when no chunk has one. */
+bool bufpool__arena_fits(struct bufpool__arena *a, size_t n)
+{
+    if (!a->region)
+        return true;
+    if (n > (PIECE >> a->shift))
+        return bufpool__arena_largest(a) >= n;
+    bool fits = false;
+    pthread_mutex_lock(&a->lock);
+    for (unsigned k = 0; k < a->nchunks && !fits; k++) {
+        size_t pre, suf, max;
+        bufpool__region_edges_locked(a->chunk[k].tree, &pre, &suf, &max);
+        fits = max >= n;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return fits;
 }
 
 /* The longest run of free buffers, across consecutive chunks in REGION

@@ -140,6 +140,8 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n);
 size_t bufpool__arena_purge(struct bufpool *pool, size_t want);
 size_t bufpool__arena_dirty(const struct bufpool__arena *a); /* free resident bytes */
 size_t bufpool__arena_largest(struct bufpool__arena *a);    /* in buffers */
+/* Could a run of n buffers be carved now, the budget aside? */
+bool bufpool__arena_fits(struct bufpool__arena *a, size_t n);
 char *bufpool__arena_base(const struct bufpool__arena *a);  /* REGION, else NULL */
 size_t bufpool__arena_length(const struct bufpool__arena *a); /* REGION, else 0 */
 size_t bufpool__arena_piece(void); /* REGION: the largest io_uring fixed buffer */
@@ -176,6 +178,8 @@ void bufpool__region_give_locked(struct bufpool__region *r, size_t index, size_t
 void bufpool__region_edges_locked(const struct bufpool__region *r, size_t *pre, size_t *suf,
                                   size_t *max);
 size_t bufpool__region_units(const struct bufpool__region *r);
+/* Are the units [index, index + n) all free? */
+bool bufpool__region_free_locked(struct bufpool__region *r, size_t index, size_t n);
 
 /* ---- cache.c ------------------------------------------------------------ */
 #define TC_BINS 16

@@ -546,6 +546,35 @@ void bufpool__region_edges_locked(const struct bufpool__region *r, size_t *pre, 
     *max = r->seg[0].max;
 }
 
+/* Every unit of [a, b) free, below node id over leaves [l, rr)?  Uniform
+ * nodes answer for their whole range; others are brought up to date
+ * (push) and asked through their children. */
+static bool range_free(struct bufpool__region *r, size_t id, size_t l, size_t rr, size_t a, size_t b)
+{
+    size_t lo = unit_lo(l), hi = unit_hi(r, rr);
+    if (r->seg[id].max == hi - lo)
+        return true;
+    if (r->seg[id].max == 0)
+        return false;
+    if (rr - l == 1) {
+        const uint64_t *w = r->bits + l * LEAF_WORDS;
+        for (size_t i = (a > lo ? a : lo) - lo, e = (b < hi ? b : hi) - lo; i < e; i++)
+            if (!(w[i / 64] >> (i % 64) & 1))
+                return false;
+        return true;
+    }
+    push(r, id, l, rr);
+    size_t mid = l + (rr - l) / 2, split = unit_lo(mid);
+    if (a < split && !range_free(r, left_id(id), l, mid, a, b))
+        return false;
+    return b <= split || range_free(r, right_id(id, l, mid), mid, rr, a, b);
+}
+
+bool bufpool__region_free_locked(struct bufpool__region *r, size_t index, size_t n)
+{
+    return n == 0 || range_free(r, 0, 0, r->nleaves, index, index + n);
+}
+
 size_t bufpool__region_units(const struct bufpool__region *r)
 {
     return r->units;

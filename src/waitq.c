@@ -253,7 +253,7 @@ static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
     size_t max = load_relaxed(&pool->max_memory);
     if (used > max || bytes > max - used)
         return false;
-    return !(pool->flags & BUFPOOL_REGION) || bufpool__arena_largest(pool->arena) >= n;
+    return bufpool__arena_fits(pool->arena, n);
 }
 
 /*
