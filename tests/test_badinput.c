@@ -98,6 +98,12 @@ static bool rg_noregion(void)
     struct iovec v = {OUT_SENTINEL, 1};
     return bufpool_region(P, &v) == -ENOTSUP && v.iov_base == NULL && v.iov_len == 0;
 }
+static bool ri_null(void) { return bufpool_region_iovecs(NULL, NULL, 0) == -EINVAL; }
+static bool ri_null_iov(void) { return bufpool_region_iovecs(R, NULL, 1) == -EINVAL; }
+static bool ri_noregion(void) { struct iovec v[2]; return bufpool_region_iovecs(P, v, 2) == -ENOTSUP; }
+static bool ri_count(void) { return bufpool_region_iovecs(R, NULL, 0) == 1; }
+static bool bi_null(void) { return bufpool_alloc_buf_index(NULL) == -EINVAL; }
+static bool bi_noregion(void) { return bufpool_alloc_buf_index(A) == -EINVAL; }
 static bool wc_null_pool(void) { bufpool_waiter *w = OUT_SENTINEL; return bufpool_waiter_create(NULL, &w) == -EINVAL && !w; }
 static bool wc_null_out(void) { return bufpool_waiter_create(P, NULL) == -EINVAL; }
 static bool wf_null(void) { return bufpool_waiter_fd(NULL) == -EINVAL; }
@@ -184,6 +190,12 @@ static const struct row rows[] = {
     {"bufpool_region", "pool == NULL", "-EINVAL", rg_null},
     {"bufpool_region", "out == NULL", "-EINVAL", rg_null_out},
     {"bufpool_region", "a pool without BUFPOOL_REGION", "-ENOTSUP, *out zeroed", rg_noregion},
+    {"bufpool_region_iovecs", "pool == NULL", "-EINVAL", ri_null},
+    {"bufpool_region_iovecs", "iov == NULL, max > 0", "-EINVAL", ri_null_iov},
+    {"bufpool_region_iovecs", "a pool without BUFPOOL_REGION", "-ENOTSUP", ri_noregion},
+    {"bufpool_region_iovecs", "iov == NULL, max == 0", "the count (1 for a small region)", ri_count},
+    {"bufpool_alloc_buf_index", "NULL", "-EINVAL", bi_null},
+    {"bufpool_alloc_buf_index", "an allocation of a pool without BUFPOOL_REGION", "-EINVAL", bi_noregion},
     {"bufpool_waiter_create", "pool == NULL", "-EINVAL, *out = NULL", wc_null_pool},
     {"bufpool_waiter_create", "out == NULL", "-EINVAL", wc_null_out},
     {"bufpool_waiter_fd", "NULL", "-EINVAL", wf_null},
