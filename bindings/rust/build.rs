@@ -108,9 +108,7 @@ fn build_and_link(cc: &[OsString], sources: &[PathBuf], src: &Path, include: &Pa
         let mut c = command(cc);
         c.args(CFLAGS).arg("-I").arg(include).arg("-I").arg(src);
         c.arg("-c").arg(s).arg("-o").arg(&obj).stdin(Stdio::null());
-        let child = c
-            .spawn()
-            .unwrap_or_else(|e| panic!("bufpool build: cannot run {:?}: {e}", cc[0]));
+        let child = c.spawn().unwrap_or_else(|e| panic!("bufpool build: cannot run {:?}: {e}", cc[0]));
         running.push((s.clone(), child));
         objects.push(obj);
         if running.len() >= jobs {
@@ -150,8 +148,11 @@ fn probe_layout(cc: &[OsString], manifest: &Path, include: &Path, out: &Path) {
     let host = env::var("HOST").unwrap_or_default();
     let target = env::var("TARGET").unwrap_or_default();
     if host != target {
-        fs::write(&txt, format!("unavailable: cross build ({host} -> {target}): the probe cannot run here\n"))
-            .expect("write layout.txt");
+        fs::write(
+            &txt,
+            format!("unavailable: cross build ({host} -> {target}): the probe cannot run here\n"),
+        )
+        .expect("write layout.txt");
         return;
     }
     let exe = out.join("layout_probe");

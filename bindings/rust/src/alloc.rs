@@ -284,7 +284,13 @@ impl Clone for SharedAlloc {
         let a = unsafe { ffi::bufpool_alloc_retain(self.raw.a.as_ptr()) };
         let a = NonNull::new(a).expect("bufpool_alloc_retain of a live allocation returned NULL");
         SharedAlloc {
-            raw: Raw { a, first: self.raw.first, n: self.raw.n, bytes: self.raw.bytes, pool: Arc::clone(&self.raw.pool) },
+            raw: Raw {
+                a,
+                first: self.raw.first,
+                n: self.raw.n,
+                bytes: self.raw.bytes,
+                pool: Arc::clone(&self.raw.pool),
+            },
         }
     }
 }

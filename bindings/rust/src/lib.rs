@@ -62,7 +62,7 @@
 //! types, not a runtime check.  (A `Clone` on `Alloc` would have to return
 //! an `Alloc`, and two of them would each hand out `&mut` to the same bytes.)
 //!
-//! ```compile_fail
+//! ```compile_fail,E0599
 //! # fn f(pool: &bufpool::Pool) -> Result<(), bufpool::Error> {
 //! let a = pool.allocate(1)?;
 //! let s = a.into_shared();
@@ -70,7 +70,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0382
 //! # fn f(pool: &bufpool::Pool) -> Result<(), bufpool::Error> {
 //! let mut a = pool.allocate(1)?;
 //! let s = a.into_shared();
@@ -78,7 +78,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0599
 //! # fn f(pool: &bufpool::Pool) -> Result<(), bufpool::Error> {
 //! let a = pool.allocate(1)?;
 //! let b = a.clone(); // Alloc is not Clone

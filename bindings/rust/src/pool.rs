@@ -157,7 +157,11 @@ impl Pool {
     /// `hugepages` or `locked` without `region`), [`Error::OutOfMemory`],
     /// and with `region` the mapping's or mlock's error.
     pub fn new(cfg: Config) -> Result<Pool, Error> {
-        let c = ffi::bufpool_config { buffer_size: cfg.buffer_size, max_memory: cfg.max_memory, flags: cfg.flags() };
+        let c = ffi::bufpool_config {
+            buffer_size: cfg.buffer_size,
+            max_memory: cfg.max_memory,
+            flags: cfg.flags(),
+        };
         let mut raw = ptr::null_mut();
         // SAFETY: both pointers are valid for the call; the config is read only.
         check(unsafe { ffi::bufpool_create(&mut raw, &c) })?;

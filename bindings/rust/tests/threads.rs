@@ -242,7 +242,10 @@ fn churn_stays_within_the_budget() {
                     match p.try_allocate(rnd()) {
                         Ok(mut b) => {
                             b.as_mut_slice().fill(!seed as u8);
-                            assert!(b.as_slice().iter().all(|&v| v == !seed as u8), "another thread wrote here");
+                            assert!(
+                                b.as_slice().iter().all(|&v| v == !seed as u8),
+                                "another thread wrote here"
+                            );
                         }
                         Err(Error::WouldBlock) => waited += 1,
                         Err(e) => panic!("{e}"),

@@ -49,12 +49,12 @@
 //! [`BufPoolAllocation`] is `Send` (it may be dropped on another thread) but
 //! not `Sync`; [`BufPoolAllocationIter`] is neither:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! fn sync<T: Sync>() {}
 //! sync::<bufpool::compat::bufpool::BufPoolAllocation>();
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! fn send<T: Send>() {}
 //! send::<bufpool::compat::bufpool::BufPoolAllocationIter>();
 //! ```
@@ -237,7 +237,8 @@ impl BufPool {
         }
         if rc == -ffi::ENOMEM {
             // As the original, which allocates through the global allocator.
-            let layout = Layout::from_size_align(required.saturating_mul(bs), 1).unwrap_or(Layout::new::<u8>());
+            let layout =
+                Layout::from_size_align(required.saturating_mul(bs), 1).unwrap_or(Layout::new::<u8>());
             handle_alloc_error(layout);
         }
         panic!("BufPool::allocate({required}): {} ({rc})", strerror(rc));
