@@ -32,6 +32,8 @@ impl Raw {
         // SAFETY: `a` is live.
         let first = unsafe { ffi::bufpool_alloc_first(a.as_ptr()) };
         let first = NonNull::new(first.cast::<u8>()).expect("an allocation without memory");
+        // n * buffer_size cannot overflow: the C library granted it within
+        // the budget (-E2BIG otherwise).
         Raw { a, first, n, bytes: n * pool.buffer_size, pool: Arc::clone(pool) }
     }
 
