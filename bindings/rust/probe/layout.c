@@ -1,0 +1,60 @@
+/* Prints the C side of what the hand-written FFI declarations in src/ffi.rs
+ * assume: sizes, alignments and field offsets of the public structs, the
+ * flag values, the errno values bufpool returns and the header's version.
+ * build.rs compiles and runs it; src/ffi.rs's layout test compares each
+ * line with the Rust side.  Format: "name value", one per line. */
+#include <bufpool.h>
+#include <errno.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+#define SIZE(T) printf("size %s %zu\nalign %s %zu\n", #T, sizeof(T), #T, alignof(T))
+#define OFF(T, f) printf("offset %s.%s %zu\nfieldsize %s.%s %zu\n", #T, #f, offsetof(T, f), \
+                         #T, #f, sizeof(((T *)0)->f))
+#define CONST(c) printf("const %s %ld\n", #c, (long)(c))
+
+int main(void)
+{
+    SIZE(bufpool_config);
+    OFF(bufpool_config, buffer_size);
+    OFF(bufpool_config, max_memory);
+    OFF(bufpool_config, flags);
+
+    SIZE(bufpool_stats);
+    OFF(bufpool_stats, buffer_size);
+    OFF(bufpool_stats, max_memory);
+    OFF(bufpool_stats, in_use_bytes);
+    OFF(bufpool_stats, peak_in_use_bytes);
+    OFF(bufpool_stats, cached_bytes);
+    OFF(bufpool_stats, live_allocations);
+    OFF(bufpool_stats, waiters);
+    OFF(bufpool_stats, total_allocations);
+    OFF(bufpool_stats, total_waits);
+    OFF(bufpool_stats, total_wait_ns);
+    OFF(bufpool_stats, total_failures);
+    OFF(bufpool_stats, largest_free_run);
+
+    SIZE(struct iovec);
+    OFF(struct iovec, iov_base);
+    OFF(struct iovec, iov_len);
+
+    CONST(BUFPOOL_FIFO);
+    CONST(BUFPOOL_REGION);
+    CONST(BUFPOOL_HUGEPAGES);
+    CONST(BUFPOOL_LOCKED);
+    CONST(BUFPOOL_VERSION);
+
+    CONST(EINVAL);
+    CONST(E2BIG);
+    CONST(EAGAIN);
+    CONST(ETIMEDOUT);
+    CONST(ECANCELED);
+    CONST(ENOMEM);
+    CONST(ENOTSUP);
+    CONST(EPERM);
+    CONST(EBADF);
+    CONST(ERANGE);
+    return 0;
+}

@@ -1,0 +1,156 @@
+//! Rust bindings to **bufpool**, a low-latency, memory-budgeted pool of
+//! fixed-size buffers with backpressure (the C library of this repository,
+//! built and linked statically by this crate's build script).
+//!
+//! Two APIs:
+//!
+//! - the crate's own: [`Pool`], [`Alloc`], [`SharedAlloc`], [`Waiter`],
+//!   with every C error as an [`Error`] value;
+//! - [`compat`]: the original's API, frozen-core 0.0.30's `bufpool` module
+//!   (`BufPool`, `BufPoolCfg`, `BufPoolAllocation`, ...), for code written
+//!   against it.
+//!
+//! ```
+//! use bufpool::{Config, Error, Pool};
+//!
+//! # fn main() -> Result<(), Error> {
+//! let pool = Pool::new(Config::new(4096, 64 << 20))?;
+//! let mut a = pool.allocate(16)?;            // blocks while the budget is short
+//! assert_eq!((a.len(), a.bytes()), (16, 16 * 4096));
+//! a.as_mut_slice().fill(0);
+//! a.buffer_mut(3).unwrap()[0] = 1;           // buffer 3: bytes 3*4096 .. 4*4096
+//! assert_eq!(a.as_slice()[3 * 4096], 1);
+//!
+//! let shared = a.into_shared();              // read-only from here on
+//! let reader = shared.clone();               // bufpool_alloc_retain
+//! std::thread::spawn(move || assert_eq!(reader.buffer(3).unwrap()[0], 1)).join().unwrap();
+//! drop(shared);                              // the last handle: memory back, waiters woken
+//!
+//! assert_eq!(pool.try_allocate(1 << 20).unwrap_err(), Error::TooBig);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Lifetimes: allocations keep their pool alive
+//!
+//! The C pool lives in an `Arc`'d inner handle.  [`Pool`] is a clone of it,
+//! and so is every [`Alloc`], [`SharedAlloc`] and [`Waiter`]:
+//! `bufpool_destroy` runs when the last of them drops.  Use after destroy is
+//! therefore impossible in safe code, and dropping a `Pool` never blocks
+//! (the C destroy runs when nothing of the pool is left, so it has nothing
+//! to wait for).
+//!
+//! Why not borrow the pool (`Alloc<'pool>`) instead?  Allocations are made
+//! to travel: handed to another thread (`std::thread::spawn` and async
+//! runtimes want `'static`), kept in a queue, in an io_uring request's
+//! state, in a struct without a lifetime parameter.  A borrow would forbid
+//! all of that or force scoped threads everywhere.  The price of the `Arc`
+//! is one uncontended atomic increment per allocation and one decrement per
+//! release (the bench example measures the whole roundtrip:
+//! `cargo run --release --example bench`).  [`compat::bufpool::BufPool`]
+//! keeps the original's model instead: the pool's drop blocks until its
+//! allocations are gone.
+//!
+//! # Unique and shared handles
+//!
+//! A fresh allocation is an [`Alloc`], the only handle to its memory: it
+//! gives `&[u8]` and, through `&mut self`, `&mut [u8]`.  It is not
+//! `Clone`.  Sharing goes through [`Alloc::into_shared`], which consumes it
+//! and returns a [`SharedAlloc`]: `Clone` on that takes a C reference
+//! (`bufpool_alloc_retain`), and no `SharedAlloc` gives `&mut`.  So once a
+//! second handle can exist, none can write, and that is a property of the
+//! types, not a runtime check.  (A `Clone` on `Alloc` would have to return
+//! an `Alloc`, and two of them would each hand out `&mut` to the same bytes.)
+//!
+//! ```compile_fail,E0599
+//! # fn f(pool: &bufpool::Pool) -> Result<(), bufpool::Error> {
+//! let a = pool.allocate(1)?;
+//! let s = a.into_shared();
+//! s.as_mut_slice()[0] = 1; // no such method: a shared handle only reads
+//! # Ok(()) }
+//! ```
+//!
+//! ```compile_fail,E0382
+//! # fn f(pool: &bufpool::Pool) -> Result<(), bufpool::Error> {
+//! let mut a = pool.allocate(1)?;
+//! let s = a.into_shared();
+//! a.as_mut_slice()[0] = 1; // `a` was moved into the shared handle
+//! # Ok(()) }
+//! ```
+//!
+//! ```compile_fail,E0599
+//! # fn f(pool: &bufpool::Pool) -> Result<(), bufpool::Error> {
+//! let a = pool.allocate(1)?;
+//! let b = a.clone(); // Alloc is not Clone
+//! # Ok(()) }
+//! ```
+//!
+//! # Threads
+//!
+//! [`Pool`], [`Alloc`], [`SharedAlloc`] and [`Waiter`] are all `Send` and
+//! `Sync`; each `unsafe impl` says why in a `// SAFETY:` comment.  In short:
+//! every C function is thread-safe except the two destroys, which run only
+//! in `Drop` (so with exclusive access); an `Alloc` writes only through
+//! `&mut`; a `SharedAlloc` never writes; a `Waiter` changes only through
+//! `&mut` (the C library wants one thread at a time per waiter) and
+//! exposes only its fd through `&`.
+//!
+//! # Memory
+//!
+//! Buffers are contiguous (buffer `i` at `as_ptr() + i * buffer_size`) and
+//! aligned to `min(buffer_size, 4096)`.  Their bytes are *unspecified but
+//! initialized*: the pool carves allocations from anonymous `mmap` memory,
+//! which the kernel zero-fills, and a released buffer keeps what its holder
+//! wrote.  So `&[u8]` of a fresh allocation is sound to read, and holds zeros
+//! or stale data: fill it before you rely on its contents.  (Code that
+//! writes through [`Alloc::as_mut_ptr`] must write initialized bytes, as
+//! with any `&mut [u8]`.)
+//!
+//! # Async allocation
+//!
+//! [`Waiter`] is an eventfd-backed async waiter: `allocate` never blocks,
+//! and on [`Error::WouldBlock`] its fd ([`std::os::fd::AsRawFd`]) turns
+//! readable when a retry may succeed: register it with `poll(2)`, epoll, mio
+//! or tokio's `AsyncFd`.  Its docs show a complete poll(2) loop.
+//!
+//! # Region mode
+//!
+//! With [`Config::region`], the budget is one mapping that never moves, cut
+//! into pieces of at most 1 GiB: [`Pool::region_iovecs`] gives them for
+//! `io_uring_register_buffers`, and [`Alloc::buf_index`] and
+//! [`Alloc::offset`] locate an allocation in them.
+//!
+//! ```
+//! use bufpool::{Config, Pool};
+//! # fn main() -> Result<(), bufpool::Error> {
+//! let pool = Pool::new(Config { region: true, ..Config::new(4096, 1 << 20) })?;
+//! let iov = pool.region_iovecs()?;
+//! assert_eq!(iov.len(), 1);
+//! let a = pool.allocate(8)?;
+//! assert_eq!(a.buf_index()?, 0);
+//! let off = a.offset().unwrap();
+//! assert_eq!(iov[0].iov_base as usize + off, a.as_ptr() as usize);
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_debug_implementations)]
+
+mod alloc;
+pub mod compat;
+mod error;
+pub mod ffi;
+mod pool;
+mod waiter;
+
+pub use alloc::{Alloc, IoVec, SharedAlloc};
+pub use error::Error;
+pub use pool::{Config, Pool, Stats};
+pub use waiter::Waiter;
+
+/// The version of the C library linked, `MAJOR * 10000 + MINOR * 100 +
+/// PATCH` (`bufpool_version`).
+pub fn version() -> i32 {
+    // SAFETY: no arguments, no state.
+    unsafe { ffi::bufpool_version() }
+}

@@ -1,0 +1,295 @@
+//! [`Pool`], its [`Config`] and [`Stats`].
+
+use crate::alloc::{Alloc, IoVec};
+use crate::error::{Error, check};
+use crate::ffi;
+use crate::waiter::Waiter;
+use std::fmt;
+use std::os::raw::c_uint;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a pool is made of: the buffer size, the budget, and the mode flags
+/// of `bufpool_create(3)`.
+///
+/// ```
+/// use bufpool::Config;
+/// let plain = Config::new(4096, 64 << 20);
+/// let fifo = Config { fifo: true, ..Config::new(4096, 64 << 20) };
+/// let region = Config { region: true, hugepages: true, ..Config::new(4096, 16 << 20) };
+/// # let _ = (plain, fifo, region);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Config {
+    /// Bytes per buffer: a power of two from 8 to 1 GiB.
+    pub buffer_size: usize,
+    /// The budget in bytes, at least `buffer_size`.
+    pub max_memory: usize,
+    /// `BUFPOOL_FIFO`: waiting requests are served strictly in arrival
+    /// order (blocked calls and waiters alike); `try_allocate` fails with
+    /// [`Error::WouldBlock`] while anyone waits.
+    pub fifo: bool,
+    /// `BUFPOOL_REGION`: reserve `max_memory` up front as one mapping that
+    /// never moves, for io_uring fixed buffers ([`Pool::region_iovecs`],
+    /// [`Alloc::buf_index`]).
+    pub region: bool,
+    /// `BUFPOOL_HUGEPAGES` (with `region`): huge pages where possible,
+    /// falling back silently.
+    pub hugepages: bool,
+    /// `BUFPOOL_LOCKED` (with `region`): mlock the region; `Pool::new` fails
+    /// with the mlock error if that is refused.
+    pub locked: bool,
+}
+
+impl Config {
+    /// A configuration in the default (opportunistic) mode, no flags.
+    pub const fn new(buffer_size: usize, max_memory: usize) -> Config {
+        Config { buffer_size, max_memory, fifo: false, region: false, hugepages: false, locked: false }
+    }
+
+    fn flags(&self) -> c_uint {
+        let mut f = 0;
+        if self.fifo {
+            f |= ffi::BUFPOOL_FIFO;
+        }
+        if self.region {
+            f |= ffi::BUFPOOL_REGION;
+        }
+        if self.hugepages {
+            f |= ffi::BUFPOOL_HUGEPAGES;
+        }
+        if self.locked {
+            f |= ffi::BUFPOOL_LOCKED;
+        }
+        f
+    }
+}
+
+/// A snapshot of a pool's counters (`bufpool_get_stats(3)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    pub buffer_size: usize,
+    pub max_memory: usize,
+    /// Bytes of live allocations.
+    pub in_use_bytes: usize,
+    pub peak_in_use_bytes: usize,
+    /// Released memory kept for reuse; it counts in the budget.
+    pub cached_bytes: usize,
+    pub live_allocations: usize,
+    /// Requests waiting now: blocked calls plus pending async waiters.
+    pub waiters: usize,
+    /// Requests granted.
+    pub total_allocations: u64,
+    /// Requests that had to wait.
+    pub total_waits: u64,
+    /// Time blocked calls spent waiting, in nanoseconds.
+    pub total_wait_ns: u64,
+    /// Requests not granted, whatever the error.
+    pub total_failures: u64,
+    /// Region mode: the longest run of free buffers, in buffers; else 0.
+    pub largest_free_run: usize,
+}
+
+impl From<ffi::bufpool_stats> for Stats {
+    fn from(s: ffi::bufpool_stats) -> Stats {
+        Stats {
+            buffer_size: s.buffer_size,
+            max_memory: s.max_memory,
+            in_use_bytes: s.in_use_bytes,
+            peak_in_use_bytes: s.peak_in_use_bytes,
+            cached_bytes: s.cached_bytes,
+            live_allocations: s.live_allocations,
+            waiters: s.waiters,
+            total_allocations: s.total_allocations,
+            total_waits: s.total_waits,
+            total_wait_ns: s.total_wait_ns,
+            total_failures: s.total_failures,
+            largest_free_run: s.largest_free_run,
+        }
+    }
+}
+
+/// The C pool, owned.  Every [`Pool`], [`Alloc`], [`SharedAlloc`](crate::SharedAlloc)
+/// and [`Waiter`] holds an `Arc` of it, so `bufpool_destroy` runs exactly
+/// once, when the last of them drops: by then no allocation is live, no
+/// call is blocked and no waiter exists, which is what destroy requires.
+pub(crate) struct Inner {
+    pub(crate) raw: NonNull<ffi::bufpool>,
+    pub(crate) buffer_size: usize,
+}
+
+// SAFETY: the C pool is not tied to the thread that created it, and every
+// bufpool_* function on a pool is thread-safe (bufpool(3), THREAD SAFETY),
+// except bufpool_destroy, which only Inner::drop calls, when no other handle
+// to the pool is left (the Arc's count reached zero).  So an Inner may move
+// to, and be used through `&Inner` from, any thread.
+unsafe impl Send for Inner {}
+// SAFETY: see Send: through `&Inner` only the thread-safe functions are
+// called.
+unsafe impl Sync for Inner {}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // SAFETY: the last handle is gone: nothing can be using the pool.
+        // destroy would wait for live allocations, but there are none (each
+        // holds an Arc of this Inner).
+        unsafe { ffi::bufpool_destroy(self.raw.as_ptr()) }
+    }
+}
+
+/// A memory-budgeted pool of fixed-size buffers with backpressure.
+///
+/// `Pool` is a cheap handle (`Clone` shares the same pool) and is `Send`
+/// and `Sync`: one pool serves any number of threads.  The C pool is
+/// destroyed when the last `Pool`, [`Alloc`], [`SharedAlloc`](crate::SharedAlloc)
+/// or [`Waiter`] of it drops, so no allocation can outlive it.
+#[derive(Clone)]
+pub struct Pool {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Pool {
+    /// Create a pool (`bufpool_create`).
+    ///
+    /// Errors: [`Error::InvalidArgument`] for a bad configuration (a buffer
+    /// size that is no power of two in 8 .. 1 GiB, a budget below it,
+    /// `hugepages` or `locked` without `region`), [`Error::OutOfMemory`],
+    /// and with `region` the mapping's or mlock's error.
+    pub fn new(cfg: Config) -> Result<Pool, Error> {
+        let c = ffi::bufpool_config {
+            buffer_size: cfg.buffer_size,
+            max_memory: cfg.max_memory,
+            flags: cfg.flags(),
+        };
+        let mut raw = ptr::null_mut();
+        // SAFETY: both pointers are valid for the call; the config is read only.
+        check(unsafe { ffi::bufpool_create(&mut raw, &c) })?;
+        let raw = NonNull::new(raw).expect("bufpool_create returned 0 and no pool");
+        Ok(Pool { inner: Arc::new(Inner { raw, buffer_size: cfg.buffer_size }) })
+    }
+
+    fn raw(&self) -> *mut ffi::bufpool {
+        self.inner.raw.as_ptr()
+    }
+
+    /// Bytes per buffer.
+    pub fn buffer_size(&self) -> usize {
+        self.inner.buffer_size
+    }
+
+    #[inline]
+    fn finish(&self, rc: i32, a: *mut ffi::bufpool_alloc, n: usize) -> Result<Alloc, Error> {
+        check(rc)?;
+        // SAFETY: rc == 0: `a` is a live allocation of this pool whose one
+        // reference is now ours.
+        Ok(unsafe { Alloc::from_raw(&self.inner, a, n) })
+    }
+
+    /// `n` contiguous buffers, blocking while the budget is short.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for `n == 0`, [`Error::TooBig`]
+    /// (at once) when `n * buffer_size` exceeds the budget,
+    /// [`Error::Canceled`] after [`shutdown`](Pool::shutdown), and
+    /// [`Error::OutOfMemory`].
+    #[inline]
+    pub fn allocate(&self, n: usize) -> Result<Alloc, Error> {
+        let mut a = ptr::null_mut();
+        // SAFETY: the pool is alive (we hold an Arc of it) and `a` is writable.
+        let rc = unsafe { ffi::bufpool_allocate(self.raw(), n, &mut a) };
+        self.finish(rc, a, n)
+    }
+
+    /// As [`allocate`](Pool::allocate), but never blocks:
+    /// [`Error::WouldBlock`] when it would wait.
+    #[inline]
+    pub fn try_allocate(&self, n: usize) -> Result<Alloc, Error> {
+        let mut a = ptr::null_mut();
+        // SAFETY: as in allocate.
+        let rc = unsafe { ffi::bufpool_try_allocate(self.raw(), n, &mut a) };
+        self.finish(rc, a, n)
+    }
+
+    /// As [`allocate`](Pool::allocate), but waits at most `timeout`
+    /// (CLOCK_MONOTONIC): [`Error::TimedOut`] when it runs out.  A zero
+    /// timeout is a try that reports `TimedOut`; one too large for `u64`
+    /// nanoseconds waits without limit.
+    #[inline]
+    pub fn allocate_timeout(&self, n: usize, timeout: Duration) -> Result<Alloc, Error> {
+        let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        let mut a = ptr::null_mut();
+        // SAFETY: as in allocate.
+        let rc = unsafe { ffi::bufpool_allocate_timeout(self.raw(), n, ns, &mut a) };
+        self.finish(rc, a, n)
+    }
+
+    /// A snapshot of the counters; never blocks the allocation path.
+    pub fn stats(&self) -> Stats {
+        let mut s = ffi::bufpool_stats::default();
+        // SAFETY: the pool is alive and `s` is writable.
+        unsafe { ffi::bufpool_get_stats(self.raw(), &mut s) };
+        s.into()
+    }
+
+    /// Change the budget.  Growing wakes waiters that now fit; shrinking
+    /// never revokes live allocations and fails waiters that can no longer
+    /// fit with [`Error::TooBig`].  [`Error::InvalidArgument`] below the
+    /// buffer size, or (region mode) beyond the region.
+    pub fn set_max_memory(&self, bytes: usize) -> Result<(), Error> {
+        // SAFETY: the pool is alive.
+        check(unsafe { ffi::bufpool_set_max_memory(self.raw(), bytes) })
+    }
+
+    /// Fail every waiting and every later request with [`Error::Canceled`].
+    /// Live allocations stay valid.  Idempotent, never blocks.
+    pub fn shutdown(&self) {
+        // SAFETY: the pool is alive.
+        unsafe { ffi::bufpool_shutdown(self.raw()) }
+    }
+
+    /// Region mode: the whole region as one iovec (`bufpool_region`), for
+    /// `io_uring_register_buffers(ring, &iov, 1)` when it is at most 1 GiB.
+    /// [`Error::NotSupported`] without `region`.
+    pub fn region(&self) -> Result<IoVec, Error> {
+        let mut v = ffi::iovec { iov_base: ptr::null_mut(), iov_len: 0 };
+        // SAFETY: the pool is alive and `v` is writable.
+        check(unsafe { ffi::bufpool_region(self.raw(), &mut v) })?;
+        Ok(v)
+    }
+
+    /// Region mode: the region in pieces of at most 1 GiB, in address order,
+    /// each a valid io_uring fixed buffer (`bufpool_region_iovecs`): register
+    /// them all, and [`Alloc::buf_index`] names the piece that holds an
+    /// allocation.  [`Error::NotSupported`] without `region`.
+    pub fn region_iovecs(&self) -> Result<Vec<IoVec>, Error> {
+        // SAFETY: the pool is alive; NULL and 0 ask for the count alone.
+        let count = unsafe { ffi::bufpool_region_iovecs(self.raw(), ptr::null_mut(), 0) };
+        if count < 0 {
+            return Err(Error::from_code(count));
+        }
+        let mut v = vec![ffi::iovec { iov_base: ptr::null_mut(), iov_len: 0 }; count as usize];
+        // SAFETY: `v` has room for `count` iovecs; the region never changes.
+        let got = unsafe { ffi::bufpool_region_iovecs(self.raw(), v.as_mut_ptr(), count as c_uint) };
+        if got < 0 {
+            return Err(Error::from_code(got));
+        }
+        v.truncate(got as usize);
+        Ok(v)
+    }
+
+    /// An async waiter with its own eventfd (`bufpool_waiter_create`): see
+    /// [`Waiter`].  Errors: [`Error::OutOfMemory`], or the eventfd's errno
+    /// as [`Error::Other`] (`EMFILE`, `ENFILE`).
+    pub fn waiter(&self) -> Result<Waiter, Error> {
+        Waiter::new(&self.inner)
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("pool", &self.inner.raw)
+            .field("buffer_size", &self.inner.buffer_size)
+            .finish_non_exhaustive()
+    }
+}
