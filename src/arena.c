@@ -53,6 +53,7 @@
  * are mapped lazily, but their address space is not free). */
 #define CHUNK_MAX_UNITS ((size_t)1 << 33)
 #define CHUNK_MAX_BYTES ((size_t)1 << 44)
+#define HOMES 8 /* at most this many home chunks, one per online CPU */
 
 struct chunk {
     struct bufpool__region *tree; /* carving of [base, base + units * bs) */
@@ -70,6 +71,8 @@ struct bufpool__arena {
     size_t page;
     struct bufpool__region *owner; /* REGION: the mapping */
     _Atomic size_t dirty_bytes;   /* free resident bytes, read racily */
+    unsigned nhomes;              /* threads' home chunks (see arena_alloc) */
+    int home[HOMES];              /* the chunk of each home, -1: none yet */
     unsigned nchunks;
     struct chunk chunk[ARENA_CHUNKS];
 };
@@ -223,6 +226,24 @@ static int region_init(struct bufpool__arena *a, size_t bs, size_t max, unsigned
     return err;
 }
 
+/* The arena's critical sections are short (a tree walk, some bitmap
+ * words), so a thread that finds the lock taken spins a little before it
+ * sleeps: two threads carving at once would otherwise pay a futex sleep
+ * and wake per miss. */
+static int lock_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t at;
+    int err = pthread_mutexattr_init(&at);
+    if (err)
+        return err;
+#ifdef PTHREAD_MUTEX_ADAPTIVE_NP
+    (void)pthread_mutexattr_settype(&at, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    err = pthread_mutex_init(m, &at);
+    pthread_mutexattr_destroy(&at);
+    return err;
+}
+
 int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, unsigned flags)
 {
     struct bufpool__arena *a = calloc(1, sizeof *a);
@@ -233,7 +254,11 @@ int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, un
     a->page = ps > 0 ? (size_t)ps : 4096;
     a->shift = (unsigned)__builtin_ctzll(bs);
     a->region = flags & BUFPOOL_REGION;
-    int err = pthread_mutex_init(&a->lock, NULL) ? -ENOMEM : 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    a->nhomes = a->region || cpus < 1 ? 1 : cpus > HOMES ? HOMES : (unsigned)cpus;
+    for (unsigned h = 0; h < HOMES; h++)
+        a->home[h] = h == 0 ? 0 : -1;
+    int err = lock_init(&a->lock) ? -ENOMEM : 0;
     if (!err && a->region)
         err = region_init(a, bs, max, flags);
     else if (!err)
@@ -392,11 +417,33 @@ static unsigned chunk_of(const struct bufpool__arena *a, const char *p)
 }
 
 /*
- * Carve n buffers, charging the budget for the clean ones (purging other
- * free memory first if that is what it takes).  0, -EAGAIN (the budget, or
- * in REGION mode the region, has no room now), -ENOMEM.
+ * A thread's home chunk (default mode): threads carve first from a chunk of
+ * their own, so that each keeps reusing the runs it freed, whose pages are
+ * hot in its core's caches, instead of two cores writing the same low
+ * addresses in turn (first fit over one chunk).  A home chunk is reserved
+ * on its first use; when it has no run that the budget can pay for without
+ * a purge, the carve falls back to first fit over every chunk, so free
+ * memory elsewhere is reused rather than purged.  Under the lock; the
+ * chunk, or -1.
  */
-int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first)
+static int home_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned home)
+{
+    unsigned h = home % a->nhomes;
+    if (a->home[h] < 0 && a->nchunks < ARENA_CHUNKS) {
+        size_t max = load_relaxed(&pool->max_memory);
+        if (chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, (size_t)1 << a->shift) == 0)
+            a->home[h] = (int)a->nchunks - 1;
+    }
+    return a->home[h];
+}
+
+/*
+ * Carve n buffers, charging the budget for the clean ones (purging other
+ * free memory first if that is what it takes).  home: the calling thread's
+ * (see home_chunk).  0, -EAGAIN (the budget, or in REGION mode the region,
+ * has no room now), -ENOMEM.
+ */
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, char **first)
 {
     struct bufpool__arena *a = pool->arena;
     size_t unit = SIZE_MAX, clean = n;
@@ -404,6 +451,14 @@ int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first)
     int err = 0;
 
     pthread_mutex_lock(&a->lock);
+    int kh = a->region ? -1 : home_chunk(pool, a, home);
+    if (kh >= 0 && (unit = bufpool__region_find_locked(a->chunk[kh].tree, n)) != SIZE_MAX) {
+        k = (unsigned)kh;
+        clean = n - bits_count(a->chunk[k].dirty, unit, n);
+        if (charge(pool, clean << a->shift))
+            goto carve;
+        clean = n;
+    }
     for (k = 0; k < a->nchunks; k++)
         if ((unit = bufpool__region_find_locked(a->chunk[k].tree, n)) != SIZE_MAX)
             break;
@@ -441,6 +496,8 @@ int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first)
             err = 0;
         }
     }
+carve:
+    c = &a->chunk[k];
     if (a->region) {
         span_apply(a, k, unit, n, true);
     } else {

@@ -145,7 +145,7 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct
 {
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc(pool, n, &mem);
+    int err = bufpool__arena_alloc(pool, n, tc ? tc->home : 0, &mem);
     if (err)
         return err;
     if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool) || !(h = hdr_get(pool, tc))) {
@@ -161,7 +161,7 @@ int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_all
 {
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc(pool, n, &mem);
+    int err = bufpool__arena_alloc(pool, n, 0, &mem);
     if (err)
         return err;
     if (!(h = hdr_get_locked(pool))) {

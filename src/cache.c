@@ -76,6 +76,7 @@ static struct tcache *tcache_attach(struct bufpool *pool)
         return NULL;
     memset(tc, 0, sizeof *tc);
     tc->pool = pool;
+    tc->home = pool->ncaches++;
     atomic_init(&tc->owners, 2);
     tc->next = load_relaxed(&pool->tcaches);
     /* pairs with the load_acquire in bufpool__sum_counters, which walks the

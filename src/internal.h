@@ -133,7 +133,7 @@ int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, un
 void bufpool__arena_destroy(struct bufpool__arena *a);
 /* n buffers, charging the budget for what is not resident yet: 0, -EAGAIN
  * (no budget, or in REGION mode no run, now), -ENOMEM. */
-int bufpool__arena_alloc(struct bufpool *pool, size_t n, char **first);
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, char **first);
 void bufpool__arena_free(struct bufpool *pool, char *first, size_t n);
 /* Give back at least `want` bytes of free resident memory if there is that
  * much; the bytes uncharged. */
@@ -207,6 +207,7 @@ struct tcache {
     struct tc_bin bins[TC_BINS];
     struct bufpool_alloc *stash; /* owner-only: spare headers (budget.c) */
     unsigned nstash;
+    unsigned home;               /* the arena's home chunk to carve from first */
     alignas(CACHELINE) struct tc_counters c;
     struct tcache *next;  /* the pool's list; append-only while it lives */
     struct bufpool *pool;
@@ -338,6 +339,7 @@ struct bufpool {
     _Atomic uint64_t total_wait_ns;
     _Atomic size_t inside; /* blocked calls that have not returned yet */
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
+    unsigned ncaches;              /* caches made so far, under lock: homes */
 };
 
 /* pool.c */
