@@ -30,15 +30,22 @@
  * pages (MADV_DONTNEED, then uncharge), so in_use + cached stays the memory
  * the pool holds.  For buffers smaller than a page the budget counts
  * buffers, not pages: a purge gives every free buffer back to the budget,
- * and to the system the pages on which every buffer is free.  In REGION mode memory is never purged (io_uring may hold it
- * registered): a run is charged when carved and uncharged when freed.
+ * and to the system the pages on which every buffer is free.  In REGION
+ * mode memory is never purged (io_uring may hold it registered): a run is
+ * charged when carved and uncharged when freed.
  *
- * Ordering.  Everything here is under arena->lock, the innermost lock
- * (pool->lock may be held; no other lock is taken inside).  A free is a
- * "give" of the wait protocol (waitq.c): the caller loads nwait after it,
- * and a waiter's allocation attempt takes this lock after its nwait
- * increment, so either the waiter's attempt sees the freed run or the
- * freeing thread sees the waiter.
+ * Locks.  In the default mode each chunk has its own lock, and arena->lock
+ * only guards adding chunks; in REGION mode arena->lock is every chunk's.
+ * They are the innermost locks (pool->lock may be held), and nobody holds
+ * one chunk's lock while taking another lock: a purge takes them one after
+ * the other.  Chunks are only ever added, so a lock-free reader of
+ * nchunks (acquire) sees complete chunks.
+ *
+ * Ordering.  A free is a "give" of the wait protocol (waitq.c), under the
+ * lock of its chunk: the caller loads nwait after it, and a waiter's
+ * allocation attempt takes every chunk's lock after its nwait increment,
+ * so either the attempt sees the freed run or the freeing thread sees the
+ * waiter.
  */
 #include "internal.h"
 
@@ -56,6 +63,8 @@
 #define HOMES 8 /* at most this many home chunks, one per online CPU */
 
 struct chunk {
+    pthread_mutex_t *lock;        /* its own (default mode), or the arena's */
+    pthread_mutex_t own;
     struct bufpool__region *tree; /* carving of [base, base + units * bs) */
     char *base;
     size_t units;
@@ -71,9 +80,9 @@ struct bufpool__arena {
     size_t page;
     struct bufpool__region *owner; /* REGION: the mapping */
     _Atomic size_t dirty_bytes;   /* free resident bytes, read racily */
-    unsigned nhomes;              /* threads' home chunks (see arena_alloc) */
-    int home[HOMES];              /* the chunk of each home, -1: none yet */
-    unsigned nchunks;
+    unsigned nhomes;              /* threads' home chunks (see home_chunk) */
+    _Atomic int home[HOMES];      /* the chunk of each home, -1: none yet */
+    _Atomic unsigned nchunks;     /* grows under lock; entries are set first */
     struct chunk chunk[ARENA_CHUNKS];
 };
 
@@ -144,17 +153,24 @@ static size_t dirty_bytes(const struct chunk *c)
     return (c->units + 63) / 64 * sizeof(uint64_t);
 }
 
+static int lock_init(pthread_mutex_t *m);
+
 static int chunk_init(struct bufpool__arena *a, struct chunk *c, char *base, size_t units)
 {
     c->base = base;
     c->units = units;
+    c->lock = &a->lock;
     int err = bufpool__region_create_over(&c->tree, base, units << a->shift, (size_t)1 << a->shift);
     if (err)
         return err;
-    if (!a->region && !(c->dirty = bufpool__zalloc(dirty_bytes(c)))) {
+    if (a->region)
+        return 0;
+    if (!(c->dirty = bufpool__zalloc(dirty_bytes(c))) || lock_init(&c->own) != 0) {
+        bufpool__zfree(c->dirty, dirty_bytes(c));
         bufpool__region_destroy(c->tree);
         return -ENOMEM;
     }
+    c->lock = &c->own;
     return 0;
 }
 
@@ -165,7 +181,8 @@ static int chunk_init(struct bufpool__arena *a, struct chunk *c, char *base, siz
  */
 static int chunk_add(struct bufpool__arena *a, size_t want, size_t need)
 {
-    if (a->nchunks == ARENA_CHUNKS)
+    unsigned nc = load_relaxed(&a->nchunks);
+    if (nc == ARENA_CHUNKS)
         return -ENOMEM;
     size_t bs = (size_t)1 << a->shift, cap = CHUNK_MAX_UNITS << a->shift;
     if (cap > CHUNK_MAX_BYTES || cap >> a->shift != CHUNK_MAX_UNITS)
@@ -176,13 +193,16 @@ static int chunk_add(struct bufpool__arena *a, size_t want, size_t need)
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) {
-            struct chunk *c = &a->chunk[a->nchunks];
+            struct chunk *c = &a->chunk[nc];
             if (chunk_init(a, c, p, len >> a->shift) != 0) {
                 munmap(p, len);
                 return -ENOMEM;
             }
             c->maplen = len;
-            a->nchunks++;
+            /* release: pairs with the load_acquire of the lock-free
+             * readers (chunk_of, the carving loop), who then see the
+             * chunk's fields. */
+            store_release(&a->nchunks, nc + 1);
             return 0;
         }
         size_t next = round_up(len / 2, a->page);
@@ -194,6 +214,8 @@ static int chunk_add(struct bufpool__arena *a, size_t want, size_t need)
 
 static void chunk_fini(struct bufpool__arena *a, struct chunk *c)
 {
+    if (c->lock == &c->own)
+        pthread_mutex_destroy(&c->own);
     if (c->tree != a->owner)
         bufpool__region_destroy(c->tree);
     bufpool__zfree(c->dirty, dirty_bytes(c));
@@ -210,18 +232,19 @@ static int region_init(struct bufpool__arena *a, size_t bs, size_t max, unsigned
     char *base = bufpool__region_base(a->owner);
     size_t len = bufpool__region_length(a->owner);
     if (len <= PIECE) {
-        a->chunk[0] = (struct chunk){.tree = a->owner, .base = base,
+        a->chunk[0] = (struct chunk){.lock = &a->lock, .tree = a->owner, .base = base,
                                      .units = bufpool__region_units(a->owner)};
-        a->nchunks = 1;
+        store_relaxed(&a->nchunks, 1);
         return 0;
     }
     for (size_t off = 0; off + bs <= len; off += PIECE) {
         size_t units = ((len - off < PIECE ? len - off : PIECE)) >> a->shift;
-        if (a->nchunks == ARENA_CHUNKS || chunk_init(a, &a->chunk[a->nchunks], base + off, units)) {
+        unsigned nc = load_relaxed(&a->nchunks);
+        if (nc == ARENA_CHUNKS || chunk_init(a, &a->chunk[nc], base + off, units)) {
             err = -ENOMEM;
             break;
         }
-        a->nchunks++;
+        store_relaxed(&a->nchunks, nc + 1);
     }
     return err;
 }
@@ -257,7 +280,7 @@ int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, un
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     a->nhomes = a->region || cpus < 1 ? 1 : cpus > HOMES ? HOMES : (unsigned)cpus;
     for (unsigned h = 0; h < HOMES; h++)
-        a->home[h] = h == 0 ? 0 : -1;
+        atomic_init(&a->home[h], h == 0 ? 0 : -1);
     int err = lock_init(&a->lock) ? -ENOMEM : 0;
     if (!err && a->region)
         err = region_init(a, bs, max, flags);
@@ -275,7 +298,7 @@ void bufpool__arena_destroy(struct bufpool__arena *a)
 {
     if (!a)
         return;
-    for (unsigned i = 0; i < a->nchunks; i++)
+    for (unsigned i = 0; i < load_relaxed(&a->nchunks); i++)
         chunk_fini(a, &a->chunk[i]);
     bufpool__region_destroy(a->owner);
     pthread_mutex_destroy(&a->lock);
@@ -309,48 +332,51 @@ static size_t purge_range(struct bufpool *pool, struct bufpool__arena *a, struct
     size_t bytes = (v - u) << a->shift;
     bits_set(c->dirty, u, v - u, false);
     c->ndirty -= v - u;
-    store_relaxed(&a->dirty_bytes, load_relaxed(&a->dirty_bytes) - bytes);
+    fetch_sub_relaxed(&a->dirty_bytes, bytes); /* a statistic; orders nothing */
     bufpool__budget_uncharge(pool, bytes);
     return bytes;
 }
 
 /*
- * Purge at least `want` bytes of dirty free memory if there is that much,
- * leaving the units [xu, xu + xn) of chunk xc alone (a run about to be
- * handed out).  Returns the bytes uncharged.  Under the lock.
+ * Purge at least `want` bytes of dirty free memory if there is that much
+ * (default mode).  Each chunk under its own lock, one after the other; the
+ * caller holds none of them.  Returns the bytes uncharged.
  */
-static size_t purge_locked(struct bufpool *pool, struct bufpool__arena *a, size_t want,
-                           const struct chunk *xc, size_t xu, size_t xn)
+/* A run to leave alone in a purge: the one about to be handed out. */
+struct keep {
+    unsigned k;
+    size_t unit, n;
+};
+
+static size_t purge(struct bufpool *pool, struct bufpool__arena *a, size_t want,
+                    const struct keep *x)
 {
     size_t got = 0;
-    for (unsigned k = 0; k < a->nchunks && got < want; k++) {
+    unsigned nc = load_acquire(&a->nchunks); /* pairs with chunk_add's store */
+    for (unsigned k = 0; k < nc && got < want; k++) {
         struct chunk *c = &a->chunk[k];
+        pthread_mutex_lock(c->lock);
         for (size_t pos = 0; c->ndirty && pos < c->units && got < want;) {
             size_t s = bits_next_run(c->dirty, &pos, c->units), e = pos;
             if (s == e)
                 break;
-            if (c == xc && s < xu + xn && xu < e) { /* around the kept run */
-                if (s < xu)
-                    got += purge_range(pool, a, c, s, xu);
-                if (xu + xn < e)
-                    got += purge_range(pool, a, c, xu + xn, e);
+            if (x && x->k == k && s < x->unit + x->n && x->unit < e) { /* around it */
+                if (s < x->unit)
+                    got += purge_range(pool, a, c, s, x->unit);
+                if (x->unit + x->n < e)
+                    got += purge_range(pool, a, c, x->unit + x->n, e);
                 continue;
             }
             got += purge_range(pool, a, c, s, e);
         }
+        pthread_mutex_unlock(c->lock);
     }
     return got;
 }
 
 size_t bufpool__arena_purge(struct bufpool *pool, size_t want)
 {
-    struct bufpool__arena *a = pool->arena;
-    if (a->region)
-        return 0;
-    pthread_mutex_lock(&a->lock);
-    size_t got = purge_locked(pool, a, want, NULL, 0, 0);
-    pthread_mutex_unlock(&a->lock);
-    return got;
+    return pool->arena->region ? 0 : purge(pool, pool->arena, want, NULL);
 }
 
 /* ---- carving ------------------------------------------------------------ */
@@ -371,13 +397,14 @@ static bool charge(struct bufpool *pool, size_t need)
  * chunk.  Its index, with *start the unit in it, or -1. */
 static int find_span(struct bufpool__arena *a, size_t n, size_t *start)
 {
-    for (unsigned k = 0; k < a->nchunks; k++) {
+    unsigned nc = load_relaxed(&a->nchunks); /* REGION: fixed at create */
+    for (unsigned k = 0; k < nc; k++) {
         size_t pre, suf, max, got;
         bufpool__region_edges_locked(a->chunk[k].tree, &pre, &suf, &max);
         if (suf == 0)
             continue;
         got = suf;
-        for (unsigned j = k + 1; j < a->nchunks && got < n; j++) {
+        for (unsigned j = k + 1; j < nc && got < n; j++) {
             size_t jpre, jsuf, jmax;
             bufpool__region_edges_locked(a->chunk[j].tree, &jpre, &jsuf, &jmax);
             got += jpre;
@@ -406,11 +433,11 @@ static void span_apply(struct bufpool__arena *a, unsigned k, size_t unit, size_t
     }
 }
 
-/* The chunk that holds address p. */
-static unsigned chunk_of(const struct bufpool__arena *a, const char *p)
+/* The chunk that holds address p; lock-free (chunks are only added). */
+static unsigned chunk_of(struct bufpool__arena *a, const char *p)
 {
-    unsigned k = 0;
-    while (k + 1 < a->nchunks &&
+    unsigned k = 0, nc = load_acquire(&a->nchunks); /* pairs with chunk_add */
+    while (k + 1 < nc &&
            !(p >= a->chunk[k].base && p < a->chunk[k].base + (a->chunk[k].units << a->shift)))
         k++;
     return k;
@@ -419,22 +446,152 @@ static unsigned chunk_of(const struct bufpool__arena *a, const char *p)
 /*
  * A thread's home chunk (default mode): threads carve first from a chunk of
  * their own, so that each keeps reusing the runs it freed, whose pages are
- * hot in its core's caches, instead of two cores writing the same low
- * addresses in turn (first fit over one chunk).  A home chunk is reserved
- * on its first use; when it has no run that the budget can pay for without
- * a purge, the carve falls back to first fit over every chunk, so free
- * memory elsewhere is reused rather than purged.  Under the lock; the
+ * hot in its core's caches, and takes its own chunk's lock, instead of two
+ * cores writing the same low addresses in turn under one lock (first fit
+ * over one chunk).  A home chunk is reserved on its first use; when it has
+ * no run that the budget can pay for without a purge, the carve tries every
+ * chunk before it purges, so free memory elsewhere is reused first.  The
  * chunk, or -1.
  */
 static int home_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned home)
 {
     unsigned h = home % a->nhomes;
-    if (a->home[h] < 0 && a->nchunks < ARENA_CHUNKS) {
+    /* acquire: pairs with the store_release below */
+    int k = load_acquire(&a->home[h]);
+    if (k >= 0)
+        return k;
+    pthread_mutex_lock(&a->lock);
+    if ((k = load_relaxed(&a->home[h])) < 0) {
         size_t max = load_relaxed(&pool->max_memory);
-        if (chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, (size_t)1 << a->shift) == 0)
-            a->home[h] = (int)a->nchunks - 1;
+        if (chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, (size_t)1 << a->shift) == 0) {
+            k = (int)load_relaxed(&a->nchunks) - 1;
+            store_release(&a->home[h], k);
+        }
     }
-    return a->home[h];
+    pthread_mutex_unlock(&a->lock);
+    return k;
+}
+
+/* Take the run [unit, unit + n) of chunk c, `clean` of its units already
+ * charged for.  Under c's lock. */
+static void carve_locked(struct bufpool__arena *a, struct chunk *c, size_t unit, size_t n, size_t clean)
+{
+    bufpool__region_take_locked(c->tree, unit, n);
+    size_t reused = n - clean;
+    if (reused) {
+        bits_set(c->dirty, unit, n, false);
+        c->ndirty -= reused;
+        fetch_sub_relaxed(&a->dirty_bytes, reused << a->shift); /* a statistic */
+    }
+}
+
+/* One attempt in chunk k: 0 and *first, -EAGAIN with *need the bytes the
+ * run found (*at) would charge, or -ENOENT when the chunk has no run of n. */
+static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k, size_t n,
+                     size_t *need, struct keep *at, char **first)
+{
+    struct chunk *c = &a->chunk[k];
+    int err = -ENOENT;
+    pthread_mutex_lock(c->lock);
+    size_t unit = bufpool__region_find_locked(c->tree, n);
+    if (unit != SIZE_MAX) {
+        size_t clean = n - bits_count(c->dirty, unit, n);
+        err = -EAGAIN;
+        *need = clean << a->shift;
+        *at = (struct keep){k, unit, n};
+        if (charge(pool, *need)) {
+            carve_locked(a, c, unit, n, clean);
+            *first = c->base + (unit << a->shift);
+            err = 0;
+        }
+    }
+    pthread_mutex_unlock(c->lock);
+    return err;
+}
+
+/*
+ * Default mode: the home chunk, then every chunk in order.  If a run exists
+ * but the budget is short, purge free resident memory elsewhere (sparing
+ * the cheapest run found) and try again, while purges make progress; a
+ * pool over a shrunk budget purges everything, so a run is charged in
+ * full.  If no chunk has a run, reserve another.  Every chunk is tried
+ * under its own lock, after the caller's nwait increment if it is a
+ * waiter, so a run freed into any chunk is seen (waitq.c).
+ */
+static int default_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t n, unsigned home,
+                         char **first)
+{
+    int kh = home_chunk(pool, a, home);
+    for (int round = 0; round < 8; round++) {
+        size_t need = 0, short_by = SIZE_MAX;
+        struct keep at, best = {0, 0, 0};
+        int err = kh >= 0 ? try_chunk(pool, a, (unsigned)kh, n, &need, &at, first) : -ENOENT;
+        if (err == 0)
+            return 0;
+        if (err == -EAGAIN) {
+            short_by = need;
+            best = at;
+        }
+        unsigned nc = load_acquire(&a->nchunks); /* pairs with chunk_add */
+        for (unsigned k = 0; k < nc; k++) {
+            if ((int)k == kh)
+                continue;
+            if ((err = try_chunk(pool, a, k, n, &need, &at, first)) == 0)
+                return 0;
+            if (err == -EAGAIN && need < short_by) {
+                short_by = need;
+                best = at;
+            }
+        }
+        if (short_by == SIZE_MAX) { /* no run anywhere, though the budget may have room */
+            size_t max = load_relaxed(&pool->max_memory);
+            pthread_mutex_lock(&a->lock);
+            err = nc == load_relaxed(&a->nchunks) ?
+                  chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, n << a->shift) : 0;
+            pthread_mutex_unlock(&a->lock);
+            if (err)
+                return err;
+            continue;
+        }
+        if (purge(pool, a, short_by ? short_by : 1, &best) == 0 &&
+            (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) ||
+             purge(pool, a, SIZE_MAX, NULL) == 0))
+            break; /* nothing left to give back: the budget is held elsewhere */
+    }
+    return -EAGAIN;
+}
+
+/*
+ * REGION: first fit over the pieces, a run of at most a piece within one,
+ * a larger one across consecutive pieces; nothing is ever purged.  Under
+ * the arena's lock, which is every piece's.
+ */
+static int region_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t n, char **first)
+{
+    size_t unit = SIZE_MAX;
+    unsigned k, nc = load_relaxed(&a->nchunks);
+    int err = 0;
+    pthread_mutex_lock(&a->lock);
+    for (k = 0; k < nc; k++)
+        if ((unit = bufpool__region_find_locked(a->chunk[k].tree, n)) != SIZE_MAX)
+            break;
+    if (unit == SIZE_MAX) {
+        int s = n > (PIECE >> a->shift) ? find_span(a, n, &unit) : -1;
+        if (s < 0) {
+            err = -EAGAIN;
+            goto out;
+        }
+        k = (unsigned)s;
+    }
+    if (!charge(pool, n << a->shift)) {
+        err = -EAGAIN;
+        goto out;
+    }
+    span_apply(a, k, unit, n, true);
+    *first = a->chunk[k].base + (unit << a->shift);
+out:
+    pthread_mutex_unlock(&a->lock);
+    return err;
 }
 
 /*
@@ -446,101 +603,37 @@ static int home_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned h
 int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, char **first)
 {
     struct bufpool__arena *a = pool->arena;
-    size_t unit = SIZE_MAX, clean = n;
-    unsigned k;
-    int err = 0;
-
-    pthread_mutex_lock(&a->lock);
-    int kh = a->region ? -1 : home_chunk(pool, a, home);
-    if (kh >= 0 && (unit = bufpool__region_find_locked(a->chunk[kh].tree, n)) != SIZE_MAX) {
-        k = (unsigned)kh;
-        clean = n - bits_count(a->chunk[k].dirty, unit, n);
-        if (charge(pool, clean << a->shift))
-            goto carve;
-        clean = n;
-    }
-    for (k = 0; k < a->nchunks; k++)
-        if ((unit = bufpool__region_find_locked(a->chunk[k].tree, n)) != SIZE_MAX)
-            break;
-    if (unit == SIZE_MAX && a->region) {
-        int s = n > (PIECE >> a->shift) ? find_span(a, n, &unit) : -1;
-        if (s < 0) {
-            err = -EAGAIN;
-            goto out;
-        }
-        k = (unsigned)s;
-    } else if (unit == SIZE_MAX) {
-        /* No run although the budget may have room: more address space. */
-        size_t max = load_relaxed(&pool->max_memory);
-        if ((err = chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, n << a->shift)))
-            goto out;
-        k = a->nchunks - 1;
-        unit = bufpool__region_find_locked(a->chunk[k].tree, n);
-    }
-    struct chunk *c = &a->chunk[k];
-    if (!a->region)
-        clean = n - bits_count(c->dirty, unit, n);
-    if (!charge(pool, clean << a->shift)) {
-        purge_locked(pool, a, clean << a->shift, c, unit, n); /* other free memory */
-        if (!charge(pool, clean << a->shift)) {
-            err = -EAGAIN;
-            if (clean == n || a->region)
-                goto out;
-            /* Over a shrunk budget: the run's own resident units go back
-             * too, so that it is charged in full (those a failed madvise
-             * left resident stay charged as they are). */
-            purge_locked(pool, a, SIZE_MAX, NULL, 0, 0);
-            clean = n - bits_count(c->dirty, unit, n);
-            if (!charge(pool, clean << a->shift))
-                goto out;
-            err = 0;
-        }
-    }
-carve:
-    c = &a->chunk[k];
-    if (a->region) {
-        span_apply(a, k, unit, n, true);
-    } else {
-        bufpool__region_take_locked(c->tree, unit, n);
-        size_t reused = n - clean;
-        if (reused) {
-            bits_set(c->dirty, unit, n, false);
-            c->ndirty -= reused;
-            store_relaxed(&a->dirty_bytes, load_relaxed(&a->dirty_bytes) - (reused << a->shift));
-        }
-    }
-    *first = c->base + (unit << a->shift);
-out:
-    pthread_mutex_unlock(&a->lock);
-    return err;
+    return a->region ? region_alloc(pool, a, n, first) : default_alloc(pool, a, n, home, first);
 }
 
 /*
  * Give a run back.  Default mode: it stays resident and charged, as cached
  * memory, unless the pool is over a shrunk budget, which is purged back
- * down at once.  REGION: uncharged.  Either is a give of the wait protocol.
+ * down at once.  REGION: uncharged.  Either is a give of the wait protocol,
+ * under the lock of the run's chunk.
  */
 void bufpool__arena_free(struct bufpool *pool, char *first, size_t n)
 {
     struct bufpool__arena *a = pool->arena;
     size_t bytes = n << a->shift;
-    pthread_mutex_lock(&a->lock);
     unsigned k = chunk_of(a, first);
     struct chunk *c = &a->chunk[k];
     size_t unit = (size_t)(first - c->base) >> a->shift;
+    pthread_mutex_lock(c->lock);
     if (a->region) {
         span_apply(a, k, unit, n, false);
         bufpool__budget_uncharge(pool, bytes);
-    } else {
-        bufpool__region_give_locked(c->tree, unit, n);
-        bits_set(c->dirty, unit, n, true);
-        c->ndirty += n;
-        store_relaxed(&a->dirty_bytes, load_relaxed(&a->dirty_bytes) + bytes);
-        size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
-        if (charged > max)
-            purge_locked(pool, a, charged - max, NULL, 0, 0);
+        pthread_mutex_unlock(c->lock);
+        return;
     }
-    pthread_mutex_unlock(&a->lock);
+    bufpool__region_give_locked(c->tree, unit, n);
+    bits_set(c->dirty, unit, n, true);
+    c->ndirty += n;
+    fetch_add_relaxed(&a->dirty_bytes, bytes); /* a statistic; orders nothing */
+    pthread_mutex_unlock(c->lock);
+    size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
+    if (charged > max)
+        purge(pool, a, charged - max, NULL);
 }
 
 /* ---- queries --------------------------------------------------------------- */
@@ -561,7 +654,7 @@ bool bufpool__arena_fits(struct bufpool__arena *a, size_t n)
         return bufpool__arena_largest(a) >= n;
     bool fits = false;
     pthread_mutex_lock(&a->lock);
-    for (unsigned k = 0; k < a->nchunks && !fits; k++) {
+    for (unsigned k = 0; k < load_relaxed(&a->nchunks) && !fits; k++) {
         size_t pre, suf, max;
         bufpool__region_edges_locked(a->chunk[k].tree, &pre, &suf, &max);
         fits = max >= n;
@@ -576,7 +669,7 @@ size_t bufpool__arena_largest(struct bufpool__arena *a)
 {
     size_t best = 0, carry = 0; /* carry: the free run ending at the last chunk's end */
     pthread_mutex_lock(&a->lock);
-    for (unsigned k = 0; k < a->nchunks; k++) {
+    for (unsigned k = 0; k < load_relaxed(&a->nchunks); k++) {
         size_t pre, suf, max;
         bufpool__region_edges_locked(a->chunk[k].tree, &pre, &suf, &max);
         best = best > max ? best : max;
@@ -605,12 +698,20 @@ size_t bufpool__arena_piece(void)
     return PIECE;
 }
 
+/* fork.c: every lock of the arena, its own first, then the chunks' in
+ * order (nobody holds a chunk's lock while taking another lock). */
 void bufpool__arena_lock(struct bufpool__arena *a)
 {
     pthread_mutex_lock(&a->lock);
+    for (unsigned k = 0; k < load_relaxed(&a->nchunks); k++)
+        if (a->chunk[k].lock != &a->lock)
+            pthread_mutex_lock(a->chunk[k].lock);
 }
 
 void bufpool__arena_unlock(struct bufpool__arena *a)
 {
+    for (unsigned k = load_relaxed(&a->nchunks); k-- > 0;)
+        if (a->chunk[k].lock != &a->lock)
+            pthread_mutex_unlock(a->chunk[k].lock);
     pthread_mutex_unlock(&a->lock);
 }

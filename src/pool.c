@@ -211,6 +211,7 @@ static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpo
         *out = a;
         return 0;
     }
+    size_t charged = load_relaxed(&pool->charged);
     r = bufpool__block_new(pool, tc, n, &a);
     if (unlikely(r)) {
         if (r == -EAGAIN) /* no budget (or region run) now: trim, queue */
@@ -224,7 +225,11 @@ static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpo
         goto fail;
     }
     bufpool__account_alloc(pool, tc, a);
-    bufpool__sample_peak(pool);
+    /* The peak is sampled when the pool takes more from the system; a run
+     * of memory it already held (cached in the arena) leaves it alone, so
+     * a miss reads no other thread's counters (stats.c). */
+    if (load_relaxed(&pool->charged) > charged)
+        bufpool__sample_peak(pool);
     *out = a;
     return 0;
 fail:
