@@ -16,7 +16,8 @@
  * agrees), as one chunk; the slack keeps first fit from failing for
  * fragmentation while the budget still has room.  If the budget grows past
  * what the chunks can hold, or fragmentation still leaves no run, another
- * chunk is reserved, up to ARENA_CHUNKS.  A run never crosses chunks.
+ * chunk is reserved, up to ARENA_CHUNKS; so is a home chunk for each
+ * online CPU's worth of threads (home_chunk).  A run never crosses chunks.
  * BUFPOOL_REGION keeps 1.0's single mapping (huge pages, mlock) and cuts it
  * into chunks of 1 GiB, each a valid io_uring fixed buffer, so that an
  * allocation of at most 1 GiB never straddles two; a larger one spans

@@ -127,7 +127,8 @@ struct bufpool_alloc {
 };
 
 /* ---- arena.c: every pool's memory -----------------------------------------
- * Under its own lock, the innermost one (pool->lock may be held). */
+ * Under the arena's innermost locks, one per chunk (pool->lock may be
+ * held; see the top of arena.c). */
 struct bufpool__arena;
 int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, unsigned flags);
 void bufpool__arena_destroy(struct bufpool__arena *a);
