@@ -301,7 +301,8 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
         }
     }
     /* The "look" half of the wait protocol (waitq.c): after the push (or
-     * the uncharge in overflow), seq_cst, pairs with enqueue's increment. */
+     * the free into the arena, or the overflow into the depot), seq_cst,
+     * pairs with enqueue's increment. */
     if (unlikely(load_seqcst(&pool->nwait))) {
         bufpool__release_slow(pool, tc, NULL, n);
         return;
