@@ -55,5 +55,87 @@ static inline void await_waiters(bufpool *p, size_t want)
     }
     CHECK(!"waiters never reached the expected count");
 }
+#ifdef CHECK_PARTS /* programs made of parts, each run in a child */
+#include <stdbool.h>
+#include <sys/wait.h>
+
+static inline bufpool_stats stats_of(bufpool *p)
+{
+    bufpool_stats s;
+    bufpool_get_stats(p, &s);
+    return s;
+}
+
+/* xorshift64* */
+static inline uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dull;
+}
+
+static inline size_t rnd_below(uint64_t *s, size_t n)
+{
+    return (size_t)(rnd(s) % n);
+}
+
+struct test_part {
+    const char *name;
+    void (*fn)(void);
+};
+
+/* Run a part in a child: 0 passed, 1 failed. */
+static inline int run_part(const struct test_part *pt)
+{
+    fflush(stdout);
+    fflush(stderr);
+    uint64_t t0 = now_ns();
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        pt->fn();
+        exit(0); /* exit, not _exit: LeakSanitizer checks the part */
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    printf("%s: %s (%.2f s)\n", ok ? "ok  " : "FAIL", pt->name, (double)(now_ns() - t0) / 1e9);
+    if (!ok && WIFSIGNALED(st))
+        printf("      killed by signal %d\n", WTERMSIG(st));
+    return ok ? 0 : 1;
+}
+
+/* main() of such a program: the parts named on the command line, or all;
+ * exit 0 when every part passed. */
+static inline int run_parts(const char *prog, const struct test_part *parts, size_t nparts,
+                            int argc, char **argv)
+{
+    int failed = 0, ran = 0;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* the parts' lines in order with their errors */
+    for (size_t i = 0; i < nparts; i++) {
+        bool chosen = argc < 2;
+        for (int j = 1; j < argc; j++)
+            chosen |= strcmp(argv[j], parts[i].name) == 0;
+        if (chosen) {
+            failed += run_part(&parts[i]);
+            ran++;
+        }
+    }
+    if (ran == 0) {
+        fprintf(stderr, "no such part; parts:");
+        for (size_t i = 0; i < nparts; i++)
+            fprintf(stderr, " %s", parts[i].name);
+        fprintf(stderr, "\n");
+        return 1;
+    }
+    if (failed) {
+        printf("%s: %d of %d parts failed\n", prog, failed, ran);
+        return 1;
+    }
+    printf("%s: ok (%d parts)\n", prog, ran);
+    return 0;
+}
+#endif
 #endif
 #endif

@@ -75,4 +75,24 @@ static inline void race_open(struct race_stop *s)
     atomic_store(&s->open, 1);
 }
 
+/* A thread that follows plan and asks for n buffers, waiting 2 s at most;
+ * its result is kept, and an allocation it gets is released. */
+struct race_caller {
+    bufpool *pool;
+    size_t n;
+    struct race_plan plan;
+    int result;
+};
+
+static inline void *race_call(void *arg)
+{
+    struct race_caller *c = arg;
+    bufpool_alloc *a;
+    race_tl = &c->plan;
+    c->result = bufpool_allocate_timeout(c->pool, c->n, 2000000000u, &a);
+    if (c->result == 0)
+        bufpool_alloc_release(a);
+    return NULL;
+}
+
 #endif

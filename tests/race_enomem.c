@@ -13,24 +13,6 @@
 
 #include <errno.h>
 
-struct caller {
-    bufpool *pool;
-    size_t n;
-    struct race_plan plan;
-    int result;
-};
-
-static void *call(void *arg)
-{
-    struct caller *c = arg;
-    bufpool_alloc *a;
-    race_tl = &c->plan;
-    c->result = bufpool_allocate_timeout(c->pool, c->n, 2000000000u, &a);
-    if (c->result == 0)
-        bufpool_alloc_release(a);
-    return NULL;
-}
-
 int main(void)
 {
     race_init();
@@ -38,12 +20,12 @@ int main(void)
     bufpool_config cfg = {4096, 4 * 4096, 0};
     CHECK_EQ(bufpool_create(&p, &cfg), 0);
 
-    struct caller a = {.pool = p, .n = 4}, w = {.pool = p, .n = 1};
+    struct race_caller a = {.pool = p, .n = 4}, w = {.pool = p, .n = 1};
     struct race_stop *charged = race_stop_at(&a.plan, BUFPOOL__HOOK_BLOCK_NEW, 1);
     pthread_t ta, tw;
-    CHECK_EQ(pthread_create(&ta, NULL, call, &a), 0);
+    CHECK_EQ(pthread_create(&ta, NULL, race_call, &a), 0);
     race_await(charged);
-    CHECK_EQ(pthread_create(&tw, NULL, call, &w), 0);
+    CHECK_EQ(pthread_create(&tw, NULL, race_call, &w), 0);
     await_waiters(p, 1);
     uint64_t t0 = now_ns();
     race_open(charged);

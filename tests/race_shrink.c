@@ -13,23 +13,6 @@
 
 #include <errno.h>
 
-struct caller {
-    bufpool *pool;
-    struct race_plan plan;
-    int result;
-};
-
-static void *call(void *arg)
-{
-    struct caller *c = arg;
-    bufpool_alloc *a;
-    race_tl = &c->plan;
-    c->result = bufpool_allocate_timeout(c->pool, 6, 2000000000u, &a);
-    if (c->result == 0)
-        bufpool_alloc_release(a);
-    return NULL;
-}
-
 int main(void)
 {
     race_init();
@@ -39,10 +22,10 @@ int main(void)
     bufpool_alloc *held;
     CHECK_EQ(bufpool_allocate(p, 8, &held), 0);
 
-    struct caller c = {.pool = p};
+    struct race_caller c = {.pool = p, .n = 6};
     struct race_stop *entered = race_stop_at(&c.plan, BUFPOOL__HOOK_SLOW_ENTER, 0);
     pthread_t t;
-    CHECK_EQ(pthread_create(&t, NULL, call, &c), 0);
+    CHECK_EQ(pthread_create(&t, NULL, race_call, &c), 0);
     race_await(entered);
     CHECK_EQ(bufpool_set_max_memory(p, 4 * 4096), 0);
     uint64_t t0 = now_ns();

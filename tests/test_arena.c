@@ -69,6 +69,7 @@
 #define _GNU_SOURCE
 #endif
 #include "bufpool.h"
+#define CHECK_PARTS
 #include "check.h"
 
 #include <errno.h>
@@ -135,27 +136,6 @@ static void touch(void *p, size_t n)
 
 /* An RSS bound (or a time): asserted, except under a sanitizer. */
 #define CHECK_RSS(cond) do { if (!SANITIZED) CHECK(cond); } while (0)
-
-static bufpool_stats stats_of(bufpool *p)
-{
-    bufpool_stats s;
-    bufpool_get_stats(p, &s);
-    return s;
-}
-
-/* xorshift64* */
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545f4914f6cdd1dull;
-}
-
-static size_t rnd_below(uint64_t *s, size_t n)
-{
-    return (size_t)(rnd(s) % n);
-}
 
 /* A length in 1..max, spread evenly over the powers of two (log-uniform). */
 static size_t rnd_log(uint64_t *s, size_t max)
@@ -1194,10 +1174,7 @@ static void part_region_waiter(void)
 
 /* ---- the parts ---------------------------------------------------------------- */
 
-static const struct part {
-    const char *name;
-    void (*fn)(void);
-} parts[] = {
+static const struct test_part parts[] = {
     {"any_run", part_any_run},
     {"interleave", part_interleave},
     {"rss", part_rss},
@@ -1212,54 +1189,9 @@ static const struct part {
     {"region_waiter", part_region_waiter},
 };
 
-/* Run a part in a child: 0 passed, 1 failed. */
-static int run_part(const struct part *pt)
-{
-    fflush(stdout);
-    fflush(stderr);
-    uint64_t t0 = now_ns();
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        pt->fn();
-        exit(0); /* exit, not _exit: LeakSanitizer checks the part */
-    }
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
-    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    printf("%s: %s (%.2f s)\n", ok ? "ok  " : "FAIL", pt->name, (double)(now_ns() - t0) / 1e9);
-    if (!ok && WIFSIGNALED(st))
-        printf("      killed by signal %d\n", WTERMSIG(st));
-    return ok ? 0 : 1;
-}
-
 int main(int argc, char **argv)
 {
-    const size_t nparts = sizeof parts / sizeof *parts;
     if (SANITIZED)
         printf("(a sanitizer build: RSS figures are printed, not checked)\n");
-    int failed = 0, ran = 0;
-    setvbuf(stdout, NULL, _IOLBF, 0); /* the parts' lines in order with their errors */
-    for (size_t i = 0; i < nparts; i++) {
-        bool chosen = argc < 2;
-        for (int j = 1; j < argc; j++)
-            chosen |= strcmp(argv[j], parts[i].name) == 0;
-        if (chosen) {
-            failed += run_part(&parts[i]);
-            ran++;
-        }
-    }
-    if (ran == 0) {
-        fprintf(stderr, "no such part; parts:");
-        for (size_t i = 0; i < nparts; i++)
-            fprintf(stderr, " %s", parts[i].name);
-        fprintf(stderr, "\n");
-        return 1;
-    }
-    if (failed) {
-        printf("test_arena: %d of %d parts failed\n", failed, ran);
-        return 1;
-    }
-    printf("test_arena: ok (%d parts)\n", ran);
-    return 0;
+    return run_parts("test_arena", parts, sizeof parts / sizeof *parts, argc, argv);
 }

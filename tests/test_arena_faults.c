@@ -47,6 +47,7 @@
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
+#define CHECK_PARTS
 #include "check.h"
 
 #include <errno.h>
@@ -121,26 +122,6 @@ static void faults_off(void)
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static bufpool_stats stats_of(bufpool *p)
-{
-    bufpool_stats s;
-    bufpool_get_stats(p, &s);
-    return s;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545f4914f6cdd1dull;
-}
-
-static size_t rnd_below(uint64_t *s, size_t n)
-{
-    return (size_t)(rnd(s) % n);
-}
 
 /* Stamp one word in every page an allocation touches (a purge zeroes whole
  * pages) and its last word; check them. */
@@ -643,58 +624,14 @@ static void part_madvise_live_run(void)
 
 /* ---- the parts ---------------------------------------------------------------- */
 
-static const struct part {
-    const char *name;
-    void (*fn)(void);
-} parts[] = {
+static const struct test_part parts[] = {
     {"create", part_create},
     {"growth", part_growth},
     {"madvise", part_madvise},
     {"madvise_live_run", part_madvise_live_run},
 };
 
-static int run_part(const struct part *pt)
-{
-    fflush(stdout);
-    fflush(stderr);
-    uint64_t t0 = now_ns();
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        pt->fn();
-        exit(0); /* LeakSanitizer checks the part */
-    }
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
-    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    printf("%s: %s (%.2f s)\n", ok ? "ok  " : "FAIL", pt->name, (double)(now_ns() - t0) / 1e9);
-    if (!ok && WIFSIGNALED(st))
-        printf("      killed by signal %d\n", WTERMSIG(st));
-    return ok ? 0 : 1;
-}
-
 int main(int argc, char **argv)
 {
-    const size_t nparts = sizeof parts / sizeof *parts;
-    int failed = 0, ran = 0;
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (size_t i = 0; i < nparts; i++) {
-        bool chosen = argc < 2;
-        for (int j = 1; j < argc; j++)
-            chosen |= strcmp(argv[j], parts[i].name) == 0;
-        if (chosen) {
-            failed += run_part(&parts[i]);
-            ran++;
-        }
-    }
-    if (ran == 0) {
-        fprintf(stderr, "no such part\n");
-        return 1;
-    }
-    if (failed) {
-        printf("test_arena_faults: %d of %d parts failed\n", failed, ran);
-        return 1;
-    }
-    printf("test_arena_faults: ok (%d parts)\n", ran);
-    return 0;
+    return run_parts("test_arena_faults", parts, sizeof parts / sizeof *parts, argc, argv);
 }
