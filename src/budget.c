@@ -133,6 +133,7 @@ static void block_init(struct bufpool_alloc *h, char *mem, size_t n)
 {
     h->first = mem;
     h->n = n;
+    h->bin = n <= FAST_N ? (uint16_t)n : 0; /* bin 0 never has room */
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);
 }

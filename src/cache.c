@@ -4,9 +4,41 @@
  *
  * A released allocation keeps its budget charge and goes into the releasing
  * thread's cache, so the next allocation of the same length is a pop: no
- * lock, no system call, no budget traffic.  Cached bytes count in the
- * budget; whoever needs budget that caches hold takes every cache at once
- * under pool->lock (bufpool__steal) and frees what it does not hand on.
+ * lock, no locked instruction, no system call, no budget traffic.  Cached
+ * bytes count in the budget; whoever needs budget that caches hold takes
+ * every cache at once under pool->lock (bufpool__steal) and frees what it
+ * does not hand on.
+ *
+ * THE STEAL HANDSHAKE, and why an owner and a stealer never both touch a
+ * bin.  The owner's step is: store busy = 1, load stop, if stop is clear
+ * work on the bins, store busy = 0 (bufpool__tc_enter/_exit in internal.h).
+ * A stealer, under pool->lock, stores stop = 1 in every cache, then runs
+ * one barrier, then waits for each busy to read 0 and takes the bins.
+ * Store-then-load on both sides is Dekker's pattern: with a full barrier
+ * between each side's store and load, either the owner sees stop (and
+ * does its step under pool->lock, which the stealer holds), or the stealer
+ * sees busy = 1 and waits for the step to end.  The owner executes no
+ * barrier.  The stealer's barrier is membarrier(PRIVATE_EXPEDITED): it
+ * runs a full barrier on every CPU that runs one of our threads (threads
+ * not running are past a context switch, itself a barrier), at a point
+ * between the syscall's entry and return.  An owner step that loads stop
+ * after that point sees the stealer's stop; one whose store of busy came
+ * before it is seen by the stealer after the return.  The same barrier
+ * serves the wait protocol: a release pushes, then loads nwait, and a
+ * waiter increments nwait before it steals, so either the release sees
+ * the waiter or the steal sees the push (waitq.c).
+ *
+ * membarrier() sends IPIs and costs microseconds (17 us on these VMs with
+ * a second thread running), too much for every waiter under a tight
+ * budget.  So the first steal also sets pool->fenced before its
+ * membarrier(): from then on owners add a full fence after their store of
+ * busy (and a release one before its nwait load), and stealers need only a
+ * fence of their own, the classic symmetric Dekker.  An owner that read
+ * fenced = 0 before the switch is covered by the membarrier() that came
+ * with it.  When the pool has had no waiter and no steal for a while, an
+ * owner's fenced step clears fenced again under pool->lock; every stealer
+ * reads fenced under that lock, so the next one uses membarrier() again.
+ * A pool is fenced for good when the kernel lacks membarrier().
  *
  * Ownership of a cache: the thread (through its TLS slot) and the pool each
  * hold one count in tc->owners.  A thread that exits, or evicts the slot,
@@ -14,17 +46,22 @@
  * The pool drops its count at destroy.  The last one frees the cache.  A
  * thread never touches a destroyed pool: ids are never reused, so its slot
  * for that pool never matches again.
- *
- * Headers are type-stable: while the pool lives, a header is never given
- * back to malloc, only recycled through pool->free_hdrs.  That is what makes
- * the owner's pop safe against a concurrent steal: it may read ->next of a
- * header the trimmer just took, but that memory is still a header, and its
- * CAS then fails because the bin's head has changed.
  */
 #include "internal.h"
 
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Stay fenced this long after the last steal of every cache. */
+#define FENCED_QUIET_NS 10000000u
+/* An owner tries to leave fenced mode every this many fenced steps. */
+#define FENCED_RECHECK 4096u
 
 __thread struct tl_slot bufpool__tl[TL_SLOTS] __attribute__((tls_model("initial-exec")));
 
@@ -85,6 +122,73 @@ static struct tcache *tcache_attach(struct bufpool *pool)
     return tc;
 }
 
+static pthread_once_t asym_once = PTHREAD_ONCE_INIT;
+static bool asym_ok;
+
+static long membarrier(int cmd)
+{
+    return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+static void asym_init(void)
+{
+    long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+    asym_ok = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+              membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
+bool bufpool__asym_available(void)
+{
+    return pthread_once(&asym_once, asym_init) == 0 && asym_ok;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Leave fenced mode if the pool has been quiet.  Under pool->lock, where
+ * every stealer reads fenced: the next one sees 0 and uses membarrier(). */
+static void try_unfence(struct bufpool *pool)
+{
+    if (pthread_mutex_trylock(&pool->lock) != 0)
+        return;
+    if (asym_ok && !load_relaxed(&pool->nwait) && mono_ns() - pool->steal_ns > FENCED_QUIET_NS) {
+        store_relaxed(&pool->fenced, 0);
+        bufpool__gate_update(pool);
+    }
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc)
+{
+    /* pairs with the stealer's fence in steal_begin (and, in a release,
+     * with a waiter's after its nwait increment) */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (++tc->fenced_ops >= FENCED_RECHECK) {
+        tc->fenced_ops = 0;
+        try_unfence(pool);
+    }
+}
+
+struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n)
+{
+    pthread_mutex_lock(&tc->pool->lock);
+    struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
+    pthread_mutex_unlock(&tc->pool->lock);
+    return a;
+}
+
+bool bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a)
+{
+    pthread_mutex_lock(&tc->pool->lock);
+    bool ok = bufpool__bin_push(tc, a);
+    pthread_mutex_unlock(&tc->pool->lock);
+    return ok;
+}
+
 /* The slow part of bufpool__tcache_get: another slot, or a new cache. */
 struct tcache *bufpool__tcache_get_slow(struct bufpool *pool)
 {
@@ -129,10 +233,10 @@ struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n)
     unsigned idx = bufpool__bin_index(n);
 
     pthread_mutex_lock(&pool->lock);
-    struct tc_bin *d = &pool->depot[idx];
+    struct depot_bin *d = &pool->depot[idx];
     struct tc_bin *b = &tc->bins[idx];
     struct bufpool_alloc *list = load_relaxed(&d->head);
-    if (list && d->n == n && (b->n == n || !load_relaxed(&b->head))) {
+    if (list && d->n == n && (b->n == n || !b->head)) {
         if (b->n != n)
             bufpool__bin_tag(b, pool, n);
         got = list;
@@ -142,11 +246,11 @@ struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n)
          * is seen by a waiter only through that thread's next release,
          * and the waiters have already looked (waitq.c).  nwait is exact
          * here: waiters register under this lock. */
-        while (list && moved <= b->cap / 2 && !load_relaxed(&pool->nwait)) {
+        while (list && moved <= b->cap / 2 && b->room && !load_relaxed(&pool->nwait)) {
             struct bufpool_alloc *next = load_relaxed(&list->next);
-            store_relaxed(&list->next, load_relaxed(&b->head));
-            store_relaxed(&b->head, list);
-            b->count++;
+            store_relaxed(&list->next, b->head);
+            b->head = list;
+            b->room--;
             list = next;
             moved++;
         }
@@ -172,14 +276,14 @@ void bufpool__cache_overflow(struct tcache *tc, struct bufpool_alloc *a)
     unsigned count = 1;
 
     if (b->n == a->n) {
-        /* pairs with the CAS in bufpool__tcache_push (our own earlier
-         * pushes; the lock keeps trimmers out). */
-        list = exchange_seqcst(&b->head, NULL);
-        count += b->count;
-        b->count = 0;
+        /* our own bin, and the lock keeps stealers out */
+        list = b->head;
+        b->head = NULL;
+        count += b->cap - b->room;
+        b->room = b->cap;
     }
     store_relaxed(&a->next, list);
-    struct tc_bin *d = &pool->depot[idx];
+    struct depot_bin *d = &pool->depot[idx];
     if (d->n != a->n && load_relaxed(&d->head)) {
         bufpool__free_list(pool, a);
         return;
@@ -205,35 +309,80 @@ static struct bufpool_alloc *append(struct bufpool_alloc *list, struct bufpool_a
     return more;
 }
 
-static struct bufpool_alloc *steal_bins(struct tcache *tc, struct bufpool_alloc *list)
+/* Take every bin of tc; the caller owns tc, or has its handshake. */
+static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *list)
 {
     for (int i = 0; i < TC_BINS; i++) {
-        /* seq_cst load, then exchange only a non-empty bin: the load is
-         * enough for the waiter's "look" (it pairs with the CAS in
-         * bufpool__tcache_push and the nwait load after it in
-         * bufpool_alloc_release), and leaves empty bins' lines shared
-         * instead of pulling every one of them over. */
-        if (load_seqcst(&tc->bins[i].head))
-            list = append(list, exchange_seqcst(&tc->bins[i].head, NULL));
+        struct tc_bin *b = &tc->bins[i];
+        if (b->head)
+            list = append(list, b->head);
+        /* untagged: the next push tags it again, with the cap the budget
+         * allows then */
+        b->head = NULL;
+        b->n = 0;
+        b->room = 0;
     }
     return list;
 }
 
+/* The stealer's half of the handshake (top of this file): stop every
+ * cache, then one barrier.  Under pool->lock. */
+static void steal_begin(struct bufpool *pool)
+{
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
+        store_relaxed(&tc->stop, 1);
+    pool->steal_ns = mono_ns();
+    if (load_relaxed(&pool->fenced)) {
+        /* pairs with the owners' fence in bufpool__tc_fence_slow */
+        atomic_thread_fence(memory_order_seq_cst);
+        return;
+    }
+    /* Fenced from now on; owners that have not seen it yet are covered by
+     * the membarrier() that follows. */
+    store_relaxed(&pool->fenced, 1);
+    bufpool__gate_update(pool);
+    if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
+        /* Registered in asym_init, so the kernel cannot refuse. */
+        fprintf(stderr, "bufpool: membarrier failed after registration\n");
+        abort();
+    }
+}
+
+/* Wait for tc's owner to leave its window, then take its bins. */
+static struct bufpool_alloc *steal_one(struct tcache *tc, struct bufpool_alloc *list)
+{
+    /* acquire: pairs with the owner's store_release in bufpool__tc_exit,
+     * so the bins read below are the ones its step left */
+    for (unsigned spins = 0; load_acquire(&tc->busy); spins++) {
+        if (spins < 64)
+            cpu_relax();
+        else
+            sched_yield(); /* the owner was preempted inside its step */
+    }
+    list = take_bins(tc, list);
+    /* release: pairs with the owner's load_acquire of stop */
+    store_release(&tc->stop, 0);
+    return list;
+}
+
 /*
- * Take cached allocations, under pool->lock: those of one thread's cache,
- * or of every thread's when tc is NULL, and the depot's.  A waiter takes
- * every cache when it registers (that is its "look", see waitq.c).  After
- * that, anything pushed into a cache is followed by its pusher's own slow
- * release, which only needs to take its own cache.
+ * Take cached allocations, under pool->lock: those of the caller's own
+ * cache, or of every thread's when tc is NULL, and the depot's.  A waiter
+ * takes every cache when it registers (that is its "look", see waitq.c).
+ * After that, anything pushed into a cache is followed by its pusher's own
+ * slow release, which only needs to take its own cache: no handshake, the
+ * caller is its owner and not inside a step.
  */
 struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc)
 {
     struct bufpool_alloc *list = NULL;
-    if (tc)
-        list = steal_bins(tc, list);
-    else
+    if (tc) {
+        list = take_bins(tc, list);
+    } else {
+        steal_begin(pool);
         for (tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
-            list = steal_bins(tc, list);
+            list = steal_one(tc, list);
+    }
     for (int i = 0; i < TC_BINS; i++) {
         list = append(list, load_relaxed(&pool->depot[i].head));
         store_relaxed(&pool->depot[i].head, NULL);
@@ -254,6 +403,10 @@ void bufpool__tcache_forget_others(struct bufpool *pool)
             mine |= bufpool__tl[i].tc == tc;
         if (!mine && load_relaxed(&tc->owners) == 2)
             store_relaxed(&tc->owners, 1); /* one thread in the process now */
+        /* Its thread may have been inside a step at the fork; the bins are
+         * whole anyway (a push publishes a linked entry). */
+        if (!mine)
+            store_relaxed(&tc->busy, 0);
     }
 }
 

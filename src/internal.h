@@ -105,7 +105,7 @@ extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
 #define BUFPOOL__HOOK(point, pool) 0
 #endif
 
-#define BUFPOOL__MAGIC_ALLOC 0xb0f1a11cu
+#define BUFPOOL__MAGIC_ALLOC 0xa11cu /* 16 bits: the header is 40 bytes */
 #define BUFPOOL__MAGIC_POOL 0xb0f1b001u
 #define BUFPOOL__MAGIC_DEAD 0xdeadb0f1u
 
@@ -123,7 +123,8 @@ struct bufpool_alloc {
     size_t n;
     struct bufpool *pool;
     _Atomic uint32_t refs; /* 0 while cached */
-    uint32_t magic;
+    uint16_t bin;          /* n when n <= FAST_N (its bin), else 0: the release's fast path */
+    uint16_t magic;
 };
 
 /* ---- arena.c: every pool's memory -----------------------------------------
@@ -183,39 +184,73 @@ size_t bufpool__region_units(const struct bufpool__region *r);
 bool bufpool__region_free_locked(struct bufpool__region *r, size_t index, size_t n);
 
 /* ---- cache.c ------------------------------------------------------------ */
-#define TC_BINS 16
+#define TC_BINS 21
 #define TC_BIN_CAP 32
 
-/* A bin caches allocations of one length n.  Only the owning thread pushes
- * and pops; a trimmer may take the whole list at any time with one
- * exchange.  Because only the owner ever pushes, a popping owner cannot see
- * the ABA pattern: a head it read can leave the list only by the trimmer's
- * exchange, which makes the owner's CAS fail. */
+/* A bin caches allocations of one length n.  Plain memory: only the
+ * owning thread touches it, inside its cache's busy window (below) or
+ * under pool->lock, and a stealer only after the handshake in cache.c,
+ * whose acquire and release orders make every access happen before the
+ * next.  A push links its entry before it publishes it (a compiler
+ * barrier between), so that fork's child always finds a whole list. */
 struct tc_bin {
-    _Atomic(struct bufpool_alloc *) head;
-    size_t n;       /* owner-only: the length this bin holds */
-    unsigned count; /* owner-only: approximate length of the list */
-    unsigned cap;   /* owner-only: most entries to keep, set when tagged */
+    alignas(32) struct bufpool_alloc *head; /* 32 bytes: a shift indexes */
+    size_t n;      /* the length this bin holds */
+    unsigned room; /* entries it may still take */
+    unsigned cap;  /* room when empty, set when tagged */
 };
 
-/* Owner-written statistics; summed racily by stats.c. */
+/* A bin of the depot, under pool->lock. */
+struct depot_bin {
+    _Atomic(struct bufpool_alloc *) head; /* atomic for the same reason */
+    size_t n;
+    size_t count;
+};
+
+/* Owner-written statistics; summed racily by stats.c.  bufs goes up by n
+ * for each allocation this thread hands out and down by n for each it
+ * takes back, modulo 2^64: one thread's figure means nothing, the sum over
+ * every thread is the number of buffers in use. */
 struct tc_counters {
-    _Atomic uint64_t allocs, frees;           /* allocations made / returned */
-    _Atomic uint64_t alloc_bytes, free_bytes; /* their bytes */
+    _Atomic uint64_t allocs, frees; /* allocations made / returned */
+    _Atomic uint64_t bufs;
 };
 
+/*
+ * The steal handshake (cache.c has the argument).  The owner's fast path
+ * stores busy = 1, loads stop, works on its bins with plain loads and
+ * stores, and stores busy = 0: no locked instruction.  A stealer (always
+ * under pool->lock) stores stop = 1, makes the two orders meet with a
+ * barrier (one membarrier() for every cache, or a fence while the pool is
+ * fenced), waits until busy is 0, takes the bins, and clears stop.  An
+ * owner that sees stop does its step under pool->lock instead.
+ */
 struct tcache {
-    struct tc_bin bins[TC_BINS];
+    struct tc_bin bins[TC_BINS]; /* first, so that bin n is at n * 32 */
     struct bufpool_alloc *stash; /* owner-only: spare headers (budget.c) */
     unsigned nstash;
     unsigned home;               /* the arena's home chunk to carve from first */
-    alignas(CACHELINE) struct tc_counters c;
+    /* The line every step writes: the window and the counters. */
+    alignas(CACHELINE) _Atomic uint32_t busy; /* owner: 1 inside a fast-path step */
+    _Atomic uint32_t stop; /* stealers, under pool->lock: keep out */
+    unsigned fenced_ops;   /* owner: steps made while the pool was fenced */
+    struct tc_counters c;
     struct tcache *next;  /* the pool's list; append-only while it lives */
     struct bufpool *pool;
     _Atomic int owners;   /* 2: a thread and the pool; 1: one of them */
 };
 
 struct tcache *bufpool__tcache_get_slow(struct bufpool *pool);
+/* Can stealers use membarrier() (asked once per process)?  If not, every
+ * pool stays fenced. */
+bool bufpool__asym_available(void);
+/* The fenced half of bufpool__tc_enter: a full fence, and now and then an
+ * attempt to leave fenced mode. */
+void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc);
+/* Owner-side steps for when bufpool__tc_enter fails (a steal is on):
+ * the same pop and push under pool->lock. */
+struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n);
+bool bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
 struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n);
 void bufpool__cache_overflow(struct tcache *tc, struct bufpool_alloc *a);
 /* Under pool->lock: take the cached allocations of tc (NULL: of every
@@ -243,14 +278,17 @@ static inline struct tcache *bufpool__tcache_get(struct bufpool *pool, uint64_t 
     return bufpool__tcache_get_slow(pool);
 }
 
+/* The fast paths serve n <= FAST_N, whose bins hold one length each. */
+#define FAST_N 16
+
 static inline unsigned bufpool__bin_index(size_t n)
 {
-    /* n = 1..12 get a bin each; larger n share 4 bins by log2. */
-    if (n <= 12)
-        return (unsigned)n - 1;
-    return 12 + ((63u - (unsigned)__builtin_clzll(n)) & 3u);
+    /* n = 1..16 get bin n (bin 0 stays empty, so that the address of a
+     * bin is the cache plus n times 32); larger n share 4 bins by log2. */
+    if (n <= 16)
+        return (unsigned)n;
+    return 17 + ((63u - (unsigned)__builtin_clzll(n)) & 3u);
 }
-
 /* ---- budget.c ----------------------------------------------------------- */
 bool bufpool__budget_try_charge(struct bufpool *pool, size_t bytes);
 void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes);
@@ -302,12 +340,27 @@ struct bufpool {
     unsigned shift; /* log2(buffer_size) */
     size_t align;   /* min(buffer_size, 4096) */
     uint64_t id;    /* unique for the process's life; keys thread caches */
+    /* id, or FAST_ID_NONE (no thread's slot holds it) while the gate sends
+     * releases to the full path: the release's slot test is its gate. */
+    _Atomic uint64_t fast_id;
     struct bufpool__arena *arena;
     _Atomic int shut;
+    /* 1 while stealers rely on fences instead of membarrier(); set and
+     * cleared under lock (cache.c). */
+    _Atomic uint32_t fenced;
+    /* What sends the fast paths to their full versions, one word so that
+     * each tests it once: GATE_* bits, rewritten under lock by
+     * bufpool__gate_update whenever one of its inputs changes. */
+    _Atomic uint32_t gate;
+    bool over; /* under lock: charged may exceed a shrunk budget */
 
     /* written on cache misses only */
     alignas(CACHELINE) _Atomic size_t charged; /* in_use + cached bytes */
     _Atomic size_t max_memory;
+    /* The largest n an allocation's fast path may serve: max_memory >>
+     * shift but at most FAST_N, or 0 while the gate sends allocations to
+     * the full path. */
+    _Atomic size_t fast_max;
     _Atomic size_t peak_in_use;
     _Atomic uint64_t failures;
 
@@ -328,7 +381,7 @@ struct bufpool {
     _Atomic(struct tcache *) tcaches;
     struct tc_counters orphan; /* counts for threads that could get no cache */
     /* The depot: cached allocations overflowing thread caches, by length. */
-    struct tc_bin depot[TC_BINS];
+    struct depot_bin depot[TC_BINS];
     _Atomic size_t depot_count; /* a hint read without the lock */
     /* Spare headers and the slabs they come from, freed only with the
      * pool (type-stable, see cache.c and budget.c). */
@@ -341,6 +394,7 @@ struct bufpool {
     _Atomic size_t inside; /* blocked calls that have not returned yet */
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
     unsigned ncaches;              /* caches made so far, under lock: homes */
+    uint64_t steal_ns;             /* the last steal of every cache, under lock */
 };
 
 /* pool.c */
@@ -366,6 +420,35 @@ void bufpool__sum_counters(struct bufpool *pool, struct tc_counters *sum);
 
 enum { ACQ_BLOCK, ACQ_TRY, ACQ_TIMED };
 
+/* pool->gate: an allocation takes its fast path only with none of
+ * GATE_ALLOC set, a release only with none of GATE_RELEASE. */
+enum {
+    GATE_SHUT = 1,   /* shut down: allocations fail */
+    GATE_FIFO = 2,   /* FIFO: an allocation must look at the queue */
+    GATE_FENCED = 4, /* fenced: owners fence (cache.c) */
+    GATE_OVER = 8,   /* over a shrunk budget: releases give back */
+};
+#define GATE_ALLOC (GATE_SHUT | GATE_FIFO | GATE_FENCED)
+#define GATE_RELEASE (GATE_FENCED | GATE_OVER)
+
+#define FAST_ID_NONE UINT64_MAX
+
+/* Recompute the gate from its inputs, and the two words the fast paths
+ * test instead of it (fast_max, fast_id).  Under pool->lock (or at
+ * create). */
+static inline void bufpool__gate_update(struct bufpool *pool)
+{
+    uint32_t g = (load_relaxed(&pool->shut) ? GATE_SHUT : 0) |
+                 ((pool->flags & BUFPOOL_FIFO) ? GATE_FIFO : 0) |
+                 (load_relaxed(&pool->fenced) ? GATE_FENCED : 0) | (pool->over ? GATE_OVER : 0);
+    /* relaxed: hints for the fast paths, each of whose inputs has its own
+     * ordering argument where it is set */
+    store_relaxed(&pool->gate, g);
+    size_t max = load_relaxed(&pool->max_memory) >> pool->shift;
+    store_relaxed(&pool->fast_max, (g & GATE_ALLOC) ? 0 : max < FAST_N ? max : FAST_N);
+    store_relaxed(&pool->fast_id, (g & GATE_RELEASE) ? FAST_ID_NONE : pool->id);
+}
+
 static inline size_t bufpool__bytes(const struct bufpool *pool, size_t n)
 {
     return n << pool->shift;
@@ -375,22 +458,30 @@ static inline size_t bufpool__bytes(const struct bufpool *pool, size_t n)
 
 /* Count an allocation handed out, in the owner's counters (no RMW), or in
  * pool->orphan under the lock for a thread that could get no cache. */
+static inline void bufpool__count_alloc(struct tc_counters *c, size_t n)
+{
+    counter_add(&c->allocs, 1);
+    counter_add(&c->bufs, n);
+}
+
+static inline void bufpool__count_free(struct tc_counters *c, size_t n)
+{
+    counter_add(&c->bufs, -(uint64_t)n);
+    /* release: pairs with the load_acquire in bufpool__sum_counters, so a
+     * destroyer that sees this count also sees the push before it. */
+    store_release(&c->frees, load_relaxed(&c->frees) + 1);
+}
+
 static inline void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc,
                                           struct bufpool_alloc *a)
 {
-    struct tc_counters *c = tc ? &tc->c : &pool->orphan;
     VG_HAND_OUT(a->first, bufpool__bytes(pool, a->n));
-    counter_add(&c->allocs, 1);
-    counter_add(&c->alloc_bytes, bufpool__bytes(pool, a->n));
+    bufpool__count_alloc(tc ? &tc->c : &pool->orphan, a->n);
 }
 
 static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
 {
-    struct tc_counters *c = tc ? &tc->c : &pool->orphan;
-    counter_add(&c->free_bytes, bufpool__bytes(pool, n));
-    /* release: pairs with the load_acquire in bufpool__sum_counters, so a
-     * destroyer that sees this count also sees the push before it. */
-    store_release(&c->frees, load_relaxed(&c->frees) + 1);
+    bufpool__count_free(tc ? &tc->c : &pool->orphan, n);
 }
 
 /* Give an empty bin a length.  One bin holds at most 1/8 of the budget, so
@@ -400,54 +491,110 @@ static inline void bufpool__bin_tag(struct tc_bin *b, struct bufpool *pool, size
 {
     size_t fit = (load_relaxed(&pool->max_memory) / 8) / (n << pool->shift);
     b->n = n;
-    b->count = 0;
     b->cap = fit < 1 ? 1 : fit > TC_BIN_CAP ? TC_BIN_CAP : (unsigned)fit;
+    b->room = b->cap;
 }
 
-/* Pop a cached allocation of length n; owner thread only. */
-static inline struct bufpool_alloc *bufpool__tcache_pop(struct tcache *tc, size_t n)
+/* Open the owner's busy window: false when a stealer is at work (the
+ * caller then takes its _locked step).  The signal fence keeps the compiler
+ * from moving the load of stop above the store of busy; the CPU may, and
+ * that is what a stealer's membarrier() (or, while fenced, the fence in
+ * bufpool__tc_fence_slow) rules out: see cache.c. */
+static inline bool bufpool__tc_enter(struct bufpool *pool, struct tcache *tc)
+{
+    store_relaxed(&tc->busy, 1);
+    /* relaxed: fenced changes under pool->lock only, and an owner that
+     * reads it late is covered by the membarrier() that went with it */
+    if (unlikely(load_relaxed(&pool->fenced)))
+        bufpool__tc_fence_slow(pool, tc);
+    atomic_signal_fence(memory_order_seq_cst);
+    /* acquire: pairs with the stealer's store_release clearing stop, so a
+     * step after a steal sees the bins the stealer emptied */
+    if (likely(!load_acquire(&tc->stop)))
+        return true;
+    store_release(&tc->busy, 0);
+    return false;
+}
+
+/* The fast path's window, for a pool whose gate said unfenced: false when
+ * a stealer is at work, and the caller then takes its full path.  No call,
+ * so that the caller needs no stack frame.  Reading the gate early needs no
+ * order: an owner that read fenced = 0 late is covered by the membarrier()
+ * that went with setting it (cache.c). */
+static inline bool bufpool__tc_try_enter(struct tcache *tc)
+{
+    store_relaxed(&tc->busy, 1);
+    atomic_signal_fence(memory_order_seq_cst);
+    /* acquire on stop: as in bufpool__tc_enter */
+    if (likely(!load_acquire(&tc->stop)))
+        return true;
+    store_release(&tc->busy, 0);
+    return false;
+}
+
+/* Close the window: release pairs with the stealer's load_acquire of busy,
+ * which then sees every store made inside. */
+static inline void bufpool__tc_exit(struct tcache *tc)
+{
+    store_release(&tc->busy, 0);
+}
+
+/* Pop a cached allocation of length n: owner only, inside its window or
+ * under pool->lock. */
+static inline struct bufpool_alloc *bufpool__bin_pop(struct tcache *tc, size_t n)
 {
     struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
-    if (b->n != n)
+    struct bufpool_alloc *h = b->head;
+    if (b->n != n || !h)
         return NULL;
-    /* Only this thread makes an entry the head (push, or refill under the
-     * lock), so no other thread's writes need ordering here; acquire is
-     * free on x86 and keeps that argument local. */
-    struct bufpool_alloc *h = load_acquire(&b->head);
-    while (h) {
-        /* h may have been stolen already: reading ->next is safe because
-         * headers are type-stable (cache.c), and the CAS then fails,
-         * because a steal (the exchange in bufpool__steal) changed the
-         * head and only this thread could set it back to h. */
-        struct bufpool_alloc *next = load_relaxed(&h->next);
-        if (cas_acqrel(&b->head, &h, next)) {
-            b->count--;
-            return h;
-        }
-    }
-    b->count = 0;
-    return NULL;
+    b->head = load_relaxed(&h->next);
+    b->room++;
+    return h;
 }
 
-/* Push a released allocation; owner thread only.  False when the bin is
+/* Push a released allocation: owner only, as above.  False when the bin is
  * full or holds another length: the caller overflows to the depot. */
-static inline bool bufpool__tcache_push(struct tcache *tc, struct bufpool_alloc *a)
+static inline bool bufpool__bin_push(struct tcache *tc, struct bufpool_alloc *a)
 {
     struct tc_bin *b = &tc->bins[bufpool__bin_index(a->n)];
-    struct bufpool_alloc *h = load_relaxed(&b->head);
-    if (!h) {
+    struct bufpool_alloc *h = b->head;
+    if (b->n != a->n) {
+        if (h) {
+            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, a->pool);
+            return false;
+        }
         bufpool__bin_tag(b, a->pool, a->n);
-    } else if (b->n != a->n || b->count >= b->cap) {
+    } else if (!b->room) {
         (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, a->pool);
         return false;
     }
-    do
-        store_relaxed(&a->next, h);
-    /* seq_cst: the release's "push, then load nwait" handshake (waitq.c);
-     * also pairs with the load_acquire in bufpool__tcache_pop. */
-    while (!cas_seqcst(&b->head, &h, a));
-    b->count++;
+    store_relaxed(&a->next, h);
+    atomic_signal_fence(memory_order_release); /* linked, then published */
+    b->head = a;
+    b->room--;
     return true;
+}
+
+/* The owner's pop: in the busy window, or under the lock while a steal is
+ * on. */
+static inline struct bufpool_alloc *bufpool__tcache_pop(struct bufpool *pool, struct tcache *tc,
+                                                        size_t n)
+{
+    if (unlikely(!bufpool__tc_enter(pool, tc)))
+        return bufpool__tcache_pop_locked(tc, n);
+    struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
+    bufpool__tc_exit(tc);
+    return a;
+}
+
+static inline bool bufpool__tcache_push(struct bufpool *pool, struct tcache *tc,
+                                        struct bufpool_alloc *a)
+{
+    if (unlikely(!bufpool__tc_enter(pool, tc)))
+        return bufpool__tcache_push_locked(tc, a);
+    bool ok = bufpool__bin_push(tc, a);
+    bufpool__tc_exit(tc);
+    return ok;
 }
 
 #endif /* BUFPOOL_INTERNAL_H */

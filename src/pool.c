@@ -69,6 +69,8 @@ BUFPOOL__API int bufpool_create(bufpool **out, const bufpool_config *cfg)
     pool->align = cfg->buffer_size < 4096 ? cfg->buffer_size : 4096;
     pool->id = fetch_add_relaxed(&next_pool_id, 1);
     atomic_init(&pool->max_memory, cfg->max_memory);
+    atomic_init(&pool->fenced, !bufpool__asym_available());
+    bufpool__gate_update(pool);
 
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -106,6 +108,7 @@ BUFPOOL__API void bufpool_shutdown(bufpool *pool)
     /* pairs with the relaxed loads of shut: they run under the lock too, or
      * merely fail fast earlier. */
     store_release(&pool->shut, 1);
+    bufpool__gate_update(pool);
     bufpool__cancel_all(pool);
     bufpool__unlock(pool);
 }
@@ -168,7 +171,20 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
 #endif
 }
 
-static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpool_alloc **out)
+/* A cache hit handed out (tc is not NULL). */
+static int hand_out(struct tcache *tc, struct bufpool_alloc *a, bufpool_alloc **out)
+{
+    store_relaxed(&a->refs, 1);
+    VG_HAND_OUT(a->first, bufpool__bytes(tc->pool, a->n));
+    bufpool__count_alloc(&tc->c, a->n);
+    *out = a;
+    return 0;
+}
+
+/* Everything acquire's fast path leaves out: the checks in their
+ * documented order, the other TLS slots, the depot, the arena, waiting. */
+static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int kind,
+                                                  uint64_t timeout_ns, bufpool_alloc **out)
 {
     int r = -EINVAL;
     if (unlikely(!pool)) {
@@ -198,19 +214,11 @@ static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpo
     if ((pool->flags & BUFPOOL_FIFO) && load_seqcst(&pool->nwait))
         return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
 
-    struct bufpool_alloc *a = bufpool__tcache_pop(tc, n);
-    if (likely(a)) {
-        store_relaxed(&a->refs, 1);
-        bufpool__account_alloc(pool, tc, a);
-        *out = a;
-        return 0;
-    }
-    if (load_relaxed(&pool->depot_count) && (a = bufpool__tcache_refill(tc, n))) {
-        store_relaxed(&a->refs, 1);
-        bufpool__account_alloc(pool, tc, a);
-        *out = a;
-        return 0;
-    }
+    struct bufpool_alloc *a = bufpool__tcache_pop(pool, tc, n);
+    if (a)
+        return hand_out(tc, a, out);
+    if (load_relaxed(&pool->depot_count) && (a = bufpool__tcache_refill(tc, n)))
+        return hand_out(tc, a, out);
     size_t charged = load_relaxed(&pool->charged);
     r = bufpool__block_new(pool, tc, n, &a);
     if (unlikely(r)) {
@@ -235,6 +243,37 @@ static int acquire(bufpool *pool, size_t n, int kind, uint64_t timeout_ns, bufpo
 fail:
     fetch_add_relaxed(&pool->failures, 1);
     return r;
+}
+
+/*
+ * The fast path: a cache hit on this thread's most recent cache, every
+ * check folded into one test: n - 1 < fast_max covers n == 0, a request
+ * over the budget or over FAST_N, an overflowing n, and the gate
+ * (shutdown, FIFO, a fenced pool), which makes fast_max 0.  Anything else, errors
+ * included, goes to acquire_full, which checks again in order.  Its only
+ * calls are tail calls, so a hit needs no stack frame.
+ */
+static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n, int kind,
+                                                        uint64_t timeout_ns, bufpool_alloc **out)
+{
+    if (likely(pool && out && bufpool__tl[0].id == pool->id &&
+               n - 1 < load_relaxed(&pool->fast_max))) {
+        bufpool__check_pool(pool, "bufpool_allocate");
+        struct tcache *tc = bufpool__tl[0].tc;
+        if (likely(bufpool__tc_try_enter(tc))) {
+            /* n <= FAST_N: bin n holds length n or nothing */
+            struct tc_bin *b = tc->bins + n;
+            struct bufpool_alloc *a = b->head;
+            if (likely(a)) {
+                b->head = load_relaxed(&a->next);
+                b->room++;
+            }
+            bufpool__tc_exit(tc);
+            if (likely(a))
+                return hand_out(tc, a, out);
+        }
+    }
+    return acquire_full(pool, n, kind, timeout_ns, out);
 }
 
 BUFPOOL__API int bufpool_allocate(bufpool *pool, size_t n, bufpool_alloc **out)
@@ -264,31 +303,22 @@ BUFPOOL__API bufpool_alloc *bufpool_alloc_retain(bufpool_alloc *a)
 }
 
 /*
- * The last release.  If refs is 1 we hold the only reference and nobody
- * can retain concurrently (retaining needs a reference), so no RMW is
- * needed.  The acquire load, like the acq_rel decrement, pairs with other
- * holders' decrements so their writes happen before the memory is reused.
+ * A last release that the fast path below did not finish: no cache, a
+ * waiter, a pool over its budget, a fenced pool or a steal going on, a
+ * full bin or one of another length.  refs is 0 already.
  */
-BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
+static __attribute__((noinline)) void release_full(struct bufpool *pool, struct bufpool_alloc *a,
+                                                   size_t n)
 {
-    if (!a)
-        return;
-    bufpool__check_alloc(a, "release");
-    if (load_acquire(&a->refs) != 1 && fetch_sub_acqrel(&a->refs, 1) != 1)
-        return;
-    store_relaxed(&a->refs, 0);
-    struct bufpool *pool = a->pool;
-    size_t n = a->n; /* once pushed, a may be taken and reused at once */
-    VG_TAKE_BACK(a->first, bufpool__bytes(pool, n));
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     /* A hint: with somebody waiting, or the budget shrunk below what is
      * held, the memory goes straight to the queue or back to the system. */
-    if (unlikely(!tc || load_relaxed(&pool->nwait) ||
+    if (unlikely(!tc || load_relaxed(&pool->nwait) || (load_relaxed(&pool->gate) & GATE_OVER) ||
                  load_relaxed(&pool->charged) > load_relaxed(&pool->max_memory))) {
         bufpool__release_slow(pool, tc, a, n);
         return;
     }
-    if (unlikely(!bufpool__tcache_push(tc, a))) {
+    if (unlikely(!bufpool__tcache_push(pool, tc, a))) {
         if (tc->bins[bufpool__bin_index(n)].n != n) {
             /* The bin holds another length: the run goes back to the
              * arena, where any length can use it. */
@@ -301,13 +331,84 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
         }
     }
     /* The "look" half of the wait protocol (waitq.c): after the push (or
-     * the free into the arena, or the overflow into the depot), seq_cst,
-     * pairs with enqueue's increment. */
+     * the free into the arena, or the overflow into the depot), pairs with
+     * enqueue's increment.  A push is a plain store: while the pool is
+     * fenced the fence orders it before this load, otherwise a waiter's
+     * membarrier() does (cache.c). */
+    if (unlikely(load_relaxed(&pool->fenced)))
+        atomic_thread_fence(memory_order_seq_cst);
     if (unlikely(load_seqcst(&pool->nwait))) {
         bufpool__release_slow(pool, tc, NULL, n);
         return;
     }
     bufpool__account_free(pool, tc, n); /* the last touch of the pool */
+}
+
+
+/* A release of an allocation with other references (or of a cached one,
+ * a misuse that refs 0 makes harmless): the last one gives it back. */
+static __attribute__((noinline)) void release_shared(struct bufpool_alloc *a)
+{
+    if (fetch_sub_acqrel(&a->refs, 1) != 1)
+        return;
+    store_relaxed(&a->refs, 0);
+    VG_TAKE_BACK(a->first, bufpool__bytes(a->pool, a->n));
+    release_full(a->pool, a, a->n);
+}
+
+/*
+ * The last release.  If refs is 1 we hold the only reference and nobody
+ * can retain concurrently (retaining needs a reference), so no RMW is
+ * needed.  The acquire load, like the acq_rel decrement, pairs with other
+ * holders' decrements so their writes happen before the memory is reused.
+ * The fast path pushes into this thread's most recent cache, unfenced,
+ * and loads nwait after the push: a waiter's membarrier() orders the two
+ * (cache.c, waitq.c).
+ */
+BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
+{
+    if (!a)
+        return;
+    bufpool__check_alloc(a, "release");
+    if (unlikely(load_acquire(&a->refs) != 1)) {
+        release_shared(a);
+        return;
+    }
+    store_relaxed(&a->refs, 0);
+    struct bufpool *pool = a->pool;
+    size_t n = a->n; /* once pushed, a may be taken and reused at once */
+    VG_TAKE_BACK(a->first, bufpool__bytes(pool, n));
+    /* fast_id: the slot test is the gate test too (a fenced pool or one
+     * over its budget matches no slot) */
+    if (unlikely(bufpool__tl[0].id != load_relaxed(&pool->fast_id))) {
+        release_full(pool, a, n);
+        return;
+    }
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (unlikely(!bufpool__tc_try_enter(tc))) {
+        release_full(pool, a, n);
+        return;
+    }
+    /* a->bin: n's own bin (tagged n, or untagged with no room), or bin 0,
+     * which never has room, for the lengths that share bins */
+    struct tc_bin *b = tc->bins + (size_t)a->bin;
+    unsigned room = b->room;
+    if (unlikely(!room)) {
+        bufpool__tc_exit(tc);
+        release_full(pool, a, n);
+        return;
+    }
+    b->room = room - 1;
+    store_relaxed(&a->next, b->head);
+    atomic_signal_fence(memory_order_release); /* as in bufpool__bin_push */
+    b->head = a;
+    bufpool__tc_exit(tc);
+    /* The look (waitq.c): seq_cst, pairs with enqueue's increment. */
+    if (unlikely(load_seqcst(&pool->nwait))) {
+        bufpool__release_slow(pool, tc, NULL, n);
+        return;
+    }
+    bufpool__count_free(&tc->c, n); /* the last touch of the pool */
 }
 
 BUFPOOL__API void *bufpool_alloc_first(const bufpool_alloc *a)
@@ -400,6 +501,10 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     size_t charged = load_relaxed(&pool->charged);
     if (charged > max_memory)
         bufpool__arena_purge(pool, charged - max_memory);
+    /* Still over (live memory, or caches refilled meanwhile): releases
+     * give back until a slow one finds the pool within budget (waitq.c). */
+    pool->over = load_relaxed(&pool->charged) > max_memory;
+    bufpool__gate_update(pool);
     bufpool__unlock(pool);
     return 0;
 }

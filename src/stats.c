@@ -15,34 +15,36 @@
 void bufpool__sum_counters(struct bufpool *pool, struct tc_counters *sum)
 {
     uint64_t allocs = load_relaxed(&pool->orphan.allocs), frees = load_relaxed(&pool->orphan.frees);
-    uint64_t ab = load_relaxed(&pool->orphan.alloc_bytes), fb = load_relaxed(&pool->orphan.free_bytes);
+    uint64_t bufs = load_relaxed(&pool->orphan.bufs);
     /* pairs with the store_release in bufpool__tcache_get_slow's attach */
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
         /* frees first, with acquire: pairs with the store_release in
          * bufpool__account_free; an allocation is counted before its
          * free, so live counts never go negative. */
         frees += load_acquire(&tc->c.frees);
-        fb += load_acquire(&tc->c.free_bytes);
+        bufs += load_relaxed(&tc->c.bufs);
         allocs += load_relaxed(&tc->c.allocs);
-        ab += load_relaxed(&tc->c.alloc_bytes);
     }
     atomic_init(&sum->allocs, allocs);
     atomic_init(&sum->frees, frees);
-    atomic_init(&sum->alloc_bytes, ab);
-    atomic_init(&sum->free_bytes, fb);
+    atomic_init(&sum->bufs, bufs);
 }
 
-static size_t in_use_of(const struct tc_counters *s)
+/* Bytes in use: the sum wraps through zero while the threads' figures are
+ * read a moment apart, so a "negative" sum is 0. */
+static size_t in_use_of(const struct bufpool *pool, const struct tc_counters *s)
 {
-    uint64_t a = load_relaxed(&s->alloc_bytes), f = load_relaxed(&s->free_bytes);
-    return a > f ? (size_t)(a - f) : 0;
+    uint64_t b = load_relaxed(&s->bufs);
+    if ((int64_t)b <= 0)
+        return 0;
+    return b > (SIZE_MAX >> pool->shift) ? SIZE_MAX : (size_t)b << pool->shift;
 }
 
 void bufpool__sample_peak(struct bufpool *pool)
 {
     struct tc_counters sum;
     bufpool__sum_counters(pool, &sum);
-    size_t in_use = in_use_of(&sum);
+    size_t in_use = in_use_of(pool, &sum);
     size_t charged = load_relaxed(&pool->charged);
     if (in_use > charged) /* counters summed a moment apart */
         in_use = charged;
@@ -74,7 +76,7 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
     size_t charged = load_relaxed(&pool->charged);
     out->buffer_size = pool->buffer_size;
     out->max_memory = load_relaxed(&pool->max_memory);
-    out->in_use_bytes = in_use_of(&sum);
+    out->in_use_bytes = in_use_of(pool, &sum);
     if (out->in_use_bytes > charged) /* counters read a moment apart */
         out->in_use_bytes = charged;
     out->cached_bytes = charged - out->in_use_bytes;

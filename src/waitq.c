@@ -228,7 +228,7 @@ static void spare_stash(struct bufpool *pool, struct bufpool_alloc *spare)
     while (spare) {
         struct bufpool_alloc *h = spare;
         spare = load_relaxed(&h->next);
-        struct tc_bin *d = &pool->depot[bufpool__bin_index(h->n)];
+        struct depot_bin *d = &pool->depot[bufpool__bin_index(h->n)];
         if (!keep || (d->n != h->n && load_relaxed(&d->head))) {
             bufpool__block_free_locked(pool, h);
             continue;
@@ -428,6 +428,10 @@ void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpo
         spare = a;
     }
     bufpool__serve(pool, spare);
+    if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
+        pool->over = false; /* back within a shrunk budget: releases may cache */
+        bufpool__gate_update(pool);
+    }
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
     bufpool__unlock(pool);
@@ -634,7 +638,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
      * look again (the protocol above), as a blocked call does. */
     for (int round = 0; round < 3; round++) {
         if (!fifo || !pool->queued) {
-            struct bufpool_alloc *h = tc ? bufpool__tcache_pop(tc, n) : NULL;
+            struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL; /* under the lock */
             if (!h) {
                 struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
                 r = take(pool, n, &spare, &h);
