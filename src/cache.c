@@ -115,12 +115,17 @@ static struct tcache *tcache_attach(struct bufpool *pool)
     tc->pool = pool;
     tc->home = pool->ncaches++;
     atomic_init(&tc->owners, 2);
+    atomic_init(&tc->stop, load_relaxed(&pool->fenced) ? STOP_FENCED : 0);
     tc->next = load_relaxed(&pool->tcaches);
     /* pairs with the load_acquire in bufpool__sum_counters, which walks the
      * list without the lock. */
     store_release(&pool->tcaches, tc);
     return tc;
 }
+
+#ifdef __SANITIZE_THREAD__
+_Atomic int bufpool__fence_word;
+#endif
 
 static pthread_once_t asym_once = PTHREAD_ONCE_INIT;
 static bool asym_ok;
@@ -149,16 +154,25 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Fenced mode on or off, in the pool and in every cache's stop word.
+ * Under pool->lock, which every writer of stop holds. */
+static void set_fenced(struct bufpool *pool, uint32_t on)
+{
+    store_relaxed(&pool->fenced, on);
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
+        uint32_t stop = load_relaxed(&tc->stop);
+        store_relaxed(&tc->stop, on ? stop | STOP_FENCED : stop & ~(uint32_t)STOP_FENCED);
+    }
+}
+
 /* Leave fenced mode if the pool has been quiet.  Under pool->lock, where
  * every stealer reads fenced: the next one sees 0 and uses membarrier(). */
 static void try_unfence(struct bufpool *pool)
 {
     if (pthread_mutex_trylock(&pool->lock) != 0)
         return;
-    if (asym_ok && !load_relaxed(&pool->nwait) && mono_ns() - pool->steal_ns > FENCED_QUIET_NS) {
-        store_relaxed(&pool->fenced, 0);
-        bufpool__gate_update(pool);
-    }
+    if (asym_ok && !load_relaxed(&pool->nwait) && mono_ns() - pool->steal_ns > FENCED_QUIET_NS)
+        set_fenced(pool, 0);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -166,7 +180,7 @@ void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc)
 {
     /* pairs with the stealer's fence in steal_begin (and, in a release,
      * with a waiter's after its nwait increment) */
-    atomic_thread_fence(memory_order_seq_cst);
+    fence_seqcst();
     if (++tc->fenced_ops >= FENCED_RECHECK) {
         tc->fenced_ops = 0;
         try_unfence(pool);
@@ -181,12 +195,12 @@ struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n)
     return a;
 }
 
-bool bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a)
+int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a)
 {
     pthread_mutex_lock(&tc->pool->lock);
-    bool ok = bufpool__bin_push(tc, a);
+    int r = bufpool__bin_push(tc, a);
     pthread_mutex_unlock(&tc->pool->lock);
-    return ok;
+    return r;
 }
 
 /* The slow part of bufpool__tcache_get: another slot, or a new cache. */
@@ -330,17 +344,19 @@ static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *
 static void steal_begin(struct bufpool *pool)
 {
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
-        store_relaxed(&tc->stop, 1);
+        store_relaxed(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL);
     pool->steal_ns = mono_ns();
     if (load_relaxed(&pool->fenced)) {
         /* pairs with the owners' fence in bufpool__tc_fence_slow */
-        atomic_thread_fence(memory_order_seq_cst);
+        fence_seqcst();
         return;
     }
-    /* Fenced from now on; owners that have not seen it yet are covered by
-     * the membarrier() that follows. */
-    store_relaxed(&pool->fenced, 1);
-    bufpool__gate_update(pool);
+    /* Fenced from now on.  An owner whose store of busy comes after the
+     * membarrier()'s barrier on its CPU reads STOP_FENCED in its window
+     * and fences; one whose store came before is seen busy by steal_one,
+     * which waits for its step to end, and its exit (a release store)
+     * publishes its push.  So no unfenced step outlives this steal. */
+    set_fenced(pool, 1);
     if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
         /* Registered in asym_init, so the kernel cannot refuse. */
         fprintf(stderr, "bufpool: membarrier failed after registration\n");
@@ -361,7 +377,7 @@ static struct bufpool_alloc *steal_one(struct tcache *tc, struct bufpool_alloc *
     }
     list = take_bins(tc, list);
     /* release: pairs with the owner's load_acquire of stop */
-    store_release(&tc->stop, 0);
+    store_release(&tc->stop, load_relaxed(&tc->stop) & ~(uint32_t)STOP_STEAL);
     return list;
 }
 

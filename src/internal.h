@@ -61,6 +61,22 @@
     atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_seq_cst, memory_order_relaxed)
 #define cas_acqrel(p, e, v) \
     atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_acq_rel, memory_order_relaxed)
+/* A full fence, for the symmetric half of the steal handshake (cache.c).
+ * ThreadSanitizer does not model fences: under it, a seq_cst RMW of one
+ * shared word, which it does model, and which is a full barrier too. */
+#if !defined(__SANITIZE_THREAD__) && defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define __SANITIZE_THREAD__ 1 /* clang's name for it */
+#endif
+#endif
+#ifdef __SANITIZE_THREAD__
+extern _Atomic int bufpool__fence_word;
+#define fence_seqcst() ((void)atomic_fetch_add_explicit(&bufpool__fence_word, 0, memory_order_seq_cst))
+#else
+#define fence_seqcst() atomic_thread_fence(memory_order_seq_cst)
+#endif
+/* Keeps the compiler from moving memory accesses across it; no instruction. */
+#define compiler_fence() atomic_signal_fence(memory_order_seq_cst)
 /* An owner-only counter: one writer, read racily by stats.  No RMW needed. */
 #define counter_add(p, v) store_relaxed((p), load_relaxed(p) + (v))
 
@@ -232,13 +248,18 @@ struct tcache {
     unsigned home;               /* the arena's home chunk to carve from first */
     /* The line every step writes: the window and the counters. */
     alignas(CACHELINE) _Atomic uint32_t busy; /* owner: 1 inside a fast-path step */
-    _Atomic uint32_t stop; /* stealers, under pool->lock: keep out */
+    _Atomic uint32_t stop; /* STOP_* bits, written under pool->lock */
     unsigned fenced_ops;   /* owner: steps made while the pool was fenced */
     struct tc_counters c;
     struct tcache *next;  /* the pool's list; append-only while it lives */
     struct bufpool *pool;
     _Atomic int owners;   /* 2: a thread and the pool; 1: one of them */
 };
+
+/* tcache->stop: STOP_STEAL while a stealer works on the cache, STOP_FENCED
+ * while the pool is fenced (a copy of pool->fenced in every cache, so that
+ * the owner reads both in one load inside its window). */
+enum { STOP_STEAL = 1, STOP_FENCED = 2 };
 
 struct tcache *bufpool__tcache_get_slow(struct bufpool *pool);
 /* Can stealers use membarrier() (asked once per process)?  If not, every
@@ -250,7 +271,7 @@ void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc);
 /* Owner-side steps for when bufpool__tc_enter fails (a steal is on):
  * the same pop and push under pool->lock. */
 struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n);
-bool bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
+int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
 struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n);
 void bufpool__cache_overflow(struct tcache *tc, struct bufpool_alloc *a);
 /* Under pool->lock: take the cached allocations of tc (NULL: of every
@@ -425,11 +446,10 @@ enum { ACQ_BLOCK, ACQ_TRY, ACQ_TIMED };
 enum {
     GATE_SHUT = 1,   /* shut down: allocations fail */
     GATE_FIFO = 2,   /* FIFO: an allocation must look at the queue */
-    GATE_FENCED = 4, /* fenced: owners fence (cache.c) */
-    GATE_OVER = 8,   /* over a shrunk budget: releases give back */
+    GATE_OVER = 4,   /* over a shrunk budget: releases give back */
 };
-#define GATE_ALLOC (GATE_SHUT | GATE_FIFO | GATE_FENCED)
-#define GATE_RELEASE (GATE_FENCED | GATE_OVER)
+#define GATE_ALLOC (GATE_SHUT | GATE_FIFO)
+#define GATE_RELEASE GATE_OVER
 
 #define FAST_ID_NONE UINT64_MAX
 
@@ -440,7 +460,7 @@ static inline void bufpool__gate_update(struct bufpool *pool)
 {
     uint32_t g = (load_relaxed(&pool->shut) ? GATE_SHUT : 0) |
                  ((pool->flags & BUFPOOL_FIFO) ? GATE_FIFO : 0) |
-                 (load_relaxed(&pool->fenced) ? GATE_FENCED : 0) | (pool->over ? GATE_OVER : 0);
+                 (pool->over ? GATE_OVER : 0);
     /* relaxed: hints for the fast paths, each of whose inputs has its own
      * ordering argument where it is set */
     store_relaxed(&pool->gate, g);
@@ -496,35 +516,35 @@ static inline void bufpool__bin_tag(struct tc_bin *b, struct bufpool *pool, size
 }
 
 /* Open the owner's busy window: false when a stealer is at work (the
- * caller then takes its _locked step).  The signal fence keeps the compiler
- * from moving the load of stop above the store of busy; the CPU may, and
- * that is what a stealer's membarrier() (or, while fenced, the fence in
- * bufpool__tc_fence_slow) rules out: see cache.c. */
+ * caller then takes its _locked step).  The compiler fence keeps the
+ * compiler from moving the load of stop above the store of busy; the CPU
+ * may, and that is what a stealer's membarrier() rules out, or, while the
+ * pool is fenced (STOP_FENCED, read inside the window), the fence here
+ * and the stealer's: see cache.c. */
 static inline bool bufpool__tc_enter(struct bufpool *pool, struct tcache *tc)
 {
     store_relaxed(&tc->busy, 1);
-    /* relaxed: fenced changes under pool->lock only, and an owner that
-     * reads it late is covered by the membarrier() that went with it */
-    if (unlikely(load_relaxed(&pool->fenced)))
+    compiler_fence();
+    /* acquire: pairs with the stealer's store_release clearing STOP_STEAL,
+     * so a step after a steal sees the bins the stealer emptied */
+    uint32_t stop = load_acquire(&tc->stop);
+    if (unlikely(stop & STOP_FENCED)) {
         bufpool__tc_fence_slow(pool, tc);
-    atomic_signal_fence(memory_order_seq_cst);
-    /* acquire: pairs with the stealer's store_release clearing stop, so a
-     * step after a steal sees the bins the stealer emptied */
-    if (likely(!load_acquire(&tc->stop)))
+        stop = load_acquire(&tc->stop); /* as above */
+    }
+    if (likely(!(stop & STOP_STEAL)))
         return true;
     store_release(&tc->busy, 0);
     return false;
 }
 
-/* The fast path's window, for a pool whose gate said unfenced: false when
- * a stealer is at work, and the caller then takes its full path.  No call,
- * so that the caller needs no stack frame.  Reading the gate early needs no
- * order: an owner that read fenced = 0 late is covered by the membarrier()
- * that went with setting it (cache.c). */
+/* The fast path's window: false when the pool is fenced or a stealer is
+ * at work (either bit of stop), and the caller then takes its full path.
+ * No call, so that the caller needs no stack frame. */
 static inline bool bufpool__tc_try_enter(struct tcache *tc)
 {
     store_relaxed(&tc->busy, 1);
-    atomic_signal_fence(memory_order_seq_cst);
+    compiler_fence();
     /* acquire on stop: as in bufpool__tc_enter */
     if (likely(!load_acquire(&tc->stop)))
         return true;
@@ -552,27 +572,27 @@ static inline struct bufpool_alloc *bufpool__bin_pop(struct tcache *tc, size_t n
     return h;
 }
 
-/* Push a released allocation: owner only, as above.  False when the bin is
- * full or holds another length: the caller overflows to the depot. */
-static inline bool bufpool__bin_push(struct tcache *tc, struct bufpool_alloc *a)
+/* What a push did. */
+enum { PUSHED, PUSH_FULL, PUSH_OTHER /* the bin holds another length */ };
+
+/* Push a released allocation: owner only, as above. */
+static inline int bufpool__bin_push(struct tcache *tc, struct bufpool_alloc *a)
 {
     struct tc_bin *b = &tc->bins[bufpool__bin_index(a->n)];
     struct bufpool_alloc *h = b->head;
     if (b->n != a->n) {
-        if (h) {
-            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, a->pool);
-            return false;
-        }
+        if (h)
+            return PUSH_OTHER;
         bufpool__bin_tag(b, a->pool, a->n);
     } else if (!b->room) {
         (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, a->pool);
-        return false;
+        return PUSH_FULL;
     }
-    store_relaxed(&a->next, h);
-    atomic_signal_fence(memory_order_release); /* linked, then published */
-    b->head = a;
     b->room--;
-    return true;
+    store_relaxed(&a->next, h);
+    compiler_fence(); /* linked, then published */
+    b->head = a;
+    return PUSHED;
 }
 
 /* The owner's pop: in the busy window, or under the lock while a steal is
@@ -587,14 +607,14 @@ static inline struct bufpool_alloc *bufpool__tcache_pop(struct bufpool *pool, st
     return a;
 }
 
-static inline bool bufpool__tcache_push(struct bufpool *pool, struct tcache *tc,
-                                        struct bufpool_alloc *a)
+static inline int bufpool__tcache_push(struct bufpool *pool, struct tcache *tc,
+                                       struct bufpool_alloc *a)
 {
     if (unlikely(!bufpool__tc_enter(pool, tc)))
         return bufpool__tcache_push_locked(tc, a);
-    bool ok = bufpool__bin_push(tc, a);
+    int r = bufpool__bin_push(tc, a);
     bufpool__tc_exit(tc);
-    return ok;
+    return r;
 }
 
 #endif /* BUFPOOL_INTERNAL_H */

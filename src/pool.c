@@ -318,8 +318,9 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
         bufpool__release_slow(pool, tc, a, n);
         return;
     }
-    if (unlikely(!bufpool__tcache_push(pool, tc, a))) {
-        if (tc->bins[bufpool__bin_index(n)].n != n) {
+    int pushed = bufpool__tcache_push(pool, tc, a);
+    if (unlikely(pushed != PUSHED)) {
+        if (pushed == PUSH_OTHER) {
             /* The bin holds another length: the run goes back to the
              * arena, where any length can use it. */
             bufpool__block_free(pool, tc, a);
@@ -336,7 +337,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
      * fenced the fence orders it before this load, otherwise a waiter's
      * membarrier() does (cache.c). */
     if (unlikely(load_relaxed(&pool->fenced)))
-        atomic_thread_fence(memory_order_seq_cst);
+        fence_seqcst();
     if (unlikely(load_seqcst(&pool->nwait))) {
         bufpool__release_slow(pool, tc, NULL, n);
         return;
@@ -400,7 +401,7 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
     }
     b->room = room - 1;
     store_relaxed(&a->next, b->head);
-    atomic_signal_fence(memory_order_release); /* as in bufpool__bin_push */
+    compiler_fence(); /* as in bufpool__bin_push */
     b->head = a;
     bufpool__tc_exit(tc);
     /* The look (waitq.c): seq_cst, pairs with enqueue's increment. */

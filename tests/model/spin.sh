@@ -4,7 +4,8 @@
 #   safety-default, safety-fifo   every scenario of the correct protocol must
 #       verify (no assertion violation, no invalid end state = no lost
 #       wakeup), and the known-bad release order (-DBAD: load nwait before
-#       the push) must be refuted with an invalid end state;
+#       the push) and the steal without membarrier() (-DBADMB) must be
+#       refuted with an invalid end state;
 #   liveness-default, liveness-fifo, liveness-resize   every scenario must
 #       be free of non-progress cycles (-DNP, pan -l: no waiter spins
 #       without another thread acting), and, in the default mode, the
@@ -31,6 +32,7 @@ failed=0
 verify() { # safety|liveness ok|bad spin-flags...
     kind=$1 expect=$2; shift 2
     rm -f pan pan.* waitq.pml.trail
+    [ "$kind" = liveness ] && set -- -DSC=1 "$@" # the model says why
     if ! spin "$@" -a waitq.pml > spin.log 2>&1; then cat spin.log; echo "FAIL: spin -a $*"; failed=1; return; fi
     case $kind in
     safety) cflags=-DSAFETY panflags= want="invalid end state" ;;
@@ -63,8 +65,12 @@ scenarios() { # safety|liveness fifo [small]
 
 for s in $suites; do
     case $s in
-    safety-default) scenarios safety 0; verify safety bad -DFIFO=0 -DBAD ;;
-    safety-fifo) scenarios safety 1; verify safety bad -DFIFO=1 -DBAD ;;
+    safety-default) scenarios safety 0; verify safety bad -DFIFO=0 -DBAD
+        verify safety ok -DFIFO=0 -DTIMEOUT -DUNFENCE
+        verify safety bad -DFIFO=0 -DBADMB ;;
+    safety-fifo) scenarios safety 1; verify safety bad -DFIFO=1 -DBAD
+        verify safety ok -DFIFO=1 -DTIMEOUT -DUNFENCE
+        verify safety bad -DFIFO=1 -DBADMB ;;
     # In FIFO mode the fd turns readable only for a grant or a final result,
     # both of which end the poll loop, so -DBADPOLL changes nothing there.
     liveness-default) scenarios liveness 0 small; verify liveness bad -DFIFO=0 -DBADPOLL ;;

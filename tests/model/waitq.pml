@@ -34,13 +34,47 @@
  *                            (futex word), signal_fd for async waiters
  *   inline enqueue()         enqueue(): link + fetch_add_seqcst(&nwait, 1)
  *   inline release()         bufpool_alloc_release: the give (the push into
- *                            the own cache, CAS seq_cst in
- *                            bufpool__tcache_push, or a free into the arena
- *                            for a bin of another length), then
- *                            load_seqcst(nwait), then
- *                            bufpool__release_slow (lock, steal_own, serve)
- *                            With -DBAD the load comes before the push: the
- *                            known-bad order, which spin must refute.
+ *                            the own cache, a plain store in the owner's
+ *                            busy window, or a free into the arena for a
+ *                            bin of another length), then the load of
+ *                            nwait, then bufpool__release_slow (lock,
+ *                            steal_own, serve).  With -DBAD the load comes
+ *                            before the push: the known-bad order, which
+ *                            spin must refute.
+ *   pend[t], flush(t)        the push is a plain store, so the CPU may make
+ *                            it visible after the nwait load that follows
+ *                            it (x86-TSO: a store waits in the store
+ *                            buffer, a later load does not).  A push goes
+ *                            to pend[t] first and reaches cache[t] at
+ *                            flush(t): after the load when unfenced, at
+ *                            once in fenced mode (the fence after the
+ *                            push).  This is the only
+ *                            reordering the C code exposes: the other gives
+ *                            happen under a lock, or are seq_cst RMWs.
+ *   fenced, steal()          bufpool__steal(pool, NULL) first runs the
+ *                            stealer's barrier (steal_begin in cache.c):
+ *                            if the pool is not fenced, it sets fenced and
+ *                            runs membarrier(), which makes every pending
+ *                            push visible (flush of every pend[]); if it is
+ *                            fenced, only its own fence, and the owners'
+ *                            fences order their pushes.  A releaser reads
+ *                            fenced inside its busy window (STOP_FENCED),
+ *                            and a steal waits for every window to close;
+ *                            the close, a release store, makes the push
+ *                            visible (busy[], the exit).  With -DUNFENCE
+ *                            R2 may leave fenced mode first, under the
+ *                            lock, when nobody waits (try_unfence).  Only
+ *                            R1 and R2 buffer their push (B and A give
+ *                            back what they were served, in fenced order),
+ *                            which keeps the search within its time.  The
+ *                            liveness suites run with -DSC (no buffer):
+ *                            a pending push can delay what a waiter sees,
+ *                            which is the safety suites' business, but it
+ *                            adds no loop, and the buffer multiplies the
+ *                            liveness search's states tenfold.
+ *                            With -DBADMB the
+ *                            membarrier() is left out, and spin must find
+ *                            the lost wakeup.
  *   proctype blocked         bufpool_allocate / _timeout: fast path (cache
  *                            pop or charge), else bufpool__acquire_slow:
  *                            lock, shut check, enqueue, steal+serve, unlock,
@@ -56,7 +90,8 @@
  *                            (-E2BIG for what can never fit) + serve
  * Macros: FIFO (BUFPOOL_FIFO), NB (B's need), SHUTDOWN, RESIZE (the new
  * max_memory), TIMEOUT (B may give up), BAD (the broken release order),
- * BADPOLL (the broken poll loop, see below).
+ * BADMB (a steal without membarrier()), BADPOLL (the broken poll loop, see
+ * below).
  *
  * Liveness.  The safety search (pan -DSAFETY) proves that no run ends with
  * a waiter asleep; it cannot see a run that never ends.  The only loop in
@@ -95,6 +130,9 @@
 #ifndef FIFO
 #define FIFO 0
 #endif
+#ifndef SC
+#define SC 0 /* 1: every push visible at once (the liveness suites) */
+#endif
 #define MAXMEM 2
 #define NW 2      /* waiters: 0 = B (blocked), 1 = A (async) */
 #define B 0
@@ -112,6 +150,10 @@ byte maxmem = MAXMEM;
 byte charged = MAXMEM;
 byte inuse = MAXMEM;  /* ghost: units in live allocations */
 byte cache[4];     /* by thread: R1 = 0, R2 = 1, B = 2, A = 3 */
+byte pend[4];      /* a push not yet visible to other threads (see flush) */
+bit xbusy[2];      /* R1's and R2's busy windows, as executed */
+bit busy[2];       /* ... and as other threads see them */
+bit fenced = 0;
 byte depot = 0;
 byte nwait = 0;
 bit lock = 0;
@@ -165,8 +207,24 @@ inline finish(w, r, g) {
     fi
 }
 
+/* A thread's pending push becomes visible. */
+inline flush(t) { atomic { cache[t] = cache[t] + pend[t]; pend[t] = 0 } }
+
 inline steal() {
     atomic {
+#if !defined(BADMB) && !SC
+        if
+        :: !fenced ->                            /* fenced = 1; membarrier() */
+            fenced = 1;
+            busy[0] = xbusy[0]; busy[1] = xbusy[1];
+            cache[0] = cache[0] + pend[0]; pend[0] = 0;
+            cache[1] = cache[1] + pend[1]; pend[1] = 0;
+            cache[2] = cache[2] + pend[2]; pend[2] = 0;
+            cache[3] = cache[3] + pend[3]; pend[3] = 0
+        :: else -> skip                          /* fenced: its own fence */
+        fi;
+#endif
+        busy[0] == 0 && busy[1] == 0;            /* steal_one: wait for the windows */
         spare = spare + cache[0] + cache[1] + cache[2] + cache[3] + depot;
         cache[0] = 0; cache[1] = 0; cache[2] = 0; cache[3] = 0; depot = 0
     }
@@ -232,23 +290,52 @@ inline serve() {
  * reused as it is, or purged to make room, by whoever takes it. */
 inline give(u) {
     if
-    :: atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }
+    :: tid < 2 && !SC ->                               /* R1, R2: the store buffer */
+        atomic { xbusy[tid] = 1; r_f = fenced };       /* the window, STOP_FENCED */
+        if
+        :: r_f -> busy[tid] = 1                        /* fenced: the fence */
+        :: else -> skip
+        fi;
+        atomic { pend[tid] = pend[tid] + u; inuse = inuse - u };
+        if
+        :: r_f -> flush(tid)                           /* fenced: the fence */
+        :: else -> skip
+        fi
+    :: else -> atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }
     :: tid == 0 -> atomic { charged = charged - u; inuse = inuse - u }
     fi
 }
 
-/* The last release of u units. */
+/* The store buffer drains: the push, then the window's exit (stores
+ * become visible in order), so a stealer that sees the exit sees the push.
+ * For B and A, and the free into the arena, nothing is pending. */
+inline drain() {
+    if
+    :: tid < 2 ->
+        busy[tid] = xbusy[tid];
+        atomic { flush(tid); busy[tid] = 0; xbusy[tid] = 0 }
+    :: else -> skip
+    fi
+}
+
+/* The last release of u units.  Unfenced, the pending push drains after
+ * the load of nwait (the reordering; the order of the code is the fenced
+ * case), and before a slow release, which takes the lock (a locked
+ * instruction drains the buffer). */
 inline release(u) {
 #ifndef BAD
     give(u);
-    if                                                 /* load_seqcst(nwait) */
-    :: nwait > 0 ->
+    r_nw = nwait;                                      /* the look */
+    drain();
+    if
+    :: r_nw > 0 ->
         lock_pool(); steal_own(tid); serve(); unlock_pool() /* release_slow */
     :: else -> skip
     fi
 #else
     r_nw = nwait;                                      /* BAD: look first */
     give(u);                                           /* then give */
+    drain();
     if
     :: r_nw > 0 ->
         lock_pool(); steal_own(tid); serve(); unlock_pool()
@@ -257,15 +344,31 @@ inline release(u) {
 #endif
 }
 
+/* try_unfence: under the lock, with nobody waiting. */
+inline unfence() {
+    lock_pool();
+    if
+    :: nwait == 0 -> fenced = 0
+    :: else -> skip
+    fi;
+    unlock_pool()
+}
+
 proctype releaser(byte tid) {
     byte spare, promised, s_i, s_w, d_i, r_nw;
-    bit t_ok;
+    bit t_ok, r_f;
+#ifdef UNFENCE
+    if
+    :: tid == 1 -> unfence()
+    :: skip
+    fi;
+#endif
     release(1)
 }
 
 proctype blocked() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got;
-    bit t_ok;
+    bit t_ok, r_f;
     byte me = B, tid = 2;
     need[me] = NB;
     /* the fast path: pop a cached allocation or charge, lock-free */
@@ -332,7 +435,7 @@ out:
 /* The async waiter: waiter_allocate(1) in a poll loop. */
 proctype async() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got;
-    bit t_ok;
+    bit t_ok, r_f;
     byte me = A, tid = 3;
     need[me] = 1;
 again:
