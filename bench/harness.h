@@ -187,6 +187,8 @@ enum {
     IMPL_JEMALLOC,
     IMPL_MIMALLOC,
     IMPL_REGION, /* bufpool with BUFPOOL_REGION */
+    IMPL_FIFO,   /* bufpool with BUFPOOL_FIFO */
+    IMPL_V10,    /* bufpool 1.0.0, built from the history (v10.h); noted when not built */
     NIMPL
 };
 
@@ -210,7 +212,8 @@ typedef struct bench_impl {
 } bench_impl;
 
 extern bench_impl bench_impls[NIMPL];
-/* The implementations of the general tables: all but REGION. */
+/* The implementations of the general tables: all but REGION, FIFO and
+ * 1.0 (the sections of issue [contention] add those two themselves). */
 extern const int bench_general[];
 extern const size_t bench_ngeneral;
 
