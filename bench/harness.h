@@ -49,7 +49,8 @@
     X(syscalls, "system calls per roundtrip, counted by strace")                  \
     X(mixed, "random 1..256 x 4 KiB: 16 live per thread; allocate+release")       \
     X(footprint, "RSS of page-sized buffers and of 1M tiny ones; pool create")        \
-    X(xthread, "cross-thread release: producer allocates, consumer releases, 4 KiB")
+    X(xthread, "cross-thread release: producer allocates, consumer releases, 4 KiB") \
+    X(oversub, "8 and 32 threads on a 16 KiB budget: throughput, per-thread spread")
 
 #define BENCH_DECLARE_SECTION(name, what) void bench_section_##name(void);
 BENCH_SECTIONS(BENCH_DECLARE_SECTION)
