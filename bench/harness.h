@@ -225,6 +225,11 @@ int bench_available(const int *list, size_t n, int *ids);
 /* Position of implementation `impl` in ids[0..n), or -1. */
 int bench_find(const int *ids, int n, int impl);
 
+/* The summary's note when bufpool 1.0 was not built (v10.h). */
+#define BENCH_V10_MISSING                                                                  \
+    "bufpool 1.0 was not built (no git history with its release, commit f85f7bb): its rows " \
+    "say not available and the targets against it were not judged."
+
 /* Loads jemalloc and mimalloc (baselines.c) and notes what is missing. */
 void bench_impls_load(void);
 

@@ -543,6 +543,8 @@ void bench_section_instr(void)
         memset(r, 0, sizeof *r);
         if (kinds[i].impl >= 0 && bench_impls[kinds[i].impl].note) {
             snprintf(r->why, sizeof r->why, "not available");
+            if (kinds[i].impl == IMPL_V10)
+                bench_target_note(BENCH_V10_MISSING);
             continue;
         }
         struct in_run run[2];

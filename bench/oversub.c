@@ -181,8 +181,10 @@ void bench_section_oversub(void)
                       BENCH_SPREAD(agg[t][k], 3), vs, BENCH_SPREAD(least[t][k], 0),
                       BENCH_SPREAD(most[t][k], 0), BENCH_SPREAD(ratio[t][k], 2));
         }
-        if (bench_find(ids, n, IMPL_V10) < 0)
+        if (bench_find(ids, n, IMPL_V10) < 0) {
             bench_out("| bufpool 1.0 | not available | | | | |\n");
+            bench_target_note(BENCH_V10_MISSING);
+        }
         bench_out("\n");
     }
 

@@ -305,9 +305,7 @@ void bench_section_xthread(void)
         }
     }
     if (v10 < 0)
-        bench_target_note("bufpool 1.0 was not built (no git history with its release): the "
-                          "targets against it (cross-thread release, oversubscription, "
-                          "instructions) were not judged.");
+        bench_target_note(BENCH_V10_MISSING);
 
     FILE *f = bench_data_file("xthread.dat");
     if (f) {
