@@ -307,15 +307,16 @@ void bench_section_xthread(void)
     if (v10 < 0)
         bench_target_note(BENCH_V10_MISSING);
 
+    /* For the plot: a row per implementation, median min max per case. */
     FILE *f = bench_data_file("xthread.dat");
     if (f) {
-        fprintf(f, "case");
-        for (int k = 0; k < n; k++)
-            fprintf(f, " \"%s\" min max", bench_impls[ids[k]].name);
+        fprintf(f, "impl");
+        for (int c = 0; c < XT_CASES; c++)
+            fprintf(f, " \"%s\" min max", xt_cases[c].label);
         fprintf(f, "\n");
-        for (int c = 0; c < XT_CASES; c++) {
-            fprintf(f, "\"%s\"", xt_cases[c].label);
-            for (int k = 0; k < n; k++)
+        for (int k = 0; k < n; k++) {
+            fprintf(f, "\"%s\"", bench_impls[ids[k]].name);
+            for (int c = 0; c < XT_CASES; c++)
                 fprintf(f, " %.4f %.4f %.4f", m[c][k].med, m[c][k].lo, m[c][k].hi);
             fprintf(f, "\n");
         }
