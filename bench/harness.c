@@ -4,10 +4,11 @@
  * spreads, CDF data files, the table of implementations with their timed
  * loops, and the interleaved latency measurement.
  *
- * The implementations are bufpool (default and BUFPOOL_REGION) and the
- * baseline pools of baselines.h: the original Rust design ported to C, a
- * naive CAS pool, a mutex+condvar pool, plain malloc, and jemalloc and
- * mimalloc behind the naive budget when installed.  Every timed roundtrip
+ * The implementations are bufpool (default, BUFPOOL_REGION and
+ * BUFPOOL_FIFO), bufpool 1.0 (the 1.0.0 release built from the history,
+ * v10.h) and the baseline pools of baselines.h: the original Rust design
+ * ported to C, a naive CAS pool, a mutex+condvar pool, plain malloc, and
+ * jemalloc and mimalloc behind the naive budget when installed.  Every timed roundtrip
  * writes a byte into the first and the last buffer (every buffer with
  * --touch-all) and folds the pointer into bench_sink, so the compiler
  * cannot delete the work.
