@@ -175,8 +175,10 @@ void bench_section_oversub(void)
                   "served | least / most |\n|:--|--:|--:|--:|--:|--:|\n");
         for (int k = 0; k < n; k++) {
             char vs[32] = "";
-            if (naive >= 0)
-                snprintf(vs, sizeof vs, "%.2fx", agg[t][k].med / agg[t][naive].med);
+            if (naive >= 0) {
+                double x = agg[t][k].med / agg[t][naive].med;
+                snprintf(vs, sizeof vs, x < 0.1 ? "%.2gx" : "%.2fx", x); /* 0.0047x, not 0.00x */
+            }
             bench_out("| %s | %s | %s | %s | %s | %s |\n", bench_impls[ids[k]].name,
                       BENCH_SPREAD(agg[t][k], 3), vs, BENCH_SPREAD(least[t][k], 0),
                       BENCH_SPREAD(most[t][k], 0), BENCH_SPREAD(ratio[t][k], 2));
