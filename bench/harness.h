@@ -48,7 +48,10 @@
     X(region, "BUFPOOL_REGION: latency and a fragmenting workload")               \
     X(syscalls, "system calls per roundtrip, counted by strace")                  \
     X(mixed, "random 1..256 x 4 KiB: 16 live per thread; allocate+release")       \
-    X(footprint, "RSS of page-sized buffers and of 1M tiny ones; pool create")
+    X(footprint, "RSS of page-sized buffers and of 1M tiny ones; pool create")        \
+    X(xthread, "cross-thread release: producer allocates, consumer releases, 4 KiB") \
+    X(oversub, "8 and 32 threads on a 16 KiB budget: throughput, per-thread spread") \
+    X(instr, "instructions per cached roundtrip, counted by callgrind")
 
 #define BENCH_DECLARE_SECTION(name, what) void bench_section_##name(void);
 BENCH_SECTIONS(BENCH_DECLARE_SECTION)
@@ -66,7 +69,7 @@ int bench_syscalls_child(int argc, char **argv);
  * bench_child_NAME(fd, argc, argv) with the ARGs only.  The child writes
  * its results to fd (bench_child_write), reads the parent's commands, if
  * any, from stdin (bench_child_read), and returns 0.  X(name): every child. */
-#define BENCH_CHILDREN(X) X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create)
+#define BENCH_CHILDREN(X) X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr)
 #define BENCH_DECLARE_CHILD(name) int bench_child_##name(int fd, int argc, char **argv);
 BENCH_CHILDREN(BENCH_DECLARE_CHILD)
 #undef BENCH_DECLARE_CHILD
@@ -187,6 +190,8 @@ enum {
     IMPL_JEMALLOC,
     IMPL_MIMALLOC,
     IMPL_REGION, /* bufpool with BUFPOOL_REGION */
+    IMPL_FIFO,   /* bufpool with BUFPOOL_FIFO */
+    IMPL_V10,    /* bufpool 1.0.0, built from the history (v10.h); noted when not built */
     NIMPL
 };
 
@@ -210,7 +215,8 @@ typedef struct bench_impl {
 } bench_impl;
 
 extern bench_impl bench_impls[NIMPL];
-/* The implementations of the general tables: all but REGION. */
+/* The implementations of the general tables: all but REGION, FIFO and
+ * 1.0 (the sections of issue [contention] add those two themselves). */
 extern const int bench_general[];
 extern const size_t bench_ngeneral;
 
@@ -218,6 +224,11 @@ extern const size_t bench_ngeneral;
 int bench_available(const int *list, size_t n, int *ids);
 /* Position of implementation `impl` in ids[0..n), or -1. */
 int bench_find(const int *ids, int n, int impl);
+
+/* The summary's note when bufpool 1.0 was not built (v10.h). */
+#define BENCH_V10_MISSING                                                                  \
+    "bufpool 1.0 was not built (no git history with its release, commit f85f7bb): its rows " \
+    "say not available and the targets against it were not judged."
 
 /* Loads jemalloc and mimalloc (baselines.c) and notes what is missing. */
 void bench_impls_load(void);

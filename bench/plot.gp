@@ -15,6 +15,9 @@
 #   mixed         mixed sizes (random 1..256 x 4 KiB): k ops/s per
 #                 implementation, the ring with 1 and 2 threads and
 #                 allocate-then-release-at-once (log scale); whiskers as above
+#   xthread       cross-thread release (a producer allocates, a consumer
+#                 releases): M allocations/s per implementation, n = 1 and
+#                 16 on the tight and the loose budget (log scale); whiskers
 # The title names the machine (machine.gp).  A panel whose data file is
 # missing (its section did not run) is left out.
 # Usage: gnuplot -e "dir='build/bench'" bench/plot.gp
@@ -27,6 +30,7 @@ f_wake = dir.'/wait_wake.dat'
 f_paced = dir.'/wait_paced.dat'
 f_frag = dir.'/region_frag.dat'
 f_mix = dir.'/mixed.dat'
+f_xt = dir.'/xthread.dat'
 exists_file(f) = int(system("[ -s '".f."' ] && echo 1 || echo 0"))
 have_lat = exists_file(f_lat)
 have_thr = exists_file(f_thr)
@@ -36,7 +40,8 @@ have_paced = exists_file(f_paced)
 have_cdf = have_wake || have_paced
 have_frag = exists_file(f_frag)
 have_mix = exists_file(f_mix)
-panels = have_lat + have_thr + 2 * have_bp + have_cdf + have_frag + have_mix
+have_xt = exists_file(f_xt)
+panels = have_lat + have_thr + 2 * have_bp + have_cdf + have_frag + have_mix + have_xt
 if (panels == 0) { print "plot.gp: no data files in ".dir; exit }
 
 machine_cpu = "unknown CPU"; machine_cpus = 0; machine_kernel = ""; machine_mode = ""
@@ -210,6 +215,30 @@ if (have_mix) {
          for [c = 0:2] f_mix using (xm($0, c)):(column(2 + 3 * c)):(wm * 0.95) \
              with boxes lc rgb mix_color(c) title columnheader(2 + 3 * c), \
          for [c = 0:2] f_mix using (xm($0, c)):(column(3 + 3 * c)):(0):(column(4 + 3 * c) - column(3 + 3 * c)) \
+             with vectors arrowstyle 1 notitle
+    unset logscale y; unset xrange; unset key
+    set xtics norotate
+    set autoscale
+}
+
+# ---- cross-thread release: four cases per implementation, log scale ---------
+if (have_xt) {
+    # medians in columns 2, 5, 8, 11 (min and max follow each)
+    stats f_xt using 2 nooutput
+    nxt = STATS_records
+    set title "cross-thread release: producer allocates, consumer releases (higher is better)"
+    set ylabel "M allocations/s (log scale)"
+    set logscale y
+    set xrange [-0.6 : nxt - 0.4]
+    set xtics rotate by -25 nomirror
+    set key below horizontal samplen 1.5 maxcols 4
+    wx = 0.2
+    xx(i, c) = i + (c - 1.5) * wx
+    xt_color(c) = word("#08306b #6baed6 #a63603 #fd8d3c", c + 1)
+    plot f_xt using 0:(NaN):xtic(1) notitle, \
+         for [c = 0:3] f_xt using (xx($0, c)):(column(2 + 3 * c)):(wx * 0.95) \
+             with boxes lc rgb xt_color(c) title columnheader(2 + 3 * c), \
+         for [c = 0:3] f_xt using (xx($0, c)):(column(3 + 3 * c)):(0):(column(4 + 3 * c) - column(3 + 3 * c)) \
              with vectors arrowstyle 1 notitle
     unset logscale y; unset xrange; unset key
     set xtics norotate

@@ -3,7 +3,8 @@
 # seconds), output kept away from the real results.  Checks every
 # section's heading, the rounds' range in the tables and the plot's data
 # files.  The syscalls section may print a note instead of its table (no
-# strace, or ptrace not permitted): either is accepted.  Exit 0 on success.
+# strace, or ptrace not permitted), and so may the instr section (no
+# valgrind): either is accepted.  Exit 0 on success.
 # Run from the build directory copy ($(BUILD)/bench/smoke.sh, next to the
 # binary) or as bench/smoke.sh from the top of the tree after `make bench`'s
 # binary exists (BENCH_BIN overrides where it is).
@@ -27,11 +28,17 @@ for want in "## Roundtrip latency" "## Latency by number of buffers" "## Through
             "## Peak RSS" "## Region mode" "## System calls" "## Mixed sizes" \
             "### Peak RSS growth under the mixed-size ring" "## Allocate then release at once" \
             "## Footprint" "### Page-sized single buffers" "### Metadata" "### Create" \
-            "## Targets" "| bufpool |"; do
+            "## Cross-thread release" "### Allocate calls that waited" \
+            "## Oversubscription" "### 8 threads" "### 32 threads" "| bufpool FIFO |" \
+            "## Instructions per roundtrip" "## Targets" "| bufpool |"; do
     grep -qF "$want" "$out/results.md" || { echo "smoke: missing '$want' in results"; exit 1; }
 done
 grep -qE '^\| bufpool \| 64 B, n = 1 \||^Note: .*section skipped' "$out/results.md" ||
     { echo "smoke: syscalls section has neither a table nor a note"; exit 1; }
+# The instr section: its table (Ir counts, instructions per roundtrip), or
+# the note that valgrind is missing.
+grep -qE '^\| bufpool \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| |^Note: valgrind .*section skipped' "$out/results.md" ||
+    { echo "smoke: instr section has neither a bufpool row nor a note"; exit 1; }
 # Every timed table gives its rounds' range next to the median.
 grep -qE '^\| bufpool \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \|' "$out/results.md" ||
     { echo "smoke: no 'median (min..max)' cell in the bufpool rows"; exit 1; }
@@ -47,7 +54,7 @@ for re in '^\| bufpool \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \| [0-9.]+ \
 done
 # The data files plot.gp reads.
 for f in machine.gp latency.dat threads.dat backpressure.dat wait_wake.dat wait_paced.dat \
-         region_frag.dat mixed.dat; do
+         region_frag.dat mixed.dat xthread.dat oversub.dat; do
     [ -s "$out/$f" ] || { echo "smoke: no data file $f"; exit 1; }
 done
 echo "smoke: ok"

@@ -27,6 +27,14 @@
  *   metadata            at most 64 B of RSS per live 8-byte allocation
  *   create              a 64 GiB pool: create + destroy at most 1 ms, at
  *                       most 1 MiB of RSS after create
+ *   cross-thread        producer allocates, consumer releases (n = 1, 16 x
+ *                       4 KiB; 1 MiB and 256 MiB): at least 3x bufpool 1.0
+ *                       on the tight budget, 1.5x on the loose one, and at
+ *                       least every malloc-based pool on both
+ *   oversubscription    8 and 32 threads, 16 KiB budget: aggregate at least
+ *                       naive's; BUFPOOL_FIFO least / most served >= 0.5
+ *   instructions        at most 100 per n = 1 cached roundtrip (callgrind),
+ *                       no locked instruction
  */
 #include "harness.h"
 

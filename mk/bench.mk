@@ -13,15 +13,60 @@ BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BENCH_DIR)/obj/%.o)
 BENCH_HDRS := $(wildcard bench/*.h) include/bufpool.h
 BENCH_ARGS ?=
 
+# ---- bufpool 1.0 as a baseline (sections xthread, oversub, instr) --------
+# The 1.0.0 release, commit $(V10_COMMIT), built from this repository's
+# history beside the current library: its src/ and include/ from `git
+# archive` into $(V10_DIR)/tree, compiled with the library's own flags,
+# linked with `ld -r` into one relocatable object whose internal (hidden)
+# symbols, bufpool__* among them, are made local and whose public bufpool_*
+# symbols are renamed bp10_* (bench/v10.h declares the ones the bench uses).
+# Without the history (a tarball, a shallow clone) the bench builds without
+# it: BENCH_HAVE_V10=0, and its rows say "not available".  BENCH_V10=0 forces
+# that.  A stamp file named after the setting rebuilds the bench objects when
+# it changes.
+V10_COMMIT := f85f7bb
+V10_DIR := $(BENCH_DIR)/v10
+BENCH_V10 ?= $(shell test -e .git && git cat-file -e $(V10_COMMIT)^{commit} 2>/dev/null && echo 1 || echo 0)
+ifeq ($(BENCH_V10),1)
+V10_OBJ := $(V10_DIR)/bp10.o
+else
+V10_OBJ :=
+endif
+V10_STAMP := $(V10_DIR)/have-$(BENCH_V10)
+OBJCOPY ?= objcopy
+NM ?= nm
+
+$(V10_STAMP):
+	@mkdir -p $(dir $@)
+	@rm -f $(V10_DIR)/have-*
+	@touch $@
+
+$(V10_DIR)/bp10.o: mk/bench.mk
+	rm -rf $(V10_DIR)/tree $(V10_DIR)/obj
+	mkdir -p $(V10_DIR)/tree $(V10_DIR)/obj
+	git archive $(V10_COMMIT) src include | tar -x -C $(V10_DIR)/tree
+	for f in $(V10_DIR)/tree/src/*.c; do \
+	    $(CC) -I$(V10_DIR)/tree/include -I$(V10_DIR)/tree/src $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) \
+	        -c $$f -o $(V10_DIR)/obj/$$(basename $$f .c).o || exit 1; \
+	done
+	$(LD) -r -o $(V10_DIR)/all.o $(V10_DIR)/obj/*.o
+	$(NM) -g --defined-only $(V10_DIR)/all.o | \
+	    awk '$$3 ~ /^bufpool_[a-z]/ { print $$3, "bp10_" substr($$3, 9) }' > $(V10_DIR)/redefine.syms
+	$(OBJCOPY) --localize-hidden --redefine-syms=$(V10_DIR)/redefine.syms $(V10_DIR)/all.o $@.tmp
+	@# nothing global may be left under the library's names
+	@if $(NM) -g --defined-only $@.tmp | awk '{ print $$3 }' | grep '^bufpool'; then \
+	    echo "v10: symbols above would clash with the current library"; rm -f $@.tmp; exit 1; fi
+	mv $@.tmp $@
+
 # -O2 after $(CFLAGS): benchmark numbers come from an optimized build even
 # when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc, -lm for log().
-$(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS)
+$(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS) $(V10_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) -c $< -o $@
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) -DBENCH_HAVE_V10=$(BENCH_V10) -c $< -o $@
 
-$(BENCH_BIN): $(BENCH_OBJS) $(LIB_A)
+$(BENCH_BIN): $(BENCH_OBJS) $(LIB_A) $(V10_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(BENCH_OBJS) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl -lm
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(BENCH_OBJS) $(V10_OBJ) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl -lm
 
 bench: $(BENCH_BIN)
 	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md $(BENCH_ARGS)
