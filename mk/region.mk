@@ -71,3 +71,10 @@ bench-uring: $(URING_BENCH_BIN)
 	    $(URING_BENCH_ARGS); rc=$$?; \
 	    rm -f $(BUILD)/bench/uring_bench.src $(BUILD)/bench/uring_bench.dst; \
 	    [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
+
+# ---- tests/test_bufring.c: provided-buffer rings through liburing -----------
+# (the library itself never links liburing)
+ifeq ($(HAVE_LIBURING),yes)
+$(BUILD)/tests/test_bufring: private CPPFLAGS += $(URING_CFLAGS)
+TEST_LDLIBS_test_bufring := $(URING_LIBS)
+endif
