@@ -14,14 +14,15 @@ BENCH_HDRS := $(wildcard bench/*.h) include/bufpool.h
 BENCH_ARGS ?=
 
 # -O2 after $(CFLAGS): benchmark numbers come from an optimized build even
-# when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc, -lm for log().
+# when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc, -lm for log();
+# liburing for the bufring section (BENCH_URING_LIBS, set in mk/region.mk).
 $(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) -c $< -o $@
 
 $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(BENCH_OBJS) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl -lm
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(BENCH_OBJS) -o $@ $(LIB_A) $(LDFLAGS) $(BENCH_URING_LIBS) $(LDLIBS_PT) -ldl -lm
 
 bench: $(BENCH_BIN)
 	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md $(BENCH_ARGS)

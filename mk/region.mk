@@ -13,6 +13,11 @@ URING_CFLAGS := -DBUFPOOL_HAVE_LIBURING $(shell pkg-config --cflags liburing)
 URING_LIBS := $(shell pkg-config --libs liburing)
 endif
 
+# The bench's bufring section (bench/bufring.c, linked into the one bench
+# binary of mk/bench.mk): without liburing it prints a note instead.
+$(BUILD)/bench/obj/bufring.o: private CPPFLAGS += $(URING_CFLAGS)
+BENCH_URING_LIBS := $(URING_LIBS)
+
 # tests/test_region.c is built by the top Makefile's pattern rule, which
 # appends TEST_LDLIBS_<name>.  The flags are private, so the library
 # objects built as its prerequisites do not inherit them.
