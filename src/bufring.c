@@ -64,11 +64,21 @@
  *   flight should be cancelled (or the io_uring instance closed) first.
  * - After bufpool_shutdown, refill returns -ECANCELED (and resets the fd);
  *   take still hands out what the kernel returns, and destroy works.
- * - IOU_PBUF_RING_INC (incremental consumption) is left out: there one
- *   buffer serves several completions at moving offsets, so the caller
- *   needs an offset and a share of the allocation per completion, which
- *   take's "the caller owns it now" cannot express without changing its
- *   prototype.  It can come as separate calls without touching these.
+ * - Incremental consumption (IOU_PBUF_RING_INC, Linux 6.12+) is a
+ *   separate create, bufpool_bufring_create_inc, and a separate take,
+ *   bufpool_bufring_take_inc, rather than a flag: a flag would change
+ *   create's prototype, and take cannot serve such a ring.  There one large
+ *   buffer serves several receives, each at the offset where the previous
+ *   one ended, and the kernel keeps the buffer (IORING_CQE_F_BUF_MORE) until
+ *   it is used up.  So a completion is a share of an allocation: take_inc
+ *   returns a reference of its own (bufpool_alloc_retain) and the share's
+ *   address while the kernel keeps the buffer, and the ring's reference
+ *   with the last share; the memory goes back when the kernel and every
+ *   share are done with it.  Offsets are tracked per bid (off[bid]),
+ *   exactly as the kernel advances the entry's address.  take_inc also
+ *   serves an ordinary ring (the share is the whole buffer), so a loop may
+ *   use it for both; plain take on an incremental ring is NULL, because
+ *   it cannot say where the data is.
  * - A failed create or refill changes nothing and leaks nothing.  A refill
  *   that stocked something and then met an error reports the count: what
  *   it stocked is its success.
@@ -84,6 +94,10 @@
 #include <unistd.h>
 
 #define BUFRING_MAX_ENTRIES 32768u
+/* Kernel ABI values of 6.12 that the 6.1 headers here lack (they are enum
+ * constants in later headers, so they cannot be tested with #ifdef). */
+#define BUFRING_PBUF_RING_INC 2u          /* IOU_PBUF_RING_INC */
+#define BUFRING_CQE_F_BUF_MORE (1u << 4) /* IORING_CQE_F_BUF_MORE */
 
 /* io_uring_buf_reg as the kernel reads it.  Headers before 6.4 call the
  * field after bgid `pad`, later ones `flags`; the layout is the ABI and the
@@ -115,6 +129,8 @@ struct bufpool_bufring {
     unsigned nempty;
     bufpool_waiter *w;       /* readiness: pending for n when a restock found no budget */
     bool pending;
+    bool inc;                /* IOU_PBUF_RING_INC */
+    uint32_t *off;           /* inc: by bid, the bytes of the buffer handed out so far */
 };
 
 static int uring_register(int fd, unsigned op, void *arg, unsigned nr)
@@ -129,6 +145,8 @@ static int ring_register(struct bufpool_bufring *br, unsigned op)
         .ring_addr = (uint64_t)(uintptr_t)br->ring,
         .ring_entries = br->entries,
         .bgid = br->bgid,
+        /* the kernel refuses flags on the unregister */
+        .flags = (uint16_t)(br->inc && op == IORING_REGISTER_PBUF_RING ? BUFRING_PBUF_RING_INC : 0),
     };
     return uring_register(br->ring_fd, op, &reg, 1);
 }
@@ -142,6 +160,8 @@ static void stage(struct bufpool_bufring *br, bufpool_alloc *a)
     b->len = br->len;
     b->bid = bid;
     br->slot[bid] = a;
+    if (br->off)
+        br->off[bid] = 0;
     br->tail++;
 }
 
@@ -223,10 +243,9 @@ BUFPOOL__API int bufpool_bufring_refill(bufpool_bufring *br)
     return (int)held(br);
 }
 
-BUFPOOL__API bufpool_alloc *bufpool_bufring_take(bufpool_bufring *br, unsigned bid)
+/* Empty bid's slot and restock it; the ring's reference goes to the caller. */
+static bufpool_alloc *slot_take(bufpool_bufring *br, unsigned bid)
 {
-    if (!br || bid >= br->entries || !br->slot[bid])
-        return NULL;
     bufpool_alloc *a = br->slot[bid];
     br->slot[bid] = NULL;
     br->empty[br->nempty++] = (uint16_t)bid;
@@ -238,6 +257,36 @@ BUFPOOL__API bufpool_alloc *bufpool_bufring_take(bufpool_bufring *br, unsigned b
             fd_signal(br);
     }
     return a;
+}
+
+BUFPOOL__API bufpool_alloc *bufpool_bufring_take(bufpool_bufring *br, unsigned bid)
+{
+    /* An incremental ring's data may sit anywhere in the buffer: take_inc. */
+    if (!br || br->inc || bid >= br->entries || !br->slot[bid])
+        return NULL;
+    return slot_take(br, bid);
+}
+
+BUFPOOL__API bufpool_alloc *bufpool_bufring_take_inc(bufpool_bufring *br, unsigned cqe_flags,
+                                                     int res, void **data)
+{
+    if (data)
+        *data = NULL;
+    unsigned bid = cqe_flags >> IORING_CQE_BUFFER_SHIFT;
+    if (!br || !data || res <= 0 || !(cqe_flags & IORING_CQE_F_BUFFER) || bid >= br->entries ||
+        !br->slot[bid])
+        return NULL;
+    uint32_t off = br->off ? br->off[bid] : 0;
+    if ((uint32_t)res > br->len - off)
+        return NULL; /* more than is left of that buffer: not one of its completions */
+    bufpool_alloc *a = br->slot[bid];
+    *data = (char *)bufpool_alloc_first(a) + off;
+    if (br->inc && (cqe_flags & BUFRING_CQE_F_BUF_MORE)) {
+        /* The kernel keeps the rest of the buffer: a share of our own. */
+        br->off[bid] = off + (uint32_t)res;
+        return bufpool_alloc_retain(a);
+    }
+    return slot_take(br, bid);
 }
 
 BUFPOOL__API int bufpool_bufring_fd(const bufpool_bufring *br)
@@ -255,6 +304,7 @@ static void bufring_free(struct bufpool_bufring *br)
         munmap(br->ring, br->ring_bytes);
     free(br->slot);
     free(br->empty);
+    free(br->off);
     free(br);
 }
 
@@ -284,7 +334,8 @@ static int check_args(bufpool *pool, unsigned entries, size_t n)
     return 0;
 }
 
-static int bufring_alloc(bufpool *pool, unsigned entries, size_t n, struct bufpool_bufring **out)
+static int bufring_alloc(bufpool *pool, unsigned entries, size_t n, bool inc,
+                         struct bufpool_bufring **out)
 {
     struct bufpool_bufring *br = calloc(1, sizeof *br);
     if (!br)
@@ -295,12 +346,15 @@ static int bufring_alloc(bufpool *pool, unsigned entries, size_t n, struct bufpo
     br->len = (uint32_t)bufpool__bytes(pool, n);
     br->slot = calloc(entries, sizeof *br->slot);
     br->empty = malloc(entries * sizeof *br->empty);
+    br->inc = inc;
+    br->off = inc ? calloc(entries, sizeof *br->off) : NULL;
     long page = sysconf(_SC_PAGESIZE);
     br->ring_bytes = ((size_t)entries * sizeof(struct io_uring_buf) + (size_t)page - 1) &
                      ~((size_t)page - 1);
     void *m = mmap(NULL, br->ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     br->ring = m == MAP_FAILED ? NULL : m;
-    int r = br->slot && br->empty && br->ring ? bufpool_waiter_create(pool, &br->w) : -ENOMEM;
+    bool ok = br->slot && br->empty && br->ring && (!inc || br->off);
+    int r = ok ? bufpool_waiter_create(pool, &br->w) : -ENOMEM;
     if (r) {
         bufring_free(br);
         return r;
@@ -313,8 +367,8 @@ static int bufring_alloc(bufpool *pool, unsigned entries, size_t n, struct bufpo
     return 0;
 }
 
-BUFPOOL__API int bufpool_bufring_create(bufpool *pool, int ring_fd, unsigned short bgid,
-                                        unsigned entries, size_t n, bufpool_bufring **out)
+static int create(bufpool *pool, int ring_fd, unsigned short bgid, unsigned entries, size_t n,
+                  bool inc, bufpool_bufring **out)
 {
     if (!out)
         return -EINVAL;
@@ -326,7 +380,7 @@ BUFPOOL__API int bufpool_bufring_create(bufpool *pool, int ring_fd, unsigned sho
     if (r)
         return r;
     struct bufpool_bufring *br;
-    if ((r = bufring_alloc(pool, entries, n, &br)))
+    if ((r = bufring_alloc(pool, entries, n, inc, &br)))
         return r;
     br->ring_fd = ring_fd;
     br->bgid = bgid;
@@ -343,4 +397,16 @@ BUFPOOL__API int bufpool_bufring_create(bufpool *pool, int ring_fd, unsigned sho
     }
     *out = br;
     return 0;
+}
+
+BUFPOOL__API int bufpool_bufring_create(bufpool *pool, int ring_fd, unsigned short bgid,
+                                        unsigned entries, size_t n, bufpool_bufring **out)
+{
+    return create(pool, ring_fd, bgid, entries, n, false, out);
+}
+
+BUFPOOL__API int bufpool_bufring_create_inc(bufpool *pool, int ring_fd, unsigned short bgid,
+                                            unsigned entries, size_t n, bufpool_bufring **out)
+{
+    return create(pool, ring_fd, bgid, entries, n, true, out);
 }

@@ -24,6 +24,13 @@
  *                  refill returns -ECANCELED and resets it, destroy works
  *   fifo           in BUFPOOL_FIFO mode the ring's restock waits its turn
  *                  behind an async waiter that came first, and vice versa
+ *   inc            incremental consumption (bufpool_bufring_create_inc,
+ *                  Linux 6.12+; a SKIP: line without it): small receives
+ *                  share one 16 KiB buffer at advancing offsets, each
+ *                  share a reference of its own, no extra memory; the
+ *                  receive that uses the buffer up hands over the ring's
+ *                  reference; the memory comes back once every share is
+ *                  released; take_inc on an ordinary ring is take
  * Exit 0 pass, 1 fail, 77 skip (io_uring not permitted, or a kernel without
  * provided-buffer rings).
  */
@@ -209,6 +216,8 @@ static void dry_run(unsigned flags)
     struct sampler s = {.p = p};
     pthread_t st, wt;
     CHECK_EQ(pthread_create(&st, NULL, sampler_main, &s), 0);
+    while (atomic_load(&s.samples) == 0) /* sampling before the first byte moves */
+        usleep(100);
     struct writer w = {g.sv[1]};
     CHECK_EQ(pthread_create(&wt, NULL, writer_main, &w), 0);
 
@@ -485,6 +494,95 @@ static void part_fifo(void)
     rig_fini(&g);
 }
 
+/* ---- incremental consumption ------------------------------------------- */
+
+#define CQE_F_BUF_MORE (1u << 4) /* IORING_CQE_F_BUF_MORE (6.12): not in older headers */
+#define INC_MSG 1000
+#define INC_MSGS 10
+
+static void part_inc(void)
+{
+    struct rig g;
+    rig_init(&g);
+    bufpool *p = make(BS, BUDGET_BUFS * BS, 0);
+    bufpool_bufring *br;
+    int r = bufpool_bufring_create_inc(p, g.ring.ring_fd, BGID, 2, 4, &br);
+    if (r == -EINVAL) {
+        SKIP_PART("inc", "the kernel has no incremental provided-buffer rings (6.12+)");
+        bufpool_destroy(p);
+        rig_fini(&g);
+        return;
+    }
+    CHECK_EQ(r, 0);
+    CHECK_EQ(bufpool_bufring_refill(br), 2); /* 2 x 16 KiB: the whole budget */
+    CHECK(bufpool_bufring_take(br, 0) == NULL); /* plain take cannot serve it */
+    arm_recv(&g, BGID);
+    bufpool_alloc *share[INC_MSGS + 1];
+    char *prev = NULL;
+    unsigned bid0 = ~0u;
+    char msg[4 * BS];
+    for (int i = 0; i <= INC_MSGS; i++) {
+        /* INC_MSGS small messages, then the rest of the buffer in one */
+        int len = i < INC_MSGS ? INC_MSG : 4 * BS - INC_MSGS * INC_MSG;
+        memset(msg, 'a' + i, (size_t)len);
+        send_all(g.sv[1], msg, (size_t)len);
+        int res;
+        unsigned fl;
+        next_cqe(&g, &res, &fl);
+        CHECK_EQ(res, len);
+        CHECK(fl & IORING_CQE_F_MORE);
+        CHECK_EQ(!!(fl & CQE_F_BUF_MORE), i < INC_MSGS); /* kept until used up */
+        unsigned bid = fl >> IORING_CQE_BUFFER_SHIFT;
+        if (i == 0)
+            bid0 = bid;
+        CHECK_EQ(bid, bid0); /* one buffer serves them all */
+        void *data;
+        share[i] = bufpool_bufring_take_inc(br, fl, res, &data);
+        CHECK(share[i] != NULL);
+        CHECK(share[i] == share[0]);
+        CHECK(prev == NULL || (char *)data == prev + INC_MSG);
+        CHECK(((char *)data)[0] == 'a' + i && ((char *)data)[len - 1] == 'a' + i);
+        prev = data;
+        CHECK_EQ(stats_of(p).in_use_bytes, BUDGET_BUFS * BS); /* no memory of its own */
+    }
+    /* The last share took the ring's reference; the slot found no budget. */
+    int fd = bufpool_bufring_fd(br);
+    CHECK_EQ(bufpool_bufring_refill(br), 1);
+    for (int i = 0; i < INC_MSGS; i++) {
+        bufpool_alloc_release(share[i]);
+        CHECK(!readable(fd, 0)); /* a share still holds the memory */
+    }
+    bufpool_alloc_release(share[INC_MSGS]);
+    CHECK(readable(fd, 2000));
+    CHECK_EQ(bufpool_bufring_refill(br), 2);
+    void *data = (void *)0x1;
+    CHECK(bufpool_bufring_take_inc(br, IORING_CQE_F_BUFFER | (5u << IORING_CQE_BUFFER_SHIFT), 1,
+                                   &data) == NULL && data == NULL); /* no such bid */
+    CHECK(bufpool_bufring_take_inc(br, 0, 1, &data) == NULL); /* no buffer at all */
+    CHECK(bufpool_bufring_take_inc(br, IORING_CQE_F_BUFFER, 4 * BS + 1, &data) == NULL);
+    CHECK(bufpool_bufring_take_inc(NULL, IORING_CQE_F_BUFFER, 1, &data) == NULL);
+    CHECK(bufpool_bufring_take_inc(br, IORING_CQE_F_BUFFER, 1, NULL) == NULL);
+    bufpool_bufring_destroy(br);
+
+    /* On an ordinary ring take_inc is take, the share the whole buffer. */
+    br = make_ring(p, &g, BGID + 1, 8, BUDGET_BUFS);
+    arm_recv(&g, BGID + 1);
+    send_all(g.sv[1], "plain", 5);
+    int res;
+    unsigned fl;
+    next_cqe(&g, &res, &fl);
+    CHECK(!(fl & CQE_F_BUF_MORE));
+    bufpool_alloc *a = bufpool_bufring_take_inc(br, fl, res, &data);
+    CHECK(a != NULL && data == bufpool_alloc_first(a));
+    CHECK_EQ(memcmp(data, "plain", 5), 0);
+    CHECK(bufpool_bufring_take(br, fl >> IORING_CQE_BUFFER_SHIFT) == NULL); /* handed over */
+    bufpool_alloc_release(a);
+    bufpool_bufring_destroy(br);
+    CHECK_EQ(stats_of(p).in_use_bytes, 0);
+    bufpool_destroy(p);
+    rig_fini(&g);
+}
+
 /* Exits 77 when this machine cannot run the test at all. */
 static void probe(void)
 {
@@ -518,6 +616,7 @@ int main(int argc, char **argv)
         {"two_rings", part_two_rings},
         {"shutdown", part_shutdown},
         {"fifo", part_fifo},
+        {"inc", part_inc},
     };
     probe();
     return run_parts("test_bufring", parts, sizeof parts / sizeof *parts, argc, argv);
