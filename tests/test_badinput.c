@@ -130,6 +130,26 @@ static bool brc_entries_big(void) { return br_create(P, 65536, 1, false, -EINVAL
 static bool brc_n0(void) { return br_create(P, 16, 0, false, -EINVAL); }
 static bool brc_big(void) { return br_create(P, 16, 17, false, -E2BIG); }
 static bool brc_max(void) { return br_create(P, 16, SIZE_MAX, false, -E2BIG); }
+static bool brci_null_pool(void)
+{
+    bufpool_bufring *b = OUT_SENTINEL;
+    return bufpool_bufring_create_inc(NULL, -1, 0, 16, 1, &b) == -EINVAL && b == NULL;
+}
+static bool brci_entries3(void)
+{
+    bufpool_bufring *b = OUT_SENTINEL;
+    return bufpool_bufring_create_inc(P, -1, 0, 3, 1, &b) == -EINVAL && b == NULL;
+}
+static bool brci_big(void)
+{
+    bufpool_bufring *b = OUT_SENTINEL;
+    return bufpool_bufring_create_inc(P, -1, 0, 16, 17, &b) == -E2BIG && b == NULL;
+}
+static bool brti_null(void)
+{
+    void *d = OUT_SENTINEL;
+    return bufpool_bufring_take_inc(NULL, 1, 1, &d) == NULL && d == NULL;
+}
 static bool brt_null(void) { return bufpool_bufring_take(NULL, 0) == NULL; }
 static bool brr_null(void) { return bufpool_bufring_refill(NULL) == -EINVAL; }
 static bool brf_null(void) { return bufpool_bufring_fd(NULL) == -EINVAL; }
@@ -234,7 +254,11 @@ static const struct row rows[] = {
     {"bufpool_bufring_create", "n == 0", "-EINVAL", brc_n0},
     {"bufpool_bufring_create", "n * buffer_size > max_memory", "-E2BIG", brc_big},
     {"bufpool_bufring_create", "n == SIZE_MAX", "-E2BIG", brc_max},
+    {"bufpool_bufring_create_inc", "pool == NULL", "-EINVAL, *out = NULL", brci_null_pool},
+    {"bufpool_bufring_create_inc", "entries 3 (not a power of two)", "-EINVAL", brci_entries3},
+    {"bufpool_bufring_create_inc", "n * buffer_size > max_memory", "-E2BIG", brci_big},
     {"bufpool_bufring_take", "br == NULL", "NULL", brt_null},
+    {"bufpool_bufring_take_inc", "br == NULL", "NULL, *data = NULL", brti_null},
     {"bufpool_bufring_refill", "NULL", "-EINVAL", brr_null},
     {"bufpool_bufring_fd", "NULL", "-EINVAL", brf_null},
     {"bufpool_bufring_destroy", "NULL", "nothing", brd_null},
