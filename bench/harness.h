@@ -48,10 +48,11 @@
     X(region, "BUFPOOL_REGION: latency and a fragmenting workload")               \
     X(syscalls, "system calls per roundtrip, counted by strace")                  \
     X(mixed, "random 1..256 x 4 KiB: 16 live per thread; allocate+release")       \
-    X(footprint, "RSS of page-sized buffers and of 1M tiny ones; pool create")        \
-    X(xthread, "cross-thread release: producer allocates, consumer releases, 4 KiB") \
-    X(oversub, "8 and 32 threads on a 16 KiB budget: throughput, per-thread spread") \
-    X(instr, "instructions per cached roundtrip, counted by callgrind")
+    X(footprint, "RSS of page-sized buffers and of 1M tiny ones; pool create")           \
+    X(xthread, "cross-thread release: producer allocates, consumer releases, 4 KiB")    \
+    X(oversub, "8 and 32 threads on a 16 KiB budget: throughput, per-thread spread")    \
+    X(instr, "instructions per cached roundtrip, counted by callgrind")                  \
+    X(bufring, "io_uring provided-buffer rings: receive MB/s and peak RSS, N connections")
 
 #define BENCH_DECLARE_SECTION(name, what) void bench_section_##name(void);
 BENCH_SECTIONS(BENCH_DECLARE_SECTION)
@@ -69,7 +70,7 @@ int bench_syscalls_child(int argc, char **argv);
  * bench_child_NAME(fd, argc, argv) with the ARGs only.  The child writes
  * its results to fd (bench_child_write), reads the parent's commands, if
  * any, from stdin (bench_child_read), and returns 0.  X(name): every child. */
-#define BENCH_CHILDREN(X) X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr)
+#define BENCH_CHILDREN(X) X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring)
 #define BENCH_DECLARE_CHILD(name) int bench_child_##name(int fd, int argc, char **argv);
 BENCH_CHILDREN(BENCH_DECLARE_CHILD)
 #undef BENCH_DECLARE_CHILD

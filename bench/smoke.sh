@@ -1,7 +1,8 @@
 #!/bin/sh
 # Smoke test of the benchmark: every section in --quick mode (a few
 # seconds), output kept away from the real results.  Checks every
-# section's heading, the rounds' range in the tables and the plot's data
+# section's heading (the bufring section's table may be a note that
+# io_uring is unavailable instead), the rounds' range in the tables and the plot's data
 # files.  The syscalls section may print a note instead of its table (no
 # strace, or ptrace not permitted), and so may the instr section (no
 # valgrind): either is accepted.  Exit 0 on success.
@@ -30,7 +31,7 @@ for want in "## Roundtrip latency" "## Latency by number of buffers" "## Through
             "## Footprint" "### Page-sized single buffers" "### Metadata" "### Create" \
             "## Cross-thread release" "### Allocate calls that waited" \
             "## Oversubscription" "### 8 threads" "### 32 threads" "| bufpool FIFO |" \
-            "## Instructions per roundtrip" "## Targets" "| bufpool |"; do
+            "## Instructions per roundtrip" "## Provided-buffer rings" "## Targets" "| bufpool |"; do
     grep -qF "$want" "$out/results.md" || { echo "smoke: missing '$want' in results"; exit 1; }
 done
 grep -qE '^\| bufpool \| 64 B, n = 1 \||^Note: .*section skipped' "$out/results.md" ||
@@ -52,6 +53,9 @@ for re in '^\| bufpool \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \| [0-9.]+ \
           '^\| bufpool \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| -?[0-9]+ \|'; do
     grep -qE "$re" "$out/results.md" || { echo "smoke: no bufpool row matching '$re'"; exit 1; }
 done
+# The bufring section: its bufpool rows, or its note.
+grep -qE '^\| (64|256) \| bufpool ring \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \||^Note: io_uring provided-buffer rings unavailable' "$out/results.md" ||
+    { echo "smoke: bufring section has neither its table nor a note"; exit 1; }
 # The data files plot.gp reads.
 for f in machine.gp latency.dat threads.dat backpressure.dat wait_wake.dat wait_paced.dat \
          region_frag.dat mixed.dat xthread.dat oversub.dat; do

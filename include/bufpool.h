@@ -126,6 +126,42 @@ void bufpool_waiter_cancel(bufpool_waiter *w);
 /* Cancel, close the fd and free the waiter.  NULL: no-op. */
 void bufpool_waiter_destroy(bufpool_waiter *w);
 
+/* ---- io_uring provided-buffer rings stocked from the pool (1.1) ---- */
+typedef struct bufpool_bufring bufpool_bufring; /* opaque */
+
+/* Register a provided-buffer ring of `entries` slots (a power of two, 1 .. 32768) with the
+ * io_uring instance ring_fd as buffer group bgid, and stock it with allocations of n buffers
+ * each, as far as the budget allows.  Buffers held by the kernel count as in use.
+ * 0, -EINVAL, -E2BIG (n never fits), -ECANCELED (shut down), -ENOMEM, or the kernel's
+ * error (e.g. -EEXIST for a taken bgid). */
+int bufpool_bufring_create(bufpool *pool, int ring_fd, unsigned short bgid, unsigned entries,
+                           size_t n, bufpool_bufring **out);
+/* The allocation behind buffer id bid of a completion (cqe->flags >> IORING_CQE_BUFFER_SHIFT).
+ * The caller owns it now and releases it when done; its slot is restocked at once if the
+ * budget allows.  NULL when bid is not a buffer the kernel holds (or the ring is incremental). */
+bufpool_alloc *bufpool_bufring_take(bufpool_bufring *br, unsigned bid);
+/* Restock empty slots as far as the budget allows.  Returns how many buffers the kernel
+ * holds now, or a negative errno (-EINVAL, -ECANCELED after a shutdown, -E2BIG, -ENOMEM). */
+int bufpool_bufring_refill(bufpool_bufring *br);
+/* An eventfd that turns readable when the ring has empty slots and memory has come back that
+ * could fill one (or the pool was shut down): call bufpool_bufring_refill and re-arm receives
+ * that ended with -ENOBUFS.  Reset by bufpool_bufring_refill.  -EINVAL for NULL. */
+int bufpool_bufring_fd(const bufpool_bufring *br);
+/* Unregister the ring, then release the buffers it still holds.  Before bufpool_destroy of
+ * its pool.  NULL: no-op. */
+void bufpool_bufring_destroy(bufpool_bufring *br);
+/* As bufpool_bufring_create, with incremental consumption (IOU_PBUF_RING_INC, Linux 6.12+):
+ * one buffer serves several receives, each where the one before ended, until it is used up.
+ * Take its completions with bufpool_bufring_take_inc.  A kernel without it: -EINVAL. */
+int bufpool_bufring_create_inc(bufpool *pool, int ring_fd, unsigned short bgid, unsigned entries,
+                               size_t n, bufpool_bufring **out);
+/* A completion's share of its buffer, on either kind of ring: *data is the first of its res
+ * bytes; the reference returned is the caller's to release, and the memory goes back once the
+ * kernel and every share are done with it.  NULL (*data NULL) when the completion carries no
+ * buffer the kernel holds. */
+bufpool_alloc *bufpool_bufring_take_inc(bufpool_bufring *br, unsigned cqe_flags, int res,
+                                        void **data);
+
 #ifdef __cplusplus
 }
 #endif

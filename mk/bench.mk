@@ -59,14 +59,15 @@ $(V10_DIR)/bp10.o: mk/bench.mk
 	mv $@.tmp $@
 
 # -O2 after $(CFLAGS): benchmark numbers come from an optimized build even
-# when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc, -lm for log().
+# when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc, -lm for log();
+# liburing for the bufring section (BENCH_URING_LIBS, set in mk/region.mk).
 $(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS) $(V10_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) -DBENCH_HAVE_V10=$(BENCH_V10) -c $< -o $@
 
 $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A) $(V10_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(BENCH_OBJS) $(V10_OBJ) -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) -ldl -lm
+	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(BENCH_OBJS) $(V10_OBJ) -o $@ $(LIB_A) $(LDFLAGS) $(BENCH_URING_LIBS) $(LDLIBS_PT) -ldl -lm
 
 bench: $(BENCH_BIN)
 	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md $(BENCH_ARGS)

@@ -1,5 +1,6 @@
-# Region mode (BUFPOOL_REGION): the io_uring parts of its test, the uring_copy
-# example and the uring bench.  Included by the top Makefile after BUILD,
+# io_uring: the io_uring parts of test_region, test_bufring, the uring_copy and
+# uring_echo examples and the uring bench (the bufring bench section links
+# liburing through mk/bench.mk).  Included by the top Makefile after BUILD,
 # BP_CFLAGS, LIB_A, LDLIBS_PT and CHECK_PROGS are defined.
 #
 # liburing is optional.  Without it, tests/test_region.c builds without its
@@ -11,6 +12,11 @@ ifeq ($(HAVE_LIBURING),yes)
 URING_CFLAGS := -DBUFPOOL_HAVE_LIBURING $(shell pkg-config --cflags liburing)
 URING_LIBS := $(shell pkg-config --libs liburing)
 endif
+
+# The bench's bufring section (bench/bufring.c, linked into the one bench
+# binary of mk/bench.mk): without liburing it prints a note instead.
+$(BUILD)/bench/obj/bufring.o: private CPPFLAGS += $(URING_CFLAGS)
+BENCH_URING_LIBS := $(URING_LIBS)
 
 # tests/test_region.c is built by the top Makefile's pattern rule, which
 # appends TEST_LDLIBS_<name>.  The flags are private, so the library
@@ -37,8 +43,25 @@ endif
 # (in the build directory) and removes both files afterwards.
 CHECK_PROGS += $(URING_EX)
 
+# ---- examples/uring_echo.c: an echo server on a bufpool provided-buffer ring
+URING_ECHO := $(BUILD)/examples/uring_echo
+
+ifeq ($(HAVE_LIBURING),yes)
+$(URING_ECHO): examples/uring_echo.c include/bufpool.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $(URING_CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(URING_LIBS) $(LDLIBS_PT)
+else
+.PHONY: $(URING_ECHO)
+$(URING_ECHO):
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\necho "skipped: liburing-dev not installed"\nexit 77\n' > $@
+	chmod +x $@
+endif
+
+CHECK_PROGS += $(URING_ECHO)
+
 .PHONY: examples-region
-examples-region: $(URING_EX)
+examples-region: $(URING_EX) $(URING_ECHO)
 
 # ---- bench/uring_bench.c ---------------------------------------------------
 # `make bench-uring` runs it alone: a 256 MiB file in $(BUILD)/bench, three
@@ -71,3 +94,10 @@ bench-uring: $(URING_BENCH_BIN)
 	    $(URING_BENCH_ARGS); rc=$$?; \
 	    rm -f $(BUILD)/bench/uring_bench.src $(BUILD)/bench/uring_bench.dst; \
 	    [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
+
+# ---- tests/test_bufring.c: provided-buffer rings through liburing -----------
+# (the library itself never links liburing)
+ifeq ($(HAVE_LIBURING),yes)
+$(BUILD)/tests/test_bufring: private CPPFLAGS += $(URING_CFLAGS)
+TEST_LDLIBS_test_bufring := $(URING_LIBS)
+endif

@@ -115,6 +115,45 @@ static bool wa_ovf(void) { ALLOC_IS(bufpool_waiter_allocate(W, SIZE_MAX / 64 + 1
 static bool wx_null(void) { bufpool_waiter_cancel(NULL); return true; }
 static bool wx_idle(void) { bufpool_waiter_cancel(W); return true; }
 static bool wd_null(void) { bufpool_waiter_destroy(NULL); return true; }
+static bool br_create(bufpool *p, unsigned entries, size_t n, bool null_out, int expect)
+{
+    bufpool_bufring *b = OUT_SENTINEL;
+    /* The arguments are checked before the ring fd is: no io_uring needed. */
+    int r = bufpool_bufring_create(p, -1, 0, entries, n, null_out ? NULL : &b);
+    return r == expect && (null_out || b == NULL);
+}
+static bool brc_null_pool(void) { return br_create(NULL, 16, 1, false, -EINVAL); }
+static bool brc_null_out(void) { return br_create(P, 16, 1, true, -EINVAL); }
+static bool brc_entries0(void) { return br_create(P, 0, 1, false, -EINVAL); }
+static bool brc_entries3(void) { return br_create(P, 3, 1, false, -EINVAL); }
+static bool brc_entries_big(void) { return br_create(P, 65536, 1, false, -EINVAL); }
+static bool brc_n0(void) { return br_create(P, 16, 0, false, -EINVAL); }
+static bool brc_big(void) { return br_create(P, 16, 17, false, -E2BIG); }
+static bool brc_max(void) { return br_create(P, 16, SIZE_MAX, false, -E2BIG); }
+static bool brci_null_pool(void)
+{
+    bufpool_bufring *b = OUT_SENTINEL;
+    return bufpool_bufring_create_inc(NULL, -1, 0, 16, 1, &b) == -EINVAL && b == NULL;
+}
+static bool brci_entries3(void)
+{
+    bufpool_bufring *b = OUT_SENTINEL;
+    return bufpool_bufring_create_inc(P, -1, 0, 3, 1, &b) == -EINVAL && b == NULL;
+}
+static bool brci_big(void)
+{
+    bufpool_bufring *b = OUT_SENTINEL;
+    return bufpool_bufring_create_inc(P, -1, 0, 16, 17, &b) == -E2BIG && b == NULL;
+}
+static bool brti_null(void)
+{
+    void *d = OUT_SENTINEL;
+    return bufpool_bufring_take_inc(NULL, 1, 1, &d) == NULL && d == NULL;
+}
+static bool brt_null(void) { return bufpool_bufring_take(NULL, 0) == NULL; }
+static bool brr_null(void) { return bufpool_bufring_refill(NULL) == -EINVAL; }
+static bool brf_null(void) { return bufpool_bufring_fd(NULL) == -EINVAL; }
+static bool brd_null(void) { bufpool_bufring_destroy(NULL); return true; }
 static bool v_ok(void) { return bufpool_version() == BUFPOOL_VERSION; }
 static bool se_unknown(void) { return bufpool_strerror(12345) != NULL && bufpool_strerror(INT_MIN) != NULL; }
 static bool s_twice(void)
@@ -207,6 +246,22 @@ static const struct row rows[] = {
     {"bufpool_waiter_cancel", "NULL", "nothing", wx_null},
     {"bufpool_waiter_cancel", "nothing pending", "nothing", wx_idle},
     {"bufpool_waiter_destroy", "NULL", "nothing", wd_null},
+    {"bufpool_bufring_create", "pool == NULL", "-EINVAL, *out = NULL", brc_null_pool},
+    {"bufpool_bufring_create", "out == NULL", "-EINVAL", brc_null_out},
+    {"bufpool_bufring_create", "entries 0", "-EINVAL", brc_entries0},
+    {"bufpool_bufring_create", "entries 3 (not a power of two)", "-EINVAL", brc_entries3},
+    {"bufpool_bufring_create", "entries 65536 (above 32768)", "-EINVAL", brc_entries_big},
+    {"bufpool_bufring_create", "n == 0", "-EINVAL", brc_n0},
+    {"bufpool_bufring_create", "n * buffer_size > max_memory", "-E2BIG", brc_big},
+    {"bufpool_bufring_create", "n == SIZE_MAX", "-E2BIG", brc_max},
+    {"bufpool_bufring_create_inc", "pool == NULL", "-EINVAL, *out = NULL", brci_null_pool},
+    {"bufpool_bufring_create_inc", "entries 3 (not a power of two)", "-EINVAL", brci_entries3},
+    {"bufpool_bufring_create_inc", "n * buffer_size > max_memory", "-E2BIG", brci_big},
+    {"bufpool_bufring_take", "br == NULL", "NULL", brt_null},
+    {"bufpool_bufring_take_inc", "br == NULL", "NULL, *data = NULL", brti_null},
+    {"bufpool_bufring_refill", "NULL", "-EINVAL", brr_null},
+    {"bufpool_bufring_fd", "NULL", "-EINVAL", brf_null},
+    {"bufpool_bufring_destroy", "NULL", "nothing", brd_null},
     {"bufpool_version", "(none)", "BUFPOOL_VERSION", v_ok},
     {"bufpool_strerror", "an unknown code (12345, INT_MIN)", "a static message, never NULL", se_unknown},
 };
