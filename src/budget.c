@@ -105,7 +105,17 @@ static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
     return h;
 }
 
-static void hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *h)
+struct bufpool_alloc *bufpool__hdr_stash_pop(struct tcache *tc)
+{
+    struct bufpool_alloc *h = tc->stash;
+    if (h) {
+        tc->stash = load_relaxed(&h->next);
+        tc->nstash--;
+    }
+    return h;
+}
+
+void bufpool__hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *h)
 {
     if (!tc) {
         pthread_mutex_lock(&pool->lock);
@@ -132,8 +142,7 @@ static void hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_allo
 static void block_init(struct bufpool_alloc *h, char *mem, size_t n)
 {
     h->first = mem;
-    h->n = n;
-    h->bin = n <= FAST_N ? (uint16_t)n : 0; /* bin 0 never has room */
+    bufpool__set_length(h, n);
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);
 }
@@ -178,7 +187,7 @@ void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool
 {
     bufpool__arena_free(pool, a->first, a->n);
     a->first = NULL;
-    hdr_put(pool, tc, a);
+    bufpool__hdr_put(pool, tc, a);
 }
 
 void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a)

@@ -323,9 +323,85 @@ static struct bufpool_alloc *append(struct bufpool_alloc *list, struct bufpool_a
     return more;
 }
 
-/* Take every bin of tc; the caller owns tc, or has its handshake. */
+/*
+ * The run.  Misses of many lengths (storage extents, messages) would each
+ * carve the arena's tree and give the run back on release: two tree walks
+ * under a chunk lock per allocation.  A thread keeps one run of released
+ * memory instead, still charged (it counts as cached, and a steal takes it
+ * like a bin): a miss that fits is cut from its front, and a release
+ * adjacent to it joins it again, so an allocate-then-release of any
+ * length costs no lock and no tree walk.  A release that does not join
+ * replaces a shorter run (which goes to the arena) or goes to the arena
+ * itself.  A run holds at most 1/8 of the budget, as a bin does.  Not in
+ * REGION mode, whose pieces a joined run could straddle.
+ */
+struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc, size_t n)
+{
+    if (!bufpool__tc_enter(pool, tc))
+        return NULL;
+    struct bufpool_alloc *r = tc->run, *a = NULL;
+    if (r && r->n == n) {
+        tc->run = NULL;
+        a = r;
+    } else if (r && r->n > n && (a = bufpool__hdr_stash_pop(tc))) {
+        a->first = r->first;
+        bufpool__set_length(a, n);
+        r->first += bufpool__bytes(pool, n);
+        bufpool__set_length(r, r->n - n);
+    }
+    bufpool__tc_exit(tc);
+    if (a)
+        store_relaxed(&a->next, NULL);
+    return a;
+}
+
+bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
+{
+    /* at most 1/8 of the budget, as a bin: memory kept for one thread */
+    size_t cap = (load_relaxed(&pool->max_memory) / 8) >> pool->shift;
+    if ((pool->flags & BUFPOOL_REGION) || a->n > cap || !bufpool__tc_enter(pool, tc))
+        return false;
+    struct bufpool_alloc *r = tc->run, *hdr = NULL, *arena = NULL;
+    char *a_end = a->first + bufpool__bytes(pool, a->n);
+    if (!r) {
+        store_relaxed(&a->next, NULL);
+        tc->run = a;
+    } else if (r->n + a->n > cap) {
+        arena = a;
+    } else if (a_end == r->first && bufpool__arena_joinable(pool->arena, a->first, r->first)) {
+        r->first = a->first; /* a joins the run's front */
+        bufpool__set_length(r, r->n + a->n);
+        hdr = a;
+    } else if (r->first + bufpool__bytes(pool, r->n) == a->first &&
+               bufpool__arena_joinable(pool->arena, r->first, a->first)) {
+        bufpool__set_length(r, r->n + a->n); /* ... or its end */
+        hdr = a;
+    } else if (a->n > r->n) {
+        store_relaxed(&a->next, NULL);
+        tc->run = a; /* keep the longer one */
+        arena = r;
+    } else {
+        arena = a;
+    }
+    bufpool__tc_exit(tc);
+    if (hdr) {
+        hdr->first = NULL;
+        bufpool__hdr_put(pool, tc, hdr);
+    }
+    if (arena)
+        bufpool__block_free(pool, tc, arena);
+    return true;
+}
+
+/* Take every bin of tc, and its run; the caller owns tc, or has its
+ * handshake. */
 static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *list)
 {
+    if (tc->run) {
+        store_relaxed(&tc->run->next, list);
+        list = tc->run;
+        tc->run = NULL;
+    }
     for (int i = 0; i < TC_BINS; i++) {
         struct tc_bin *b = &tc->bins[i];
         if (b->head)

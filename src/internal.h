@@ -163,6 +163,8 @@ bool bufpool__arena_fits(struct bufpool__arena *a, size_t n);
 char *bufpool__arena_base(const struct bufpool__arena *a);  /* REGION, else NULL */
 size_t bufpool__arena_length(const struct bufpool__arena *a); /* REGION, else 0 */
 size_t bufpool__arena_piece(void); /* REGION: the largest io_uring fixed buffer */
+/* May the adjacent runs at p and q be joined (one chunk, not REGION)? */
+bool bufpool__arena_joinable(struct bufpool__arena *a, const char *p, const char *q);
 void bufpool__arena_lock(struct bufpool__arena *a);   /* for fork.c */
 void bufpool__arena_unlock(struct bufpool__arena *a);
 
@@ -244,6 +246,11 @@ struct tc_counters {
 struct tcache {
     struct tc_bin bins[TC_BINS]; /* first, so that bin n is at n * 32 */
     struct bufpool_alloc *stash; /* owner-only: spare headers (budget.c) */
+    /* The run: released memory of any length, kept whole (adjacent
+     * releases join it) and cut for misses of any length that fits; owner
+     * only, inside the window or under pool->lock, and stolen like the
+     * bins.  NULL, or a header whose first/n describe it. */
+    struct bufpool_alloc *run;
     unsigned nstash;
     unsigned home;               /* the arena's home chunk to carve from first */
     /* The line every step writes: the window and the counters. */
@@ -268,6 +275,11 @@ bool bufpool__asym_available(void);
 /* The fenced half of bufpool__tc_enter: a full fence, and now and then an
  * attempt to leave fenced mode. */
 void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc);
+/* The cache's run: a cut of n buffers (NULL if it is shorter, or a steal
+ * is on), and a released allocation joined to it or kept as the run
+ * (false: not taken, the caller frees it). */
+struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc, size_t n);
+bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
 /* Owner-side steps for when bufpool__tc_enter fails (a steal is on):
  * the same pop and push under pool->lock. */
 struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n);
@@ -319,6 +331,10 @@ void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes);
  * the caller does not hold pool->lock.  _locked: the caller does. */
 int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct bufpool_alloc **out);
 int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out);
+/* The owner's spare headers (budget.c): one off its stash without a lock
+ * (NULL when empty), and one back (may take pool->lock). */
+struct bufpool_alloc *bufpool__hdr_stash_pop(struct tcache *tc);
+void bufpool__hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *h);
 /* Give an allocation's run back to the arena and its header to the spares. */
 void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
 void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a);
@@ -472,6 +488,13 @@ static inline void bufpool__gate_update(struct bufpool *pool)
 static inline size_t bufpool__bytes(const struct bufpool *pool, size_t n)
 {
     return n << pool->shift;
+}
+
+/* An allocation's length, and the fast bin its release may use. */
+static inline void bufpool__set_length(struct bufpool_alloc *a, size_t n)
+{
+    a->n = n;
+    a->bin = n <= FAST_N ? (uint16_t)n : 0; /* bin 0 never has room */
 }
 
 /* ---- the cache fast path (needs struct bufpool) ---------------------- */

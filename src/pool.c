@@ -219,6 +219,8 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
         return hand_out(tc, a, out);
     if (load_relaxed(&pool->depot_count) && (a = bufpool__tcache_refill(tc, n)))
         return hand_out(tc, a, out);
+    if ((a = bufpool__run_take(pool, tc, n)))
+        return hand_out(tc, a, out);
     size_t charged = load_relaxed(&pool->charged);
     r = bufpool__block_new(pool, tc, n, &a);
     if (unlikely(r)) {
@@ -321,9 +323,10 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
     int pushed = bufpool__tcache_push(pool, tc, a);
     if (unlikely(pushed != PUSHED)) {
         if (pushed == PUSH_OTHER) {
-            /* The bin holds another length: the run goes back to the
-             * arena, where any length can use it. */
-            bufpool__block_free(pool, tc, a);
+            /* The bin holds another length: the memory joins the cache's
+             * run, or goes back to the arena, where any length can use it. */
+            if (!bufpool__run_give(pool, tc, a))
+                bufpool__block_free(pool, tc, a);
         } else {
             pthread_mutex_lock(&pool->lock);
             bufpool__cache_overflow(tc, a);
