@@ -445,6 +445,8 @@ static struct bufpool_alloc *steal_one(struct tcache *tc, struct bufpool_alloc *
 {
     /* acquire: pairs with the owner's store_release in bufpool__tc_exit,
      * so the bins read below are the ones its step left */
+    if (load_acquire(&tc->busy))
+        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_STEAL_WAIT, tc->pool);
     for (unsigned spins = 0; load_acquire(&tc->busy); spins++) {
         if (spins < 64)
             cpu_relax();

@@ -113,6 +113,8 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_PUSH_FULL,        /* a release found its bin full, before the depot */
     BUFPOOL__HOOK_OVERFLOWED,       /* a release moved its bin to the depot, before nwait */
     BUFPOOL__HOOK_BLOCK_NEW,        /* a run carved, before its header; nonzero: -ENOMEM */
+    BUFPOOL__HOOK_IN_WINDOW,        /* an allocation's fast path, inside the busy window */
+    BUFPOOL__HOOK_STEAL_WAIT,       /* a stealer found an owner inside its window */
 };
 #ifdef BUFPOOL_TEST_HOOKS
 extern int (*bufpool__test_hook)(int point, struct bufpool *pool);

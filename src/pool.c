@@ -263,6 +263,7 @@ static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n
         bufpool__check_pool(pool, "bufpool_allocate");
         struct tcache *tc = bufpool__tl[0].tc;
         if (likely(bufpool__tc_try_enter(tc))) {
+            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
             /* n <= FAST_N: bin n holds length n or nothing */
             struct tc_bin *b = tc->bins + n;
             struct bufpool_alloc *a = b->head;

@@ -1,0 +1,87 @@
+/*
+ * race_steal: a stealer must not take a cache's bins while their owner is
+ * inside its busy window (the handshake in src/cache.c).  The forced
+ * interleaving, with a budget of one buffer:
+ *   O allocates and releases its buffer (cached in O's bin), then starts
+ *   another allocation and stops inside its window, before the pop.  W asks
+ *   for a buffer: the budget is taken, so W registers and steals every
+ *   cache, and finds O inside its window (it stops there once, then waits
+ *   for O).  O goes on: its pop must find the buffer it cached, and W must
+ *   still be waiting.  O releases; W must get that buffer.
+ * Without the wait for busy, W takes O's bin under O's pop: W returns
+ * while O is stopped, and O misses its own cached buffer.
+ */
+#include "bufpool.h"
+#include "check.h"
+#include "race.h"
+
+#include <errno.h>
+
+static bufpool *pool;
+static bufpool_alloc *cached;
+static _Atomic int w_done, w_result = 1;
+static bufpool_alloc *_Atomic w_got;
+
+struct owner {
+    struct race_plan plan;
+    struct race_stop *in_window;
+    bufpool_alloc *got;
+    _Atomic int ready;
+};
+
+static void *owner(void *arg)
+{
+    struct owner *o = arg;
+    CHECK_EQ(bufpool_allocate(pool, 1, &cached), 0);
+    bufpool_alloc_release(cached); /* into O's bin */
+    race_tl = &o->plan;
+    CHECK_EQ(bufpool_allocate(pool, 1, &o->got), 0); /* stops inside */
+    race_tl = NULL;
+    return NULL;
+}
+
+struct stealer {
+    struct race_plan plan;
+    struct race_stop *wait;
+};
+
+static void *stealer(void *arg)
+{
+    struct stealer *w = arg;
+    race_tl = &w->plan;
+    bufpool_alloc *a = NULL;
+    int r = bufpool_allocate_timeout(pool, 1, 3000000000u, &a);
+    atomic_store(&w_got, a);
+    atomic_store(&w_result, r);
+    atomic_store(&w_done, 1);
+    return NULL;
+}
+
+int main(void)
+{
+    race_init();
+    pool = make(64, 64, 0); /* one buffer */
+    struct owner o = {0};
+    struct stealer w = {0};
+    o.in_window = race_stop_at(&o.plan, BUFPOOL__HOOK_IN_WINDOW, 0);
+    w.wait = race_stop_at(&w.plan, BUFPOOL__HOOK_STEAL_WAIT, 0);
+    pthread_t to, tw;
+    CHECK_EQ(pthread_create(&to, NULL, owner, &o), 0);
+    race_await(o.in_window);
+    CHECK_EQ(pthread_create(&tw, NULL, stealer, &w), 0);
+    race_await(w.wait);  /* W found O inside its window */
+    race_open(w.wait);   /* W goes on: it must wait for O */
+    usleep(100000);
+    CHECK(!atomic_load(&w_done)); /* not served from under O */
+    race_open(o.in_window);
+    CHECK_EQ(pthread_join(to, NULL), 0);
+    CHECK(o.got == cached); /* O's pop found its own buffer */
+    CHECK(!atomic_load(&w_done));
+    bufpool_alloc_release(o.got); /* serves W */
+    CHECK_EQ(pthread_join(tw, NULL), 0);
+    CHECK_EQ(atomic_load(&w_result), 0);
+    CHECK(atomic_load(&w_got) == cached);
+    bufpool_alloc_release(atomic_load(&w_got));
+    bufpool_destroy(pool);
+    return 0;
+}
