@@ -88,9 +88,10 @@ print-reliability-progs:
 	@echo $(REL_PROGS)
 check-sanitize:
 	tests/sanitize.sh
-$(BUILD)/tests/sanitize.sh: tests/sanitize.sh
+# One program per variant, so that each has the runner's whole timeout.
+$(BUILD)/tests/sanitize-%.sh: tests/sanitize.sh
 	@mkdir -p $(dir $@)
-	printf '#!/bin/sh\nexec "%s/tests/sanitize.sh" "$$@"\n' "$(CURDIR)" > $@
+	printf '#!/bin/sh\nexec "%s/tests/sanitize.sh" %s\n' "$(CURDIR)" "$*" > $@
 	chmod +x $@
 
 # The spin programs and the fuzz run are among the longest: first in the
@@ -98,5 +99,5 @@ $(BUILD)/tests/sanitize.sh: tests/sanitize.sh
 # previous run to go by (a fresh build).
 CHECK_PROGS := $(SPIN_PROGS) $(BUILD)/tests/fuzz.sh $(CHECK_PROGS) $(BUILD)/tests/valgrind.sh
 ifeq ($(filter build-asan build-tsan,$(BUILD)),)
-CHECK_PROGS += $(BUILD)/tests/sanitize.sh
+CHECK_PROGS += $(BUILD)/tests/sanitize-asan.sh $(BUILD)/tests/sanitize-tsan.sh
 endif

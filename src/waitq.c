@@ -10,25 +10,33 @@
  * then does it sleep, on its node's futex word, until a server sets it to
  * WN_DONE.  Every path that gives memory back does the opposite order:
  *
- *   release:  push into the thread cache (CAS, seq_cst)    -- give
+ *   release:  push into the thread cache (plain stores in    -- give
+ *             the owner's busy window), or join the cache's run,
  *             or free into the arena (under its lock)
- *             load nwait (seq_cst)                          -- look
+ *             load nwait                                    -- look
  *             if nonzero: lock, take its own cache, serve, unlock
  *
- * The push, the increment and the load are seq_cst, so they sit in one
- * total order.  If the release's load of nwait comes before the waiter's
- * increment, its give comes before too, and the waiter's steal (a seq_cst
- * load of the same bin) sees the memory.  A give into the arena or the
- * depot happens under a lock that the waiter's attempt takes after its
- * increment: if the waiter's critical section comes first, the increment
- * happens before the release's load, which then sees it; otherwise the
- * waiter's attempt sees the freed run (or, in REGION mode, the uncharge
- * that went with it, a seq_cst fetch_sub under the same lock).  Otherwise
- * the release sees nwait != 0 and serves the queue itself under the lock,
- * where the waiter's node already is, with what it just gave (found in its
- * own cache or the depot).  Either way the memory reaches the queue.  So
- * a waiter takes every thread's cache once, when it registers, and a slow
- * release takes only its own.  Serving happens under the lock, so it never
+ * The waiter's increment is a seq_cst RMW; its look at the caches is the
+ * steal, which begins with a barrier (steal_begin in cache.c).  A push and
+ * the release's load of nwait have no fence between them, so the CPU may
+ * make the push visible only after the load; the steal's barrier rules
+ * that out: membarrier() runs a full barrier on the releasing thread's CPU
+ * somewhere between its entry and return, and the steal then waits for
+ * every owner's window to close.  If the release's load comes after that
+ * barrier it sees the increment (made before the membarrier()); if it
+ * came before, the push came before too and is visible to the steal.  In
+ * fenced mode the release fences after its push (pool.c) and the steal
+ * fences after its stores, the classic seq_cst Dekker pattern.  A give
+ * into the arena or the depot happens under a lock that the waiter's
+ * attempt takes after its increment: if the waiter's critical section
+ * comes first, the increment happens before the release's load, which
+ * then sees it; otherwise the waiter's attempt sees the freed run (or, in
+ * REGION mode, the uncharge that went with it, a seq_cst fetch_sub under
+ * the same lock).  Otherwise the release sees nwait != 0 and serves the
+ * queue itself under the lock, where the waiter's node already is, with
+ * what it just gave (found in its own cache or the depot).  Either way the
+ * memory reaches the queue.  So a waiter takes every thread's cache once,
+ * when it registers, and a slow release takes only its own.  Serving happens under the lock, so it never
  * races with a node being linked, unlinked or timing out.
  *
  * The sleep itself is a futex wait on node->state, which the kernel checks

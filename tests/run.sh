@@ -66,7 +66,7 @@ timeout_s=${TEST_TIMEOUT:-300}
 #    core.
 slots() {
     case $(basename "$1") in
-    sanitize.sh|stress|stress.sh) echo "$jobs" ;;
+    sanitize*.sh|stress|stress.sh) echo "$jobs" ;;
     *) echo 1 ;;
     esac
 }

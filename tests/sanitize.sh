@@ -5,6 +5,9 @@
 # then runs them with tests/run.sh.  No suppressions.  Exit 0 pass, 1 fail,
 # 77 skip (BUFPOOL_SKIP_SANITIZE=1).  Builds and runs BUFPOOL_JOBS at a time
 # (the slots tests/run.sh gives it: all of them), else one per core.
+# Usage: sanitize.sh [asan|tsan]: one variant (`make check` runs the two as
+# two programs, sanitize-asan.sh and sanitize-tsan.sh, each with its own
+# timeout), or both.
 root=$(cd "$(dirname "$0")/.." && pwd)
 MAKE=${MAKE:-make}
 jobs=${BUFPOOL_JOBS:-$(nproc 2>/dev/null || echo 1)}
@@ -16,7 +19,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 common="-O1 -g -fno-omit-frame-pointer"
 failed=0
-for v in asan tsan; do
+for v in ${1:-asan tsan}; do
     case $v in
     asan) flags="$common -fsanitize=address,undefined -fno-sanitize-recover=all" ;;
     tsan) flags="$common -fsanitize=thread" ;;
