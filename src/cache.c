@@ -147,13 +147,6 @@ bool bufpool__asym_available(void)
     return pthread_once(&asym_once, asym_init) == 0 && asym_ok;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Fenced mode on or off, in the pool and in every cache's stop word.
  * Under pool->lock, which every writer of stop holds. */
 static void set_fenced(struct bufpool *pool, uint32_t on)
@@ -171,7 +164,7 @@ static void try_unfence(struct bufpool *pool)
 {
     if (pthread_mutex_trylock(&pool->lock) != 0)
         return;
-    if (asym_ok && !load_relaxed(&pool->nwait) && mono_ns() - pool->steal_ns > FENCED_QUIET_NS)
+    if (asym_ok && !load_relaxed(&pool->nwait) && bufpool__now_ns() - pool->steal_ns > FENCED_QUIET_NS)
         set_fenced(pool, 0);
     pthread_mutex_unlock(&pool->lock);
 }
@@ -421,7 +414,7 @@ static void steal_begin(struct bufpool *pool)
 {
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         store_relaxed(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL);
-    pool->steal_ns = mono_ns();
+    pool->steal_ns = bufpool__now_ns();
     if (load_relaxed(&pool->fenced)) {
         /* pairs with the owners' fence in bufpool__tc_fence_slow */
         fence_seqcst();

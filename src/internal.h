@@ -361,6 +361,7 @@ struct waitnode {
     _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */
     int result;                   /* valid once WN_DONE */
     struct bufpool_alloc *grant;  /* set aside for this request */
+    unsigned tells;               /* blocked, default mode: times told before */
 };
 
 struct bufpool_waiter {
@@ -446,8 +447,15 @@ void bufpool__registry_remove(struct bufpool *pool);
 size_t bufpool__blocked_queued(struct bufpool *pool);
 void bufpool__forget_others(struct bufpool *pool);
 /* waitq.c */
+/* ... blocks until end (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for
+ * ACQ_TIMED.  BUFPOOL__TOLD: told that the memory is there, not given it
+ * (the default mode's wakeup); the caller tries again, tells + 1. */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t timeout_ns, struct bufpool_alloc **out);
+                          uint64_t end, unsigned tells, struct bufpool_alloc **out);
+#define BUFPOOL__TOLD 1
+/* A blocked request told this many times is given its memory instead. */
+#define BUFPOOL__TELLS_MAX 64u
+uint64_t bufpool__now_ns(void);
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
 void bufpool__cancel_all(struct bufpool *pool);
 void bufpool__fail_impossible(struct bufpool *pool);
@@ -610,7 +618,6 @@ static inline int bufpool__bin_push(struct tcache *tc, struct bufpool_alloc *a)
             return PUSH_OTHER;
         bufpool__bin_tag(b, a->pool, a->n);
     } else if (!b->room) {
-        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, a->pool);
         return PUSH_FULL;
     }
     b->room--;

@@ -181,6 +181,16 @@ static int hand_out(struct tcache *tc, struct bufpool_alloc *a, bufpool_alloc **
     return 0;
 }
 
+/* A timed call's deadline (CLOCK_MONOTONIC ns), UINT64_MAX for none: for
+ * other calls, and for a timeout so long that the deadline overflows. */
+static uint64_t deadline(int kind, uint64_t timeout_ns)
+{
+    if (kind != ACQ_TIMED)
+        return UINT64_MAX;
+    uint64_t t0 = bufpool__now_ns();
+    return t0 + timeout_ns < t0 ? UINT64_MAX : t0 + timeout_ns;
+}
+
 /* Everything acquire's fast path leaves out: the checks in their
  * documented order, the other TLS slots, the depot, the arena, waiting. */
 static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int kind,
@@ -212,8 +222,15 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     /* FIFO: nobody overtakes a waiting request.  seq_cst pairs with the
      * increment in enqueue (waitq.c). */
     if ((pool->flags & BUFPOOL_FIFO) && load_seqcst(&pool->nwait))
-        return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
+        return bufpool__acquire_slow(pool, tc, n, kind, deadline(kind, timeout_ns), 0, out);
 
+    /* Told: another try, after which a blocked request may be told again
+     * (it never sleeps on memory handed to it that a running thread could
+     * use: see serve in waitq.c), up to BUFPOOL__TELLS_MAX times; a try
+     * three times. */
+    unsigned tells = 0;
+    uint64_t end = 0; /* the deadline, once it is needed */
+again:;
     struct bufpool_alloc *a = bufpool__tcache_pop(pool, tc, n);
     if (a)
         return hand_out(tc, a, out);
@@ -224,8 +241,18 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     size_t charged = load_relaxed(&pool->charged);
     r = bufpool__block_new(pool, tc, n, &a);
     if (unlikely(r)) {
-        if (r == -EAGAIN) /* no budget (or region run) now: trim, queue */
-            return bufpool__acquire_slow(pool, tc, n, kind, timeout_ns, out);
+        if (r == -EAGAIN) { /* no budget (or region run) now: trim, queue */
+            if (!end)
+                end = deadline(kind, timeout_ns);
+            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
+            if (r != BUFPOOL__TOLD)
+                return r;
+            r = -EAGAIN;
+            if (kind == ACQ_TRY && tells >= 2)
+                goto fail;
+            tells++;
+            goto again;
+        }
         /* A charge the arena gave back after a failure is a "give" of the
          * wait protocol: a waiter may have registered while it was held.
          * seq_cst load after the seq_cst uncharge, as in
@@ -329,6 +356,8 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
             if (!bufpool__run_give(pool, tc, a))
                 bufpool__block_free(pool, tc, a);
         } else {
+            /* outside the window: a test may hold the thread here */
+            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, pool);
             pthread_mutex_lock(&pool->lock);
             bufpool__cache_overflow(tc, a);
             pthread_mutex_unlock(&pool->lock);

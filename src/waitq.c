@@ -276,7 +276,7 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
 
     for (; w; w = next) {
         next = w->next;
-        if (w->async && !fifo) {
+        if (!fifo && (w->async || w->tells < BUFPOOL__TELLS_MAX)) {
             if (!would_fit(pool, w->n, promised) && spare) {
                 bufpool__free_list(pool, spare);
                 spare = NULL;
@@ -318,7 +318,7 @@ static int wait_node(struct waitnode *w, const struct timespec *deadline)
     return 0;
 }
 
-static uint64_t now_ns(void)
+uint64_t bufpool__now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -330,20 +330,17 @@ static uint64_t now_ns(void)
  * caller has validated the arguments.  Accounts the allocation it returns.
  */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t timeout_ns, struct bufpool_alloc **out)
+                          uint64_t end, unsigned tells, struct bufpool_alloc **out)
 {
-    struct waitnode me = {.n = n};
+    struct waitnode me = {.n = n, .tells = tells};
     struct timespec deadline, *dl = NULL;
     uint64_t start = 0;
     int r;
 
-    if (kind == ACQ_TIMED) {
-        uint64_t t0 = now_ns(), end = t0 + timeout_ns;
-        if (end >= t0) { /* else it overflowed: wait without limit */
-            deadline.tv_sec = (time_t)(end / 1000000000u);
-            deadline.tv_nsec = (long)(end % 1000000000u);
-            dl = &deadline;
-        }
+    if (kind == ACQ_TIMED && end != UINT64_MAX) {
+        deadline.tv_sec = (time_t)(end / 1000000000u);
+        deadline.tv_nsec = (long)(end % 1000000000u);
+        dl = &deadline;
     }
     (void)BUFPOOL__HOOK(BUFPOOL__HOOK_SLOW_ENTER, pool);
     pthread_mutex_lock(&pool->lock);
@@ -373,13 +370,18 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         /* release: pairs with the load_acquire in bufpool_destroy */
         atomic_fetch_add_explicit(&pool->inside, 1, memory_order_release);
         bufpool__unlock(pool);
-        start = now_ns();
+        start = bufpool__now_ns();
         int wr = wait_node(&me, dl);
-        fetch_add_relaxed(&pool->total_wait_ns, now_ns() - start);
+        fetch_add_relaxed(&pool->total_wait_ns, bufpool__now_ns() - start);
         if (wr == 0) {
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
             /* Served: result and grant were stored before the state. */
             r = me.result;
+            if (r == 0 && !me.grant) { /* told: try again */
+                /* as below: the last touch of the pool */
+                atomic_fetch_sub_explicit(&pool->inside, 1, memory_order_release);
+                return BUFPOOL__TOLD;
+            }
             if (r == 0) {
                 *out = me.grant;
                 bufpool__account_alloc(pool, tc, me.grant);
@@ -404,6 +406,10 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         atomic_fetch_sub_explicit(&pool->inside, 1, memory_order_release);
     }
     r = me.result;
+    if (r == 0 && !me.grant) { /* told while it looked, or as it timed out */
+        bufpool__unlock(pool);
+        return BUFPOOL__TOLD;
+    }
     if (r == 0) {
         *out = me.grant;
         bufpool__account_alloc(pool, tc, me.grant);

@@ -80,7 +80,10 @@
  *                            lock, shut check, enqueue, steal+serve, unlock,
  *                            wait_node (the guard state[me] == DONE is the
  *                            futex wait: the kernel rechecks the word), or a
- *                            timeout: lock, dequeue if still queued, serve
+ *                            timeout: lock, dequeue if still queued, serve.
+ *                            In the default mode B is told, not given,
+ *                            as A is, up to TELLS times (BUFPOOL__TELLS_MAX
+ *                            in the C code), and starts over each time
  *   proctype async           bufpool_waiter_allocate in a poll loop: drain
  *                            the fd, collect a grant, or a fresh try (take,
  *                            else enqueue + steal + serve); poll is the
@@ -146,6 +149,10 @@
 #define CANCELED 3
 #define E2BIG 4
 
+#ifndef TELLS
+#define TELLS 1 /* BUFPOOL__TELLS_MAX, scaled down */
+#endif
+byte btells = 0;   /* times B was told instead of given (acquire_full's tells) */
 byte maxmem = MAXMEM;
 byte charged = MAXMEM;
 byte inuse = MAXMEM;  /* ghost: units in live allocations */
@@ -252,7 +259,7 @@ inline serve() {
     :: s_i < qn ->
         s_w = q[s_i];
         if
-        :: s_w == A && !FIFO ->
+        :: (s_w == A || s_w == B && btells < TELLS) && !FIFO -> /* told, not given */
             if
             :: charged + promised + need[s_w] > maxmem && spare > 0 ->
                 charged = charged - spare; spare = 0
@@ -371,6 +378,7 @@ proctype blocked() {
     bit t_ok, r_f;
     byte me = B, tid = 2;
     need[me] = NB;
+retry:
     /* the fast path: pop a cached allocation or charge, lock-free */
     if
     :: FIFO && nwait > 0 -> goto slow
@@ -419,7 +427,9 @@ slow:
     :: else -> unlock_pool()
     fi;
     if
-    :: result[me] == OK -> got = grant[me]; grant[me] = 0;
+    :: result[me] == OK && grant[me] == 0 ->     /* told: try again */
+        btells++; goto retry
+    :: result[me] == OK && grant[me] > 0 -> got = grant[me]; grant[me] = 0;
         atomic { inuse = inuse + got }
     :: else -> goto out
     fi;
