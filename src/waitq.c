@@ -51,8 +51,17 @@
  *
  * Async waiters use the same queue; instead of a futex wake the server
  * writes their eventfd.  BUFPOOL_FIFO serves strictly from the head and
- * stops at the first request that does not fit; otherwise every request
- * that fits is served, in arrival order.
+ * stops at the first request that does not fit, granting each the memory
+ * before it wakes it.  The default mode serves every request that fits, in
+ * arrival order, by telling it so (finish with no grant): the woken call
+ * starts over (acquire_full in pool.c), and a thread that is running may
+ * take the memory first.  Granting there would hand every released buffer
+ * to a thread that still has to be scheduled: with more threads than CPUs
+ * each buffer then waits out a wakeup latency per use.  Nothing is lost by
+ * telling: what the server found stays in the depot or the arena, within
+ * reach of the retry, and a retry that loses registers and looks again
+ * like any request.  A blocked request told BUFPOOL__TELLS_MAX times is
+ * granted from then on, so one request is not overtaken forever.
  *
  * Model: tests/model/waitq.pml checks this protocol with spin.
  */
