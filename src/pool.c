@@ -172,7 +172,8 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
 }
 
 /* A cache hit handed out (tc is not NULL). */
-static int hand_out(struct tcache *tc, struct bufpool_alloc *a, bufpool_alloc **out)
+static inline __attribute__((always_inline)) int hand_out(struct tcache *tc, struct bufpool_alloc *a,
+                                                        bufpool_alloc **out)
 {
     store_relaxed(&a->refs, 1);
     VG_HAND_OUT(a->first, bufpool__bytes(tc->pool, a->n));
