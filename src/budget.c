@@ -8,10 +8,10 @@
  * roundtrip (a cache hit) never touches it.
  *
  * Headers are 40 bytes, packed into slabs the pool owns and frees only at
- * destroy: type-stable, which is what lets an owner pop its cache while a
- * trimmer steals it (cache.c).  A thread keeps a stash of spare headers in
- * its cache, so carving a run from the arena takes no pool lock; stashes
- * trade with the pool's spare list in batches.
+ * destroy (type-stable: a header is only ever recycled as a header).  A
+ * thread keeps a stash of spare headers in its cache, so carving a run
+ * from the arena, or cutting one from the cache's run, takes no pool lock;
+ * stashes trade with the pool's spare list in batches.
  */
 #include "internal.h"
 

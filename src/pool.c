@@ -2,11 +2,13 @@
  * The pool's life cycle and its two hot paths, allocate and release.
  *
  * The fast path of a roundtrip is: find this thread's cache (one TLS
- * compare), pop an allocation of the same length (one CAS), and on release
- * push it back (one CAS) and look at nwait (a plain load).  No lock, no
- * system call, no write to a line another thread writes.  A miss charges
- * the budget with one CAS and takes memory from the system; everything
- * else (waiting, trimming, serving waiters) is in waitq.c.
+ * compare), pop an allocation of the same length, and on release push it
+ * back and look at nwait, each step plain loads and stores inside the
+ * owner's busy window (cache.c).  No lock, no locked instruction, no
+ * system call, no write to a line another thread writes.  A miss tries the
+ * depot, the cache's run, then the arena, which charges the budget with
+ * one CAS; everything else (waiting, trimming, serving waiters) is in
+ * waitq.c.
  */
 #include "internal.h"
 
