@@ -134,8 +134,8 @@ extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
  * each: neighbours are mostly the same thread's (stashes hand out runs of
  * one slab), and a million small allocations cost 40 bytes each, not 64. */
 struct bufpool_alloc {
-    /* Link while cached.  Atomic because an owner popping its cache may read
-     * it from a header a trimmer has just taken (see cache.c). */
+    /* Link while cached.  Atomic (relaxed) because lists move between a
+     * cache, the depot and serving threads under different exclusions. */
     _Atomic(struct bufpool_alloc *) next;
     char *first;
     size_t n;
