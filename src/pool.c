@@ -227,10 +227,9 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     if ((pool->flags & BUFPOOL_FIFO) && load_seqcst(&pool->nwait))
         return bufpool__acquire_slow(pool, tc, n, kind, deadline(kind, timeout_ns), 0, out);
 
-    /* Told: another try, after which a blocked request may be told again
-     * (it never sleeps on memory handed to it that a running thread could
-     * use: see serve in waitq.c), up to BUFPOOL__TELLS_MAX times; a try
-     * three times. */
+    /* Told (the default mode's wakeup, see serve in waitq.c): start over.
+     * A blocked request may be told up to BUFPOOL__TELLS_MAX times, after
+     * which it is handed its memory; a try gives up after three. */
     unsigned tells = 0;
     uint64_t end = 0; /* the deadline, once it is needed */
 again:;
@@ -281,9 +280,10 @@ fail:
  * The fast path: a cache hit on this thread's most recent cache, every
  * check folded into one test: n - 1 < fast_max covers n == 0, a request
  * over the budget or over FAST_N, an overflowing n, and the gate
- * (shutdown, FIFO, a fenced pool), which makes fast_max 0.  Anything else, errors
- * included, goes to acquire_full, which checks again in order.  Its only
- * calls are tail calls, so a hit needs no stack frame.
+ * (shutdown, FIFO), which makes fast_max 0; a fenced pool or a steal shows
+ * in the window's stop word.  Anything else, errors included, goes to
+ * acquire_full, which checks again in order.  Its only calls are tail
+ * calls, so a hit needs no stack frame.
  */
 static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n, int kind,
                                                         uint64_t timeout_ns, bufpool_alloc **out)
