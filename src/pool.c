@@ -415,8 +415,8 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
     struct bufpool *pool = a->pool;
     size_t n = a->n; /* once pushed, a may be taken and reused at once */
     VG_TAKE_BACK(a->first, bufpool__bytes(pool, n));
-    /* fast_id: the slot test is the gate test too (a fenced pool or one
-     * over its budget matches no slot) */
+    /* fast_id: the slot test is the gate test too (a pool over a shrunk
+     * budget matches no slot); a fenced pool shows in the stop word */
     if (unlikely(bufpool__tl[0].id != load_relaxed(&pool->fast_id))) {
         release_full(pool, a, n);
         return;
