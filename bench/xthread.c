@@ -189,6 +189,24 @@ static void xt_run_once(const bench_impl *im, void *pool, size_t n, uint64_t war
     free(r);
 }
 
+/* A table of one figure per implementation (row) and case (column). */
+static void xt_table(const int *ids, int n, bench_spread v[XT_CASES][NIMPL], int prec)
+{
+    bench_out("| implementation |");
+    for (int c = 0; c < XT_CASES; c++)
+        bench_out(" %s |", xt_cases[c].label);
+    bench_out("\n|:--|");
+    for (int c = 0; c < XT_CASES; c++)
+        bench_out("--:|");
+    bench_out("\n");
+    for (int k = 0; k < n; k++) {
+        bench_out("| %s |", bench_impls[ids[k]].name);
+        for (int c = 0; c < XT_CASES; c++)
+            bench_out(" %s |", BENCH_SPREAD(v[c][k], prec));
+        bench_out("\n");
+    }
+}
+
 void bench_section_xthread(void)
 {
     int ids[NIMPL];
@@ -242,19 +260,7 @@ void bench_section_xthread(void)
               "first).\n\n",
               (size_t)XT_BS, XT_RING, MiB / XT_BS, MiB / XT_BS / 16, nr, (double)dur / 1e6,
               (double)warm / 1e6);
-    bench_out("| implementation |");
-    for (int c = 0; c < XT_CASES; c++)
-        bench_out(" %s |", xt_cases[c].label);
-    bench_out("\n|:--|");
-    for (int c = 0; c < XT_CASES; c++)
-        bench_out("--:|");
-    bench_out("\n");
-    for (int k = 0; k < n; k++) {
-        bench_out("| %s |", bench_impls[ids[k]].name);
-        for (int c = 0; c < XT_CASES; c++)
-            bench_out(" %s |", BENCH_SPREAD(m[c][k], 3));
-        bench_out("\n");
-    }
+    xt_table(ids, n, m, 3);
     if (v10 < 0)
         bench_out("| bufpool 1.0 | not available | not available | not available | not "
                   "available |\n");
@@ -267,19 +273,7 @@ void bench_section_xthread(void)
     bench_out("\n### Allocate calls that waited (%% of allocations, median (min..max))\n\n");
     bench_out("From each pool's count of requests that took its wait path (bufpool_stats."
               "total_waits and the baselines' equivalent), over the timed part of each run.\n\n");
-    bench_out("| implementation |");
-    for (int c = 0; c < XT_CASES; c++)
-        bench_out(" %s |", xt_cases[c].label);
-    bench_out("\n|:--|");
-    for (int c = 0; c < XT_CASES; c++)
-        bench_out("--:|");
-    bench_out("\n");
-    for (int k = 0; k < n; k++) {
-        bench_out("| %s |", bench_impls[ids[k]].name);
-        for (int c = 0; c < XT_CASES; c++)
-            bench_out(" %s |", BENCH_SPREAD(w[c][k], 1));
-        bench_out("\n");
-    }
+    xt_table(ids, n, w, 1);
     bench_out("\n");
 
     for (int c = 0; c < XT_CASES; c++) {
