@@ -229,82 +229,6 @@ struct tcache *bufpool__tcache_get_slow(struct bufpool *pool)
     return tc;
 }
 
-/*
- * A cache miss: take a batch of this length from the depot.  Under the lock
- * no trimmer runs, so the owner may refill its own bin with plain pushes.
- */
-struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n)
-{
-    struct bufpool *pool = tc->pool;
-    struct bufpool_alloc *got = NULL;
-    unsigned idx = bufpool__bin_index(n);
-
-    pthread_mutex_lock(&pool->lock);
-    struct depot_bin *d = &pool->depot[idx];
-    struct tc_bin *b = &tc->bins[idx];
-    struct bufpool_alloc *list = load_relaxed(&d->head);
-    if (list && d->n == n && (b->n == n || !b->head)) {
-        if (b->n != n)
-            bufpool__bin_tag(b, pool, n);
-        got = list;
-        list = load_relaxed(&got->next);
-        unsigned moved = 1;
-        /* Extra entries only while nobody waits: memory moved into a bin
-         * is seen by a waiter only through that thread's next release,
-         * and the waiters have already looked (waitq.c).  nwait is exact
-         * here: waiters register under this lock. */
-        while (list && moved <= b->cap / 2 && b->room && !load_relaxed(&pool->nwait)) {
-            struct bufpool_alloc *next = load_relaxed(&list->next);
-            store_relaxed(&list->next, b->head);
-            b->head = list;
-            b->room--;
-            list = next;
-            moved++;
-        }
-        store_relaxed(&d->head, list);
-        d->count -= moved;
-        store_relaxed(&pool->depot_count, load_relaxed(&pool->depot_count) - moved);
-    }
-    pthread_mutex_unlock(&pool->lock);
-    return got;
-}
-
-/*
- * A full or foreign bin on release: move the bin's list and a into the
- * depot, or free them when the depot's bin holds another length.  Called
- * with pool->lock held.
- */
-void bufpool__cache_overflow(struct tcache *tc, struct bufpool_alloc *a)
-{
-    struct bufpool *pool = a->pool;
-    unsigned idx = bufpool__bin_index(a->n);
-    struct tc_bin *b = &tc->bins[idx];
-    struct bufpool_alloc *list = NULL;
-    unsigned count = 1;
-
-    if (b->n == a->n) {
-        /* our own bin, and the lock keeps stealers out */
-        list = b->head;
-        b->head = NULL;
-        count += b->cap - b->room;
-        b->room = b->cap;
-    }
-    store_relaxed(&a->next, list);
-    struct depot_bin *d = &pool->depot[idx];
-    if (d->n != a->n && load_relaxed(&d->head)) {
-        bufpool__free_list(pool, a);
-        return;
-    }
-    d->n = a->n;
-    struct bufpool_alloc *tail = a;
-    while (load_relaxed(&tail->next))
-        tail = load_relaxed(&tail->next);
-    store_relaxed(&tail->next, load_relaxed(&d->head));
-    store_relaxed(&d->head, a);
-    d->count += count;
-    store_relaxed(&pool->depot_count, load_relaxed(&pool->depot_count) + count);
-}
-
 static struct bufpool_alloc *append(struct bufpool_alloc *list, struct bufpool_alloc *more)
 {
     if (!more)
@@ -470,13 +394,7 @@ struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc)
         for (tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
             list = steal_one(tc, list);
     }
-    for (int i = 0; i < TC_BINS; i++) {
-        list = append(list, load_relaxed(&pool->depot[i].head));
-        store_relaxed(&pool->depot[i].head, NULL);
-        pool->depot[i].count = 0;
-    }
-    store_relaxed(&pool->depot_count, 0);
-    return list;
+    return bufpool__depot_take(pool, list);
 }
 
 /* In a child of fork(), under pool->lock: caches held by threads other

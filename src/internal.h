@@ -220,11 +220,11 @@ struct tc_bin {
     unsigned cap;  /* room when empty, set when tagged */
 };
 
-/* A bin of the depot, under pool->lock. */
+/* The depot's chains of one length (depot.c): each slot 0 or one chain
+ * (its first header and its length); a cache line per length. */
+#define DEPOT_SLOTS 8
 struct depot_bin {
-    _Atomic(struct bufpool_alloc *) head; /* atomic for the same reason */
-    size_t n;
-    size_t count;
+    alignas(CACHELINE) _Atomic uintptr_t slot[DEPOT_SLOTS];
 };
 
 /* Owner-written statistics; summed racily by stats.c.  bufs goes up by n
@@ -254,6 +254,7 @@ struct tcache {
      * bins.  NULL, or a header whose first/n describe it. */
     struct bufpool_alloc *run;
     unsigned nstash;
+    unsigned spin_limit;         /* owner-only: bufpool__spin_for's, adaptive */
     unsigned home;               /* the arena's home chunk to carve from first */
     /* The line every step writes: the window and the counters. */
     alignas(CACHELINE) _Atomic uint32_t busy; /* owner: 1 inside a fast-path step */
@@ -286,8 +287,6 @@ bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_a
  * the same pop and push under pool->lock. */
 struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n);
 int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
-struct bufpool_alloc *bufpool__tcache_refill(struct tcache *tc, size_t n);
-void bufpool__cache_overflow(struct tcache *tc, struct bufpool_alloc *a);
 /* Under pool->lock: take the cached allocations of tc (NULL: of every
  * thread) and the depot, as one list (their bytes stay charged). */
 struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
@@ -324,6 +323,17 @@ static inline unsigned bufpool__bin_index(size_t n)
         return (unsigned)n;
     return 17 + ((63u - (unsigned)__builtin_clzll(n)) & 3u);
 }
+/* ---- depot.c ------------------------------------------------------------
+ * Lock-free; lengths 1..FAST_N only. */
+/* A full bin on release: the bin and a into the depot (or the arena). */
+void bufpool__depot_overflow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+/* A miss: one chain's first allocation, the rest into tc's bin; NULL. */
+struct bufpool_alloc *bufpool__depot_refill(struct bufpool *pool, struct tcache *tc, size_t n);
+/* A steal: every chain, appended to list. */
+struct bufpool_alloc *bufpool__depot_take(struct bufpool *pool, struct bufpool_alloc *list);
+/* Leftovers of serving, under pool->lock: into the depot or the arena. */
+void bufpool__depot_stash(struct bufpool *pool, struct bufpool_alloc *spare);
+
 /* ---- budget.c ----------------------------------------------------------- */
 bool bufpool__budget_try_charge(struct bufpool *pool, size_t bytes);
 void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes);
@@ -406,6 +416,9 @@ struct bufpool {
 
     /* read on every release, written only by waiters */
     alignas(CACHELINE) _Atomic size_t nwait; /* queued requests + a destroyer */
+    _Atomic size_t arriving; /* FIFO: blocked calls waiting for the lock to queue */
+    /* Released chains between threads, lengths 1..FAST_N (depot.c). */
+    struct depot_bin depot[FAST_N + 1];
 
     alignas(CACHELINE) pthread_mutex_t lock;
     /* everything below is under lock */
@@ -420,9 +433,6 @@ struct bufpool {
     pthread_cond_t idle;  /* destroy waits here */
     _Atomic(struct tcache *) tcaches;
     struct tc_counters orphan; /* counts for threads that could get no cache */
-    /* The depot: cached allocations overflowing thread caches, by length. */
-    struct depot_bin depot[TC_BINS];
-    _Atomic size_t depot_count; /* a hint read without the lock */
     /* Spare headers and the slabs they come from, freed only with the
      * pool (type-stable, see cache.c and budget.c). */
     struct bufpool_alloc *free_hdrs;
@@ -452,6 +462,9 @@ void bufpool__forget_others(struct bufpool *pool);
  * (the default mode's wakeup); the caller tries again, tells + 1. */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
                           uint64_t end, unsigned tells, struct bufpool_alloc **out);
+/* Before queueing, in the default mode: spin a little while watching for
+ * memory released elsewhere; true when some may fit n now. */
+bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n);
 #define BUFPOOL__TOLD 1
 /* A blocked request told this many times is given its memory instead. */
 #define BUFPOOL__TELLS_MAX 64u

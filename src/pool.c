@@ -222,9 +222,11 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     r = -ENOMEM;
     if (unlikely(!tc))
         goto fail;
-    /* FIFO: nobody overtakes a waiting request.  seq_cst pairs with the
-     * increment in enqueue (waitq.c). */
-    if ((pool->flags & BUFPOOL_FIFO) && load_seqcst(&pool->nwait))
+    /* FIFO: nobody overtakes a waiting request, nor one on its way into
+     * the queue (arriving, see bufpool__acquire_slow).  seq_cst pairs with
+     * the increment in enqueue (waitq.c). */
+    if ((pool->flags & BUFPOOL_FIFO) &&
+        (load_seqcst(&pool->nwait) || load_relaxed(&pool->arriving)))
         return bufpool__acquire_slow(pool, tc, n, kind, deadline(kind, timeout_ns), 0, out);
 
     /* Told (the default mode's wakeup, see serve in waitq.c): start over.
@@ -232,11 +234,12 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
      * which it is handed its memory; a try gives up after three. */
     unsigned tells = 0;
     uint64_t end = 0; /* the deadline, once it is needed */
+    bool spun = false;
 again:;
     struct bufpool_alloc *a = bufpool__tcache_pop(pool, tc, n);
     if (a)
         return hand_out(tc, a, out);
-    if (load_relaxed(&pool->depot_count) && (a = bufpool__tcache_refill(tc, n)))
+    if (n <= FAST_N && (a = bufpool__depot_refill(pool, tc, n)))
         return hand_out(tc, a, out);
     if ((a = bufpool__run_take(pool, tc, n)))
         return hand_out(tc, a, out);
@@ -244,6 +247,11 @@ again:;
     r = bufpool__block_new(pool, tc, n, &a);
     if (unlikely(r)) {
         if (r == -EAGAIN) { /* no budget (or region run) now: trim, queue */
+            if (kind != ACQ_TRY && !spun) { /* once: memory seen may be gone */
+                spun = true;
+                if (bufpool__spin_for(pool, tc, n))
+                    goto again;
+            }
             if (!end)
                 end = deadline(kind, timeout_ns);
             r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
@@ -353,17 +361,16 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
     }
     int pushed = bufpool__tcache_push(pool, tc, a);
     if (unlikely(pushed != PUSHED)) {
-        if (pushed == PUSH_OTHER) {
-            /* The bin holds another length: the memory joins the cache's
-             * run, or goes back to the arena, where any length can use it. */
+        if (pushed == PUSH_OTHER || n > FAST_N) {
+            /* The bin holds another length, or a length without a depot:
+             * the memory joins the cache's run, or goes back to the
+             * arena, where any length can use it. */
             if (!bufpool__run_give(pool, tc, a))
                 bufpool__block_free(pool, tc, a);
         } else {
             /* outside the window: a test may hold the thread here */
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, pool);
-            pthread_mutex_lock(&pool->lock);
-            bufpool__cache_overflow(tc, a);
-            pthread_mutex_unlock(&pool->lock);
+            bufpool__depot_overflow(pool, tc, a);
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_OVERFLOWED, pool);
         }
     }

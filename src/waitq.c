@@ -236,28 +236,6 @@ static int take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, st
     return bufpool__block_new_locked(pool, n, out);
 }
 
-/* Leftover spares: back to the depot, still cached, unless the pool is
- * over its budget or going away. */
-static void spare_stash(struct bufpool *pool, struct bufpool_alloc *spare)
-{
-    bool keep = !pool->destroying &&
-                load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory);
-    while (spare) {
-        struct bufpool_alloc *h = spare;
-        spare = load_relaxed(&h->next);
-        struct depot_bin *d = &pool->depot[bufpool__bin_index(h->n)];
-        if (!keep || (d->n != h->n && load_relaxed(&d->head))) {
-            bufpool__block_free_locked(pool, h);
-            continue;
-        }
-        d->n = h->n;
-        store_relaxed(&h->next, load_relaxed(&d->head));
-        store_relaxed(&d->head, h);
-        d->count++;
-        store_relaxed(&pool->depot_count, load_relaxed(&pool->depot_count) + 1);
-    }
-}
-
 /* Would n buffers fit now, counting memory already promised to woken async
  * waiters?  Free memory the arena keeps resident is as good as free budget
  * (it is reused, or purged for the request).  Opportunistic async waiters
@@ -286,11 +264,17 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
     for (; w; w = next) {
         next = w->next;
         if (!fifo && (w->async || w->tells < BUFPOOL__TELLS_MAX)) {
-            if (!would_fit(pool, w->n, promised) && spare) {
+            /* One verdict per try, each taken as it is: a fast path may
+             * charge the budget between two looks (no lock), and a second
+             * look that then failed, with the spares still in hand, would
+             * leave them in the depot and w asleep beside them. */
+            bool fits = would_fit(pool, w->n, promised);
+            if (!fits && spare) {
                 bufpool__free_list(pool, spare);
                 spare = NULL;
+                fits = would_fit(pool, w->n, promised);
             }
-            if (would_fit(pool, w->n, promised)) {
+            if (fits) {
                 promised += bufpool__bytes(pool, w->n);
                 finish(pool, w, 0, NULL);
             }
@@ -303,7 +287,7 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
         else if (fifo)
             break;
     }
-    spare_stash(pool, spare);
+    bufpool__depot_stash(pool, spare);
 }
 
 /* Sleep until w is done or the deadline (NULL: none) passes.  0 or -ETIMEDOUT. */
@@ -335,6 +319,52 @@ uint64_t bufpool__now_ns(void)
 }
 
 /*
+ * A short spin before queueing.  In a pipeline the memory a request lacks
+ * is usually one release away on another CPU, and a sleep and a wakeup
+ * cost more than that release takes.  The spin watches what a release on
+ * another thread changes: the depot's chains of length n, and the budget
+ * (a free into the arena).  It registers nothing and takes nothing, so it
+ * is not part of the wait protocol; whatever it sees, the caller takes the
+ * ordinary way, and if that fails it queues as before.  Adaptive, per
+ * cache: a spin that saw memory doubles the next one's limit, up to
+ * SPIN_MAX pauses (about 20 us here), and one that did not halves it, down
+ * to SPIN_MIN, so threads that outnumber the CPUs (where the releaser may
+ * not be running) soon stop spinning.  Not in FIFO mode, where a request
+ * may not overtake those queued.
+ */
+#define SPIN_MAX 1024u
+#define SPIN_MIN 4u
+
+static bool memory_seen(struct bufpool *pool, size_t n, size_t bytes)
+{
+    if (n <= FAST_N) {
+        for (unsigned i = 0; i < DEPOT_SLOTS; i++)
+            if (load_relaxed(&pool->depot[n].slot[i]))
+                return true;
+    }
+    size_t charged = load_relaxed(&pool->charged), dirty = bufpool__arena_dirty(pool->arena);
+    size_t used = charged > dirty ? charged - dirty : 0;
+    return used <= load_relaxed(&pool->max_memory) - bytes;
+}
+
+bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n)
+{
+    if (pool->flags & BUFPOOL_FIFO)
+        return false;
+    size_t bytes = bufpool__bytes(pool, n); /* at most max_memory: checked */
+    unsigned limit = tc->spin_limit ? tc->spin_limit : SPIN_MAX / 4;
+    for (unsigned i = 0; i < limit; i++) {
+        cpu_relax();
+        if (memory_seen(pool, n, bytes)) {
+            tc->spin_limit = limit * 2 < SPIN_MAX ? limit * 2 : SPIN_MAX;
+            return true;
+        }
+    }
+    tc->spin_limit = limit / 2 > SPIN_MIN ? limit / 2 : SPIN_MIN;
+    return false;
+}
+
+/*
  * Everything the fast path could not do: trim caches, queue, sleep.  The
  * caller has validated the arguments.  Accounts the allocation it returns.
  */
@@ -352,7 +382,18 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         dl = &deadline;
     }
     (void)BUFPOOL__HOOK(BUFPOOL__HOOK_SLOW_ENTER, pool);
+    /* FIFO: while this call waits for the lock it is not in the queue yet,
+     * and with many threads the wait for the lock is where they spend
+     * their time; a thread that never needs the lock would pass them all
+     * on its fast path (its own cache, nwait 0).  `arriving` makes it
+     * queue too.  Not part of the wakeup protocol: it only sends more
+     * requests to this path, so relaxed. */
+    bool fifo = pool->flags & BUFPOOL_FIFO;
+    if (fifo)
+        fetch_add_relaxed(&pool->arriving, 1);
     pthread_mutex_lock(&pool->lock);
+    if (fifo) /* from here to the enqueue this call holds the lock */
+        fetch_sub_relaxed(&pool->arriving, 1);
     /* Again under the lock: a shrink since the caller's check fails only
      * requests already queued (bufpool__fail_impossible). */
     if (bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
@@ -363,7 +404,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         r = -ECANCELED;
         goto out;
     }
-    if (kind == ACQ_TRY && (pool->flags & BUFPOOL_FIFO) && pool->queued) {
+    if (kind == ACQ_TRY && fifo && pool->queued) {
         r = -EAGAIN;
         goto out;
     }

@@ -19,7 +19,14 @@
  *                            also stands for bufpool__unlock's FUTEX_WAKE)
  *   charged                  pool->charged (in use + cached + spare + grants)
  *   cache[t]                 thread t's cache (all its bins together)
- *   depot                    pool->depot (spare_stash puts leftovers there)
+ *   depot                    pool->depot (depot.c): lock-free; a release
+ *                            whose bin is full puts the bin there with a
+ *                            seq_cst CAS (R2's third give), serving puts
+ *                            its leftovers there under the lock, and B's
+ *                            fast path takes a chain with one exchange,
+ *                            keeps NB and puts the rest into its bin or
+ *                            back, then looks at nwait like a release
+ *                            (r_x: the rest, in flight)
  *   inline steal()           bufpool__steal(pool, NULL): every thread's
  *                            cache and the depot, when a waiter registers
  *   inline steal_own(t)      bufpool__steal(pool, tc): thread t's own cache
@@ -76,7 +83,11 @@
  *                            membarrier() is left out, and spin must find
  *                            the lost wakeup.
  *   proctype blocked         bufpool_allocate / _timeout: fast path (cache
- *                            pop or charge), else bufpool__acquire_slow:
+ *                            pop, depot refill or charge; the spin before
+ *                            queueing only repeats it, and FIFO's
+ *                            `arriving` only sends more calls to the slow
+ *                            path, so neither is modeled), else
+ *                            bufpool__acquire_slow:
  *                            lock, shut check, enqueue, steal+serve, unlock,
  *                            wait_node (the guard state[me] == DONE is the
  *                            futex wait: the kernel rechecks the word), or a
@@ -93,8 +104,13 @@
  *                            (-E2BIG for what can never fit) + serve
  * Macros: FIFO (BUFPOOL_FIFO), NB (B's need), SHUTDOWN, RESIZE (the new
  * max_memory), TIMEOUT (B may give up), BAD (the broken release order),
- * BADMB (a steal without membarrier()), BADPOLL (the broken poll loop, see
- * below).
+ * BADMB (a steal without membarrier()), BADREFILL (a refill that keeps
+ * the rest of its chain without looking at nwait), BADFIT (serve's
+ * would_fit taken twice, the second time after a concurrent charge: the
+ * 1.0 code, refuted with HOLD), HOLD (B keeps what it
+ * got, as a pipeline's producer hands its allocation to a thread that
+ * holds it: without HOLD, B's own release would look at nwait for the
+ * refill), BADPOLL (the broken poll loop, see below).
  *
  * Liveness.  The safety search (pan -DSAFETY) proves that no run ends with
  * a waiter asleep; it cannot see a run that never ends.  The only loop in
@@ -130,13 +146,19 @@
 #ifndef NB
 #define NB 2
 #endif
+#ifndef NA
+#define NA 1 /* A's need */
+#endif
 #ifndef FIFO
 #define FIFO 0
 #endif
 #ifndef SC
 #define SC 0 /* 1: every push visible at once (the liveness suites) */
 #endif
-#define MAXMEM 2
+#ifndef DEPOT0
+#define DEPOT0 0 /* units cached in the depot at the start */
+#endif
+#define MAXMEM (2 + DEPOT0)
 #define NW 2      /* waiters: 0 = B (blocked), 1 = A (async) */
 #define B 0
 #define A 1
@@ -155,13 +177,14 @@
 byte btells = 0;   /* times B was told instead of given (acquire_full's tells) */
 byte maxmem = MAXMEM;
 byte charged = MAXMEM;
-byte inuse = MAXMEM;  /* ghost: units in live allocations */
+byte inuse = 2;       /* ghost: units in live allocations */
+byte held = 0;        /* ghost: what B keeps with -DHOLD */
 byte cache[4];     /* by thread: R1 = 0, R2 = 1, B = 2, A = 3 */
 byte pend[4];      /* a push not yet visible to other threads (see flush) */
 bit xbusy[2];      /* R1's and R2's busy windows, as executed */
 bit busy[2];       /* ... and as other threads see them */
 bit fenced = 0;
-byte depot = 0;
+byte depot = DEPOT0;
 byte nwait = 0;
 bit lock = 0;
 bit shut = 0;
@@ -260,13 +283,34 @@ inline serve() {
         s_w = q[s_i];
         if
         :: (s_w == A || s_w == B && btells < TELLS) && !FIFO -> /* told, not given */
+            /* one verdict per look (would_fit), as in the C code: B's
+             * fast path may charge between two looks */
             if
-            :: charged + promised + need[s_w] > maxmem && spare > 0 ->
-                charged = charged - spare; spare = 0
+            :: charged + promised + need[s_w] <= maxmem -> t_ok = 1
+            :: else -> t_ok = 0
+            fi;
+#ifndef BADFIT
+            if
+            :: !t_ok && spare > 0 ->
+                charged = charged - spare; spare = 0;
+                if
+                :: charged + promised + need[s_w] <= maxmem -> t_ok = 1
+                :: else -> skip
+                fi
+            :: else -> skip
+            fi;
+#else
+            if                                   /* BADFIT: free, then look again */
+            :: !t_ok && spare > 0 -> charged = charged - spare; spare = 0
             :: else -> skip
             fi;
             if
-            :: charged + promised + need[s_w] <= maxmem ->
+            :: charged + promised + need[s_w] <= maxmem -> t_ok = 1
+            :: else -> t_ok = 0
+            fi;
+#endif
+            if
+            :: t_ok ->
                 promised = promised + need[s_w];
                 finish(s_w, OK, 0)
             :: else -> s_i++
@@ -289,12 +333,15 @@ inline serve() {
     spare = 0
 }
 
-/* The give of a release: the push into the own cache (seq_cst CAS), or,
- * for R1 (one releaser is enough to cover the path, and keeps the search
- * small), when its bin holds another length, the free into the arena, where any request may take it (under the arena's lock, which a
- * waiter's take() acquires after its nwait increment; an atomic step
- * here).  The model counts memory free in the arena as uncharged: it is
- * reused as it is, or purged to make room, by whoever takes it. */
+/* The give of a release: the push into the own cache (a plain store in
+ * the busy window, buffered for R1 and R2, see pend[]); or, for R1 (one
+ * releaser is enough to cover each path, and keeps the search small), when
+ * its bin holds another length, the free into the arena, where any request
+ * may take it (under the arena's lock, which a waiter's take() acquires
+ * after its nwait increment; an atomic step here); or, for R2, when its
+ * bin is full, the put of the bin into the depot (a seq_cst CAS: nothing
+ * buffered).  The model counts memory free in the arena as uncharged: it
+ * is reused as it is, or purged to make room, by whoever takes it. */
 inline give(u) {
     if
     :: tid < 2 && !SC ->                               /* R1, R2: the store buffer */
@@ -310,6 +357,7 @@ inline give(u) {
         fi
     :: else -> atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }
     :: tid == 0 -> atomic { charged = charged - u; inuse = inuse - u }
+    :: tid == 1 -> atomic { depot = depot + u; inuse = inuse - u } /* a full bin */
     fi
 }
 
@@ -374,7 +422,7 @@ proctype releaser(byte tid) {
 }
 
 proctype blocked() {
-    byte spare, promised, s_i, s_w, d_i, r_nw, got;
+    byte spare, promised, s_i, s_w, d_i, r_nw, got, r_x;
     bit t_ok, r_f;
     byte me = B, tid = 2;
     need[me] = NB;
@@ -387,11 +435,28 @@ retry:
     atomic {
         if
         :: cache[tid] >= NB -> cache[tid] = cache[tid] - NB; got = NB
-        :: lock == 0 && depot >= NB -> depot = depot - NB; got = NB /* refill */
+        :: depot >= NB -> got = NB; r_x = depot - NB; depot = 0 /* refill: the exchange */
         :: charged + NB <= maxmem -> charged = charged + NB; got = NB
         :: else -> skip
         fi
     };
+    if
+    :: r_x > 0 ->                                /* the rest of the chain */
+        if
+        :: atomic { cache[tid] = cache[tid] + r_x; r_x = 0 } /* into the bin */
+        :: atomic { depot = depot + r_x; r_x = 0 }           /* back: no room */
+        fi;
+#ifndef BADREFILL
+        r_nw = nwait;                            /* the look */
+        if
+        :: r_nw > 0 -> lock_pool(); steal_own(tid); serve(); unlock_pool()
+        :: else -> skip
+        fi
+#else
+        skip                                     /* BADREFILL: no look */
+#endif
+    :: else -> skip
+    fi;
     if
     :: got > 0 -> goto use
     :: else -> skip
@@ -437,7 +502,11 @@ slow:
 use:
     atomic { inuse = inuse + got };
 release_it:
+#ifndef HOLD
     release(got);
+#else
+    held = got;                                  /* HOLD: handed on, kept */
+#endif
 out:
     skip
 }
@@ -447,7 +516,7 @@ proctype async() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got;
     bit t_ok, r_f;
     byte me = A, tid = 3;
-    need[me] = 1;
+    need[me] = NA;
 again:
     lock_pool();
 #ifndef BADPOLL
@@ -486,9 +555,9 @@ again:
     if
     :: !FIFO || qn == 0 ->
         steal();
-        take(1);
+        take(NA);
         if
-        :: t_ok -> serve(); got = 1; goto got_it
+        :: t_ok -> serve(); got = NA; goto got_it
         :: else -> serve()
         fi
     :: else -> skip
@@ -549,7 +618,7 @@ proctype resizer() {
 init {
     atomic {
         need[B] = NB;
-        need[A] = 1;
+        need[A] = NA;
         run releaser(0);
         run releaser(1);
         run blocked();
@@ -563,6 +632,6 @@ init {
     }
     _nr_pr == 1;                                 /* everybody finished */
     assert(qn == 0 && nwait == 0);
-    assert(inuse == 0);                          /* everything released */
-    assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + depot); /* all held is cached */
+    assert(inuse == held);                       /* everything released */
+    assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + depot + held); /* the rest is cached */
 }
