@@ -29,7 +29,9 @@
  *
  * Implementations: bufpool, bufpool 1.0 (v10.h; left out when it was not
  * built) and the malloc-based pools of baselines.h: naive (CAS budget over
- * malloc), mutex, jemalloc and mimalloc (loaded when installed).
+ * malloc), mutex, jemalloc and mimalloc (loaded when installed); and a
+ * bound that is no pool (xt_bound below: blocks go back to the producer
+ * through a second ring), for what the shape itself costs here.
  * Writes xthread.dat.
  *
  * Targets: bufpool at least 3x bufpool 1.0 on the tight budget and 1.5x on
@@ -37,6 +39,7 @@
  */
 #include "harness.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
@@ -189,6 +192,94 @@ static void xt_run_once(const bench_impl *im, void *pool, size_t n, uint64_t war
     free(r);
 }
 
+/*
+ * The bound: not a pool but what this shape costs with no pool at all.  The
+ * consumer hands each block straight back through a second SPSC ring, in
+ * the order it released them, and the producer takes from that ring (or
+ * from malloc while the budget's worth of blocks is not made yet): no
+ * header, no budget word, no lock, no wait path.  Only this shape allows
+ * it (one allocating and one releasing thread).  One instance at a time,
+ * so the release finds it through a static pointer.
+ */
+#define XT_BOUND_RING 8192 /* > the most blocks a budget holds (256 MiB / 4 KiB) */
+struct xt_bound {
+    size_t n, made, max;
+    alignas(64) _Atomic unsigned tail; /* written by the consumer */
+    alignas(64) _Atomic unsigned head; /* written by the producer */
+    alignas(64) void *slot[XT_BOUND_RING];
+};
+static struct xt_bound *xt_bound_now;
+
+static int xt_bound_create(void **pool, size_t bs, size_t max_memory)
+{
+    struct xt_bound *b = aligned_alloc(64, (sizeof *b + 63) / 64 * 64);
+    if (!b)
+        return -ENOMEM;
+    memset(b, 0, sizeof *b);
+    b->max = max_memory / bs;
+    xt_bound_now = b;
+    *pool = b;
+    return 0;
+}
+
+static int xt_bound_allocate(void *pool, size_t n, void **a)
+{
+    struct xt_bound *b = pool;
+    unsigned h = atomic_load_explicit(&b->head, memory_order_relaxed), spins = 0;
+    for (;;) {
+        if (h != atomic_load_explicit(&b->tail, memory_order_acquire)) {
+            *a = b->slot[h % XT_BOUND_RING];
+            atomic_store_explicit(&b->head, h + 1, memory_order_release);
+            return 0;
+        }
+        if ((b->made + 1) * n <= b->max) {
+            if (!(*a = aligned_alloc(XT_BS, n * XT_BS)))
+                return -ENOMEM;
+            b->made++;
+            return 0;
+        }
+        xt_wait(&spins);
+    }
+}
+
+static char *xt_bound_first(void *a)
+{
+    return a;
+}
+
+static void xt_bound_release(void *a)
+{
+    struct xt_bound *b = xt_bound_now;
+    unsigned t = atomic_load_explicit(&b->tail, memory_order_relaxed);
+    b->slot[t % XT_BOUND_RING] = a; /* never full: at most `made` blocks are out */
+    atomic_store_explicit(&b->tail, t + 1, memory_order_release);
+}
+
+static void xt_bound_destroy(void *pool)
+{
+    struct xt_bound *b = pool;
+    unsigned h = atomic_load_explicit(&b->head, memory_order_relaxed);
+    for (; h != atomic_load_explicit(&b->tail, memory_order_relaxed); h++)
+        free(b->slot[h % XT_BOUND_RING]);
+    free(b);
+}
+
+static size_t xt_bound_waits(void *pool)
+{
+    (void)pool;
+    return 0;
+}
+
+static const bench_impl xt_bound = {
+    .name = "bound: a return ring, no pool",
+    .create = xt_bound_create,
+    .allocate = xt_bound_allocate,
+    .first = xt_bound_first,
+    .release = xt_bound_release,
+    .destroy = xt_bound_destroy,
+    .total_waits = xt_bound_waits,
+};
+
 /* A table of one figure per implementation (row) and case (column). */
 static void xt_table(const int *ids, int n, bench_spread v[XT_CASES][NIMPL], int prec)
 {
@@ -215,6 +306,7 @@ void bench_section_xthread(void)
     uint64_t dur = bench_opt.quick ? 15000000u : 200000000u;
     uint64_t warm = bench_opt.quick ? 5000000u : 30000000u;
     static double mops[XT_CASES][NIMPL][XT_MAX_ROUNDS], waited[XT_CASES][NIMPL][XT_MAX_ROUNDS];
+    static double bound[XT_CASES][XT_MAX_ROUNDS];
     bench_progress("xthread: %d cases x %d implementations x %d rounds ...\n", XT_CASES, n, nr);
     for (int c = 0; c < XT_CASES; c++) {
         void *pools[NIMPL];
@@ -226,12 +318,20 @@ void bench_section_xthread(void)
                 bench_die("%s: create failed: %s", im->name, strerror(-err));
             xt_run_once(im, pools[k], xt_cases[c].n, warm, dur / 2, &junk, &junkw); /* warm-up */
         }
-        for (int r = 0; r < nr; r++)
+        for (int r = 0; r < nr; r++) {
             for (int j = 0; j < n; j++) {
                 int k = (j + r) % n;
                 xt_run_once(&bench_impls[ids[k]], pools[k], xt_cases[c].n, warm, dur,
                             &mops[c][k][r], &waited[c][k][r]);
             }
+            /* the bound: a fresh one each round (its blocks are made in
+             * the warm-up part of the run) */
+            void *bp;
+            if (xt_bound.create(&bp, XT_BS, xt_cases[c].budget))
+                bench_die("out of memory");
+            xt_run_once(&xt_bound, bp, xt_cases[c].n, warm, dur, &bound[c][r], &junkw);
+            xt_bound.destroy(bp);
+        }
         for (int k = 0; k < n; k++)
             bench_impls[ids[k]].destroy(pools[k]);
     }
@@ -257,10 +357,19 @@ void bench_section_xthread(void)
               "spin politely on a full or empty ring (pause, then sched_yield). M allocations/s "
               "released, median (min..max) of %d interleaved rounds of %.0f ms (after %.0f ms "
               "of warm-up in each run; one pool per implementation and case, warmed up "
-              "first).\n\n",
+              "first). The bound is no pool: the consumer hands each block back to the "
+              "producer through a second ring (no header, no budget word, no lock, no wait "
+              "path), the least any pool could cost in this shape; the producer's writes "
+              "into its buffers are most of it.\n\n",
               (size_t)XT_BS, XT_RING, MiB / XT_BS, MiB / XT_BS / 16, nr, (double)dur / 1e6,
               (double)warm / 1e6);
     xt_table(ids, n, m, 3);
+    bench_out("| %s |", xt_bound.name);
+    for (int c = 0; c < XT_CASES; c++) {
+        bench_spread b = bench_spread_of(bound[c], (size_t)nr);
+        bench_out(" %s |", BENCH_SPREAD(b, 3));
+    }
+    bench_out("\n");
     if (v10 < 0)
         bench_out("| bufpool 1.0 | not available | not available | not available | not "
                   "available |\n");

@@ -171,6 +171,7 @@ struct bufpool_alloc *bufpool__depot_refill(struct bufpool *pool, struct tcache 
         return NULL;
     struct bufpool_alloc *got = chain_head(v), *rest = load_relaxed(&got->next);
     size_t count = chain_count(v) - 1;
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_REFILL_TAKEN, pool);
     if (rest) {
         rest = fill_bin(pool, tc, n, rest, &count);
         if (rest)

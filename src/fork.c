@@ -21,8 +21,9 @@
  * giving back whatever was set aside for any of them; and the caches of
  * threads that do not exist in the child lose their thread's claim, so the
  * child's threads can adopt them.  Memory that other threads held at the
- * fork (their live allocations, or one in the middle of a pop or push)
- * stays charged in the child, as their live allocations do in the parent.
+ * fork (their live allocations, one in the middle of a pop or push, or a
+ * chain between the depot and a bin: the depot takes no lock) stays
+ * charged in the child, as their live allocations do in the parent.
  *
  * A child that forks again starts a new generation (bufpool__fork_gen):
  * waiters created before its fork belong to its parent.

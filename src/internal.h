@@ -115,6 +115,7 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_BLOCK_NEW,        /* a run carved, before its header; nonzero: -ENOMEM */
     BUFPOOL__HOOK_IN_WINDOW,        /* an allocation's fast path, inside the busy window */
     BUFPOOL__HOOK_STEAL_WAIT,       /* a stealer found an owner inside its window */
+    BUFPOOL__HOOK_REFILL_TAKEN,     /* a refill took a chain, before its bin gets the rest */
 };
 #ifdef BUFPOOL_TEST_HOOKS
 extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
@@ -462,9 +463,10 @@ void bufpool__forget_others(struct bufpool *pool);
  * (the default mode's wakeup); the caller tries again, tells + 1. */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
                           uint64_t end, unsigned tells, struct bufpool_alloc **out);
-/* Before queueing, in the default mode: spin a little while watching for
- * memory released elsewhere; true when some may fit n now. */
-bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n);
+/* Before queueing, in the default mode: spin a little (never past end, a
+ * deadline as for acquire_slow) while watching for memory released
+ * elsewhere; true when some may fit n now. */
+bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end);
 #define BUFPOOL__TOLD 1
 /* A blocked request told this many times is given its memory instead. */
 #define BUFPOOL__TELLS_MAX 64u

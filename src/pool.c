@@ -247,13 +247,13 @@ again:;
     r = bufpool__block_new(pool, tc, n, &a);
     if (unlikely(r)) {
         if (r == -EAGAIN) { /* no budget (or region run) now: trim, queue */
-            if (kind != ACQ_TRY && !spun) { /* once: memory seen may be gone */
-                spun = true;
-                if (bufpool__spin_for(pool, tc, n))
-                    goto again;
-            }
             if (!end)
                 end = deadline(kind, timeout_ns);
+            if (kind != ACQ_TRY && !spun) { /* once: memory seen may be gone */
+                spun = true;
+                if (bufpool__spin_for(pool, tc, n, end))
+                    goto again;
+            }
             r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
             if (r != BUFPOOL__TOLD)
                 return r;

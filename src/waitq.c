@@ -347,13 +347,15 @@ static bool memory_seen(struct bufpool *pool, size_t n, size_t bytes)
     return used <= load_relaxed(&pool->max_memory) - bytes;
 }
 
-bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n)
+bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end)
 {
     if (pool->flags & BUFPOOL_FIFO)
         return false;
     size_t bytes = bufpool__bytes(pool, n); /* at most max_memory: checked */
     unsigned limit = tc->spin_limit ? tc->spin_limit : SPIN_MAX / 4;
     for (unsigned i = 0; i < limit; i++) {
+        if (end != UINT64_MAX && i % 64 == 0 && bufpool__now_ns() >= end)
+            return false; /* a timed call: the deadline ends the spin too */
         cpu_relax();
         if (memory_seen(pool, n, bytes)) {
             tc->spin_limit = limit * 2 < SPIN_MAX ? limit * 2 : SPIN_MAX;

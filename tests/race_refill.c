@@ -1,12 +1,11 @@
 /*
- * race_refill: a depot refill while a request waits must not hide memory
- * in one thread's bin.  A release that read its bin as full just before a
- * waiter took every cache moves its allocation into the depot after the
- * waiter looked, then serves the queue from the depot.  If another thread
- * refills from the depot in between and takes extra entries into its own
- * bin, they are seen again only at that thread's next release, and the
- * waiter sleeps although the budget could serve it.  The forced
- * interleaving, with bins of two entries (budget 16 buffers):
+ * race_refill: a release that read its bin as full just before a waiter
+ * took every cache moves its allocation into the depot after the waiter
+ * looked, then serves the queue from the depot; a refill by another thread
+ * in between takes one chain, and the server must still find the other.
+ * (A refill that takes more than it hands out, and hides the rest in its
+ * bin, is race_depot's case.)  The forced interleaving, with bins of two
+ * entries (budget 16 buffers):
  *   R1, R2 each cache two buffers (their bins are full) and hold one more;
  *   main holds 10.  R1 and R2 start releasing their last buffer and stop
  *   when they have found their bin full.  W asks for 5: it takes the four
