@@ -29,9 +29,9 @@
  *
  * Implementations: bufpool, bufpool 1.0 (v10.h; left out when it was not
  * built) and the malloc-based pools of baselines.h: naive (CAS budget over
- * malloc), mutex, jemalloc and mimalloc (loaded when installed); and a
- * bound that is no pool (xt_bound below: blocks go back to the producer
- * through a second ring), for what the shape itself costs here.
+ * malloc), mutex, jemalloc and mimalloc (loaded when installed); and two
+ * rows that are no pool (xt_nopool below: blocks go straight back to the
+ * producer), for what the shape itself costs here.
  * Writes xthread.dat.
  *
  * Targets: bufpool at least 3x bufpool 1.0 on the tight budget and 1.5x on
@@ -193,91 +193,140 @@ static void xt_run_once(const bench_impl *im, void *pool, size_t n, uint64_t war
 }
 
 /*
- * The bound: not a pool but what this shape costs with no pool at all.  The
- * consumer hands each block straight back through a second SPSC ring, in
- * the order it released them, and the producer takes from that ring (or
- * from malloc while the budget's worth of blocks is not made yet): no
- * header, no budget word, no lock, no wait path.  Only this shape allows
- * it (one allocating and one releasing thread).  One instance at a time,
- * so the release finds it through a static pointer.
+ * No pool: what this shape costs with no pool's bookkeeping at all.  The
+ * consumer hands each block straight back to the producer, which takes it
+ * from there (or from malloc while the budget's worth of blocks is not made
+ * yet): no header, no budget word, no lock, no wait path.  Only this shape
+ * allows it (one allocating and one releasing thread).  Two ways back:
+ * a second SPSC ring (FIFO reuse, no locked instruction) and a lock-free
+ * stack that the producer empties with one exchange (LIFO reuse, the most
+ * recently written blocks first, one CAS per release).  One instance at a
+ * time, so the release finds it through a static pointer.
  */
-#define XT_BOUND_RING 8192 /* > the most blocks a budget holds (256 MiB / 4 KiB) */
-struct xt_bound {
-    size_t n, made, max;
-    alignas(64) _Atomic unsigned tail; /* written by the consumer */
-    alignas(64) _Atomic unsigned head; /* written by the producer */
-    alignas(64) void *slot[XT_BOUND_RING];
+#define XT_NP_RING 8192 /* > the most blocks a budget holds (256 MiB / 4 KiB) */
+struct xt_nopool {
+    size_t made, max;
+    void *mine;                        /* LIFO: the producer's taken stack */
+    alignas(64) _Atomic unsigned tail; /* FIFO: written by the consumer */
+    alignas(64) _Atomic unsigned head; /* FIFO: written by the producer */
+    alignas(64) _Atomic(void *) top;   /* LIFO: pushed by the consumer */
+    alignas(64) void *slot[XT_NP_RING];
 };
-static struct xt_bound *xt_bound_now;
+static struct xt_nopool *xt_np_now;
 
-static int xt_bound_create(void **pool, size_t bs, size_t max_memory)
+static int xt_np_create(void **pool, size_t bs, size_t max_memory)
 {
-    struct xt_bound *b = aligned_alloc(64, (sizeof *b + 63) / 64 * 64);
+    struct xt_nopool *b = aligned_alloc(64, (sizeof *b + 63) / 64 * 64);
     if (!b)
         return -ENOMEM;
     memset(b, 0, sizeof *b);
     b->max = max_memory / bs;
-    xt_bound_now = b;
+    xt_np_now = b;
     *pool = b;
     return 0;
 }
 
-static int xt_bound_allocate(void *pool, size_t n, void **a)
+/* A new block while the budget has room for one, else NULL. */
+static void *xt_np_new(struct xt_nopool *b, size_t n)
 {
-    struct xt_bound *b = pool;
+    if ((b->made + 1) * n > b->max)
+        return NULL;
+    void *a = aligned_alloc(XT_BS, n * XT_BS);
+    if (!a)
+        bench_die("out of memory");
+    b->made++;
+    return a;
+}
+
+static int xt_fifo_allocate(void *pool, size_t n, void **a)
+{
+    struct xt_nopool *b = pool;
     unsigned h = atomic_load_explicit(&b->head, memory_order_relaxed), spins = 0;
     for (;;) {
         if (h != atomic_load_explicit(&b->tail, memory_order_acquire)) {
-            *a = b->slot[h % XT_BOUND_RING];
+            *a = b->slot[h % XT_NP_RING];
             atomic_store_explicit(&b->head, h + 1, memory_order_release);
             return 0;
         }
-        if ((b->made + 1) * n <= b->max) {
-            if (!(*a = aligned_alloc(XT_BS, n * XT_BS)))
-                return -ENOMEM;
-            b->made++;
+        if ((*a = xt_np_new(b, n)))
             return 0;
-        }
         xt_wait(&spins);
     }
 }
 
-static char *xt_bound_first(void *a)
+static void xt_fifo_release(void *a)
+{
+    struct xt_nopool *b = xt_np_now;
+    unsigned t = atomic_load_explicit(&b->tail, memory_order_relaxed);
+    b->slot[t % XT_NP_RING] = a; /* never full: at most `made` blocks are out */
+    atomic_store_explicit(&b->tail, t + 1, memory_order_release);
+}
+
+/* LIFO: a block's link is its first word (the bench reads only byte 0,
+ * before it releases). */
+static int xt_lifo_allocate(void *pool, size_t n, void **a)
+{
+    struct xt_nopool *b = pool;
+    for (unsigned spins = 0; !b->mine; xt_wait(&spins)) {
+        if (atomic_load_explicit(&b->top, memory_order_relaxed))
+            b->mine = atomic_exchange_explicit(&b->top, NULL, memory_order_acquire);
+        else if ((*a = xt_np_new(b, n)))
+            return 0;
+    }
+    *a = b->mine;
+    b->mine = *(void **)b->mine;
+    return 0;
+}
+
+static void xt_lifo_release(void *a)
+{
+    struct xt_nopool *b = xt_np_now;
+    void *top = atomic_load_explicit(&b->top, memory_order_relaxed);
+    do
+        *(void **)a = top;
+    while (!atomic_compare_exchange_weak_explicit(&b->top, &top, a, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+static char *xt_np_first(void *a)
 {
     return a;
 }
 
-static void xt_bound_release(void *a)
+static void xt_np_free_list(void *p)
 {
-    struct xt_bound *b = xt_bound_now;
-    unsigned t = atomic_load_explicit(&b->tail, memory_order_relaxed);
-    b->slot[t % XT_BOUND_RING] = a; /* never full: at most `made` blocks are out */
-    atomic_store_explicit(&b->tail, t + 1, memory_order_release);
+    while (p) {
+        void *next = *(void **)p;
+        free(p);
+        p = next;
+    }
 }
 
-static void xt_bound_destroy(void *pool)
+static void xt_np_destroy(void *pool)
 {
-    struct xt_bound *b = pool;
+    struct xt_nopool *b = pool;
     unsigned h = atomic_load_explicit(&b->head, memory_order_relaxed);
     for (; h != atomic_load_explicit(&b->tail, memory_order_relaxed); h++)
-        free(b->slot[h % XT_BOUND_RING]);
+        free(b->slot[h % XT_NP_RING]);
+    xt_np_free_list(b->mine);
+    xt_np_free_list(atomic_load_explicit(&b->top, memory_order_relaxed));
     free(b);
 }
 
-static size_t xt_bound_waits(void *pool)
+static size_t xt_np_waits(void *pool)
 {
     (void)pool;
     return 0;
 }
 
-static const bench_impl xt_bound = {
-    .name = "bound: a return ring, no pool",
-    .create = xt_bound_create,
-    .allocate = xt_bound_allocate,
-    .first = xt_bound_first,
-    .release = xt_bound_release,
-    .destroy = xt_bound_destroy,
-    .total_waits = xt_bound_waits,
+#define XT_NOPOOLS 2
+static const bench_impl xt_nopool[XT_NOPOOLS] = {
+    {.name = "no pool: return ring (FIFO)", .create = xt_np_create,
+     .allocate = xt_fifo_allocate, .first = xt_np_first, .release = xt_fifo_release,
+     .destroy = xt_np_destroy, .total_waits = xt_np_waits},
+    {.name = "no pool: return stack (LIFO)", .create = xt_np_create,
+     .allocate = xt_lifo_allocate, .first = xt_np_first, .release = xt_lifo_release,
+     .destroy = xt_np_destroy, .total_waits = xt_np_waits},
 };
 
 /* A table of one figure per implementation (row) and case (column). */
@@ -306,7 +355,7 @@ void bench_section_xthread(void)
     uint64_t dur = bench_opt.quick ? 15000000u : 200000000u;
     uint64_t warm = bench_opt.quick ? 5000000u : 30000000u;
     static double mops[XT_CASES][NIMPL][XT_MAX_ROUNDS], waited[XT_CASES][NIMPL][XT_MAX_ROUNDS];
-    static double bound[XT_CASES][XT_MAX_ROUNDS];
+    static double nopool[XT_NOPOOLS][XT_CASES][XT_MAX_ROUNDS];
     bench_progress("xthread: %d cases x %d implementations x %d rounds ...\n", XT_CASES, n, nr);
     for (int c = 0; c < XT_CASES; c++) {
         void *pools[NIMPL];
@@ -324,13 +373,16 @@ void bench_section_xthread(void)
                 xt_run_once(&bench_impls[ids[k]], pools[k], xt_cases[c].n, warm, dur,
                             &mops[c][k][r], &waited[c][k][r]);
             }
-            /* the bound: a fresh one each round (its blocks are made in
+            /* no pool: a fresh one each round (its blocks are made in
              * the warm-up part of the run) */
-            void *bp;
-            if (xt_bound.create(&bp, XT_BS, xt_cases[c].budget))
-                bench_die("out of memory");
-            xt_run_once(&xt_bound, bp, xt_cases[c].n, warm, dur, &bound[c][r], &junkw);
-            xt_bound.destroy(bp);
+            for (int q = 0; q < XT_NOPOOLS; q++) {
+                void *np;
+                if (xt_nopool[q].create(&np, XT_BS, xt_cases[c].budget))
+                    bench_die("out of memory");
+                xt_run_once(&xt_nopool[q], np, xt_cases[c].n, warm, dur, &nopool[q][c][r],
+                            &junkw);
+                xt_nopool[q].destroy(np);
+            }
         }
         for (int k = 0; k < n; k++)
             bench_impls[ids[k]].destroy(pools[k]);
@@ -357,19 +409,22 @@ void bench_section_xthread(void)
               "spin politely on a full or empty ring (pause, then sched_yield). M allocations/s "
               "released, median (min..max) of %d interleaved rounds of %.0f ms (after %.0f ms "
               "of warm-up in each run; one pool per implementation and case, warmed up "
-              "first). The bound is no pool: the consumer hands each block back to the "
-              "producer through a second ring (no header, no budget word, no lock, no wait "
-              "path), the least any pool could cost in this shape; the producer's writes "
-              "into its buffers are most of it.\n\n",
+              "first). The two \"no pool\" rows are not pools: the consumer hands each "
+              "block straight back to the producer, through a second ring (FIFO reuse) or a "
+              "lock-free stack (LIFO reuse), with no header, no budget word, no lock and no "
+              "wait path: about the least this shape can cost here, where the producer's "
+              "writes into its buffers are most of the time.\n\n",
               (size_t)XT_BS, XT_RING, MiB / XT_BS, MiB / XT_BS / 16, nr, (double)dur / 1e6,
               (double)warm / 1e6);
     xt_table(ids, n, m, 3);
-    bench_out("| %s |", xt_bound.name);
-    for (int c = 0; c < XT_CASES; c++) {
-        bench_spread b = bench_spread_of(bound[c], (size_t)nr);
-        bench_out(" %s |", BENCH_SPREAD(b, 3));
+    for (int q = 0; q < XT_NOPOOLS; q++) {
+        bench_out("| %s |", xt_nopool[q].name);
+        for (int c = 0; c < XT_CASES; c++) {
+            bench_spread b = bench_spread_of(nopool[q][c], (size_t)nr);
+            bench_out(" %s |", BENCH_SPREAD(b, 3));
+        }
+        bench_out("\n");
     }
-    bench_out("\n");
     if (v10 < 0)
         bench_out("| bufpool 1.0 | not available | not available | not available | not "
                   "available |\n");
