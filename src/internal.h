@@ -412,6 +412,9 @@ struct bufpool {
      * shift but at most FAST_N, or 0 while the gate sends allocations to
      * the full path. */
     _Atomic size_t fast_max;
+    /* The same bound without the FAST_N cap (max_memory >> shift, or 0
+     * while the gate is shut): the cache-hit path of longer lengths. */
+    _Atomic size_t hit_max;
     _Atomic size_t peak_in_use;
     _Atomic uint64_t failures;
 
@@ -507,6 +510,7 @@ static inline void bufpool__gate_update(struct bufpool *pool)
     store_relaxed(&pool->gate, g);
     size_t max = load_relaxed(&pool->max_memory) >> pool->shift;
     store_relaxed(&pool->fast_max, (g & GATE_ALLOC) ? 0 : max < FAST_N ? max : FAST_N);
+    store_relaxed(&pool->hit_max, (g & GATE_ALLOC) ? 0 : max);
     store_relaxed(&pool->fast_id, (g & GATE_RELEASE) ? FAST_ID_NONE : pool->id);
 }
 

@@ -285,6 +285,29 @@ fail:
 }
 
 /*
+ * What the fast path below leaves, first tried as a hit of a length above
+ * FAST_N: the fast path's test with hit_max (the gate and the budget's
+ * bound) for fast_max, then a pop from the length's shared bin if it holds
+ * n.  Apart from acquire_full, so that a hit saves no registers.
+ */
+static __attribute__((noinline)) int acquire_long(bufpool *pool, size_t n, int kind,
+                                                  uint64_t timeout_ns, bufpool_alloc **out)
+{
+    if (likely(pool && out && n > FAST_N && n <= load_relaxed(&pool->hit_max) &&
+               bufpool__tl[0].id == pool->id)) {
+        bufpool__check_pool(pool, "bufpool_allocate");
+        struct tcache *tc = bufpool__tl[0].tc;
+        if (likely(bufpool__tc_try_enter(tc))) {
+            struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
+            bufpool__tc_exit(tc);
+            if (likely(a))
+                return hand_out(tc, a, out);
+        }
+    }
+    return acquire_full(pool, n, kind, timeout_ns, out);
+}
+
+/*
  * The fast path: a cache hit on this thread's most recent cache, every
  * check folded into one test: n - 1 < fast_max covers n == 0, a request
  * over the budget or over FAST_N, an overflowing n, and the gate
@@ -314,7 +337,7 @@ static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n
                 return hand_out(tc, a, out);
         }
     }
-    return acquire_full(pool, n, kind, timeout_ns, out);
+    return acquire_long(pool, n, kind, timeout_ns, out);
 }
 
 BUFPOOL__API int bufpool_allocate(bufpool *pool, size_t n, bufpool_alloc **out)
@@ -344,7 +367,29 @@ BUFPOOL__API bufpool_alloc *bufpool_alloc_retain(bufpool_alloc *a)
 }
 
 /*
- * A last release that the fast path below did not finish: no cache, a
+ * The end of a release that found room in its bin b, inside tc's window:
+ * push, close the window, then the look (waitq.c: seq_cst, pairs with
+ * enqueue's increment; the push is plain, and a waiter's membarrier()
+ * orders the two, cache.c) and the count, the last touch of the pool.
+ */
+static inline __attribute__((always_inline)) void release_hit(struct bufpool *pool,
+                                                             struct tcache *tc, struct tc_bin *b,
+                                                             struct bufpool_alloc *a, size_t n)
+{
+    b->room--;
+    store_relaxed(&a->next, b->head);
+    compiler_fence(); /* as in bufpool__bin_push */
+    b->head = a;
+    bufpool__tc_exit(tc);
+    if (unlikely(load_seqcst(&pool->nwait))) {
+        bufpool__release_slow(pool, tc, NULL, n);
+        return;
+    }
+    bufpool__count_free(&tc->c, n);
+}
+
+/*
+ * A last release that the fast paths below did not finish: no cache, a
  * waiter, a pool over its budget, a fenced pool or a steal going on, a
  * full bin or one of another length.  refs is 0 already.
  */
@@ -388,6 +433,26 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
     bufpool__account_free(pool, tc, n); /* the last touch of the pool */
 }
 
+
+/* A last release of a length above FAST_N (whose a->bin, 0, never has
+ * room): the fast path's tests, then a push into its shared bin if that
+ * holds n and has room.  Apart from release_full, as acquire_long. */
+static __attribute__((noinline)) void release_long(struct bufpool *pool, struct bufpool_alloc *a,
+                                                   size_t n)
+{
+    if (n > FAST_N && bufpool__tl[0].id == load_relaxed(&pool->fast_id)) {
+        struct tcache *tc = bufpool__tl[0].tc;
+        if (likely(bufpool__tc_try_enter(tc))) {
+            struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
+            if (likely(b->n == n && b->room)) {
+                release_hit(pool, tc, b, a, n);
+                return;
+            }
+            bufpool__tc_exit(tc);
+        }
+    }
+    release_full(pool, a, n);
+}
 
 /* A release of an allocation with other references (or of a cached one,
  * a misuse that refs 0 makes harmless): the last one gives it back. */
@@ -436,23 +501,12 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
     /* a->bin: n's own bin (tagged n, or untagged with no room), or bin 0,
      * which never has room, for the lengths that share bins */
     struct tc_bin *b = tc->bins + (size_t)a->bin;
-    unsigned room = b->room;
-    if (unlikely(!room)) {
+    if (unlikely(!b->room)) {
         bufpool__tc_exit(tc);
-        release_full(pool, a, n);
+        release_long(pool, a, n);
         return;
     }
-    b->room = room - 1;
-    store_relaxed(&a->next, b->head);
-    compiler_fence(); /* as in bufpool__bin_push */
-    b->head = a;
-    bufpool__tc_exit(tc);
-    /* The look (waitq.c): seq_cst, pairs with enqueue's increment. */
-    if (unlikely(load_seqcst(&pool->nwait))) {
-        bufpool__release_slow(pool, tc, NULL, n);
-        return;
-    }
-    bufpool__count_free(&tc->c, n); /* the last touch of the pool */
+    release_hit(pool, tc, b, a, n);
 }
 
 BUFPOOL__API void *bufpool_alloc_first(const bufpool_alloc *a)
