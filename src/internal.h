@@ -497,8 +497,8 @@ enum {
 
 #define FAST_ID_NONE UINT64_MAX
 
-/* Recompute the gate from its inputs, and the two words the fast paths
- * test instead of it (fast_max, fast_id).  Under pool->lock (or at
+/* Recompute the gate from its inputs, and the words the fast paths
+ * test instead of it (fast_max, hit_max, fast_id).  Under pool->lock (or at
  * create). */
 static inline void bufpool__gate_update(struct bufpool *pool)
 {
