@@ -1,6 +1,6 @@
 /*
- * Per-thread caches of released allocations, and the shared depot behind
- * them.
+ * Per-thread caches of released allocations, and stealing them (the depot
+ * between them is depot.c).
  *
  * A released allocation keeps its budget charge and goes into the releasing
  * thread's cache, so the next allocation of the same length is a pop: no
