@@ -79,8 +79,10 @@ static bool depot_put(struct bufpool *pool, size_t n, struct bufpool_alloc *chai
     struct depot_bin *d = &pool->depot[n];
     for (unsigned i = 0; i < DEPOT_SLOTS; i++) {
         uintptr_t expect = 0;
-        /* seq_cst: publishes the chain's links (release) to the taker's
-         * exchange, and orders the put before the caller's nwait load */
+        /* The relaxed load is a hint (no locked instruction on a full
+         * slot).  seq_cst CAS: publishes the chain's links (release) to
+         * the taker's exchange, and orders the put before the caller's
+         * nwait load */
         if (!load_relaxed(&d->slot[i]) && cas_seqcst(&d->slot[i], &expect, v))
             return true;
     }
@@ -163,7 +165,8 @@ struct bufpool_alloc *bufpool__depot_refill(struct bufpool *pool, struct tcache 
     struct depot_bin *d = &pool->depot[n];
     uintptr_t v = 0;
     for (unsigned i = 0; i < DEPOT_SLOTS && !v; i++) {
-        /* seq_cst: pairs with depot_put's CAS (the chain's links) */
+        /* the relaxed load: a hint, as in depot_put; the exchange is
+         * seq_cst: pairs with depot_put's CAS (the chain's links) */
         if (load_relaxed(&d->slot[i]))
             v = exchange_seqcst(&d->slot[i], 0);
     }

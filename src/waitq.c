@@ -12,9 +12,14 @@
  *
  *   release:  push into the thread cache (plain stores in    -- give
  *             the owner's busy window), or join the cache's run,
+ *             or put a full bin into the depot (a seq_cst CAS),
  *             or free into the arena (under its lock)
  *             load nwait                                    -- look
  *             if nonzero: lock, take its own cache, serve, unlock
+ *
+ * A refill that moves part of a depot chain into its bin hides it from a
+ * waiter that has looked, as a push does, and looks afterwards the same
+ * way (depot.c).
  *
  * The waiter's increment is a seq_cst RMW; its look at the caches is the
  * steal, which begins with a barrier (steal_begin in cache.c).  A push and
@@ -26,8 +31,11 @@
  * barrier it sees the increment (made before the membarrier()); if it
  * came before, the push came before too and is visible to the steal.  In
  * fenced mode the release fences after its push (pool.c) and the steal
- * fences after its stores, the classic seq_cst Dekker pattern.  A give
- * into the arena or the depot happens under a lock that the waiter's
+ * fences after its stores, the classic seq_cst Dekker pattern.  A put
+ * into the depot is a seq_cst CAS and the steal loads every slot seq_cst
+ * after the increment: in their single order either the steal sees the
+ * chain or the release's load sees the increment.  A give
+ * into the arena happens under a lock that the waiter's
  * attempt takes after its increment: if the waiter's critical section
  * comes first, the increment happens before the release's load, which
  * then sees it; otherwise the waiter's attempt sees the freed run (or, in
@@ -335,6 +343,8 @@ uint64_t bufpool__now_ns(void)
 #define SPIN_MAX 1024u
 #define SPIN_MIN 4u
 
+/* Relaxed loads, hints only: whatever they see, the caller takes the
+ * memory the ordinary way, with that path's own orders. */
 static bool memory_seen(struct bufpool *pool, size_t n, size_t bytes)
 {
     if (n <= FAST_N) {
