@@ -24,44 +24,29 @@ BENCH_URING_LIBS := $(URING_LIBS)
 $(BUILD)/tests/test_region: private CPPFLAGS += $(URING_CFLAGS)
 TEST_LDLIBS_test_region := $(URING_LIBS)
 
-# ---- examples/uring_copy.c -------------------------------------------------
-URING_EX := $(BUILD)/examples/uring_copy
+# ---- the io_uring examples ----------------------------------------------
+# examples/uring_copy.c: with no argument it copies a 64 MiB file it makes
+# beside itself (in the build directory) and removes both files afterwards.
+# examples/uring_echo.c: an echo server on a bufpool provided-buffer ring.
+# Without liburing each is a script that reports the skip.
+URING_EXAMPLES := $(BUILD)/examples/uring_copy $(BUILD)/examples/uring_echo
 
 ifeq ($(HAVE_LIBURING),yes)
-$(URING_EX): examples/uring_copy.c include/bufpool.h $(LIB_A)
+$(URING_EXAMPLES): $(BUILD)/examples/%: examples/%.c include/bufpool.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $(URING_CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(URING_LIBS) $(LDLIBS_PT)
 else
-.PHONY: $(URING_EX)
-$(URING_EX):
+.PHONY: $(URING_EXAMPLES)
+$(URING_EXAMPLES):
 	@mkdir -p $(dir $@)
 	printf '#!/bin/sh\necho "skipped: liburing-dev not installed"\nexit 77\n' > $@
 	chmod +x $@
 endif
 
-# With no argument the example copies a 64 MiB file it makes beside itself
-# (in the build directory) and removes both files afterwards.
-CHECK_PROGS += $(URING_EX)
-
-# ---- examples/uring_echo.c: an echo server on a bufpool provided-buffer ring
-URING_ECHO := $(BUILD)/examples/uring_echo
-
-ifeq ($(HAVE_LIBURING),yes)
-$(URING_ECHO): examples/uring_echo.c include/bufpool.h $(LIB_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $(URING_CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(URING_LIBS) $(LDLIBS_PT)
-else
-.PHONY: $(URING_ECHO)
-$(URING_ECHO):
-	@mkdir -p $(dir $@)
-	printf '#!/bin/sh\necho "skipped: liburing-dev not installed"\nexit 77\n' > $@
-	chmod +x $@
-endif
-
-CHECK_PROGS += $(URING_ECHO)
+CHECK_PROGS += $(URING_EXAMPLES)
 
 .PHONY: examples-region
-examples-region: $(URING_EX) $(URING_ECHO)
+examples-region: $(URING_EXAMPLES)
 
 # ---- bench/uring_bench.c ---------------------------------------------------
 # `make bench-uring` runs it alone: a 256 MiB file in $(BUILD)/bench, three
