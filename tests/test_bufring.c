@@ -127,6 +127,24 @@ static void send_all(int fd, const void *buf, size_t len)
     }
 }
 
+/* Send two buffers' worth of fill, then take the two completions into a
+ * (each of len bytes; 0: of any length). */
+static void send_take_two(struct rig *g, bufpool_bufring *br, char fill, int len,
+                          bufpool_alloc *a[2])
+{
+    char msg[2 * BS];
+    memset(msg, fill, sizeof msg);
+    send_all(g->sv[1], msg, sizeof msg);
+    for (int i = 0; i < 2; i++) {
+        int res;
+        unsigned fl;
+        next_cqe(g, &res, &fl);
+        if (len)
+            CHECK_EQ(res, len);
+        a[i] = take_cqe(br, res, fl);
+    }
+}
+
 static bufpool_bufring *make_ring(bufpool *p, struct rig *g, unsigned short bgid, unsigned entries,
                                   int expect_held)
 {
@@ -384,17 +402,8 @@ static void part_two_rings(void)
     bufpool_bufring *b2 = make_ring(p, &g, 2, 8, 0); /* nothing left for it */
     CHECK(!readable(bufpool_bufring_fd(b2), 0));
     arm_recv(&g, 1);
-    char msg[2 * BS];
-    memset(msg, 'z', sizeof msg);
-    send_all(g.sv[1], msg, sizeof msg);
     bufpool_alloc *a[2];
-    for (int i = 0; i < 2; i++) {
-        int res;
-        unsigned fl;
-        next_cqe(&g, &res, &fl);
-        CHECK_EQ(res, BS);
-        a[i] = take_cqe(b1, res, fl);
-    }
+    send_take_two(&g, b1, 'z', BS, a);
     CHECK_EQ(bufpool_bufring_refill(b1), BUDGET_BUFS - 2); /* no budget to restock */
     bufpool_alloc_release(a[0]);
     /* b2 asked first: it gets the buffer back. */
@@ -461,16 +470,8 @@ static void part_fifo(void)
     bufpool_bufring *br = make_ring(p, &g, BGID, 4, 4);
     int fd = bufpool_bufring_fd(br);
     arm_recv(&g, BGID);
-    char msg[2 * BS];
-    memset(msg, 'f', sizeof msg);
-    send_all(g.sv[1], msg, sizeof msg);
     bufpool_alloc *a[2];
-    for (int i = 0; i < 2; i++) {
-        int res;
-        unsigned fl;
-        next_cqe(&g, &res, &fl);
-        a[i] = take_cqe(br, res, fl); /* the first take queues the ring's restock */
-    }
+    send_take_two(&g, br, 'f', 0, a); /* the first take queues the ring's restock */
     bufpool_waiter *w;
     CHECK_EQ(bufpool_waiter_create(p, &w), 0);
     bufpool_alloc *o;
