@@ -222,8 +222,9 @@ struct tc_bin {
 };
 
 /* The depot's chains of one length (depot.c): each slot 0 or one chain
- * (its first header and its length); a cache line per length. */
-#define DEPOT_SLOTS 8
+ * (its first header and its length); four cache lines per length, so
+ * that a burst of about a thousand releases still fits (depot.c). */
+#define DEPOT_SLOTS 32
 struct depot_bin {
     alignas(CACHELINE) _Atomic uintptr_t slot[DEPOT_SLOTS];
 };
