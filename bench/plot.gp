@@ -17,7 +17,8 @@
 #                 allocate-then-release-at-once (log scale); whiskers as above
 #   xthread       cross-thread release (a producer allocates, a consumer
 #                 releases): M allocations/s per implementation, n = 1 and
-#                 16 on the tight and the loose budget (log scale); whiskers
+#                 16 on the tight and the loose budget, the loose one also
+#                 with both threads on one CPU (log scale); whiskers
 # The title names the machine (machine.gp).  A panel whose data file is
 # missing (its section did not run) is left out.
 # Usage: gnuplot -e "dir='build/bench'" bench/plot.gp
@@ -221,9 +222,9 @@ if (have_mix) {
     set autoscale
 }
 
-# ---- cross-thread release: four cases per implementation, log scale ---------
+# ---- cross-thread release: six cases per implementation, log scale ----------
 if (have_xt) {
-    # medians in columns 2, 5, 8, 11 (min and max follow each)
+    # medians in columns 2, 5, ..., 17 (min and max follow each)
     stats f_xt using 2 nooutput
     nxt = STATS_records
     set title "cross-thread release: producer allocates, consumer releases (higher is better)"
@@ -231,14 +232,14 @@ if (have_xt) {
     set logscale y
     set xrange [-0.6 : nxt - 0.4]
     set xtics rotate by -25 nomirror
-    set key below horizontal samplen 1.5 maxcols 4
-    wx = 0.2
-    xx(i, c) = i + (c - 1.5) * wx
-    xt_color(c) = word("#08306b #6baed6 #a63603 #fd8d3c", c + 1)
+    set key below horizontal samplen 1.5 maxcols 3
+    wx = 0.13
+    xx(i, c) = i + (c - 2.5) * wx
+    xt_color(c) = word("#08306b #6baed6 #a63603 #fd8d3c #54278f #9e9ac8", c + 1)
     plot f_xt using 0:(NaN):xtic(1) notitle, \
-         for [c = 0:3] f_xt using (xx($0, c)):(column(2 + 3 * c)):(wx * 0.95) \
+         for [c = 0:5] f_xt using (xx($0, c)):(column(2 + 3 * c)):(wx * 0.95) \
              with boxes lc rgb xt_color(c) title columnheader(2 + 3 * c), \
-         for [c = 0:3] f_xt using (xx($0, c)):(column(3 + 3 * c)):(0):(column(4 + 3 * c) - column(3 + 3 * c)) \
+         for [c = 0:5] f_xt using (xx($0, c)):(column(3 + 3 * c)):(0):(column(4 + 3 * c) - column(3 + 3 * c)) \
              with vectors arrowstyle 1 notitle
     unset logscale y; unset xrange; unset key
     set xtics norotate

@@ -34,8 +34,16 @@
  * producer), for what the shape itself costs here.
  * Writes xthread.dat.
  *
+ * The loose cases run twice: as the scheduler places the two threads, and
+ * with both pinned to one CPU.  The kernel puts them on one CPU now and
+ * then on its own (a busy or stolen CPU), and the shape changes with it:
+ * the producer fills the ring before the consumer runs, so releases come
+ * in bursts of XT_RING, and cross-CPU cache traffic is gone.  Pinned, the
+ * runs are in that state every time rather than in some rounds.
+ *
  * Targets: bufpool at least 3x bufpool 1.0 on the tight budget and 1.5x on
- * the loose one; at least every malloc-based pool on both; each n alike.
+ * the loose one, as the scheduler places the threads; at least every
+ * malloc-based pool in every case; each n alike.
  */
 #include "harness.h"
 
@@ -49,7 +57,7 @@
 #define XT_BS 4096
 #define XT_RING 512 /* > 256, the tight budget's allocations of n = 1 */
 #define XT_MAX_ROUNDS 16
-#define XT_CASES 4
+#define XT_CASES 6
 
 static const int xt_list[] = {IMPL_BUFPOOL, IMPL_V10,      IMPL_NAIVE,
                               IMPL_MUTEX,   IMPL_JEMALLOC, IMPL_MIMALLOC};
@@ -59,12 +67,14 @@ static const int xt_malloc_based[] = {IMPL_NAIVE, IMPL_MUTEX, IMPL_JEMALLOC, IMP
 static const struct {
     size_t n, budget;
     const char *label;
-    bool tight;
+    bool tight, one_cpu;
 } xt_cases[XT_CASES] = {
-    {1, 1 * MiB, "n = 1, 1 MiB", true},
-    {16, 1 * MiB, "n = 16, 1 MiB", true},
-    {1, 256 * MiB, "n = 1, 256 MiB", false},
-    {16, 256 * MiB, "n = 16, 256 MiB", false},
+    {1, 1 * MiB, "n = 1, 1 MiB", true, false},
+    {16, 1 * MiB, "n = 16, 1 MiB", true, false},
+    {1, 256 * MiB, "n = 1, 256 MiB", false, false},
+    {16, 256 * MiB, "n = 16, 256 MiB", false, false},
+    {1, 256 * MiB, "n = 1, 256 MiB, one CPU", false, true},
+    {16, 256 * MiB, "n = 16, 256 MiB, one CPU", false, true},
 };
 
 struct xt_ring {
@@ -157,10 +167,26 @@ static void *xt_consumer(void *arg)
     return NULL;
 }
 
+/* Attributes that put a thread on the last CPU this process may use (the
+ * timing thread keeps the others); false when it may use only one. */
+static bool xt_one_cpu(pthread_attr_t *attr)
+{
+    cpu_set_t all, one;
+    if (sched_getaffinity(0, sizeof all, &all) || CPU_COUNT(&all) < 2)
+        return false;
+    int last = CPU_SETSIZE - 1;
+    while (!CPU_ISSET(last, &all))
+        last--;
+    CPU_ZERO(&one);
+    CPU_SET(last, &one);
+    return !pthread_attr_setaffinity_np(attr, sizeof one, &one);
+}
+
 /* One run on an existing pool: M allocations/s over dur_ns after warm_ns,
- * and the share of allocate calls that waited (in %) over the same span. */
-static void xt_run_once(const bench_impl *im, void *pool, size_t n, uint64_t warm_ns,
-                        uint64_t dur_ns, double *mops, double *waited)
+ * and the share of allocate calls that waited (in %) over the same span;
+ * with one_cpu, both threads on one CPU. */
+static void xt_run_once(const bench_impl *im, void *pool, size_t n, bool one_cpu,
+                        uint64_t warm_ns, uint64_t dur_ns, double *mops, double *waited)
 {
     struct xt_run *r = aligned_alloc(64, (sizeof *r + 63) / 64 * 64);
     if (!r)
@@ -174,8 +200,14 @@ static void xt_run_once(const bench_impl *im, void *pool, size_t n, uint64_t war
     atomic_init(&r->stop, false);
     atomic_init(&r->released, 0);
     pthread_t pt, ct;
-    if (pthread_create(&ct, NULL, xt_consumer, r) || pthread_create(&pt, NULL, xt_producer, r))
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr))
+        bench_die("pthread_attr_init failed");
+    if (one_cpu && !xt_one_cpu(&attr))
+        bench_progress("xthread: cannot pin to one CPU; both threads run unpinned\n");
+    if (pthread_create(&ct, &attr, xt_consumer, r) || pthread_create(&pt, &attr, xt_producer, r))
         bench_die("pthread_create failed");
+    pthread_attr_destroy(&attr);
     bench_sleep_ns(warm_ns);
     size_t w0 = im->total_waits(pool);
     uint64_t c0 = atomic_load_explicit(&r->released, memory_order_relaxed);
@@ -365,13 +397,14 @@ void bench_section_xthread(void)
             int err = im->create(&pools[k], XT_BS, xt_cases[c].budget);
             if (err)
                 bench_die("%s: create failed: %s", im->name, strerror(-err));
-            xt_run_once(im, pools[k], xt_cases[c].n, warm, dur / 2, &junk, &junkw); /* warm-up */
+            xt_run_once(im, pools[k], xt_cases[c].n, xt_cases[c].one_cpu, warm, dur / 2, &junk,
+                        &junkw); /* warm-up */
         }
         for (int r = 0; r < nr; r++) {
             for (int j = 0; j < n; j++) {
                 int k = (j + r) % n;
-                xt_run_once(&bench_impls[ids[k]], pools[k], xt_cases[c].n, warm, dur,
-                            &mops[c][k][r], &waited[c][k][r]);
+                xt_run_once(&bench_impls[ids[k]], pools[k], xt_cases[c].n, xt_cases[c].one_cpu,
+                            warm, dur, &mops[c][k][r], &waited[c][k][r]);
             }
             /* no pool: a fresh one each round (its blocks are made in
              * the warm-up part of the run) */
@@ -379,8 +412,8 @@ void bench_section_xthread(void)
                 void *np;
                 if (xt_nopool[q].create(&np, XT_BS, xt_cases[c].budget))
                     bench_die("out of memory");
-                xt_run_once(&xt_nopool[q], np, xt_cases[c].n, warm, dur, &nopool[q][c][r],
-                            &junkw);
+                xt_run_once(&xt_nopool[q], np, xt_cases[c].n, xt_cases[c].one_cpu, warm, dur,
+                            &nopool[q][c][r], &junkw);
                 xt_nopool[q].destroy(np);
             }
         }
@@ -413,9 +446,12 @@ void bench_section_xthread(void)
               "block straight back to the producer, through a second ring (FIFO reuse) or a "
               "lock-free stack (LIFO reuse), with no header, no budget word, no lock and no "
               "wait path: about the least this shape can cost here, where the producer's "
-              "writes into its buffers are most of the time.\n\n",
+              "writes into its buffers are most of the time. The \"one CPU\" cases pin both "
+              "threads to one CPU, a state the scheduler also picks now and then on its own: "
+              "the producer then fills the ring before the consumer runs, so releases come in "
+              "bursts of %d.\n\n",
               (size_t)XT_BS, XT_RING, MiB / XT_BS, MiB / XT_BS / 16, nr, (double)dur / 1e6,
-              (double)warm / 1e6);
+              (double)warm / 1e6, XT_RING);
     xt_table(ids, n, m, 3);
     for (int q = 0; q < XT_NOPOOLS; q++) {
         bench_out("| %s |", xt_nopool[q].name);
@@ -425,10 +461,12 @@ void bench_section_xthread(void)
         }
         bench_out("\n");
     }
-    if (v10 < 0)
-        bench_out("| bufpool 1.0 | not available | not available | not available | not "
-                  "available |\n");
-    else {
+    if (v10 < 0) {
+        bench_out("| bufpool 1.0 |");
+        for (int c = 0; c < XT_CASES; c++)
+            bench_out(" not available |");
+        bench_out("\n");
+    } else {
         bench_out("| bufpool / bufpool 1.0 (medians) |");
         for (int c = 0; c < XT_CASES; c++)
             bench_out(" %.2fx |", m[c][bp].med / m[c][v10].med);
@@ -442,7 +480,7 @@ void bench_section_xthread(void)
 
     for (int c = 0; c < XT_CASES; c++) {
         char what[160];
-        if (v10 >= 0) {
+        if (v10 >= 0 && !xt_cases[c].one_cpu) { /* the ratio: threads unpinned */
             snprintf(what, sizeof what, "cross-thread release, %s: bufpool / bufpool 1.0",
                      xt_cases[c].label);
             bench_target(what, m[c][bp].med / m[c][v10].med, BENCH_AT_LEAST,
