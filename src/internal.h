@@ -614,14 +614,24 @@ static inline void bufpool__tc_exit(struct tcache *tc)
 
 /* Pop a cached allocation of length n: owner only, inside its window or
  * under pool->lock. */
+/* Unlink bin b's first entry h.  The next one's header is prefetched, in
+ * flight while the caller uses h: it is cold when another thread released
+ * it (a pipeline), and its pop writes it.  A prefetch of NULL is harmless. */
+static inline void bufpool__bin_unlink(struct tc_bin *b, struct bufpool_alloc *h)
+{
+    struct bufpool_alloc *next = load_relaxed(&h->next);
+    __builtin_prefetch(next, 1);
+    b->head = next;
+    b->room++;
+}
+
 static inline struct bufpool_alloc *bufpool__bin_pop(struct tcache *tc, size_t n)
 {
     struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
     struct bufpool_alloc *h = b->head;
     if (b->n != n || !h)
         return NULL;
-    b->head = load_relaxed(&h->next);
-    b->room++;
+    bufpool__bin_unlink(b, h);
     return h;
 }
 

@@ -328,10 +328,8 @@ static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n
             /* n <= FAST_N: bin n holds length n or nothing */
             struct tc_bin *b = tc->bins + n;
             struct bufpool_alloc *a = b->head;
-            if (likely(a)) {
-                b->head = load_relaxed(&a->next);
-                b->room++;
-            }
+            if (likely(a))
+                bufpool__bin_unlink(b, a);
             bufpool__tc_exit(tc);
             if (likely(a))
                 return hand_out(tc, a, out);
