@@ -72,7 +72,8 @@ $(BUILD)/tests/fuzz.sh: tests/model/fuzz.sh
 # one for the largest liveness scenario (the runner runs them side by side;
 # each has a work directory of its own)
 SPIN_SUITES := liveness-resize-default liveness-resize-fifo liveness-default \
-	liveness-default-large liveness-fifo safety-default safety-fifo pipeline
+	liveness-default-large liveness-fifo safety-default-large safety-fifo-large \
+	safety-default safety-fifo pipeline
 SPIN_PROGS := $(SPIN_SUITES:%=$(BUILD)/tests/spin-%.sh)
 $(SPIN_PROGS): $(BUILD)/tests/spin-%.sh: tests/model/spin.sh
 	@mkdir -p $(dir $@)

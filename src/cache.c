@@ -29,15 +29,20 @@
  * the waiter or the steal sees the push (waitq.c).
  *
  * membarrier() sends IPIs and costs microseconds (17 us on these VMs with
- * a second thread running), too much for every waiter under a tight
- * budget.  So the first steal also sets pool->fenced before its
- * membarrier(): from then on owners add a full fence after their store of
+ * a second thread running), too much when steals come every few
+ * microseconds (FIFO under a tight budget).  So a steal that finds them
+ * coming that often (steal_gap_ns, a moving average, below FENCE_GAP_NS)
+ * also sets pool->fenced before its membarrier(): from then on owners
+ * add a full fence after their store of
  * busy (and a release one before its nwait load), and stealers need only a
  * fence of their own, the classic symmetric Dekker.  An owner that read
  * fenced = 0 before the switch is covered by the membarrier() that came
- * with it.  When the pool has had no waiter and no steal for a while, an
- * owner's fenced step clears fenced again under pool->lock; every stealer
- * reads fenced under that lock, so the next one uses membarrier() again.
+ * with it.  The fence is not free either: it waits for the owner's stores
+ * to drain, and a pool fenced for a few hundred steals a second ran at a
+ * quarter of the rate (8 threads, 16 KiB budget).  When the pool has no
+ * waiter and its steals stopped or slowed down, an owner's fenced step
+ * clears fenced again under pool->lock; every stealer reads fenced under
+ * that lock, so the next one uses membarrier() again.
  * A pool is fenced for good when the kernel lacks membarrier().
  *
  * Ownership of a cache: the thread (through its TLS slot) and the pool each
@@ -60,6 +65,9 @@
 
 /* Stay fenced this long after the last steal of every cache. */
 #define FENCED_QUIET_NS 10000000u
+/* Turn fenced when steals come this close together, smoothed (steal_begin);
+ * unfenced again at twice the gap. */
+#define FENCE_GAP_NS 50000u
 /* An owner tries to leave fenced mode every this many fenced steps. */
 #define FENCED_RECHECK 4096u
 
@@ -164,7 +172,9 @@ static void try_unfence(struct bufpool *pool)
 {
     if (pthread_mutex_trylock(&pool->lock) != 0)
         return;
-    if (asym_ok && !load_relaxed(&pool->nwait) && bufpool__now_ns() - pool->steal_ns > FENCED_QUIET_NS)
+    if (asym_ok && !load_relaxed(&pool->nwait) &&
+        (bufpool__now_ns() - pool->steal_ns > FENCED_QUIET_NS ||
+         pool->steal_gap_ns >= 2 * FENCE_GAP_NS))
         set_fenced(pool, 0);
     pthread_mutex_unlock(&pool->lock);
 }
@@ -338,18 +348,26 @@ static void steal_begin(struct bufpool *pool)
 {
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         store_relaxed(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL);
-    pool->steal_ns = bufpool__now_ns();
+    uint64_t now = bufpool__now_ns(), gap = now - pool->steal_ns;
+    pool->steal_ns = now;
+    /* a moving average, 1/8 per steal; 0 at create, so a pool turns
+     * fenced after a couple dozen close steals, not at its first */
+    gap = gap < FENCED_QUIET_NS ? gap : FENCED_QUIET_NS;
+    pool->steal_gap_ns = pool->steal_gap_ns - pool->steal_gap_ns / 8 + gap / 8;
     if (load_relaxed(&pool->fenced)) {
         /* pairs with the owners' fence in bufpool__tc_fence_slow */
         fence_seqcst();
         return;
     }
-    /* Fenced from now on.  An owner whose store of busy comes after the
-     * membarrier()'s barrier on its CPU reads STOP_FENCED in its window
-     * and fences; one whose store came before is seen busy by steal_one,
-     * which waits for its step to end, and its exit (a release store)
-     * publishes its push.  So no unfenced step outlives this steal. */
-    set_fenced(pool, 1);
+    /* Fenced from now on when steals come close together.  An owner whose
+     * store of busy comes after the membarrier()'s barrier on its CPU
+     * reads STOP_FENCED in its window and fences; one whose store came
+     * before is seen busy by steal_one, which waits for its step to end,
+     * and its exit (a release store) publishes its push.  So no unfenced
+     * step outlives this steal.  Without the switch, the membarrier()
+     * alone is this steal's barrier, as for any unfenced steal. */
+    if (pool->steal_gap_ns < FENCE_GAP_NS)
+        set_fenced(pool, 1);
     if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
         /* Registered in asym_init, so the kernel cannot refuse. */
         fprintf(stderr, "bufpool: membarrier failed after registration\n");

@@ -113,7 +113,7 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_PUSH_FULL,        /* a release found its bin full, before the depot */
     BUFPOOL__HOOK_OVERFLOWED,       /* a release moved its bin to the depot, before nwait */
     BUFPOOL__HOOK_BLOCK_NEW,        /* a run carved, before its header; nonzero: -ENOMEM */
-    BUFPOOL__HOOK_IN_WINDOW,        /* an allocation's fast path, inside the busy window */
+    BUFPOOL__HOOK_IN_WINDOW,        /* an allocation's pop, inside the busy window */
     BUFPOOL__HOOK_STEAL_WAIT,       /* a stealer found an owner inside its window */
     BUFPOOL__HOOK_REFILL_TAKEN,     /* a refill took a chain, before its bin gets the rest */
 };
@@ -450,6 +450,7 @@ struct bufpool {
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
     unsigned ncaches;              /* caches made so far, under lock: homes */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
+    uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
 };
 
 /* pool.c */
@@ -664,6 +665,7 @@ static inline struct bufpool_alloc *bufpool__tcache_pop(struct bufpool *pool, st
 {
     if (unlikely(!bufpool__tc_enter(pool, tc)))
         return bufpool__tcache_pop_locked(tc, n);
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
     struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
     bufpool__tc_exit(tc);
     return a;

@@ -10,6 +10,10 @@
  *   still be waiting.  O releases; W must get that buffer.
  * Without the wait for busy, W takes O's bin under O's pop: W returns
  * while O is stopped, and O misses its own cached buffer.
+ * Twice: with W's steal the pool's first (its barrier is membarrier()),
+ * and on a pool that steals coming close together turned fenced (owners
+ * fence in their window, the stealer only fences; O's window is then its
+ * full path's, not the fast path's).
  */
 #include "bufpool.h"
 #include "check.h"
@@ -57,10 +61,25 @@ static void *stealer(void *arg)
     return NULL;
 }
 
-int main(void)
+/* Steals in quick succession (each set_max_memory steals every cache)
+ * until the pool turns fenced. */
+static void make_fenced(void)
 {
-    race_init();
+    for (int i = 0; i < 1000 && !load_relaxed(&pool->fenced); i++)
+        CHECK_EQ(bufpool_set_max_memory(pool, 64), 0);
+    CHECK(load_relaxed(&pool->fenced));
+}
+
+static void scenario(bool fenced)
+{
     pool = make(64, 64, 0); /* one buffer */
+    atomic_store(&w_done, 0);
+    atomic_store(&w_result, 1);
+    atomic_store(&w_got, NULL);
+    if (fenced)
+        make_fenced();
+    else
+        CHECK(!load_relaxed(&pool->fenced));
     struct owner o = {0};
     struct stealer w = {0};
     o.in_window = race_stop_at(&o.plan, BUFPOOL__HOOK_IN_WINDOW, 0);
@@ -81,7 +100,15 @@ int main(void)
     CHECK_EQ(pthread_join(tw, NULL), 0);
     CHECK_EQ(atomic_load(&w_result), 0);
     CHECK(atomic_load(&w_got) == cached);
+    CHECK(load_relaxed(&pool->fenced) == fenced); /* the mode it was meant to test */
     bufpool_alloc_release(atomic_load(&w_got));
     bufpool_destroy(pool);
+}
+
+int main(void)
+{
+    race_init();
+    scenario(false);
+    scenario(true);
     return 0;
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Checks the wait protocol model (tests/model/waitq.pml) with spin, in
-# eight suites that `make check` runs as eight programs (in parallel), each
+# ten suites that `make check` runs as ten programs (in parallel), each
 # well under the runner's 300 s timeout:
-#   safety-default, safety-fifo   every scenario of the correct protocol must
+#   safety-default, safety-fifo (and -large: the largest scenario, a resize
+#   and a shutdown, one mode each)   every scenario of the correct protocol must
 #       verify (no assertion violation, no invalid end state = no lost
 #       wakeup), and the known-bad release order (-DBAD: load nwait before
 #       the push) and the steal without membarrier() (-DBADMB) must be
@@ -18,7 +19,7 @@
 #       for safety and liveness, with -DBADREFILL refuted, and serve's
 #       single verdict (-DHOLD verified, -DBADFIT: looking twice, refuted).
 # The model file says why the liveness search runs without weak fairness.
-# Usage: spin.sh [workdir [suite...]]; no suite: all eight, one after the
+# Usage: spin.sh [workdir [suite...]]; no suite: all ten, one after the
 # other.  Exit 0 pass, 1 fail, 77 skip (no spin or cc).
 root=$(cd "$(dirname "$0")/../.." && pwd)
 CC=${CC:-cc}
@@ -26,15 +27,15 @@ command -v spin >/dev/null 2>&1 || { echo "skipped: spin not installed (apt-get 
 command -v "$CC" >/dev/null 2>&1 || { echo "skipped: no C compiler"; exit 77; }
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/bufpool-spin.XXXXXX")}
 [ $# -gt 0 ] && shift
-suites=${*:-safety-default safety-fifo pipeline liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo}
+suites=${*:-safety-default safety-default-large safety-fifo safety-fifo-large pipeline liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo}
 mkdir -p "$work" && cd "$work" || exit 1
 cp "$root/tests/model/waitq.pml" . || exit 1
 failed=0
 
 # pan.c is compiled at -O0: at -O2 the compiler takes 5-9 s per scenario,
 # at -O0 about 1 s, and a search of a few million states is as fast.  The
-# two resize suites (50 million states) are the exception: -O2 (pan_opt)
-# cuts their search from 200 s to 125 s here.  COLLAPSE compresses stored
+# suites of the largest scenario (50 to 72 million states) are the
+# exception: -O2 (pan_opt) cuts a search from 200 s to 125 s here.  COLLAPSE compresses stored
 # states (about 40% less memory, same time).
 pan_opt=-O0
 verify() { # safety|liveness ok|bad spin-flags...
@@ -82,12 +83,16 @@ pipeline() { # safety|liveness fifo
 
 for s in $suites; do
     case $s in
-    safety-default) scenarios safety 0; verify safety bad -DFIFO=0 -DBAD
+    safety-default) scenarios safety 0 small; verify safety bad -DFIFO=0 -DBAD
         verify safety ok -DFIFO=0 -DTIMEOUT -DUNFENCE
         verify safety bad -DFIFO=0 -DBADMB ;;
-    safety-fifo) scenarios safety 1; verify safety bad -DFIFO=1 -DBAD
+    safety-fifo) scenarios safety 1 small; verify safety bad -DFIFO=1 -DBAD
         verify safety ok -DFIFO=1 -DTIMEOUT -DUNFENCE
         verify safety bad -DFIFO=1 -DBADMB ;;
+    # the largest safety scenario (72 million states in the default mode
+    # since a steal may leave the pool unfenced), a program of its own
+    safety-default-large) pan_opt=-O2; verify safety ok -DFIFO=0 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
+    safety-fifo-large) pan_opt=-O2; verify safety ok -DFIFO=1 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
     pipeline) for f in 0 1; do pipeline safety $f; pipeline liveness $f; done
         verify safety ok -DFIFO=0 -DNB=1 -DHOLD
         verify safety bad -DFIFO=0 -DNB=1 -DHOLD -DBADFIT ;;
@@ -102,7 +107,7 @@ for s in $suites; do
     liveness-fifo) scenarios liveness 1 small ;;
     liveness-resize-default) pan_opt=-O2; verify liveness ok -DFIFO=0 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
     liveness-resize-fifo) pan_opt=-O2; verify liveness ok -DFIFO=1 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
-    *) echo "FAIL: unknown suite $s (safety-default safety-fifo pipeline liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo)"; failed=1 ;;
+    *) echo "FAIL: unknown suite $s (safety-default safety-default-large safety-fifo safety-fifo-large pipeline liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo)"; failed=1 ;;
     esac
 done
 [ $failed -eq 0 ] && echo "spin: $suites: the wait protocol verified; the known-bad variants refuted"

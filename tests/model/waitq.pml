@@ -60,7 +60,9 @@
  *                            happen under a lock, or are seq_cst RMWs.
  *   fenced, steal()          bufpool__steal(pool, NULL) first runs the
  *                            stealer's barrier (steal_begin in cache.c):
- *                            if the pool is not fenced, it sets fenced and
+ *                            if the pool is not fenced, it sets fenced (or
+ *                            not: the C code does when steals come close
+ *                            together) and
  *                            runs membarrier(), which makes every pending
  *                            push visible (flush of every pend[]); if it is
  *                            fenced, only its own fence, and the owners'
@@ -244,8 +246,11 @@ inline steal() {
     atomic {
 #if !defined(BADMB) && !SC
         if
-        :: !fenced ->                            /* fenced = 1; membarrier() */
-            fenced = 1;
+        :: !fenced ->                            /* [fenced = 1;] membarrier() */
+            if                                   /* steals close together, or not */
+            :: fenced = 1
+            :: skip
+            fi;
             busy[0] = xbusy[0]; busy[1] = xbusy[1];
             cache[0] = cache[0] + pend[0]; pend[0] = 0;
             cache[1] = cache[1] + pend[1]; pend[1] = 0;
