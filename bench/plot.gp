@@ -227,7 +227,7 @@ if (have_xt) {
     # medians in columns 2, 5, ..., 17 (min and max follow each)
     stats f_xt using 2 nooutput
     nxt = STATS_records
-    set title "cross-thread release: producer allocates, consumer releases (higher is better)"
+    set title "cross-thread release (higher is better)"
     set ylabel "M allocations/s (log scale)"
     set logscale y
     set xrange [-0.6 : nxt - 0.4]
