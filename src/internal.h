@@ -613,8 +613,6 @@ static inline void bufpool__tc_exit(struct tcache *tc)
     store_release(&tc->busy, 0);
 }
 
-/* Pop a cached allocation of length n: owner only, inside its window or
- * under pool->lock. */
 /* Unlink bin b's first entry h.  The next one's header is prefetched, in
  * flight while the caller uses h: it is cold when another thread released
  * it (a pipeline), and its pop writes it.  A prefetch of NULL is harmless. */
@@ -626,6 +624,8 @@ static inline void bufpool__bin_unlink(struct tc_bin *b, struct bufpool_alloc *h
     b->room++;
 }
 
+/* Pop a cached allocation of length n: owner only, inside its window or
+ * under pool->lock. */
 static inline struct bufpool_alloc *bufpool__bin_pop(struct tcache *tc, size_t n)
 {
     struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];

@@ -61,12 +61,19 @@ static void *stealer(void *arg)
     return NULL;
 }
 
-/* Steals in quick succession (each set_max_memory steals every cache)
- * until the pool turns fenced. */
+/* Make the pool's steals look close together (a gap of 0 so far, the
+ * last one now), then steal (set_max_memory steals every cache): that
+ * steal turns the pool fenced unless this thread was preempted for over
+ * 400 us in between, so try again then. */
 static void make_fenced(void)
 {
-    for (int i = 0; i < 1000 && !load_relaxed(&pool->fenced); i++)
+    for (int i = 0; i < 100 && !load_relaxed(&pool->fenced); i++) {
+        pthread_mutex_lock(&pool->lock);
+        pool->steal_gap_ns = 0;
+        pool->steal_ns = bufpool__now_ns();
+        pthread_mutex_unlock(&pool->lock);
         CHECK_EQ(bufpool_set_max_memory(pool, 64), 0);
+    }
     CHECK(load_relaxed(&pool->fenced));
 }
 
@@ -108,7 +115,10 @@ static void scenario(bool fenced)
 int main(void)
 {
     race_init();
-    scenario(false);
+    if (bufpool__asym_available())
+        scenario(false);
+    else /* every pool is fenced for good */
+        SKIP_PART("unfenced steal", "the kernel refuses membarrier()");
     scenario(true);
     return 0;
 }
