@@ -239,7 +239,7 @@ struct tcache *bufpool__tcache_get_slow(struct bufpool *pool)
     return tc;
 }
 
-static struct bufpool_alloc *append(struct bufpool_alloc *list, struct bufpool_alloc *more)
+struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bufpool_alloc *more)
 {
     if (!more)
         return list;
@@ -332,7 +332,7 @@ static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *
     for (int i = 0; i < TC_BINS; i++) {
         struct tc_bin *b = &tc->bins[i];
         if (b->head)
-            list = append(list, b->head);
+            list = bufpool__list_append(list, b->head);
         /* untagged: the next push tags it again, with the cap the budget
          * allows then */
         b->head = NULL;

@@ -206,13 +206,7 @@ struct bufpool_alloc *bufpool__depot_take(struct bufpool *pool, struct bufpool_a
         for (unsigned i = 0; i < DEPOT_SLOTS; i++) {
             if (!load_seqcst(&d->slot[i]))
                 continue;
-            struct bufpool_alloc *chain = chain_head(exchange_seqcst(&d->slot[i], 0)), *tail = chain;
-            if (!chain)
-                continue;
-            while (load_relaxed(&tail->next))
-                tail = load_relaxed(&tail->next);
-            store_relaxed(&tail->next, list);
-            list = chain;
+            list = bufpool__list_append(list, chain_head(exchange_seqcst(&d->slot[i], 0)));
         }
     }
     return list;

@@ -292,6 +292,8 @@ int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
 /* Under pool->lock: take the cached allocations of tc (NULL: of every
  * thread) and the depot, as one list (their bytes stay charged). */
 struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
+/* more (a list, or NULL) put in front of list, by walking more. */
+struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bufpool_alloc *more);
 void bufpool__tcache_pool_fini(struct bufpool *pool);
 void bufpool__tcache_forget_others(struct bufpool *pool);
 
