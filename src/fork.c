@@ -13,9 +13,10 @@
  * The lock makes the queue and the caches consistent, but a blocked call
  * that a server has already granted memory to, and that is on its way out
  * without the lock (wait_node returned, the grant not yet counted), holds
- * memory that nothing in the child could ever give back.  The prepare
- * handler therefore waits, with the locks dropped, until no pool has such
- * a call in flight: then `inside` equals the blocked calls still queued.
+ * memory that nothing in the child could ever give back; a told call
+ * starting over may be about to take some.  The prepare handler therefore
+ * waits, with the locks dropped, until no pool has such a call in flight:
+ * then `inside` equals the blocked calls still queued.
  * In the child, bufpool__forget_others drops those (their threads are
  * gone) and detaches the parent's async waiters (they share its eventfd),
  * giving back whatever was set aside for any of them; and the caches of
@@ -59,14 +60,13 @@ static void unlock_all(void)
     }
 }
 
-/* True when no pool has a served blocked call on its way out.  Under every
- * pool's lock: inside only grows under it, and a timed-out caller drops
- * its count under it too. */
+/* True when no pool has a served or told call on its way out.  Under every
+ * pool's lock: inside only grows under it (bufpool__inside_enter). */
 static bool settled(void)
 {
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
-        /* acquire: pairs with the release decrement at a blocked call's
-         * exit, as in bufpool_destroy. */
+        /* acquire: pairs with the release in bufpool__inside_leave, as in
+         * bufpool_destroy. */
         if (load_acquire(&p->inside) != bufpool__blocked_queued(p))
             return false;
     }

@@ -55,6 +55,7 @@
 #define fetch_add_seqcst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
 #define fetch_sub_seqcst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
 #define fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
+#define fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
 #define fetch_sub_acqrel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
 #define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
 #define cas_seqcst(p, e, v) \
@@ -116,6 +117,7 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_IN_WINDOW,        /* an allocation's pop, inside the busy window */
     BUFPOOL__HOOK_STEAL_WAIT,       /* a stealer found an owner inside its window */
     BUFPOOL__HOOK_REFILL_TAKEN,     /* a refill took a chain, before its bin gets the rest */
+    BUFPOOL__HOOK_TOLD_RETRY,       /* a told call, as it starts over */
 };
 #ifdef BUFPOOL_TEST_HOOKS
 extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
@@ -448,7 +450,7 @@ struct bufpool {
     size_t slab_left;
     uint64_t total_waits;
     _Atomic uint64_t total_wait_ns;
-    _Atomic size_t inside; /* blocked calls that have not returned yet */
+    _Atomic size_t inside; /* calls in acquire_slow or told, not yet returned */
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
     unsigned ncaches;              /* caches made so far, under lock: homes */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
@@ -467,7 +469,8 @@ void bufpool__forget_others(struct bufpool *pool);
 /* waitq.c */
 /* ... blocks until end (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for
  * ACQ_TIMED.  BUFPOOL__TOLD: told that the memory is there, not given it
- * (the default mode's wakeup); the caller tries again, tells + 1. */
+ * (the default mode's wakeup); the caller tries again, tells + 1, still
+ * counted in pool->inside (tells > 0: counted on entry). */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
                           uint64_t end, unsigned tells, struct bufpool_alloc **out);
 /* Before queueing, in the default mode: spin a little (never past end, a
@@ -553,6 +556,25 @@ static inline void bufpool__account_alloc(struct bufpool *pool, struct tcache *t
 {
     VG_HAND_OUT(a->first, bufpool__bytes(pool, a->n));
     bufpool__count_alloc(tc ? &tc->c : &pool->orphan, a->n);
+}
+
+/*
+ * pool->inside counts the calls that bufpool_destroy and fork() wait for:
+ * each call in acquire_slow from its lock on, and each told call while it
+ * starts over (acquire_search in pool.c), until its last touch of the pool.
+ * The increment is under pool->lock, which both readers hold, so relaxed.
+ * The decrement is that last touch: release, pairs with the load_acquire
+ * in bufpool_destroy and fork.c's settled(), which then see every count
+ * the call made.
+ */
+static inline void bufpool__inside_enter(struct bufpool *pool)
+{
+    fetch_add_relaxed(&pool->inside, 1);
+}
+
+static inline void bufpool__inside_leave(struct bufpool *pool)
+{
+    fetch_sub_release(&pool->inside, 1);
 }
 
 static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)

@@ -137,9 +137,11 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
      * broadcast pool->idle. */
     fetch_add_seqcst(&pool->nwait, 1);
     for (;;) {
-        /* inside first: acquire, pairs with the release decrement at a
-         * blocked call's exit, so the counts read next include what that
-         * call counted.  After shutdown inside never grows again. */
+        /* inside first: acquire, pairs with the release decrement in
+         * bufpool__inside_leave, so the counts read next include what that
+         * call counted.  A blocked call, or a told one starting over, is
+         * counted until it has counted its allocation.  After shutdown
+         * inside grows only for a call that fails at once. */
         size_t inside = load_acquire(&pool->inside);
         (void)BUFPOOL__HOOK(BUFPOOL__HOOK_DESTROY_COUNTING, pool);
         struct tc_counters sum;
@@ -194,6 +196,77 @@ static uint64_t deadline(int kind, uint64_t timeout_ns)
     return t0 + timeout_ns < t0 ? UINT64_MAX : t0 + timeout_ns;
 }
 
+/*
+ * The search, after acquire_full's checks: the caches, the depot, the
+ * arena, then the queue.  Told (the default mode's wakeup, see
+ * serve in waitq.c), a call starts over.  A blocked request may be told up
+ * to BUFPOOL__TELLS_MAX times, after which it is handed its memory; a try
+ * gives up after three.  A told call is still counted in pool->inside
+ * (tells > 0), so bufpool_destroy, which frees the pool once inside is 0
+ * and the counts balance, waits for it; it drops that count at `done`, or
+ * acquire_slow does, as its last touch of the pool.
+ */
+static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
+                          uint64_t timeout_ns, bufpool_alloc **out)
+{
+    unsigned tells = 0;
+    uint64_t end = 0; /* the deadline, once it is needed */
+    bool spun = false;
+    struct bufpool_alloc *a;
+    int r;
+again:
+    if (tells)
+        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_TOLD_RETRY, pool);
+    if ((a = bufpool__tcache_pop(pool, tc, n)) ||
+        (n <= FAST_N && (a = bufpool__depot_refill(pool, tc, n))) ||
+        (a = bufpool__run_take(pool, tc, n))) {
+        r = hand_out(tc, a, out);
+        goto done;
+    }
+    size_t charged = load_relaxed(&pool->charged);
+    r = bufpool__block_new(pool, tc, n, &a);
+    if (unlikely(r)) {
+        if (r == -EAGAIN) { /* no budget (or region run) now: trim, queue */
+            if (!end)
+                end = deadline(kind, timeout_ns);
+            if (kind != ACQ_TRY && !spun) { /* once: memory seen may be gone */
+                spun = true;
+                if (bufpool__spin_for(pool, tc, n, end))
+                    goto again;
+            }
+            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
+            if (r != BUFPOOL__TOLD)
+                return r; /* acquire_slow dropped the count */
+            r = -EAGAIN;
+            if (kind == ACQ_TRY && tells >= 2)
+                goto fail;
+            tells++;
+            goto again;
+        }
+        /* A charge the arena gave back after a failure is a "give" of the
+         * wait protocol: a waiter may have registered while it was held.
+         * seq_cst load after the seq_cst uncharge, as in
+         * bufpool_alloc_release. */
+        if (unlikely(load_seqcst(&pool->nwait)))
+            bufpool__release_slow(pool, tc, NULL, 0);
+        goto fail;
+    }
+    bufpool__account_alloc(pool, tc, a);
+    /* The peak is sampled when the pool takes more from the system; a run
+     * of memory it already held (cached in the arena) leaves it alone, so
+     * a miss reads no other thread's counters (stats.c). */
+    if (load_relaxed(&pool->charged) > charged)
+        bufpool__sample_peak(pool);
+    *out = a;
+    goto done;
+fail:
+    fetch_add_relaxed(&pool->failures, 1);
+done:
+    if (tells)
+        bufpool__inside_leave(pool);
+    return r;
+}
+
 /* Everything acquire's fast path leaves out: the checks in their
  * documented order, the other TLS slots, the depot, the arena, waiting. */
 static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int kind,
@@ -228,57 +301,8 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     if ((pool->flags & BUFPOOL_FIFO) &&
         (load_seqcst(&pool->nwait) || load_relaxed(&pool->arriving)))
         return bufpool__acquire_slow(pool, tc, n, kind, deadline(kind, timeout_ns), 0, out);
-
-    /* Told (the default mode's wakeup, see serve in waitq.c): start over.
-     * A blocked request may be told up to BUFPOOL__TELLS_MAX times, after
-     * which it is handed its memory; a try gives up after three. */
-    unsigned tells = 0;
-    uint64_t end = 0; /* the deadline, once it is needed */
-    bool spun = false;
-again:;
-    struct bufpool_alloc *a = bufpool__tcache_pop(pool, tc, n);
-    if (a)
-        return hand_out(tc, a, out);
-    if (n <= FAST_N && (a = bufpool__depot_refill(pool, tc, n)))
-        return hand_out(tc, a, out);
-    if ((a = bufpool__run_take(pool, tc, n)))
-        return hand_out(tc, a, out);
-    size_t charged = load_relaxed(&pool->charged);
-    r = bufpool__block_new(pool, tc, n, &a);
-    if (unlikely(r)) {
-        if (r == -EAGAIN) { /* no budget (or region run) now: trim, queue */
-            if (!end)
-                end = deadline(kind, timeout_ns);
-            if (kind != ACQ_TRY && !spun) { /* once: memory seen may be gone */
-                spun = true;
-                if (bufpool__spin_for(pool, tc, n, end))
-                    goto again;
-            }
-            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
-            if (r != BUFPOOL__TOLD)
-                return r;
-            r = -EAGAIN;
-            if (kind == ACQ_TRY && tells >= 2)
-                goto fail;
-            tells++;
-            goto again;
-        }
-        /* A charge the arena gave back after a failure is a "give" of the
-         * wait protocol: a waiter may have registered while it was held.
-         * seq_cst load after the seq_cst uncharge, as in
-         * bufpool_alloc_release. */
-        if (unlikely(load_seqcst(&pool->nwait)))
-            bufpool__release_slow(pool, tc, NULL, 0);
-        goto fail;
-    }
-    bufpool__account_alloc(pool, tc, a);
-    /* The peak is sampled when the pool takes more from the system; a run
-     * of memory it already held (cached in the arena) leaves it alone, so
-     * a miss reads no other thread's counters (stats.c). */
-    if (load_relaxed(&pool->charged) > charged)
-        bufpool__sample_peak(pool);
-    *out = a;
-    return 0;
+    /* (FIFO grants; it never tells, so that call never returns TOLD) */
+    return acquire_search(pool, tc, n, kind, timeout_ns, out);
 fail:
     fetch_add_relaxed(&pool->failures, 1);
     return r;

@@ -62,7 +62,7 @@
  * stops at the first request that does not fit, granting each the memory
  * before it wakes it.  The default mode serves every request that fits, in
  * arrival order, by telling it so (finish with no grant): the woken call
- * starts over (acquire_full in pool.c), and a thread that is running may
+ * starts over (acquire_search in pool.c), and a thread that is running may
  * take the memory first.  Granting there would hand every released buffer
  * to a thread that still has to be scheduled: with more threads than CPUs
  * each buffer then waits out a wakeup latency per use.  Nothing is lost by
@@ -377,6 +377,30 @@ bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64
 }
 
 /*
+ * How a call leaves acquire_slow, with its result in me and without the
+ * lock.  Told (no grant): the call keeps its count in inside and starts
+ * over (acquire_search in pool.c).  Otherwise it accounts what it got and
+ * drops the count, its last touch of the pool: bufpool_destroy may free the
+ * pool as soon as it reads inside at 0 and the counts balanced.
+ */
+static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *me,
+                      struct bufpool_alloc **out)
+{
+    int r = me->result;
+    if (r == 0 && !me->grant)
+        return BUFPOOL__TOLD;
+    if (r == 0) {
+        *out = me->grant;
+        bufpool__account_alloc(pool, tc, me->grant);
+        bufpool__sample_peak(pool);
+    } else {
+        fetch_add_relaxed(&pool->failures, 1);
+    }
+    bufpool__inside_leave(pool);
+    return r;
+}
+
+/*
  * Everything the fast path could not do: trim caches, queue, sleep.  The
  * caller has validated the arguments.  Accounts the allocation it returns.
  */
@@ -386,7 +410,6 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
     struct waitnode me = {.n = n, .tells = tells};
     struct timespec deadline, *dl = NULL;
     uint64_t start = 0;
-    int r;
 
     if (kind == ACQ_TIMED && end != UINT64_MAX) {
         deadline.tv_sec = (time_t)(end / 1000000000u);
@@ -406,18 +429,20 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
     pthread_mutex_lock(&pool->lock);
     if (fifo) /* from here to the enqueue this call holds the lock */
         fetch_sub_relaxed(&pool->arriving, 1);
+    if (!tells) /* a told call (tells > 0) is counted already */
+        bufpool__inside_enter(pool);
     /* Again under the lock: a shrink since the caller's check fails only
      * requests already queued (bufpool__fail_impossible). */
     if (bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
-        r = -E2BIG;
+        me.result = -E2BIG;
         goto out;
     }
     if (load_relaxed(&pool->shut)) {
-        r = -ECANCELED;
+        me.result = -ECANCELED;
         goto out;
     }
     if (kind == ACQ_TRY && fifo && pool->queued) {
-        r = -EAGAIN;
+        me.result = -EAGAIN;
         goto out;
     }
     enqueue(pool, &me);
@@ -425,12 +450,10 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
     if (load_relaxed(&me.state) == WN_WAITING) {
         if (kind == ACQ_TRY) {
             dequeue(pool, &me);
-            r = -EAGAIN;
+            me.result = -EAGAIN;
             goto out;
         }
         pool->total_waits++;
-        /* release: pairs with the load_acquire in bufpool_destroy */
-        atomic_fetch_add_explicit(&pool->inside, 1, memory_order_release);
         bufpool__unlock(pool);
         start = bufpool__now_ns();
         int wr = wait_node(&me, dl);
@@ -438,23 +461,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         if (wr == 0) {
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
             /* Served: result and grant were stored before the state. */
-            r = me.result;
-            if (r == 0 && !me.grant) { /* told: try again */
-                /* as below: the last touch of the pool */
-                atomic_fetch_sub_explicit(&pool->inside, 1, memory_order_release);
-                return BUFPOOL__TOLD;
-            }
-            if (r == 0) {
-                *out = me.grant;
-                bufpool__account_alloc(pool, tc, me.grant);
-                bufpool__sample_peak(pool);
-            } else {
-                fetch_add_relaxed(&pool->failures, 1);
-            }
-            /* The last touch of the pool: release pairs with destroy's
-             * load_acquire, which then sees everything above. */
-            atomic_fetch_sub_explicit(&pool->inside, 1, memory_order_release);
-            return r;
+            return slow_leave(pool, tc, &me, out);
         }
         pthread_mutex_lock(&pool->lock);
         if (me.queued) {
@@ -463,26 +470,11 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
             /* Those behind a FIFO head that gave up may fit now. */
             bufpool__serve(pool, NULL);
         }
-        /* release: pairs with the load_acquire in bufpool_destroy (this
-         * call still holds the lock, which destroy also takes) */
-        atomic_fetch_sub_explicit(&pool->inside, 1, memory_order_release);
-    }
-    r = me.result;
-    if (r == 0 && !me.grant) { /* told while it looked, or as it timed out */
-        bufpool__unlock(pool);
-        return BUFPOOL__TOLD;
-    }
-    if (r == 0) {
-        *out = me.grant;
-        bufpool__account_alloc(pool, tc, me.grant);
+        /* else served (granted or told) as it timed out */
     }
 out:
-    if (r != 0)
-        fetch_add_relaxed(&pool->failures, 1);
     bufpool__unlock(pool);
-    if (r == 0)
-        bufpool__sample_peak(pool);
-    return r;
+    return slow_leave(pool, tc, &me, out);
 }
 
 /*
