@@ -60,6 +60,8 @@
 #define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
 #define cas_seqcst(p, e, v) \
     atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_seq_cst, memory_order_relaxed)
+#define cas_relaxed(p, e, v) \
+    atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_relaxed, memory_order_relaxed)
 #define cas_acqrel(p, e, v) \
     atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_acq_rel, memory_order_relaxed)
 /* A full fence, for the symmetric half of the steal handshake (cache.c).

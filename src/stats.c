@@ -40,20 +40,22 @@ static size_t in_use_of(const struct bufpool *pool, const struct tc_counters *s)
     return b > (SIZE_MAX >> pool->shift) ? SIZE_MAX : (size_t)b << pool->shift;
 }
 
+/* Raise the peak to in_use.  Relaxed: a monotonic maximum that orders
+ * nothing else. */
+static void peak_raise(struct bufpool *pool, size_t in_use)
+{
+    size_t peak = load_relaxed(&pool->peak_in_use);
+    while (in_use > peak && !cas_relaxed(&pool->peak_in_use, &peak, in_use))
+        ;
+}
+
 void bufpool__sample_peak(struct bufpool *pool)
 {
     struct tc_counters sum;
     bufpool__sum_counters(pool, &sum);
     size_t in_use = in_use_of(pool, &sum);
     size_t charged = load_relaxed(&pool->charged);
-    if (in_use > charged) /* counters summed a moment apart */
-        in_use = charged;
-    size_t peak = load_relaxed(&pool->peak_in_use);
-    /* relaxed: a monotonic maximum that orders nothing else */
-    while (in_use > peak &&
-           !atomic_compare_exchange_weak_explicit(&pool->peak_in_use, &peak, in_use,
-                                                  memory_order_relaxed, memory_order_relaxed))
-        ;
+    peak_raise(pool, in_use > charged ? charged : in_use); /* summed a moment apart */
 }
 
 BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
@@ -65,7 +67,6 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
         return;
     bufpool__check_pool(pool, "bufpool_get_stats");
     struct tc_counters sum;
-    bufpool__sample_peak(pool);
     bufpool__sum_counters(pool, &sum);
     pthread_mutex_lock(&pool->lock);
     out->waiters = pool->queued;
@@ -80,6 +81,9 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
     if (out->in_use_bytes > charged) /* counters read a moment apart */
         out->in_use_bytes = charged;
     out->cached_bytes = charged - out->in_use_bytes;
+    /* The snapshot's sample of the peak, from the same sum, so that the
+     * in_use it reports never exceeds the peak it reports. */
+    peak_raise(pool, out->in_use_bytes);
     out->peak_in_use_bytes = load_relaxed(&pool->peak_in_use);
     uint64_t allocs = load_relaxed(&sum.allocs), frees = load_relaxed(&sum.frees);
     out->live_allocations = allocs > frees ? (size_t)(allocs - frees) : 0;
