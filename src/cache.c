@@ -112,8 +112,10 @@ static struct tcache *tcache_attach(struct bufpool *pool)
         int one = 1;
         /* pairs with the fetch_sub in tcache_disown: adopting sees the
          * previous owner's writes to the bins and counters. */
-        if (load_relaxed(&tc->owners) == 1 && cas_acqrel(&tc->owners, &one, 2))
+        if (load_relaxed(&tc->owners) == 1 && cas_acqrel(&tc->owners, &one, 2)) {
+            tc->spin_limit = 0; /* the floor is the new owner's (waitq.c) */
             return tc;
+        }
     }
     /* Cache-line aligned: two threads' caches never share a line. */
     struct tcache *tc;

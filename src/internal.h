@@ -261,6 +261,7 @@ struct tcache {
     struct bufpool_alloc *run;
     unsigned nstash;
     unsigned spin_limit;         /* owner-only: bufpool__spin_for's, adaptive */
+    unsigned spin_min;           /* owner-only: its floor, set with the first */
     unsigned home;               /* the arena's home chunk to carve from first */
     /* The line every step writes: the window and the counters. */
     alignas(CACHELINE) _Atomic uint32_t busy; /* owner: 1 inside a fast-path step */
