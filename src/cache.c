@@ -133,6 +133,15 @@ static struct tcache *tcache_attach(struct bufpool *pool)
     return tc;
 }
 
+/* Is tc held by one of the calling thread's slots? */
+static bool tcache_mine(const struct tcache *tc)
+{
+    for (int i = 0; i < TL_SLOTS; i++)
+        if (bufpool__tl[i].tc == tc)
+            return true;
+    return false;
+}
+
 #ifdef __SANITIZE_THREAD__
 _Atomic int bufpool__fence_word;
 #endif
@@ -276,6 +285,7 @@ struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc,
         a->first = r->first;
         bufpool__set_length(a, n);
         r->first += bufpool__bytes(pool, n);
+        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_RUN_CUT, pool);
         bufpool__set_length(r, r->n - n);
     }
     bufpool__tc_exit(tc);
@@ -344,32 +354,23 @@ static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *
     return list;
 }
 
-/* The stealer's half of the handshake (top of this file): stop every
- * cache, then one barrier.  Under pool->lock. */
-static void steal_begin(struct bufpool *pool)
+/* Set STOP_STEAL in every cache.  Under pool->lock, which every writer of
+ * stop holds. */
+static void stop_all(struct bufpool *pool)
 {
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         store_relaxed(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL);
-    uint64_t now = bufpool__now_ns(), gap = now - pool->steal_ns;
-    pool->steal_ns = now;
-    /* a moving average, 1/8 per steal; 0 at create, so a pool turns
-     * fenced after a couple dozen close steals, not at its first */
-    gap = gap < FENCED_QUIET_NS ? gap : FENCED_QUIET_NS;
-    pool->steal_gap_ns = pool->steal_gap_ns - pool->steal_gap_ns / 8 + gap / 8;
-    if (load_relaxed(&pool->fenced)) {
-        /* pairs with the owners' fence in bufpool__tc_fence_slow */
+}
+
+/* The stealer's barrier of the handshake, after stop_all: a fence if the
+ * pool was fenced before it (pairs with the owners' fence in
+ * bufpool__tc_fence_slow), else membarrier(). */
+static void stop_barrier(bool fenced)
+{
+    if (fenced) {
         fence_seqcst();
         return;
     }
-    /* Fenced from now on when steals come close together.  An owner whose
-     * store of busy comes after the membarrier()'s barrier on its CPU
-     * reads STOP_FENCED in its window and fences; one whose store came
-     * before is seen busy by steal_one, which waits for its step to end,
-     * and its exit (a release store) publishes its push.  So no unfenced
-     * step outlives this steal.  Without the switch, the membarrier()
-     * alone is this steal's barrier, as for any unfenced steal. */
-    if (pool->steal_gap_ns < FENCE_GAP_NS)
-        set_fenced(pool, 1);
     if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
         /* Registered in asym_init, so the kernel cannot refuse. */
         fprintf(stderr, "bufpool: membarrier failed after registration\n");
@@ -377,11 +378,11 @@ static void steal_begin(struct bufpool *pool)
     }
 }
 
-/* Wait for tc's owner to leave its window, then take its bins. */
-static struct bufpool_alloc *steal_one(struct tcache *tc, struct bufpool_alloc *list)
+/* Wait for tc's owner to leave its window.  acquire: pairs with the
+ * owner's store_release in bufpool__tc_exit, so what the caller reads of
+ * the cache next is what the owner's step left. */
+static void wait_idle(struct tcache *tc)
 {
-    /* acquire: pairs with the owner's store_release in bufpool__tc_exit,
-     * so the bins read below are the ones its step left */
     if (load_acquire(&tc->busy))
         (void)BUFPOOL__HOOK(BUFPOOL__HOOK_STEAL_WAIT, tc->pool);
     for (unsigned spins = 0; load_acquire(&tc->busy); spins++) {
@@ -390,9 +391,44 @@ static struct bufpool_alloc *steal_one(struct tcache *tc, struct bufpool_alloc *
         else
             sched_yield(); /* the owner was preempted inside its step */
     }
-    list = take_bins(tc, list);
-    /* release: pairs with the owner's load_acquire of stop */
+}
+
+/* Clear STOP_STEAL: release pairs with the owner's load_acquire of stop. */
+static void resume(struct tcache *tc)
+{
     store_release(&tc->stop, load_relaxed(&tc->stop) & ~(uint32_t)STOP_STEAL);
+}
+
+/* The stealer's half of the handshake (top of this file): stop every
+ * cache, then one barrier.  Under pool->lock. */
+static void steal_begin(struct bufpool *pool)
+{
+    stop_all(pool);
+    uint64_t now = bufpool__now_ns(), gap = now - pool->steal_ns;
+    pool->steal_ns = now;
+    /* a moving average, 1/8 per steal; 0 at create, so a pool turns
+     * fenced after a couple dozen close steals, not at its first */
+    gap = gap < FENCED_QUIET_NS ? gap : FENCED_QUIET_NS;
+    pool->steal_gap_ns = pool->steal_gap_ns - pool->steal_gap_ns / 8 + gap / 8;
+    /* Fenced from now on when steals come close together.  An owner whose
+     * store of busy comes after the membarrier()'s barrier on its CPU
+     * reads STOP_FENCED in its window and fences; one whose store came
+     * before is seen busy by steal_one, which waits for its step to end,
+     * and its exit (a release store) publishes its push.  So no unfenced
+     * step outlives this steal.  Without the switch, the membarrier()
+     * alone is this steal's barrier, as for any unfenced steal. */
+    bool fenced = load_relaxed(&pool->fenced);
+    if (!fenced && pool->steal_gap_ns < FENCE_GAP_NS)
+        set_fenced(pool, 1);
+    stop_barrier(fenced);
+}
+
+/* Wait for tc's owner to leave its window, then take its bins. */
+static struct bufpool_alloc *steal_one(struct tcache *tc, struct bufpool_alloc *list)
+{
+    wait_idle(tc);
+    list = take_bins(tc, list);
+    resume(tc);
     return list;
 }
 
@@ -417,21 +453,50 @@ struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc)
     return bufpool__depot_take(pool, list);
 }
 
+/*
+ * fork(): a child must find every cache as a running thread could have
+ * left it between two calls, but an owner's step (a pop, a push, a cut of
+ * its run: several plain stores) may be under way on another CPU when the
+ * fork comes, and the child would inherit it half done.  So the prepare
+ * handler, holding pool->lock, runs a steal's handshake without the steal:
+ * stop every cache, one barrier, and wait until each owner is out of its
+ * window.  From then until fork_parent or fork_child resumes the caches,
+ * an owner that enters sees STOP_STEAL and takes its _locked step, which
+ * waits for pool->lock.  The forking thread's own caches are not waited
+ * for: it is in fork(), not in a step (unless a signal handler forked in
+ * the middle of one, which would wait for itself).
+ */
+void bufpool__tcache_quiesce(struct bufpool *pool)
+{
+    stop_all(pool);
+    stop_barrier(load_relaxed(&pool->fenced));
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
+        if (!tcache_mine(tc))
+            wait_idle(tc);
+}
+
+/* After fork(), on both sides, under pool->lock. */
+void bufpool__tcache_resume(struct bufpool *pool)
+{
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
+        resume(tc);
+}
+
 /* In a child of fork(), under pool->lock: caches held by threads other
  * than this one (the only one left) lose their thread's claim, so that
  * the child's threads may adopt them and destroy may free them. */
 void bufpool__tcache_forget_others(struct bufpool *pool)
 {
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
-        bool mine = false;
-        for (int i = 0; i < TL_SLOTS; i++)
-            mine |= bufpool__tl[i].tc == tc;
-        if (!mine && load_relaxed(&tc->owners) == 2)
+        if (tcache_mine(tc))
+            continue;
+        if (load_relaxed(&tc->owners) == 2)
             store_relaxed(&tc->owners, 1); /* one thread in the process now */
-        /* Its thread may have been inside a step at the fork; the bins are
-         * whole anyway (a push publishes a linked entry). */
-        if (!mine)
-            store_relaxed(&tc->busy, 0);
+        /* Its spare headers move outside the window (budget.c), so their
+         * list may be half linked: drop it.  The headers stay in the
+         * pool's slabs, freed with them. */
+        tc->stash = NULL;
+        tc->nstash = 0;
     }
 }
 

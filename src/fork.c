@@ -21,9 +21,12 @@
  * gone) and detaches the parent's async waiters (they share its eventfd),
  * giving back whatever was set aside for any of them; and the caches of
  * threads that do not exist in the child lose their thread's claim, so the
- * child's threads can adopt them.  Memory that other threads held at the
- * fork (their live allocations, one in the middle of a pop or push, or a
- * chain between the depot and a bin: the depot takes no lock) stays
+ * child's threads can adopt them.  Those caches must be as a thread leaves
+ * them between two calls, not half way through a step of the lock-free
+ * owner path: the prepare handler also stops every cache and waits until
+ * no owner is inside its window (bufpool__tcache_quiesce, cache.c).
+ * Memory that other threads held at the fork (their live allocations, or
+ * a chain between the depot and a bin: the depot takes no lock) stays
  * charged in the child, as their live allocations do in the parent.
  *
  * A child that forks again starts a new generation (bufpool__fork_gen):
@@ -60,6 +63,14 @@ static void unlock_all(void)
     }
 }
 
+/* Stop every cache (under every pool's lock; no owner step waits for an
+ * arena lock, so holding those too cannot keep an owner in its window). */
+static void quiesce_all(void)
+{
+    for (struct bufpool *p = reg_head; p; p = p->gnext)
+        bufpool__tcache_quiesce(p);
+}
+
 /* True when no pool has a served or told call on its way out.  Under every
  * pool's lock: inside only grows under it (bufpool__inside_enter). */
 static bool settled(void)
@@ -80,13 +91,14 @@ static void fork_prepare(void)
     pthread_mutex_lock(&reg_lock);
     for (;;) {
         lock_all();
-        if (settled())
-            return;
         clock_gettime(CLOCK_MONOTONIC, &t);
         uint64_t waited = (uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u +
                           (uint64_t)(t.tv_nsec - t0.tv_nsec);
-        if (waited > SETTLE_NS) /* a sleeper stuck outside our control */
+        /* past SETTLE_NS: a sleeper stuck outside our control */
+        if (settled() || waited > SETTLE_NS) {
+            quiesce_all();
             return;
+        }
         unlock_all();
         sched_yield();
     }
@@ -94,19 +106,25 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
+    for (struct bufpool *p = reg_head; p; p = p->gnext)
+        bufpool__tcache_resume(p);
     unlock_all();
     pthread_mutex_unlock(&reg_lock);
 }
 
-/* The child: one thread, every pool locked by it (see the top comment). */
+/* The child: one thread, every pool locked by it (see the top comment).
+ * The arena's locks go first: giving memory back to it (forget_others)
+ * takes them. */
 static void fork_child(void)
 {
     bufpool__fork_gen++;
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
+        bufpool__arena_unlock(p->arena);
         bufpool__forget_others(p);
         bufpool__tcache_forget_others(p);
+        bufpool__tcache_resume(p);
+        bufpool__unlock(p);
     }
-    unlock_all();
     pthread_mutex_unlock(&reg_lock);
 }
 

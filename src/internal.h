@@ -120,6 +120,7 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_STEAL_WAIT,       /* a stealer found an owner inside its window */
     BUFPOOL__HOOK_REFILL_TAKEN,     /* a refill took a chain, before its bin gets the rest */
     BUFPOOL__HOOK_TOLD_RETRY,       /* a told call, as it starts over */
+    BUFPOOL__HOOK_RUN_CUT,          /* a cut of the cache's run, between its two stores */
 };
 #ifdef BUFPOOL_TEST_HOOKS
 extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
@@ -301,6 +302,9 @@ struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
 struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bufpool_alloc *more);
 void bufpool__tcache_pool_fini(struct bufpool *pool);
 void bufpool__tcache_forget_others(struct bufpool *pool);
+/* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
+void bufpool__tcache_quiesce(struct bufpool *pool);
+void bufpool__tcache_resume(struct bufpool *pool);
 
 /* The calling thread's most recent caches, keyed by pool id. */
 #define TL_SLOTS 4
