@@ -51,6 +51,7 @@
     X(footprint, "RSS of page-sized buffers and of 1M tiny ones; pool create")           \
     X(xthread, "cross-thread release: producer allocates, consumer releases, 4 KiB")    \
     X(oversub, "8 and 32 threads on a 16 KiB budget: throughput, per-thread spread")    \
+    X(starve, "a whole-budget request against 16 threads taking 1 buffer each")         \
     X(instr, "instructions per cached roundtrip, counted by callgrind")                  \
     X(bufring, "io_uring provided-buffer rings: receive MB/s and peak RSS, N connections")
 

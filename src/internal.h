@@ -56,6 +56,8 @@
 #define fetch_sub_seqcst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
 #define fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 #define fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
+#define fetch_add_release(p, v) atomic_fetch_add_explicit((p), (v), memory_order_release)
+#define exchange_acquire(p, v) atomic_exchange_explicit((p), (v), memory_order_acquire)
 #define fetch_sub_acqrel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
 #define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
 #define cas_seqcst(p, e, v) \
@@ -385,6 +387,8 @@ struct waitnode {
     int result;                   /* valid once WN_DONE */
     struct bufpool_alloc *grant;  /* set aside for this request */
     unsigned tells;               /* blocked, default mode: times told before */
+    bool starving;                /* blocked, default mode: waited STARVE_NS (waitq.c) */
+    _Atomic bool starve_asked;    /* ... and asked to be (wait_starving) */
 };
 
 struct bufpool_waiter {
@@ -433,6 +437,7 @@ struct bufpool {
     /* read on every release, written only by waiters */
     alignas(CACHELINE) _Atomic size_t nwait; /* queued requests + a destroyer */
     _Atomic size_t arriving; /* FIFO: blocked calls waiting for the lock to queue */
+    _Atomic uint32_t starve_asked; /* sleepers asking to starve (waitq.c) */
     /* Released chains between threads, lengths 1..FAST_N (depot.c). */
     struct depot_bin depot[FAST_N + 1];
 
@@ -441,6 +446,7 @@ struct bufpool {
     struct waitnode *qhead, *qtail;
     struct waitnode *held; /* async nodes holding a grant (see waitnode) */
     size_t queued;        /* nodes in the queue */
+    unsigned starving;    /* queued nodes that are starving: the pool hands off (waitq.c) */
     /* Futex words of served sleepers, woken after the unlock so that a
      * woken thread never runs into the lock its waker still holds. */
     _Atomic uint32_t *wake[8];
@@ -475,11 +481,13 @@ size_t bufpool__blocked_queued(struct bufpool *pool);
 void bufpool__forget_others(struct bufpool *pool);
 /* waitq.c */
 /* ... blocks until end (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for
- * ACQ_TIMED.  BUFPOOL__TOLD: told that the memory is there, not given it
+ * ACQ_TIMED.  *since: when the request first queued (0: not yet; set
+ * here), kept across tells, so that its wait counts toward starving from
+ * its first queueing on.  BUFPOOL__TOLD: told that the memory is there, not given it
  * (the default mode's wakeup); the caller tries again, tells + 1, still
  * counted in pool->inside (tells > 0: counted on entry). */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, struct bufpool_alloc **out);
+                          uint64_t end, unsigned tells, uint64_t *since, struct bufpool_alloc **out);
 /* Before queueing, in the default mode: spin a little (never past end, a
  * deadline as for acquire_slow) while watching for memory released
  * elsewhere; true when some may fit n now. */
@@ -487,6 +495,10 @@ bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64
 #define BUFPOOL__TOLD 1
 /* A blocked request told this many times is given its memory instead. */
 #define BUFPOOL__TELLS_MAX 64u
+/* A blocked request that has waited this long (default mode) is starving:
+ * granted ahead of every later request, and the pool hands off to it
+ * (waitq.c).  Go's sync.Mutex uses the same 1 ms. */
+#define BUFPOOL__STARVE_NS 1000000u
 uint64_t bufpool__now_ns(void);
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
 void bufpool__cancel_all(struct bufpool *pool);
@@ -503,7 +515,7 @@ enum { ACQ_BLOCK, ACQ_TRY, ACQ_TIMED };
  * GATE_ALLOC set, a release only with none of GATE_RELEASE. */
 enum {
     GATE_SHUT = 1,   /* shut down: allocations fail */
-    GATE_FIFO = 2,   /* FIFO: an allocation must look at the queue */
+    GATE_FIFO = 2,   /* FIFO, or a request starving: an allocation must look at the queue */
     GATE_OVER = 4,   /* over a shrunk budget: releases give back */
 };
 #define GATE_ALLOC (GATE_SHUT | GATE_FIFO)
@@ -517,7 +529,7 @@ enum {
 static inline void bufpool__gate_update(struct bufpool *pool)
 {
     uint32_t g = (load_relaxed(&pool->shut) ? GATE_SHUT : 0) |
-                 ((pool->flags & BUFPOOL_FIFO) ? GATE_FIFO : 0) |
+                 ((pool->flags & BUFPOOL_FIFO) || pool->starving ? GATE_FIFO : 0) |
                  (pool->over ? GATE_OVER : 0);
     /* relaxed: hints for the fast paths, each of whose inputs has its own
      * ordering argument where it is set */

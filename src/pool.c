@@ -198,7 +198,8 @@ static uint64_t deadline(int kind, uint64_t timeout_ns)
 
 /*
  * The search, after acquire_full's checks: the caches, the depot, the
- * arena, then the queue.  Told (the default mode's wakeup, see
+ * arena, then the queue; the queue first (queue_first) when FIFO order or
+ * a starving request says nobody may overtake those queued.  Told (the default mode's wakeup, see
  * serve in waitq.c), a call starts over.  A blocked request may be told up
  * to BUFPOOL__TELLS_MAX times, after which it is handed its memory; a try
  * gives up after three.  A told call is still counted in pool->inside
@@ -207,16 +208,25 @@ static uint64_t deadline(int kind, uint64_t timeout_ns)
  * acquire_slow does, as its last touch of the pool.
  */
 static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t timeout_ns, bufpool_alloc **out)
+                          uint64_t timeout_ns, bool queue_first, bufpool_alloc **out)
 {
     unsigned tells = 0;
-    uint64_t end = 0; /* the deadline, once it is needed */
+    uint64_t end = 0;   /* the deadline, once it is needed */
+    uint64_t since = 0; /* when it first queued (acquire_slow) */
     bool spun = false;
     struct bufpool_alloc *a;
     int r;
+    if (queue_first) {
+        end = deadline(kind, timeout_ns);
+        goto queue;
+    }
 again:
-    if (tells)
+    if (tells) {
         (void)BUFPOOL__HOOK(BUFPOOL__HOOK_TOLD_RETRY, pool);
+        /* a hand-off began since it was told: no overtaking (acquire_full) */
+        if ((load_relaxed(&pool->gate) & GATE_FIFO) && load_seqcst(&pool->nwait))
+            goto queue;
+    }
     if ((a = bufpool__tcache_pop(pool, tc, n)) ||
         (n <= FAST_N && (a = bufpool__depot_refill(pool, tc, n))) ||
         (a = bufpool__run_take(pool, tc, n))) {
@@ -234,7 +244,8 @@ again:
                 if (bufpool__spin_for(pool, tc, n, end))
                     goto again;
             }
-            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
+        queue:
+            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &since, out);
             if (r != BUFPOOL__TOLD)
                 return r; /* acquire_slow dropped the count */
             r = -EAGAIN;
@@ -295,14 +306,14 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     r = -ENOMEM;
     if (unlikely(!tc))
         goto fail;
-    /* FIFO: nobody overtakes a waiting request, nor one on its way into
-     * the queue (arriving, see bufpool__acquire_slow).  seq_cst pairs with
-     * the increment in enqueue (waitq.c). */
-    if ((pool->flags & BUFPOOL_FIFO) &&
-        (load_seqcst(&pool->nwait) || load_relaxed(&pool->arriving)))
-        return bufpool__acquire_slow(pool, tc, n, kind, deadline(kind, timeout_ns), 0, out);
-    /* (FIFO grants; it never tells, so that call never returns TOLD) */
-    return acquire_search(pool, tc, n, kind, timeout_ns, out);
+    /* FIFO, or a starving request: nobody overtakes a waiting request, nor
+     * one on its way into the queue (arriving, see bufpool__acquire_slow).
+     * The gate is a hint (a starving request's hand-off may begin or end
+     * meanwhile; FIFO never changes); seq_cst on nwait pairs with the
+     * increment in enqueue (waitq.c). */
+    bool queue_first = (load_relaxed(&pool->gate) & GATE_FIFO) &&
+                       (load_seqcst(&pool->nwait) || load_relaxed(&pool->arriving));
+    return acquire_search(pool, tc, n, kind, timeout_ns, queue_first, out);
 fail:
     fetch_add_relaxed(&pool->failures, 1);
     return r;

@@ -5,7 +5,8 @@
  * -ECANCELED; destroy waits for live allocations and blocked calls; growing
  * the budget wakes waiters and shrinking it fails impossible ones with
  * -E2BIG; memory cached by an idle thread is given up to a waiter; the
- * refcount works across threads.
+ * refcount works across threads; a request for the whole budget is
+ * served against threads that keep taking part of it (no starvation).
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -282,6 +283,56 @@ static void test_refcount_threads(void)
     bufpool_destroy(p);
 }
 
+/*
+ * A request for the whole budget against 16 threads that each allocate
+ * and release one buffer in a loop: the budget is never free all at once,
+ * so in the default mode it would never fit, and without a bound on
+ * starvation it is never served.  It must be, in either mode, well within
+ * its 2 s (the bound is ~1 ms plus the hand-off; make bench's starve
+ * section measures it).
+ */
+#define STARVE_CHURNERS 16
+static _Atomic int starve_stop;
+
+static void *starve_churn(void *arg)
+{
+    bufpool *p = arg;
+    while (!atomic_load(&starve_stop)) {
+        bufpool_alloc *a;
+        int r = bufpool_allocate_timeout(p, 1, 100000000u, &a);
+        CHECK(r == 0 || r == -ETIMEDOUT);
+        if (r == 0) {
+            *(volatile char *)bufpool_alloc_first(a) = 1;
+            bufpool_alloc_release(a);
+        }
+    }
+    return NULL;
+}
+
+static void test_whole_budget_served(unsigned flags)
+{
+    bufpool *p = make(4096, 32 * 4096, flags);
+    pthread_t t[STARVE_CHURNERS];
+    atomic_store(&starve_stop, 0);
+    for (int i = 0; i < STARVE_CHURNERS; i++)
+        CHECK(pthread_create(&t[i], NULL, starve_churn, p) == 0);
+    usleep(20000);
+    for (int round = 0; round < 5; round++) {
+        bufpool_alloc *a;
+        int r = bufpool_allocate_timeout(p, 32, 2000000000u, &a);
+        if (r)
+            fprintf(stderr, "whole-budget request, flags %#x, round %d: %s\n", flags, round,
+                    bufpool_strerror(r));
+        CHECK_EQ(r, 0);
+        bufpool_alloc_release(a);
+        usleep(5000);
+    }
+    atomic_store(&starve_stop, 1);
+    for (int i = 0; i < STARVE_CHURNERS; i++)
+        pthread_join(t[i], NULL);
+    bufpool_destroy(p);
+}
+
 int main(void)
 {
     test_block_and_wake(0);
@@ -294,6 +345,8 @@ int main(void)
     test_resize(BUFPOOL_FIFO);
     test_idle_cache_given_up();
     test_refcount_threads();
+    test_whole_budget_served(0);
+    test_whole_budget_served(BUFPOOL_FIFO);
     printf("test_wait: ok\n");
     return 0;
 }
