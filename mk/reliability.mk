@@ -73,7 +73,7 @@ $(BUILD)/tests/fuzz.sh: tests/model/fuzz.sh
 # each has a work directory of its own)
 SPIN_SUITES := liveness-resize-default liveness-resize-fifo liveness-default \
 	liveness-default-large liveness-fifo safety-default-large safety-fifo-large \
-	safety-default safety-fifo pipeline
+	safety-default safety-fifo pipeline starve
 SPIN_PROGS := $(SPIN_SUITES:%=$(BUILD)/tests/spin-%.sh)
 $(SPIN_PROGS): $(BUILD)/tests/spin-%.sh: tests/model/spin.sh
 	@mkdir -p $(dir $@)

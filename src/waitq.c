@@ -69,7 +69,17 @@
  * telling: what the server found stays in the depot or the arena, within
  * reach of the retry, and a retry that loses registers and looks again
  * like any request.  A blocked request told BUFPOOL__TELLS_MAX times is
- * granted from then on, so one request is not overtaken forever.
+ * granted from then on.  Telling bounds nothing for a request that never
+ * fits while others keep taking part of the budget (a request for all of
+ * it against many small ones): that request is never told.  So, as Go's
+ * sync.Mutex does, a blocked request that has waited BUFPOOL__STARVE_NS
+ * since it first queued turns starving (wait_starving, serve_starving),
+ * and while one is queued the pool hands off: serve works as in FIFO
+ * mode, and the gate sends every allocation, and every told call's retry,
+ * to the queue behind it.  The hand-off ends when no starving request is
+ * queued (dequeue).  Turning starving changes only who is served first,
+ * not how a server reaches a sleeper, so the argument above holds as it
+ * is (the model checks it, STARVE).
  *
  * Model: tests/model/waitq.pml checks this protocol with spin.
  */
@@ -379,7 +389,7 @@ static int wait_node(struct waitnode *w, uint64_t end)
 static int wait_starving(struct bufpool *pool, struct waitnode *me, uint64_t end,
                          uint64_t starve_at)
 {
-    if (starve_at < end && !me->starving) {
+    if (starve_at < end) {
         if (wait_node(me, starve_at) == 0)
             return 0;
         /* The flag, then the count: release pairs with the exchange in
@@ -539,8 +549,10 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         if (!*since)
             *since = now;
         starve_at = *since + BUFPOOL__STARVE_NS;
-        if (now >= starve_at)
+        if (now >= starve_at) {
             starve(pool, &me);
+            starve_at = UINT64_MAX; /* starving already: no timer */
+        }
     }
     bufpool__serve(pool, bufpool__steal(pool, NULL));
     if (load_relaxed(&me.state) == WN_WAITING) {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Checks the wait protocol model (tests/model/waitq.pml) with spin, in
-# ten suites that `make check` runs as ten programs (in parallel), each
+# eleven suites that `make check` runs as eleven programs (in parallel), each
 # well under the runner's 300 s timeout:
 #   safety-default, safety-fifo (and -large: the largest scenario, a resize
 #   and a shutdown, one mode each)   every scenario of the correct protocol must
@@ -15,11 +15,14 @@
 #       not reset) must be refuted with one.  The default mode's scenarios
 #       are two programs; liveness-resize-default and -fifo are the largest
 #       scenario (a resize and a shutdown), one mode each;
+#   starve   the default mode's bound on starvation (-DSTARVE): safety and
+#       liveness with B turning starving, the hand-off order asserted, and
+#       -DBADHANDOFF (serve passes a starving B) refuted by that assertion;
 #   pipeline   the pipeline scenario (see pipeline() below) in both modes,
 #       for safety and liveness, with -DBADREFILL refuted, and serve's
 #       single verdict (-DHOLD verified, -DBADFIT: looking twice, refuted).
 # The model file says why the liveness search runs without weak fairness.
-# Usage: spin.sh [workdir [suite...]]; no suite: all ten, one after the
+# Usage: spin.sh [workdir [suite...]]; no suite: all eleven, one after the
 # other.  Exit 0 pass, 1 fail, 77 skip (no spin or cc).
 root=$(cd "$(dirname "$0")/../.." && pwd)
 CC=${CC:-cc}
@@ -27,7 +30,7 @@ command -v spin >/dev/null 2>&1 || { echo "skipped: spin not installed (apt-get 
 command -v "$CC" >/dev/null 2>&1 || { echo "skipped: no C compiler"; exit 77; }
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/bufpool-spin.XXXXXX")}
 [ $# -gt 0 ] && shift
-suites=${*:-safety-default safety-default-large safety-fifo safety-fifo-large pipeline liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo}
+suites=${*:-safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo}
 mkdir -p "$work" && cd "$work" || exit 1
 cp "$root/tests/model/waitq.pml" . || exit 1
 failed=0
@@ -52,6 +55,7 @@ verify() { # safety|liveness ok|bad spin-flags...
     errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' pan.log)
     states=$(sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' pan.log)
     if grep -q "max search depth too small" pan.log; then echo "FAIL [$kind $*]: search depth too small"; failed=1; return; fi
+    [ "$expect" = bad-assert ] && want="assertion violated" && expect=bad
     case $expect in
     ok) if [ "$errors" = 0 ]; then echo "ok    [$kind $*] verified, $states states"
         else echo "FAIL  [$kind $*]: $errors errors"; cat pan.log; spin "$@" -t -p waitq.pml | tail -40; failed=1; fi ;;
@@ -96,6 +100,14 @@ for s in $suites; do
     pipeline) for f in 0 1; do pipeline safety $f; pipeline liveness $f; done
         verify safety ok -DFIFO=0 -DNB=1 -DHOLD
         verify safety bad -DFIFO=0 -DNB=1 -DHOLD -DBADFIT ;;
+    # the default mode's bound on starvation (-DSTARVE): B may turn
+    # starving, and the pool then hands off to it; the hand-off order is
+    # asserted, and -DBADHANDOFF (a starving B passed) must violate it
+    starve) verify safety ok -DFIFO=0 -DSTARVE
+        verify safety ok -DFIFO=0 -DSTARVE -DTIMEOUT
+        verify safety ok -DFIFO=0 -DSTARVE -DNB=1 -DTIMEOUT
+        verify safety bad-assert -DFIFO=0 -DSTARVE -DBADHANDOFF
+        verify liveness ok -DFIFO=0 -DSTARVE -DTIMEOUT ;;
     # In FIFO mode the fd turns readable only for a grant or a final result,
     # both of which end the poll loop, so -DBADPOLL changes nothing there.
     # the default mode's liveness scenarios, in two programs of about 100 s
@@ -107,7 +119,7 @@ for s in $suites; do
     liveness-fifo) scenarios liveness 1 small ;;
     liveness-resize-default) pan_opt=-O2; verify liveness ok -DFIFO=0 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
     liveness-resize-fifo) pan_opt=-O2; verify liveness ok -DFIFO=1 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
-    *) echo "FAIL: unknown suite $s (safety-default safety-default-large safety-fifo safety-fifo-large pipeline liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo)"; failed=1 ;;
+    *) echo "FAIL: unknown suite $s (safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo)"; failed=1 ;;
     esac
 done
 [ $failed -eq 0 ] && echo "spin: $suites: the wait protocol verified; the known-bad variants refuted"

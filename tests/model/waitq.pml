@@ -96,7 +96,20 @@
  *                            timeout: lock, dequeue if still queued, serve.
  *                            In the default mode B is told, not given,
  *                            as A is, up to TELLS times (BUFPOOL__TELLS_MAX
- *                            in the C code), and starts over each time
+ *                            in the C code), and starts over each time.
+ *                            With -DSTARVE (default mode) B may turn
+ *                            starving: when it re-queues after a tell (it
+ *                            has waited BUFPOOL__STARVE_NS since its first
+ *                            queueing), or by asking as its first sleep runs
+ *                            out (basked: wait_starving's flag, set without
+ *                            the lock; the next serve turns it, as
+ *                            serve_starving).  While B starves the pool
+ *                            hands off (HANDOFF): serve grants in FIFO
+ *                            order and stops at B, and A's fresh try and
+ *                            B's retry queue first; HANDOFF_ORDER asserts
+ *                            that nobody behind B is served before it, and
+ *                            -DBADHANDOFF (serve passes a starving B that
+ *                            does not fit) must be refuted by it
  *   proctype async           bufpool_waiter_allocate in a poll loop: drain
  *                            the fd, collect a grant, or a fresh try (take,
  *                            else enqueue + steal + serve); poll is the
@@ -198,6 +211,12 @@ byte result[NW];
 byte grant[NW];
 byte need[NW];
 bit fd = 0;
+#ifndef STARVE
+#define STARVE 0
+#endif
+bit bstarve = 0;      /* B's node is starving: the pool hands off (FIFO order) */
+bit basked = 0;       /* B's node asked to starve (its flag and the pool's count) */
+#define HANDOFF (FIFO || bstarve)
 
 inline lock_pool() { atomic { lock == 0 -> lock = 1 } }
 inline unlock_pool() { lock = 0 }
@@ -215,6 +234,10 @@ inline dequeue(w) {
     od;
     qn--;
     queued[w] = 0;
+    if
+    :: w == B -> bstarve = 0; basked = 0         /* the hand-off ends with it */
+    :: else -> skip
+    fi;
     nwait--
 }
 
@@ -280,14 +303,21 @@ inline take(n) {
     fi
 }
 
+/* While B starves, nobody queued behind it is served before it. */
+#define HANDOFF_ORDER() assert(!(s_w == A && bstarve && s_i > 0 && q[0] == B))
+
 inline serve() {
+    if                                           /* serve_starving */
+    :: basked && queued[B] -> bstarve = 1; basked = 0
+    :: else -> skip
+    fi;
     promised = 0;
     s_i = 0;
     do
     :: s_i < qn ->
         s_w = q[s_i];
         if
-        :: (s_w == A || s_w == B && btells < TELLS) && !FIFO -> /* told, not given */
+        :: (s_w == A || s_w == B && btells < TELLS) && !HANDOFF -> /* told, not given */
             /* one verdict per look (would_fit), as in the C code: B's
              * fast path may charge between two looks */
             if
@@ -317,15 +347,21 @@ inline serve() {
             if
             :: t_ok ->
                 promised = promised + need[s_w];
+                HANDOFF_ORDER();
                 finish(s_w, OK, 0)
             :: else -> s_i++
             fi
         :: else ->
             take(need[s_w]);
             if
-            :: t_ok -> finish(s_w, OK, need[s_w])
-            :: !t_ok && FIFO -> break
+            :: t_ok -> HANDOFF_ORDER(); finish(s_w, OK, need[s_w])
+#ifndef BADHANDOFF
+            :: !t_ok && HANDOFF -> break
+            :: !t_ok && !HANDOFF -> s_i++
+#else
+            :: !t_ok && FIFO -> break                /* BADHANDOFF: a starving B is passed */
             :: !t_ok && !FIFO -> s_i++
+#endif
             fi
         fi
     :: else -> break
@@ -434,7 +470,7 @@ proctype blocked() {
 retry:
     /* the fast path: pop a cached allocation or charge, lock-free */
     if
-    :: FIFO && nwait > 0 -> goto slow
+    :: HANDOFF && nwait > 0 -> goto slow
     :: else -> skip
     fi;
     atomic {
@@ -477,11 +513,19 @@ slow:
     :: else -> skip
     fi;
     enqueue(me);
+    if                                           /* waited STARVE_NS since its first queueing */
+    :: STARVE && !FIFO && btells > 0 -> bstarve = 1
+    :: else -> skip
+    fi;
     steal();
     serve();
     if
     :: state[me] == WAITING ->
         unlock_pool();
+        if                                       /* wait_starving: the first sleep ran out */
+        :: STARVE && !FIFO && !bstarve -> basked = 1
+        :: else -> skip
+        fi;
         if
         :: state[me] == DONE -> skip             /* futex wait, woken */
 #ifdef TIMEOUT
@@ -558,7 +602,7 @@ again:
     fi;
     /* a fresh try */
     if
-    :: !FIFO || qn == 0 ->
+    :: !HANDOFF || qn == 0 ->
         steal();
         take(NA);
         if
