@@ -617,6 +617,7 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     pthread_mutex_lock(&pool->lock);
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
+    bufpool__watchers_grown(pool); /* after the store, under the lock (waitq.c) */
     /* A shrink: free memory the arena keeps resident goes back at once. */
     size_t charged = load_relaxed(&pool->charged);
     if (charged > max_memory)
