@@ -24,18 +24,25 @@ BUFPOOL__API int bufpool_version(void)
 
 BUFPOOL__API const char *bufpool_strerror(int err)
 {
+    /* Every code a man page documents has its message here, covering each
+     * documented use (tests/test_api.c checks them against man/). */
     switch (err) {
     case 0: return "success";
     case -EINVAL: return "invalid argument";
     case -E2BIG: return "request larger than the whole budget";
-    case -EAGAIN: return "budget exhausted, try again later";
+    case -EAGAIN: return "budget exhausted, try again later (or the region could not be locked)";
     case -ETIMEDOUT: return "timed out waiting for budget";
     case -ECANCELED: return "pool is shut down";
-    case -ENOMEM: return "system allocator failed";
+    case -ENOMEM: return "out of memory (or a locked region over RLIMIT_MEMLOCK)";
     case -ENOTSUP: return "not a region pool";
-    case -EPERM: return "operation not permitted (mlock)";
-    case -EBADF: return "async waiter inherited across fork()";
+    case -EPERM: return "operation not permitted (e.g. locking memory with RLIMIT_MEMLOCK 0)";
+    case -EBADF: return "bad file descriptor (an async waiter inherited across fork(), "
+                        "or a ring_fd that is not open)";
     case -ERANGE: return "allocation larger than one region piece";
+    case -EEXIST: return "buffer group id already registered on that io_uring instance";
+    case -EMFILE: return "too many open files in the process (eventfd)";
+    case -ENFILE: return "too many open files in the system (eventfd)";
+    case -ENOBUFS: return "provided-buffer ring ran dry (refill it when its fd is readable)";
     default: return "unknown error";
     }
 }
