@@ -30,7 +30,7 @@ BUFPOOL__API const char *bufpool_strerror(int err)
     case 0: return "success";
     case -EINVAL: return "invalid argument";
     case -E2BIG: return "request larger than the whole budget";
-    case -EAGAIN: return "budget exhausted, try again later (or the region could not be locked)";
+    case -EAGAIN: return "budget exhausted, try again later";
     case -ETIMEDOUT: return "timed out waiting for budget";
     case -ECANCELED: return "pool is shut down";
     case -ENOMEM: return "out of memory (or a locked region over RLIMIT_MEMLOCK)";
