@@ -147,7 +147,7 @@ struct bufpool_bufring {
     unsigned nempty;
     bufpool_waiter *w;       /* readiness: pending for n when a restock found no budget */
     bool pending;            /* w is pending, or watching for the budget to fit len */
-    size_t watch;            /* what w watches: 0 nothing, len, SIZE_MAX a shutdown only */
+    size_t watch;            /* what w last watched: 0 nothing, len, SIZE_MAX a shutdown only */
     bool inc;                /* IOU_PBUF_RING_INC */
     uint32_t *off;           /* inc: by bid, the bytes of the buffer handed out so far */
 };
@@ -213,11 +213,9 @@ static int restock_one(struct bufpool_bufring *br, bufpool_alloc **a)
             return r;
     }
     /* Same n: a FIFO waiter keeps its place; otherwise a fresh try that
-     * registers the waiter (register, then look) when it fails.  It ends
-     * a watch too. */
+     * registers the waiter (register, then look) when it fails. */
     int r = bufpool_waiter_allocate(br->w, br->n, a);
     br->pending = r == -EAGAIN;
-    br->watch = 0;
     return r;
 }
 
@@ -226,21 +224,25 @@ static int restock_one(struct bufpool_bufring *br, bufpool_alloc **a)
  * readable at a shutdown in every state of the ring, and, after a restock
  * met a budget shrunk below len (-E2BIG, which queues nothing), once the
  * budget fits len again.  That watch counts as pending: take does not try
- * again, refill does.  A full ring re-arms nothing on its fast path: its
- * watch (SIZE_MAX, a shutdown only) stays. */
+ * again, refill does; each -E2BIG arms it afresh (it may have fired, and
+ * the fd that called refill must be reset).  The shutdown watch (SIZE_MAX)
+ * is armed once and stays through takes and queued requests (a request
+ * leaves it alone), so take's fast path never takes the lock for it; only
+ * a shutdown fires it, and after that every call says -ECANCELED. */
 static void park(struct bufpool_bufring *br, int r)
 {
     size_t want;
-    if (r == -E2BIG)
-        want = br->len;
-    else if (!br->pending && r != -ECANCELED && r != -EBADF)
-        want = SIZE_MAX;
-    else
-        return; /* pending in the queue; or shut down (the fd says so), or forked */
-    if (r == -E2BIG)
+    if (r == -E2BIG) {
         br->pending = true;
-    if (br->watch == want)
-        return;
+        want = br->len;
+    } else if (!br->pending && r != -ECANCELED && r != -EBADF) {
+        want = SIZE_MAX;
+        if (br->watch == want)
+            return;
+    } else {
+        return; /* pending in the queue (the watch, if any, stays); or shut
+                 * down (the fd says so), or forked */
+    }
     br->watch = bufpool__waiter_watch(br->w, want) == 0 ? want : 0;
 }
 

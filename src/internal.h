@@ -494,11 +494,11 @@ uint64_t bufpool__now_ns(void);
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
 void bufpool__cancel_all(struct bufpool *pool);
 void bufpool__fail_impossible(struct bufpool *pool);
-/* For a bufring whose waiter has no request pending: reset its fd, then
- * watch for max_memory to reach `bytes` (SIZE_MAX: never) or a shutdown;
- * the fd turns readable at whichever comes first, at once if one has.
- * Ends with the waiter's next bufpool_waiter_allocate or _cancel, or when
- * it fires.  0, -ECANCELED (shut down: the fd is readable), or -EBADF
+/* For a bufring's waiter: reset its fd, then watch for max_memory to
+ * reach `bytes` (SIZE_MAX: never) or a shutdown; the fd turns readable at
+ * whichever comes first, at once if one has.  Ends when it fires, at the
+ * next watch, or at bufpool_waiter_cancel; bufpool_waiter_allocate leaves
+ * it.  0, -ECANCELED (shut down: the fd is readable), or -EBADF
  * (inherited across fork()). */
 int bufpool__waiter_watch(struct bufpool_waiter *w, size_t bytes);
 /* max_memory grew: fire the watches it reaches.  Under pool->lock. */

@@ -74,15 +74,20 @@
  * Watches (bufring.c).  A request larger than the budget is not queued
  * (-E2BIG; a shrink fails those queued), so nothing in the queue tells a
  * bufring that the budget grew back, and a full ring has nothing queued
- * that a shutdown would fail.  Its waiter watches instead, while it has no
- * request pending: linked in pool->watchers with a byte threshold, fired
- * (unlinked, fd written) by bufpool_set_max_memory when max_memory reaches
- * it and by bufpool_shutdown always.  No firing is lost: the watch drains
- * the fd, reads shut and max_memory and links, all under pool->lock, and
- * the shrink or the shutdown stores its value and walks the list under the
- * same lock; whichever comes second sees what the first did, so either
- * the watch sees the new value and writes the fd itself, or the walk finds
- * it linked.  Only the watch's own waiter drains the fd (a later watch,
+ * that a shutdown would fail.  Its waiter watches instead: linked in
+ * pool->watchers with a byte threshold, fired (unlinked, fd written) by
+ * bufpool_set_max_memory when max_memory reaches it and by
+ * bufpool_shutdown always; it ends there, at the waiter's next watch, or
+ * at bufpool_waiter_cancel (and _destroy).  bufpool_waiter_allocate leaves
+ * it alone, so a ring's fast path need not re-arm it; a request queued
+ * beside a watch costs at most one spurious readiness (the threshold
+ * watch fires before such a request can queue: both look at max_memory
+ * under the lock).  No firing is lost: the watch drains the fd, reads shut
+ * and max_memory and links, all under pool->lock, and the growth or the
+ * shutdown stores its value and walks the list under the same lock;
+ * whichever comes second sees what the first did, so either the watch
+ * sees the new value and writes the fd itself, or the walk finds it
+ * linked.  Only the waiter's own calls drain the fd (a later watch,
  * bufpool_waiter_allocate, _cancel), each under the lock, before it looks.
  *
  * Model: tests/model/waitq.pml checks this protocol with spin.
@@ -719,12 +724,10 @@ BUFPOOL__API int bufpool_waiter_fd(const bufpool_waiter *w)
     return w ? w->fd : -EINVAL;
 }
 
-/* Give back what a finished node holds and forget its outcome (and an
- * async node's watch).  Under the lock. */
+/* Give back what a finished node holds and forget its outcome.  Under the
+ * lock. */
 static void node_reset(struct bufpool *pool, struct waitnode *w)
 {
-    if (w->async)
-        watch_unlink(pool, w->async);
     if (w->queued)
         dequeue(pool, w);
     struct bufpool_alloc *h = grant_take(pool, w);
@@ -761,7 +764,6 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
 
     pthread_mutex_lock(&pool->lock);
-    watch_unlink(pool, w); /* a try ends a watch; the bufring re-arms it */
     /* Under the lock, so no shrink slips between this check and a queue
      * entry.  -E2BIG comes before -ECANCELED, as in the other calls.  For
      * the pending n it is the budget that shrank: that ends the pending
@@ -868,6 +870,7 @@ BUFPOOL__API void bufpool_waiter_cancel(bufpool_waiter *w)
     if (!w || w->gen != bufpool__fork_gen)
         return;
     pthread_mutex_lock(&w->pool->lock);
+    watch_unlink(w->pool, w);
     node_reset(w->pool, &w->node);
     drain_fd(w->fd);
     bufpool__unlock(w->pool);

@@ -32,8 +32,10 @@
  *                  way the fd stays silent and refill says -E2BIG while
  *                  the budget is small, and once it grows back the fd
  *                  turns readable (within 2 s) and refill restocks every
- *                  slot (plain and incremental rings, default and
- *                  BUFPOOL_FIFO pools)
+ *                  slot, also after a second shrink before the refill;
+ *                  a fork child that grows its copy of the budget leaves
+ *                  the shared fd alone (plain and incremental rings,
+ *                  default and BUFPOOL_FIFO pools)
  *   shutdown_full  shutdown makes the fd readable whatever the ring's
  *                  state: full, or dry behind a shrunk budget
  *   inc            incremental consumption (bufpool_bufring_create_inc,
@@ -543,6 +545,23 @@ static void regrow_run(bool inc, unsigned flags)
     CHECK(!readable(fd, 50));
     CHECK_EQ(bufpool_set_max_memory(p, budget), 0);
     CHECK(readable(fd, 2000)); /* the loop learns it can refill */
+    /* Shrunk again before the loop got to it: the refill says so and
+     * resets the fd, and the next growth is reported again. */
+    CHECK_EQ(bufpool_set_max_memory(p, BS), 0);
+    CHECK_EQ(bufpool_bufring_refill(br), -E2BIG);
+    CHECK(!readable(fd, 0));
+    /* A fork child that grows its copy of the budget writes nothing to
+     * the fd it shares with us (its copy of the watch is dropped). */
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(bufpool_set_max_memory(p, budget) == 0 ? 0 : 1);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(!readable(fd, 50));
+    CHECK_EQ(bufpool_set_max_memory(p, budget), 0);
+    CHECK(readable(fd, 2000));
     CHECK_EQ(bufpool_bufring_refill(br), RG_SLOTS);
     CHECK(!readable(fd, 0));
 
