@@ -35,6 +35,16 @@
  *   "it fits now") first, then tries for the other empty ids, and arms the
  *   waiter again if some are still empty.
  *
+ * - A budget shrunk below a slot's len: the try says -E2BIG, and the wait
+ *   queue takes no request that large (a shrink fails those it holds), so
+ *   the waiter watches the budget instead (bufpool__waiter_watch, waitq.c)
+ *   and counts as pending; bufpool_set_max_memory writes the fd once the
+ *   budget fits len again, and refill tries afresh.  While the waiter has
+ *   nothing pending (a full ring), it watches for a shutdown only, so the
+ *   fd turns readable at a shutdown in every state.  That watch is armed
+ *   by create and refill, under the lock they take anyway; take's fast
+ *   path keeps it as it is.
+ *
  * WHY NO REFILL OPPORTUNITY IS LOST.  An id becomes empty only in take, on
  * the ring's own thread, and that call (or the refill after it) either
  * stocks it or leaves the waiter pending.  A pending waiter is an ordinary
@@ -44,16 +54,24 @@
  * given back after it is handed to the queue by the release that gives it
  * (the register-then-look / give-then-look handshake argued at the top of
  * waitq.c).  Whoever serves the waiter writes its eventfd, and the eventfd
- * is drained only inside bufpool_waiter_allocate and bufpool_waiter_cancel,
- * under the lock, before they read the waiter's state; so a grant made
- * after a drain leaves the fd readable.  A budget that grows, a shutdown
- * and a shrink below n reach the waiter the same way.  While no id is
- * empty, nothing can be refilled, and no waiter is pending.
+ * is drained only inside bufpool_waiter_allocate, bufpool_waiter_cancel
+ * and bufpool__waiter_watch, under the lock, before they read the waiter's
+ * state; so a grant made after a drain leaves the fd readable.  A budget
+ * that grows, a shutdown and a shrink below n reach a pending waiter the
+ * same way.  A take whose try meets -E2BIG leaves a watch for the budget
+ * to fit n, whose handshake (the watch reads max_memory and links under
+ * the lock, set_max_memory stores and walks the watchers under it) is
+ * argued in waitq.c; a refill that meets -E2BIG leaves the same watch.  So
+ * every empty id is covered by a pending request or that watch.  While no
+ * id is empty, nothing can be refilled, and only a shutdown is watched.
  *
  * DECISIONS.
- * - bufpool_bufring_fd: readable when the waiter was served, or when the
- *   pool was shut down; not readable while the ring is full (at most one
- *   stale readiness, which the next refill resets).
+ * - bufpool_bufring_fd: readable when the waiter was served, when the
+ *   budget grew back to fit a slot after a shrink below it, or when the
+ *   pool was shut down, full or not (issue 20: an event loop must learn of
+ *   the shutdown; refill then says -ECANCELED).  Otherwise not readable
+ *   while the ring is full (at most one stale readiness, which the next
+ *   refill resets).
  * - take of a bid the kernel does not hold (out of range, never stocked,
  *   taken already) is NULL and changes nothing.  The library cannot tell a
  *   bid from a completion from one still in the ring: take only bids that
@@ -128,7 +146,8 @@ struct bufpool_bufring {
     uint16_t *empty;         /* stack of empty bids */
     unsigned nempty;
     bufpool_waiter *w;       /* readiness: pending for n when a restock found no budget */
-    bool pending;
+    bool pending;            /* w is pending, or watching for the budget to fit len */
+    size_t watch;            /* what w last watched: 0 nothing, len, SIZE_MAX a shutdown only */
     bool inc;                /* IOU_PBUF_RING_INC */
     uint32_t *off;           /* inc: by bid, the bytes of the buffer handed out so far */
 };
@@ -200,6 +219,33 @@ static int restock_one(struct bufpool_bufring *br, bufpool_alloc **a)
     return r;
 }
 
+/* After a restock that ended with r: whenever the waiter has no request
+ * pending in the queue, it watches (waitq.c), so that its fd turns
+ * readable at a shutdown in every state of the ring, and, after a restock
+ * met a budget shrunk below len (-E2BIG, which queues nothing), once the
+ * budget fits len again.  That watch counts as pending: take does not try
+ * again, refill does; each -E2BIG arms it afresh (it may have fired, and
+ * the fd that called refill must be reset).  The shutdown watch (SIZE_MAX)
+ * is armed once and stays through takes and queued requests (a request
+ * leaves it alone), so take's fast path never takes the lock for it; only
+ * a shutdown fires it, and after that every call says -ECANCELED. */
+static void park(struct bufpool_bufring *br, int r)
+{
+    size_t want;
+    if (r == -E2BIG) {
+        br->pending = true;
+        want = br->len;
+    } else if (!br->pending && r != -ECANCELED && r != -EBADF) {
+        want = SIZE_MAX;
+        if (br->watch == want)
+            return;
+    } else {
+        return; /* pending in the queue (the watch, if any, stays); or shut
+                 * down (the fd says so), or forked */
+    }
+    br->watch = bufpool__waiter_watch(br->w, want) == 0 ? want : 0;
+}
+
 /* Stock empty bids until the budget runs out.  The first error that stops
  * it, or 0. */
 static int restock(struct bufpool_bufring *br)
@@ -216,6 +262,7 @@ static int restock(struct bufpool_bufring *br)
     }
     if (staged)
         publish(br);
+    park(br, r);
     return r;
 }
 
@@ -226,12 +273,16 @@ BUFPOOL__API int bufpool_bufring_refill(bufpool_bufring *br)
     if (load_relaxed(&br->pool->shut)) {
         bufpool_waiter_cancel(br->w); /* resets the fd */
         br->pending = false;
+        br->watch = 0;
         return -ECANCELED;
     }
     if (!br->nempty) {
-        /* Nothing to refill: reset a stale readiness. */
-        if (!br->pending)
-            bufpool_waiter_cancel(br->w);
+        /* Nothing to refill: reset a stale readiness (the watch drains the
+         * fd) and keep watching for a shutdown. */
+        if (!br->pending) {
+            br->watch = 0;
+            park(br, 0);
+        }
         return (int)held(br);
     }
     unsigned before = br->nempty;

@@ -13,6 +13,7 @@
 #ifdef BUFPOOL_DEBUG
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static pthread_mutex_t grave_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bufpool *graveyard[4096];
@@ -42,8 +43,15 @@ void bufpool__check_alloc(const struct bufpool_alloc *a, const char *what)
         die("allocation %p belongs to a destroyed pool (wrong pool, use after destroy)", a, what);
     if (a->pool->magic != BUFPOOL__MAGIC_POOL)
         die("allocation %p points to no pool (wrong pool)", a, what);
-    if (load_relaxed(&a->refs) == 0)
+    if (load_relaxed(&a->refs) == 0) {
+        /* Say which misuse it is: a release without a reference is a
+         * double release, a retain without one uses a released
+         * allocation (retain needs a reference the caller holds). */
+        if (strcmp(what, "retain") == 0)
+            die("retain of a released allocation %p (it holds no reference; retain needs one)", a,
+                what);
         die("double release of allocation %p (it holds no reference)", a, what);
+    }
 }
 
 void bufpool__debug_bury(struct bufpool *pool)

@@ -396,6 +396,12 @@ struct bufpool_waiter {
     int fd;
     unsigned gen; /* bufpool__fork_gen at creation: another means inherited */
     struct waitnode node;
+    /* A watch (bufpool__waiter_watch, for a bufring): in pool->watchers,
+     * under pool->lock, while `watching`; its fd is written once
+     * max_memory reaches watch_bytes, or at shutdown. */
+    struct bufpool_waiter *wprev, *wnext;
+    size_t watch_bytes;
+    bool watching;
 };
 
 /* ---- the pool ----------------------------------------------------------- */
@@ -445,6 +451,7 @@ struct bufpool {
     /* everything below is under lock */
     struct waitnode *qhead, *qtail;
     struct waitnode *held; /* async nodes holding a grant (see waitnode) */
+    struct bufpool_waiter *watchers; /* watching the budget or a shutdown */
     size_t queued;        /* nodes in the queue */
     unsigned starving;    /* queued nodes that are starving: the pool hands off (waitq.c) */
     /* Futex words of served sleepers, woken after the unlock so that a
@@ -503,6 +510,15 @@ uint64_t bufpool__now_ns(void);
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
 void bufpool__cancel_all(struct bufpool *pool);
 void bufpool__fail_impossible(struct bufpool *pool);
+/* For a bufring's waiter: reset its fd, then watch for max_memory to
+ * reach `bytes` (SIZE_MAX: never) or a shutdown; the fd turns readable at
+ * whichever comes first, at once if one has.  Ends when it fires, at the
+ * next watch, or at bufpool_waiter_cancel; bufpool_waiter_allocate leaves
+ * it.  0, -ECANCELED (shut down: the fd is readable), or -EBADF
+ * (inherited across fork()). */
+int bufpool__waiter_watch(struct bufpool_waiter *w, size_t bytes);
+/* max_memory grew: fire the watches it reaches.  Under pool->lock. */
+void bufpool__watchers_grown(struct bufpool *pool);
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare);
 /* Unlock pool->lock, then wake the sleepers served under it. */
 void bufpool__unlock(struct bufpool *pool);

@@ -24,6 +24,8 @@ BUFPOOL__API int bufpool_version(void)
 
 BUFPOOL__API const char *bufpool_strerror(int err)
 {
+    /* Every code a man page documents has its message here, covering each
+     * documented use (tests/test_api.c checks them against man/). */
     switch (err) {
     case 0: return "success";
     case -EINVAL: return "invalid argument";
@@ -31,11 +33,16 @@ BUFPOOL__API const char *bufpool_strerror(int err)
     case -EAGAIN: return "budget exhausted, try again later";
     case -ETIMEDOUT: return "timed out waiting for budget";
     case -ECANCELED: return "pool is shut down";
-    case -ENOMEM: return "system allocator failed";
+    case -ENOMEM: return "out of memory (or a locked region over RLIMIT_MEMLOCK)";
     case -ENOTSUP: return "not a region pool";
-    case -EPERM: return "operation not permitted (mlock)";
-    case -EBADF: return "async waiter inherited across fork()";
+    case -EPERM: return "operation not permitted (e.g. locking memory with RLIMIT_MEMLOCK 0)";
+    case -EBADF: return "bad file descriptor (an async waiter inherited across fork(), "
+                        "or a ring_fd that is not open)";
     case -ERANGE: return "allocation larger than one region piece";
+    case -EEXIST: return "buffer group id already registered on that io_uring instance";
+    case -EMFILE: return "too many open files in the process (eventfd)";
+    case -ENFILE: return "too many open files in the system (eventfd)";
+    case -ENOBUFS: return "provided-buffer ring ran dry (refill it when its fd is readable)";
     default: return "unknown error";
     }
 }
@@ -628,6 +635,7 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     pthread_mutex_lock(&pool->lock);
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
+    bufpool__watchers_grown(pool); /* after the store, under the lock (waitq.c) */
     /* A shrink: free memory the arena keeps resident goes back at once. */
     size_t charged = load_relaxed(&pool->charged);
     if (charged > max_memory)

@@ -81,6 +81,25 @@
  * not how a server reaches a sleeper, so the argument above holds as it
  * is (the model checks it, STARVE).
  *
+ * Watches (bufring.c).  A request larger than the budget is not queued
+ * (-E2BIG; a shrink fails those queued), so nothing in the queue tells a
+ * bufring that the budget grew back, and a full ring has nothing queued
+ * that a shutdown would fail.  Its waiter watches instead: linked in
+ * pool->watchers with a byte threshold, fired (unlinked, fd written) by
+ * bufpool_set_max_memory when max_memory reaches it and by
+ * bufpool_shutdown always; it ends there, at the waiter's next watch, or
+ * at bufpool_waiter_cancel (and _destroy).  bufpool_waiter_allocate leaves
+ * it alone, so a ring's fast path need not re-arm it; a request queued
+ * beside a watch costs at most one spurious readiness (the threshold
+ * watch fires before such a request can queue: both look at max_memory
+ * under the lock).  No firing is lost: the watch drains the fd, reads shut
+ * and max_memory and links, all under pool->lock, and the growth or the
+ * shutdown stores its value and walks the list under the same lock;
+ * whichever comes second sees what the first did, so either the watch
+ * sees the new value and writes the fd itself, or the walk finds it
+ * linked.  Only the waiter's own calls drain the fd (a later watch,
+ * bufpool_waiter_allocate, _cancel), each under the lock, before it looks.
+ *
  * Model: tests/model/waitq.pml checks this protocol with spin.
  */
 #include "internal.h"
@@ -161,6 +180,70 @@ static void drain_fd(int fd)
     uint64_t v;
     ssize_t r = read(fd, &v, sizeof v); /* non-blocking: EAGAIN when empty */
     (void)r;
+}
+
+/* ---- watches (see the top comment) ------------------------------------ */
+
+/* Under the lock. */
+static void watch_unlink(struct bufpool *pool, struct bufpool_waiter *w)
+{
+    if (!w->watching)
+        return;
+    if (w->wprev)
+        w->wprev->wnext = w->wnext;
+    else
+        pool->watchers = w->wnext;
+    if (w->wnext)
+        w->wnext->wprev = w->wprev;
+    w->wprev = w->wnext = NULL;
+    w->watching = false;
+}
+
+/* Fire the watches that max_memory reaches (all: every one).  Under the
+ * lock. */
+static void watchers_fire(struct bufpool *pool, bool all)
+{
+    size_t max = load_relaxed(&pool->max_memory);
+    struct bufpool_waiter *w = pool->watchers, *next;
+    for (; w; w = next) {
+        next = w->wnext;
+        if (all || w->watch_bytes <= max) {
+            watch_unlink(pool, w);
+            signal_fd(w->fd);
+        }
+    }
+}
+
+void bufpool__watchers_grown(struct bufpool *pool)
+{
+    watchers_fire(pool, false);
+}
+
+int bufpool__waiter_watch(bufpool_waiter *w, size_t bytes)
+{
+    if (w->gen != bufpool__fork_gen)
+        return -EBADF; /* its fd is the parent's too */
+    struct bufpool *pool = w->pool;
+    int r = 0;
+    pthread_mutex_lock(&pool->lock);
+    watch_unlink(pool, w);
+    drain_fd(w->fd); /* before the looks below, under the lock: see the top */
+    if (load_relaxed(&pool->shut)) {
+        signal_fd(w->fd);
+        r = -ECANCELED;
+    } else if (bytes <= load_relaxed(&pool->max_memory)) {
+        signal_fd(w->fd);
+    } else {
+        w->watch_bytes = bytes;
+        w->wprev = NULL;
+        w->wnext = pool->watchers;
+        if (pool->watchers)
+            pool->watchers->wprev = w;
+        pool->watchers = w;
+        w->watching = true;
+    }
+    bufpool__unlock(pool);
+    return r;
 }
 
 /* pool->held: async nodes whose grant waits for its waiter.  Under the
@@ -641,6 +724,7 @@ void bufpool__cancel_all(struct bufpool *pool)
         finish(pool, pool->qhead, -ECANCELED, NULL);
     struct bufpool_alloc *spare = NULL;
     revoke_held(pool, 0, -ECANCELED, &spare);
+    watchers_fire(pool, true);
     bufpool__serve(pool, spare);
 }
 
@@ -691,6 +775,8 @@ void bufpool__forget_others(struct bufpool *pool)
         store_relaxed(&h->next, spare);
         spare = h;
     }
+    while (pool->watchers) /* the parent's fds: never written here */
+        watch_unlink(pool, pool->watchers);
     pool->nwake = 0;
     bufpool__serve(pool, spare);
 }
@@ -872,6 +958,7 @@ BUFPOOL__API void bufpool_waiter_cancel(bufpool_waiter *w)
     if (!w || w->gen != bufpool__fork_gen)
         return;
     pthread_mutex_lock(&w->pool->lock);
+    watch_unlink(w->pool, w);
     node_reset(w->pool, &w->node);
     drain_fd(w->fd);
     bufpool__unlock(w->pool);

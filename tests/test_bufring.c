@@ -24,6 +24,20 @@
  *                  refill returns -ECANCELED and resets it, destroy works
  *   fifo           in BUFPOOL_FIFO mode the ring's restock waits its turn
  *                  behind an async waiter that came first, and vice versa
+ *   regrow, regrow_fifo, regrow_inc, regrow_inc_fifo
+ *                  the budget shrinks below a slot's n buffers (issue 20,
+ *                  point 3), two ways: takes whose restocks find the
+ *                  budget too small run the ring dry, and a restock
+ *                  pending in the queue is failed by the shrink; either
+ *                  way the fd stays silent and refill says -E2BIG while
+ *                  the budget is small, and once it grows back the fd
+ *                  turns readable (within 2 s) and refill restocks every
+ *                  slot, also after a second shrink before the refill;
+ *                  a fork child that grows its copy of the budget leaves
+ *                  the shared fd alone (plain and incremental rings,
+ *                  default and BUFPOOL_FIFO pools)
+ *   shutdown_full  shutdown makes the fd readable whatever the ring's
+ *                  state: full, or dry behind a shrunk budget
  *   inc            incremental consumption (bufpool_bufring_create_inc,
  *                  Linux 6.12+; a SKIP: line without it): small receives
  *                  share one 16 KiB buffer at advancing offsets, each
@@ -460,6 +474,169 @@ static void part_shutdown(void)
     rig_fini(&g);
 }
 
+/* ---- the budget shrinks below n, then grows back ------------------------ */
+
+#define CQE_F_BUF_MORE (1u << 4) /* IORING_CQE_F_BUF_MORE (6.12): not in older headers */
+#define RG_N 2       /* buffers a slot */
+#define RG_SLOTS 4u  /* RG_SLOTS * RG_N buffers: the whole budget */
+
+static int ring_create(bufpool *p, struct rig *g, unsigned short bgid, unsigned entries, size_t n,
+                       bool inc, bufpool_bufring **br)
+{
+    return (inc ? bufpool_bufring_create_inc : bufpool_bufring_create)(p, g->ring.ring_fd, bgid,
+                                                                       entries, n, br);
+}
+
+/* Send `bytes`, then receive until the multishot recv on bgid ends with
+ * -ENOBUFS (the ring ran dry), taking every completion with take_inc (it
+ * serves both kinds of ring) and releasing it at once. */
+static void run_dry(struct rig *g, bufpool_bufring *br, unsigned short bgid, size_t bytes)
+{
+    static char msg[64 * 1024];
+    CHECK(bytes <= sizeof msg);
+    memset(msg, 'r', bytes);
+    send_all(g->sv[1], msg, bytes);
+    arm_recv(g, bgid);
+    for (;;) {
+        int res;
+        unsigned fl;
+        next_cqe(g, &res, &fl);
+        if (res > 0) {
+            void *data;
+            bufpool_alloc *a = bufpool_bufring_take_inc(br, fl, res, &data);
+            CHECK(a != NULL);
+            bufpool_alloc_release(a);
+        }
+        if (!(fl & IORING_CQE_F_MORE)) {
+            CHECK_EQ(res, -ENOBUFS);
+            return;
+        }
+    }
+}
+
+static void regrow_run(bool inc, unsigned flags)
+{
+    struct rig g;
+    rig_init(&g);
+    const size_t slot = RG_N * BS, budget = RG_SLOTS * slot;
+    bufpool *p = make(BS, budget, flags);
+    bufpool_bufring *br;
+    int r = ring_create(p, &g, BGID, RG_SLOTS, RG_N, inc, &br);
+    if (inc && r == -EINVAL) {
+        SKIP_PART("regrow_inc", "the kernel has no incremental provided-buffer rings (6.12+)");
+        bufpool_destroy(p);
+        rig_fini(&g);
+        return;
+    }
+    CHECK_EQ(r, 0);
+    CHECK_EQ(bufpool_bufring_refill(br), RG_SLOTS);
+    int fd = bufpool_bufring_fd(br);
+    CHECK(!readable(fd, 0));
+
+    /* 1. Shrink below a slot: every take's restock finds the budget too
+     * small, and the ring runs dry.  A slot's worth stays in the socket. */
+    CHECK_EQ(bufpool_set_max_memory(p, BS), 0);
+    run_dry(&g, br, BGID, (RG_SLOTS + 1) * slot);
+    CHECK_EQ(stats_of(p).in_use_bytes, 0);
+    CHECK(!readable(fd, 0));                       /* the budget cannot serve it */
+    CHECK_EQ(bufpool_bufring_refill(br), -E2BIG);  /* documented */
+    CHECK(!readable(fd, 0));                       /* and no busy loop */
+    CHECK_EQ(bufpool_set_max_memory(p, slot - 1), 0); /* still too small */
+    CHECK(!readable(fd, 50));
+    CHECK_EQ(bufpool_set_max_memory(p, budget), 0);
+    CHECK(readable(fd, 2000)); /* the loop learns it can refill */
+    /* Shrunk again before the loop got to it: the refill says so and
+     * resets the fd, and the next growth is reported again. */
+    CHECK_EQ(bufpool_set_max_memory(p, BS), 0);
+    CHECK_EQ(bufpool_bufring_refill(br), -E2BIG);
+    CHECK(!readable(fd, 0));
+    /* A fork child that grows its copy of the budget writes nothing to
+     * the fd it shares with us (its copy of the watch is dropped). */
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(bufpool_set_max_memory(p, budget) == 0 ? 0 : 1);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(!readable(fd, 50));
+    CHECK_EQ(bufpool_set_max_memory(p, budget), 0);
+    CHECK(readable(fd, 2000));
+    CHECK_EQ(bufpool_bufring_refill(br), RG_SLOTS);
+    CHECK(!readable(fd, 0));
+
+    /* 2. A restock pending in the queue when the shrink comes.  The slot
+     * left in the socket arrives in one buffer, which we keep: the ring's
+     * restock finds no budget and queues. */
+    arm_recv(&g, BGID);
+    int res;
+    unsigned fl;
+    next_cqe(&g, &res, &fl);
+    CHECK_EQ(res, (int)slot);
+    CHECK(!(fl & CQE_F_BUF_MORE));
+    void *data;
+    bufpool_alloc *held = bufpool_bufring_take_inc(br, fl, res, &data);
+    CHECK(held != NULL);
+    CHECK_EQ(bufpool_bufring_refill(br), RG_SLOTS - 1); /* pending */
+    CHECK(!readable(fd, 0));
+    CHECK_EQ(bufpool_set_max_memory(p, BS), 0);
+    CHECK(readable(fd, 2000)); /* the shrink failed the pending restock */
+    CHECK_EQ(bufpool_bufring_refill(br), -E2BIG);
+    CHECK(!readable(fd, 0));
+    bufpool_alloc_release(held);
+    CHECK(!readable(fd, 50));
+    CHECK_EQ(bufpool_set_max_memory(p, budget), 0);
+    CHECK(readable(fd, 2000));
+    CHECK_EQ(bufpool_bufring_refill(br), RG_SLOTS);
+    CHECK(!readable(fd, 0));
+
+    bufpool_bufring_destroy(br);
+    CHECK_EQ(stats_of(p).in_use_bytes, 0);
+    bufpool_destroy(p);
+    rig_fini(&g);
+}
+
+static void part_regrow(void) { regrow_run(false, 0); }
+static void part_regrow_fifo(void) { regrow_run(false, BUFPOOL_FIFO); }
+static void part_regrow_inc(void) { regrow_run(true, 0); }
+static void part_regrow_inc_fifo(void) { regrow_run(true, BUFPOOL_FIFO); }
+
+/* ---- shutdown: the fd turns readable whatever the ring's state --------- */
+
+static void part_shutdown_full(void)
+{
+    struct rig g;
+    rig_init(&g);
+    /* A full ring. */
+    bufpool *p = make(BS, BUDGET_BUFS * BS, 0);
+    bufpool_bufring *br = make_ring(p, &g, BGID, 4, 4);
+    int fd = bufpool_bufring_fd(br);
+    CHECK(!readable(fd, 0));
+    bufpool_shutdown(p);
+    CHECK(readable(fd, 2000));
+    CHECK_EQ(bufpool_bufring_refill(br), -ECANCELED);
+    CHECK(!readable(fd, 0));
+    bufpool_bufring_destroy(br);
+    bufpool_destroy(p);
+
+    /* A ring dry behind a budget shrunk below its slots. */
+    p = make(BS, 2 * RG_N * BS, BUFPOOL_FIFO);
+    CHECK_EQ(ring_create(p, &g, BGID, 2, RG_N, false, &br), 0);
+    CHECK_EQ(bufpool_bufring_refill(br), 2);
+    fd = bufpool_bufring_fd(br);
+    CHECK_EQ(bufpool_set_max_memory(p, BS), 0);
+    run_dry(&g, br, BGID, 3 * RG_N * BS);
+    CHECK_EQ(bufpool_bufring_refill(br), -E2BIG);
+    CHECK(!readable(fd, 0));
+    bufpool_shutdown(p);
+    CHECK(readable(fd, 2000));
+    CHECK_EQ(bufpool_bufring_refill(br), -ECANCELED);
+    CHECK(!readable(fd, 0));
+    bufpool_bufring_destroy(br);
+    bufpool_destroy(p);
+    rig_fini(&g);
+}
+
 /* ---- FIFO: the restock waits its turn ---------------------------------- */
 
 static void part_fifo(void)
@@ -497,7 +674,6 @@ static void part_fifo(void)
 
 /* ---- incremental consumption ------------------------------------------- */
 
-#define CQE_F_BUF_MORE (1u << 4) /* IORING_CQE_F_BUF_MORE (6.12): not in older headers */
 #define INC_MSG 1000
 #define INC_MSGS 10
 
@@ -616,6 +792,11 @@ int main(int argc, char **argv)
         {"badinput", part_badinput},
         {"two_rings", part_two_rings},
         {"shutdown", part_shutdown},
+        {"regrow", part_regrow},
+        {"regrow_fifo", part_regrow_fifo},
+        {"regrow_inc", part_regrow_inc},
+        {"regrow_inc_fifo", part_regrow_inc_fifo},
+        {"shutdown_full", part_shutdown_full},
         {"fifo", part_fifo},
         {"inc", part_inc},
     };

@@ -4,7 +4,9 @@
  * misuse runs in a forked child, which must die by SIGABRT with the
  * expected message on stderr:
  *   double release, release of a pointer that is no allocation, release of
- *   an allocation whose pool was destroyed, any call on a destroyed pool.
+ *   an allocation whose pool was destroyed, any call on a destroyed pool,
+ *   retain of a released allocation (reported as that, not as a double
+ *   release: issue 20, point 7).
  * A control child doing everything right must exit normally.
  */
 #define _GNU_SOURCE
@@ -49,6 +51,28 @@ static void double_release_retained(void)
     bufpool_alloc_release(a);
     bufpool_alloc_release(a);
     bufpool_alloc_release(a);
+}
+
+static void retain_released(void)
+{
+    bufpool *p = make(64, 64 * 16, 0);
+    bufpool_alloc *a;
+    if (bufpool_allocate(p, 1, &a))
+        _exit(3);
+    bufpool_alloc_release(a);
+    bufpool_alloc_retain(a);
+}
+
+static void retain_released_retained(void)
+{
+    bufpool *p = make(64, 64 * 16, 0);
+    bufpool_alloc *a;
+    if (bufpool_allocate(p, 3, &a))
+        _exit(3);
+    bufpool_alloc_retain(a);
+    bufpool_alloc_release(a);
+    bufpool_alloc_release(a);
+    bufpool_alloc_retain(a);
 }
 
 static void not_an_allocation(void)
@@ -115,26 +139,31 @@ struct death {
     const char *name;
     void (*fn)(void);
     const char *msg1, *msg2; /* stderr must contain one of them */
+    const char *not;         /* and, if not NULL, must not contain this */
 };
 
 static const struct death deaths[] = {
-    {"double release", double_release, "double release", NULL},
-    {"double release after retain", double_release_retained, "double release", NULL},
-    {"release of a static non-allocation", not_an_allocation, "no allocation", NULL},
-    {"release of a heap non-allocation", not_an_allocation_heap, "no allocation", NULL},
-    {"retain of a non-allocation", retain_not_an_allocation, "no allocation", NULL},
-    {"release after its pool was destroyed", release_after_destroy, "wrong pool", "destroyed pool"},
+    {"double release", double_release, "double release", NULL, NULL},
+    {"double release after retain", double_release_retained, "double release", NULL, NULL},
+    {"release of a static non-allocation", not_an_allocation, "no allocation", NULL, NULL},
+    {"release of a heap non-allocation", not_an_allocation_heap, "no allocation", NULL, NULL},
+    {"retain of a non-allocation", retain_not_an_allocation, "no allocation", NULL, NULL},
+    {"retain of a released allocation", retain_released, "retain of a released allocation", NULL,
+     "double release"},
+    {"retain after the last of two releases", retain_released_retained,
+     "retain of a released allocation", NULL, "double release"},
+    {"release after its pool was destroyed", release_after_destroy, "wrong pool", "destroyed pool", NULL},
     {"release of a destroyed pool's allocation, another pool alive", release_into_other_pool_destroyed,
-     "wrong pool", "destroyed pool"},
-    {"allocate on a destroyed pool", uad_allocate, "use after destroy", NULL},
-    {"try_allocate on a destroyed pool", uad_try, "use after destroy", NULL},
-    {"allocate_timeout on a destroyed pool", uad_timed, "use after destroy", NULL},
-    {"get_stats on a destroyed pool", uad_stats, "use after destroy", NULL},
-    {"set_max_memory on a destroyed pool", uad_set_max, "use after destroy", NULL},
-    {"shutdown on a destroyed pool", uad_shutdown, "use after destroy", NULL},
-    {"destroy of a destroyed pool", uad_destroy, "use after destroy", NULL},
-    {"waiter_create on a destroyed pool", uad_waiter, "use after destroy", NULL},
-    {"region on a destroyed pool", uad_region, "use after destroy", NULL},
+     "wrong pool", "destroyed pool", NULL},
+    {"allocate on a destroyed pool", uad_allocate, "use after destroy", NULL, NULL},
+    {"try_allocate on a destroyed pool", uad_try, "use after destroy", NULL, NULL},
+    {"allocate_timeout on a destroyed pool", uad_timed, "use after destroy", NULL, NULL},
+    {"get_stats on a destroyed pool", uad_stats, "use after destroy", NULL, NULL},
+    {"set_max_memory on a destroyed pool", uad_set_max, "use after destroy", NULL, NULL},
+    {"shutdown on a destroyed pool", uad_shutdown, "use after destroy", NULL, NULL},
+    {"destroy of a destroyed pool", uad_destroy, "use after destroy", NULL, NULL},
+    {"waiter_create on a destroyed pool", uad_waiter, "use after destroy", NULL, NULL},
+    {"region on a destroyed pool", uad_region, "use after destroy", NULL, NULL},
 };
 
 /* Run fn in a child; return its wait status and its stderr in buf. */
@@ -177,7 +206,8 @@ int main(void)
         const struct death *d = &deaths[i];
         st = run_child(d->fn, buf, sizeof buf);
         bool sig = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
-        bool msg = strstr(buf, d->msg1) || (d->msg2 && strstr(buf, d->msg2));
+        bool msg = (strstr(buf, d->msg1) || (d->msg2 && strstr(buf, d->msg2))) &&
+                   !(d->not && strstr(buf, d->not));
         if (sig && msg) {
             printf("ok    %s: %s", d->name, buf);
             continue;
@@ -188,8 +218,10 @@ int main(void)
             printf("died by signal %d", WTERMSIG(st));
         else
             printf("exited with %d (not detected)", WEXITSTATUS(st));
-        printf(", expected SIGABRT with \"%s\"%s%s%s; stderr: %s\n", d->msg1, d->msg2 ? " or \"" : "",
-               d->msg2 ? d->msg2 : "", d->msg2 ? "\"" : "", buf[0] ? buf : "(empty)");
+        printf(", expected SIGABRT with \"%s\"%s%s%s%s%s%s; stderr: %s\n", d->msg1,
+               d->msg2 ? " or \"" : "", d->msg2 ? d->msg2 : "", d->msg2 ? "\"" : "",
+               d->not ? " and without \"" : "", d->not ? d->not : "", d->not ? "\"" : "",
+               buf[0] ? buf : "(empty)");
     }
     printf("test_misuse: %zu misuses, %d not detected\n", sizeof deaths / sizeof *deaths, failed);
     return failed ? 1 : 0;

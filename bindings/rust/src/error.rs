@@ -22,17 +22,19 @@ pub enum Error {
     TooBig,
     /// `EAGAIN`: the request would have to wait (`try_allocate`, and a
     /// [`Waiter`](crate::Waiter) that is now pending); from `Pool::new` with
-    /// `locked`, the region could not be locked.
+    /// `locked`, `mlock` could not lock some of the region.
     WouldBlock,
     /// `ETIMEDOUT`: `allocate_timeout` ran out of time.
     TimedOut,
     /// `ECANCELED`: the pool was shut down before or during the wait.
     Canceled,
-    /// `ENOMEM`: the system could not provide the memory.
+    /// `ENOMEM`: the system could not provide the memory; from `Pool::new`
+    /// with `locked`, also a region over `RLIMIT_MEMLOCK`.
     OutOfMemory,
     /// `ENOTSUP`: a region call on a pool without `region`.
     NotSupported,
-    /// `EPERM`: the system refused to lock the region (`locked`).
+    /// `EPERM`: the system refused to lock the region (`locked`):
+    /// `RLIMIT_MEMLOCK` is 0 and the process lacks `CAP_IPC_LOCK`.
     PermissionDenied,
     /// `EBADF`: an async waiter inherited across `fork()`.
     BadFd,

@@ -340,8 +340,9 @@ fn region_calls_without_region() {
 fn region_flags() {
     let hp = Pool::new(Config { region: true, hugepages: true, ..Config::new(4096, 4 << 20) }).unwrap();
     assert_eq!(hp.allocate(2).unwrap().len(), 2);
-    // locked: mlock may be refused (EPERM without the capability, EAGAIN or
-    // ENOMEM over RLIMIT_MEMLOCK): those are the documented errors.
+    // locked: mlock may be refused (EPERM under a zero RLIMIT_MEMLOCK without
+    // the capability, ENOMEM over it, EAGAIN when it cannot fault the region
+    // in): those are the documented errors.
     match Pool::new(Config { region: true, locked: true, ..Config::new(4096, 64 << 10) }) {
         Ok(p) => assert_eq!(p.allocate(16).unwrap().len(), 16),
         Err(e @ (Error::PermissionDenied | Error::WouldBlock | Error::OutOfMemory)) => {
