@@ -367,8 +367,10 @@ static void claim_locked(struct bufpool__arena *a, struct chunk *c, size_t u, si
     bufpool__region_take_locked(c->tree, cu, cv - cu);
     bits_set(c->dirty, u, v - u, false);
     c->ndirty -= v - u;
-    fetch_sub_relaxed(&a->dirty_bytes, (v - u) << a->shift); /* a statistic; orders nothing */
-    /* relaxed: read under every chunk's lock (fork.c), which orders it */
+    /* dirty_bytes keeps counting the range until it is uncharged, so that
+     * charged - dirty_bytes (would_fit in waitq.c) never rises in a purge:
+     * a waiter that looks meanwhile sees the room it saw before.
+     * relaxed: read under every chunk's lock (fork.c), which orders it */
     fetch_add_relaxed(&a->purging, 1);
     *cl = (struct claim){c, cu, cv, u, v, lo, hi};
 }
@@ -390,10 +392,10 @@ static size_t claim_finish(struct bufpool *pool, struct bufpool__arena *a, struc
     bufpool__region_give_locked(c->tree, cl->cu, cl->cv - cl->cu);
     if (ok) {
         bufpool__budget_uncharge(pool, bytes);
+        fetch_sub_relaxed(&a->dirty_bytes, bytes); /* a statistic, after the uncharge */
     } else {
         bits_set(c->dirty, cl->u, cl->v - cl->u, true);
         c->ndirty += cl->v - cl->u;
-        fetch_add_relaxed(&a->dirty_bytes, bytes); /* a statistic */
         bytes = 0;
     }
     fetch_sub_relaxed(&a->purging, 1); /* as in claim_locked */
@@ -663,8 +665,30 @@ static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k,
  * no wakeup: the caller is a server or a waiter's own try, under the lock,
  * and the queue is served again once the purge has uncharged.
  */
+static int default_alloc_try(struct bufpool *pool, struct bufpool__arena *a, size_t n,
+                             unsigned home, bool locked, bool *purged, char **first);
+
+/* Without pool->lock, a purge's uncharges are gives of the wait protocol
+ * that a waiter may have missed: one whose attempt came while the range
+ * was claimed (still charged, under no lock) found no budget, and this
+ * call may leave some over (whole runs).  So after a purge, the look:
+ * seq_cst after the seq_cst uncharges, pairs with a waiter's increment
+ * of nwait before its attempt (waitq.c); if anyone waits, serve. */
 static int default_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t n, unsigned home,
                          bool locked, char **first)
+{
+    bool purged = false;
+    int err = default_alloc_try(pool, a, n, home, locked, &purged, first);
+    if (purged && !locked && load_seqcst(&pool->nwait)) {
+        pthread_mutex_lock(&pool->lock);
+        bufpool__serve(pool, NULL);
+        bufpool__unlock(pool);
+    }
+    return err;
+}
+
+static int default_alloc_try(struct bufpool *pool, struct bufpool__arena *a, size_t n,
+                             unsigned home, bool locked, bool *purged, char **first)
 {
     int kh = home_chunk(pool, a, home);
     size_t room = locked ? locked_room(pool) : SIZE_MAX; /* bytes this call may purge */
@@ -722,6 +746,7 @@ static int default_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t 
                 break;
         }
         room -= got < room ? got : room;
+        *purged = true;
     }
     return -EAGAIN;
 }

@@ -470,6 +470,7 @@ struct bufpool {
      * the lock for.  0: none. */
     size_t purge_want;
     size_t purged_locked; /* bytes purged under the lock since the last bufpool__unlock */
+    unsigned purge_active; /* bufpool__unlock purges running: 0 or 1 */
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
     unsigned ncaches;              /* caches made so far, under lock: homes */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */

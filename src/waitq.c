@@ -227,16 +227,24 @@ static void unlock_wake(struct bufpool *pool)
  *   give of its own.
  * - It also clears pool->over once the pool is back within its budget, as
  *   bufpool__release_slow does, so releases may cache again.
+ * - One such purge at a time (pool->purge_active): the others' unlocks
+ *   leave theirs in purge_want, which the running one takes at its next
+ *   relock, so a never-blocking call does not do a shrink's purge.
  */
 void bufpool__unlock(struct bufpool *pool)
 {
-    size_t want = pool->purge_want;
-    pool->purge_want = 0;
+    /* While one call purges here, the others leave their purges to it:
+     * it takes pool->purge_want at each relock, and recomputes how far the
+     * pool is over its budget; so a call documented never to block does
+     * not make the purge of a shrink running in another thread. */
+    size_t want = pool->purge_active ? 0 : pool->purge_want;
     pool->purged_locked = 0; /* the next section has its slice (arena.c) */
     if (likely(!want)) {
         unlock_wake(pool);
         return;
     }
+    pool->purge_want = 0;
+    pool->purge_active++;
     bufpool__inside_enter(pool); /* under the lock */
     unlock_wake(pool);
     for (;;) {
@@ -253,9 +261,13 @@ void bufpool__unlock(struct bufpool *pool)
         }
         if (pool->destroying)
             pthread_cond_broadcast(&pool->idle);
+        /* got 0: nothing left to take; a purge left meanwhile (by a free
+         * since) stays for the next unlock */
         want = got ? pool->purge_want : 0;
-        if (got)
+        if (want)
             pool->purge_want = 0;
+        else
+            pool->purge_active--;
         pool->purged_locked = 0;
         unlock_wake(pool);
         if (!want)
