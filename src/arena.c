@@ -39,7 +39,8 @@
  * only guards adding chunks; in REGION mode arena->lock is every chunk's.
  * They are the innermost locks (pool->lock may be held), and nobody holds
  * one chunk's lock while taking another lock: a purge takes them one after
- * the other.  Chunks are only ever added, so a lock-free reader of
+ * the other, and holds none across its madvise (see purging); a caller
+ * holding pool->lock purges at most a slice itself (default_alloc).  Chunks are only ever added, so a lock-free reader of
  * nchunks (acquire) sees complete chunks.
  *
  * Ordering.  A free is a "give" of the wait protocol (waitq.c), under the
@@ -81,6 +82,7 @@ struct bufpool__arena {
     size_t page;
     struct bufpool__region *owner; /* REGION: the mapping */
     _Atomic size_t dirty_bytes;   /* free resident bytes, read racily */
+    _Atomic unsigned purging;     /* purge claims in flight (see purging) */
     unsigned nhomes;              /* threads' home chunks (see home_chunk) */
     _Atomic int home[HOMES];      /* the chunk of each home, -1: none yet */
     _Atomic unsigned nchunks;     /* grows under lock; entries are set first */
@@ -306,78 +308,213 @@ void bufpool__arena_destroy(struct bufpool__arena *a)
     free(a);
 }
 
-/* ---- purging ----------------------------------------------------------- */
+/* ---- purging -----------------------------------------------------------
+ *
+ * madvise(MADV_DONTNEED) of resident memory takes about 80 ms a GiB, so no
+ * lock is held across it.  A purge takes a range (a "claim") under its
+ * chunk's lock: out of the tree, so nobody carves it, and out of the dirty
+ * bits, so no other purge takes it; its bytes stay charged.  It drops the
+ * lock, madvises, retakes the lock, gives the range back to the tree
+ * (clean) and only then uncharges it.  So purged memory is never handed
+ * out while its pages are being dropped, and charged never counts it
+ * twice nor lets it go before the system has it back: between the two
+ * critical sections it is neither free, nor dirty, nor live, and charged
+ * still counts it (so would_fit in waitq.c sees it as used).  One claim is
+ * at most PURGE_SLICE, so a purge of gigabytes keeps most of the free
+ * memory carvable while it runs.
+ *
+ * a->purging counts the claims in flight.  It moves only under a chunk's
+ * lock, so fork.c, holding every chunk's lock, reads a stable value and
+ * waits for 0: a claim that a thread absent from the child held would be
+ * lost there (out of the tree and charged forever).
+ */
 
-/* Give back the dirty free units [u, v) of chunk c: the whole pages among
- * them go back to the system (madvise), and all of them to the budget.
- * Units on a page that live buffers share stay resident with their page
- * (the budget counts buffers, not pages).  If madvise fails, nothing
- * changes.  Returns the bytes uncharged. */
-static size_t purge_range(struct bufpool *pool, struct bufpool__arena *a, struct chunk *c,
-                          size_t u, size_t v)
+/* One claim: units [cu, cv) of chunk c, out of the tree; [u, v) of them
+ * were dirty and leave the budget; the pages [lo, hi) go to the system. */
+struct claim {
+    struct chunk *c;
+    size_t cu, cv, u, v, lo, hi;
+};
+
+/* Claim the dirty free units [u, v) of chunk c.  Under c's lock.  Only
+ * whole pages among them go back to the system; the units on a page that
+ * live buffers share stay resident with their page (the budget counts
+ * buffers, not pages).  For buffers smaller than a page, the edge pages go
+ * too when every other buffer on them is free and clean (purged before, or
+ * never used): those units are claimed with the range, so that nobody
+ * carves them while their page is dropped, and keep their (clear) dirty
+ * bits.  Free dirty units on an edge page (a run spared by this purge, or
+ * the rest of a run cut at the slice) keep the page resident. */
+static void claim_locked(struct bufpool__arena *a, struct chunk *c, size_t u, size_t v,
+                         struct claim *cl)
 {
     size_t lo = round_up(u << a->shift, a->page), hi = (v << a->shift) & ~(a->page - 1);
-    /* Buffers smaller than a page: the run's edge pages go too when every
-     * buffer on them is free (the others were purged before, or never
-     * used), so that a page freed piecemeal still goes back in the end. */
     size_t plo = (u << a->shift) & ~(a->page - 1), phi = round_up(v << a->shift, a->page);
     size_t clen = c->units << a->shift;
     phi = phi < clen ? phi : clen;
-    if (plo < lo && bufpool__region_free_locked(c->tree, plo >> a->shift, u - (plo >> a->shift)))
+    size_t cu = u, cv = v;
+    if (plo < lo && bufpool__region_free_locked(c->tree, plo >> a->shift, u - (plo >> a->shift)) &&
+        bits_count(c->dirty, plo >> a->shift, u - (plo >> a->shift)) == 0) {
         lo = plo;
+        cu = plo >> a->shift;
+    }
     if (hi < phi && phi - hi >= a->page &&
-        bufpool__region_free_locked(c->tree, v, (phi >> a->shift) - v))
+        bufpool__region_free_locked(c->tree, v, (phi >> a->shift) - v) &&
+        bits_count(c->dirty, v, (phi >> a->shift) - v) == 0) {
         hi = phi;
-    if (lo < hi && madvise(c->base + lo, hi - lo, MADV_DONTNEED) != 0)
-        return 0;
-    size_t bytes = (v - u) << a->shift;
+        cv = phi >> a->shift;
+    }
+    bufpool__region_take_locked(c->tree, cu, cv - cu);
     bits_set(c->dirty, u, v - u, false);
     c->ndirty -= v - u;
-    fetch_sub_relaxed(&a->dirty_bytes, bytes); /* a statistic; orders nothing */
-    bufpool__budget_uncharge(pool, bytes);
+    /* dirty_bytes keeps counting the range until it is uncharged, so that
+     * charged - dirty_bytes (would_fit in waitq.c) never rises in a purge:
+     * a waiter that looks meanwhile sees the room it saw before.
+     * relaxed: read under every chunk's lock (fork.c), which orders it */
+    fetch_add_relaxed(&a->purging, 1);
+    *cl = (struct claim){c, cu, cv, u, v, lo, hi};
+}
+
+/* Give the claimed pages back to the system, without any lock, then the
+ * range to the tree and its bytes to the budget.  If madvise fails the
+ * range goes back dirty, as it was.  Returns the bytes uncharged.  The
+ * uncharge is a "give" of the wait protocol (waitq.c): as a free into the
+ * arena, under the chunk's lock, which a waiter's attempt takes after its
+ * nwait increment; the callers look at nwait afterwards (or serve under
+ * pool->lock) so that a waiter that looked meanwhile is not left asleep. */
+static size_t claim_finish(struct bufpool *pool, struct bufpool__arena *a, struct claim *cl)
+{
+    struct chunk *c = cl->c;
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PURGE, pool);
+    bool ok = cl->lo >= cl->hi || madvise(c->base + cl->lo, cl->hi - cl->lo, MADV_DONTNEED) == 0;
+    size_t bytes = (cl->v - cl->u) << a->shift;
+    pthread_mutex_lock(c->lock);
+    bufpool__region_give_locked(c->tree, cl->cu, cl->cv - cl->cu);
+    if (ok) {
+        bufpool__budget_uncharge(pool, bytes);
+        fetch_sub_relaxed(&a->dirty_bytes, bytes); /* a statistic, after the uncharge */
+    } else {
+        bits_set(c->dirty, cl->u, cl->v - cl->u, true);
+        c->ndirty += cl->v - cl->u;
+        bytes = 0;
+    }
+    fetch_sub_relaxed(&a->purging, 1); /* as in claim_locked */
+    pthread_mutex_unlock(c->lock);
     return bytes;
 }
 
-/*
- * Purge at least `want` bytes of dirty free memory if there is that much
- * (default mode).  Each chunk under its own lock, one after the other; the
- * caller holds none of them.  Returns the bytes uncharged.
- */
 /* A run to leave alone in a purge: the one about to be handed out. */
 struct keep {
     unsigned k;
     size_t unit, n;
 };
 
+#define PURGE_SLICE ((size_t)8 << 20) /* bytes: one claim's madvise, about 0.6 ms */
+
+/*
+ * Purge at least `want` bytes of dirty free memory if there is that much
+ * (default mode), run by run, each whole; exact: no more than `want` (a
+ * unit more, a page for buffers smaller than a page), cutting the last
+ * run.  Claim by claim, each under its chunk's lock, the madvise under
+ * none; the caller holds no chunk lock (pool->lock it may hold, then
+ * exact, see default_alloc).  Returns the bytes uncharged.
+ */
 static size_t purge(struct bufpool *pool, struct bufpool__arena *a, size_t want,
-                    const struct keep *x)
+                    const struct keep *x, bool exact)
 {
     size_t got = 0;
     unsigned nc = load_acquire(&a->nchunks); /* pairs with chunk_add's store */
     for (unsigned k = 0; k < nc && got < want; k++) {
         struct chunk *c = &a->chunk[k];
-        pthread_mutex_lock(c->lock);
-        for (size_t pos = 0; c->ndirty && pos < c->units && got < want;) {
-            size_t s = bits_next_run(c->dirty, &pos, c->units), e = pos;
-            if (s == e)
+        size_t run_end = 0; /* not exact: the run being purged, to its end */
+        for (size_t pos = 0; got < want || pos < run_end;) {
+            pthread_mutex_lock(c->lock);
+            size_t s = pos, e = pos;
+            while (c->ndirty && pos < c->units) {
+                s = bits_next_run(c->dirty, &pos, c->units);
+                e = pos;
+                if (s == e)
+                    break;
+                if (x && x->k == k && s < x->unit + x->n && x->unit < e) { /* around it */
+                    if (s < x->unit)
+                        e = x->unit;
+                    else
+                        s = x->unit + x->n;
+                    pos = e;
+                    if (s >= e)
+                        continue;
+                }
                 break;
-            if (x && x->k == k && s < x->unit + x->n && x->unit < e) { /* around it */
-                if (s < x->unit)
-                    got += purge_range(pool, a, c, s, x->unit);
-                if (x->unit + x->n < e)
-                    got += purge_range(pool, a, c, x->unit + x->n, e);
-                continue;
             }
-            got += purge_range(pool, a, c, s, e);
+            if (s >= e) {
+                pthread_mutex_unlock(c->lock);
+                break;
+            }
+            size_t units = PURGE_SLICE >> a->shift ? PURGE_SLICE >> a->shift : 1;
+            if (exact && got < want) {
+                size_t left = want - got;
+                size_t need = (left >> a->shift) + ((left & (((size_t)1 << a->shift) - 1)) != 0);
+                units = need < units ? need : units;
+            }
+            if (!exact && e > run_end)
+                run_end = e;
+            if (e - s > units)
+                e = s + units;
+            struct claim cl;
+            claim_locked(a, c, s, e, &cl);
+            pthread_mutex_unlock(c->lock);
+            got += claim_finish(pool, a, &cl);
+            pos = e;
         }
-        pthread_mutex_unlock(c->lock);
     }
     return got;
 }
 
 size_t bufpool__arena_purge(struct bufpool *pool, size_t want)
 {
-    return pool->arena->region ? 0 : purge(pool, pool->arena, want, NULL);
+    return pool->arena->region ? 0 : purge(pool, pool->arena, want, NULL, false);
+}
+
+unsigned bufpool__arena_purging(struct bufpool__arena *a)
+{
+    return load_relaxed(&a->purging); /* as in claim_locked */
+}
+
+/* Leave a purge to whoever unlocks pool->lock (bufpool__unlock).  Under
+ * pool->lock. */
+static void purge_defer(struct bufpool *pool, size_t want)
+{
+    if (pool->purge_want < want)
+        pool->purge_want = want;
+}
+
+/* What a section under pool->lock may still purge itself: PURGE_SLICE in
+ * all until its bufpool__unlock (which resets the count), so that a
+ * never-blocking call waits a fraction of a millisecond for it at most. */
+static size_t locked_room(const struct bufpool *pool)
+{
+    return pool->purged_locked < PURGE_SLICE ? PURGE_SLICE - pool->purged_locked : 0;
+}
+
+static size_t purge_locked(struct bufpool *pool, struct bufpool__arena *a, size_t want,
+                           const struct keep *x)
+{
+    size_t got = purge(pool, a, want, x, true);
+    pool->purged_locked += got;
+    return got;
+}
+
+/* Under pool->lock: purge `want` bytes now if the section's slice allows,
+ * else after the unlock. */
+void bufpool__arena_trim_locked(struct bufpool *pool, size_t want)
+{
+    struct bufpool__arena *a = pool->arena;
+    if (a->region || !want)
+        return;
+    if (want <= locked_room(pool))
+        purge_locked(pool, a, want, NULL);
+    else
+        purge_defer(pool, want);
 }
 
 /* ---- carving ------------------------------------------------------------ */
@@ -518,11 +655,43 @@ static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k,
  * full.  If no chunk has a run, reserve another.  Every chunk is tried
  * under its own lock, after the caller's nwait increment if it is a
  * waiter, so a run freed into any chunk is seen (waitq.c).
+ *
+ * locked: the caller holds pool->lock, which calls documented never to
+ * block take (bufpool_get_stats, bufpool_waiter_allocate).  It then
+ * purges exactly, and at most what is left of the section's PURGE_SLICE
+ * (locked_room: well under a millisecond); a larger purge is left to
+ * bufpool__unlock, which makes it after the unlock and serves the queue
+ * again, and this attempt fails with -EAGAIN.  That loses
+ * no wakeup: the caller is a server or a waiter's own try, under the lock,
+ * and the queue is served again once the purge has uncharged.
  */
+static int default_alloc_try(struct bufpool *pool, struct bufpool__arena *a, size_t n,
+                             unsigned home, bool locked, bool *purged, char **first);
+
+/* Without pool->lock, a purge's uncharges are gives of the wait protocol
+ * that a waiter may have missed: one whose attempt came while the range
+ * was claimed (still charged, under no lock) found no budget, and this
+ * call may leave some over (whole runs).  So after a purge, the look:
+ * seq_cst after the seq_cst uncharges, pairs with a waiter's increment
+ * of nwait before its attempt (waitq.c); if anyone waits, serve. */
 static int default_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t n, unsigned home,
-                         char **first)
+                         bool locked, char **first)
+{
+    bool purged = false;
+    int err = default_alloc_try(pool, a, n, home, locked, &purged, first);
+    if (purged && !locked && load_seqcst(&pool->nwait)) {
+        pthread_mutex_lock(&pool->lock);
+        bufpool__serve(pool, NULL);
+        bufpool__unlock(pool);
+    }
+    return err;
+}
+
+static int default_alloc_try(struct bufpool *pool, struct bufpool__arena *a, size_t n,
+                             unsigned home, bool locked, bool *purged, char **first)
 {
     int kh = home_chunk(pool, a, home);
+    size_t room = locked ? locked_room(pool) : SIZE_MAX; /* bytes this call may purge */
     for (int round = 0; round < 8; round++) {
         size_t need = 0, short_by = SIZE_MAX;
         struct keep at, best = {0, 0, 0};
@@ -554,10 +723,30 @@ static int default_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t 
                 return err;
             continue;
         }
-        if (purge(pool, a, short_by ? short_by : 1, &best) == 0 &&
-            (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) ||
-             purge(pool, a, SIZE_MAX, NULL) == 0))
-            break; /* nothing left to give back: the budget is held elsewhere */
+        /* What the run lacks, and what the pool is over a shrunk budget
+         * (charge() refuses even a resident run until it is back within). */
+        size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
+        size_t over = charged > max ? charged - max : 0;
+        size_t want = short_by ? short_by : 1, got;
+        want = want + over < want ? SIZE_MAX : want + over;
+        if (want > room) {
+            purge_defer(pool, want);
+            return -EAGAIN;
+        }
+        got = locked ? purge_locked(pool, a, want, &best) : purge(pool, a, want, &best, false);
+        if (got == 0) {
+            if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory))
+                break; /* nothing left to give back: the budget is held elsewhere */
+            if (room == 0) { /* over a shrunk budget: the rest after the unlock */
+                purge_defer(pool, 1);
+                return -EAGAIN;
+            }
+            got = locked ? purge_locked(pool, a, room, NULL) : purge(pool, a, room, NULL, false);
+            if (got == 0)
+                break;
+        }
+        room -= got < room ? got : room;
+        *purged = true;
     }
     return -EAGAIN;
 }
@@ -601,10 +790,11 @@ out:
  * (see home_chunk).  0, -EAGAIN (the budget, or in REGION mode the region,
  * has no room now), -ENOMEM.
  */
-int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, char **first)
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool locked, char **first)
 {
     struct bufpool__arena *a = pool->arena;
-    return a->region ? region_alloc(pool, a, n, first) : default_alloc(pool, a, n, home, first);
+    return a->region ? region_alloc(pool, a, n, first) :
+                       default_alloc(pool, a, n, home, locked, first);
 }
 
 /*
@@ -613,7 +803,7 @@ int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, char **f
  * down at once.  REGION: uncharged.  Either is a give of the wait protocol,
  * under the lock of the run's chunk.
  */
-void bufpool__arena_free(struct bufpool *pool, char *first, size_t n)
+void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locked)
 {
     struct bufpool__arena *a = pool->arena;
     size_t bytes = n << a->shift;
@@ -633,8 +823,12 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n)
     fetch_add_relaxed(&a->dirty_bytes, bytes); /* a statistic; orders nothing */
     pthread_mutex_unlock(c->lock);
     size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
-    if (charged > max)
-        purge(pool, a, charged - max, NULL);
+    if (charged > max) {
+        if (locked)
+            bufpool__arena_trim_locked(pool, charged - max);
+        else
+            purge(pool, a, charged - max, NULL, false);
+    }
 }
 
 /* ---- queries --------------------------------------------------------------- */

@@ -155,11 +155,11 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct
 {
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc(pool, n, tc ? tc->home : 0, &mem);
+    int err = bufpool__arena_alloc(pool, n, tc ? tc->home : 0, false, &mem);
     if (err)
         return err;
     if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool) || !(h = hdr_get(pool, tc))) {
-        bufpool__arena_free(pool, mem, n);
+        bufpool__arena_free(pool, mem, n, false);
         return -ENOMEM;
     }
     block_init(h, mem, n);
@@ -171,11 +171,11 @@ int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_all
 {
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc(pool, n, 0, &mem);
+    int err = bufpool__arena_alloc(pool, n, 0, true, &mem);
     if (err)
         return err;
     if (!(h = hdr_get_locked(pool))) {
-        bufpool__arena_free(pool, mem, n);
+        bufpool__arena_free(pool, mem, n, true);
         return -ENOMEM;
     }
     block_init(h, mem, n);
@@ -185,14 +185,14 @@ int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_all
 
 void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
 {
-    bufpool__arena_free(pool, a->first, a->n);
+    bufpool__arena_free(pool, a->first, a->n, false);
     a->first = NULL;
     bufpool__hdr_put(pool, tc, a);
 }
 
 void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a)
 {
-    bufpool__arena_free(pool, a->first, a->n);
+    bufpool__arena_free(pool, a->first, a->n, true);
     a->first = NULL;
     hdr_put_locked(pool, a);
 }

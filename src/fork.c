@@ -71,14 +71,19 @@ static void quiesce_all(void)
         bufpool__tcache_quiesce(p);
 }
 
-/* True when no pool has a served or told call on its way out.  Under every
- * pool's lock: inside only grows under it (bufpool__inside_enter). */
+/* True when no pool has a served or told call on its way out, nor a purge
+ * in flight (arena.c: a range taken out of the arena for its madvise would
+ * stay out, and charged, in the child).  Under every pool's lock and every
+ * chunk's: inside only grows under the former (bufpool__inside_enter; a
+ * purge after the unlock is counted there too, bufpool__unlock), and the
+ * arena's claims only move under the latter. */
 static bool settled(void)
 {
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
         /* acquire: pairs with the release in bufpool__inside_leave, as in
          * bufpool_destroy. */
-        if (load_acquire(&p->inside) != bufpool__blocked_queued(p))
+        if (load_acquire(&p->inside) != bufpool__blocked_queued(p) ||
+            bufpool__arena_purging(p->arena) != 0)
             return false;
     }
     return true;

@@ -123,6 +123,7 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_REFILL_TAKEN,     /* a refill took a chain, before its bin gets the rest */
     BUFPOOL__HOOK_TOLD_RETRY,       /* a told call, as it starts over */
     BUFPOOL__HOOK_RUN_CUT,          /* a cut of the cache's run, between its two stores */
+    BUFPOOL__HOOK_PURGE,            /* a purge, its range taken, before the madvise */
 };
 #ifdef BUFPOOL_TEST_HOOKS
 extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
@@ -160,12 +161,21 @@ struct bufpool__arena;
 int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, unsigned flags);
 void bufpool__arena_destroy(struct bufpool__arena *a);
 /* n buffers, charging the budget for what is not resident yet: 0, -EAGAIN
- * (no budget, or in REGION mode no run, now), -ENOMEM. */
-int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, char **first);
-void bufpool__arena_free(struct bufpool *pool, char *first, size_t n);
-/* Give back at least `want` bytes of free resident memory if there is that
- * much; the bytes uncharged. */
+ * (no budget, or in REGION mode no run, now), -ENOMEM.  locked: the caller
+ * holds pool->lock; a purge longer than a slice is then left to
+ * bufpool__unlock (pool->purge_want), and this call fails with -EAGAIN. */
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool locked, char **first);
+/* locked: as above; a pool over its budget is then purged back down by
+ * bufpool__unlock, not by this call. */
+void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locked);
+/* Give back about `want` bytes of free resident memory if there is that
+ * much; the bytes uncharged.  No lock is held across a madvise. */
 size_t bufpool__arena_purge(struct bufpool *pool, size_t want);
+/* Under pool->lock: purge want bytes now if the section may still purge
+ * that much itself (a slice in all), else after the unlock. */
+void bufpool__arena_trim_locked(struct bufpool *pool, size_t want);
+/* Purge claims in flight: stable under every chunk's lock (fork.c). */
+unsigned bufpool__arena_purging(struct bufpool__arena *a);
 size_t bufpool__arena_dirty(const struct bufpool__arena *a); /* free resident bytes */
 size_t bufpool__arena_largest(struct bufpool__arena *a);    /* in buffers */
 /* Could a run of n buffers be carved now, the budget aside? */
@@ -470,7 +480,14 @@ struct bufpool {
     size_t slab_left;
     uint64_t total_waits;
     _Atomic uint64_t total_wait_ns;
-    _Atomic size_t inside; /* calls in acquire_slow or told, not yet returned */
+    _Atomic size_t inside; /* calls in acquire_slow or told, or purging after
+                            * the unlock (bufpool__unlock), not yet returned */
+    /* Bytes to purge once the lock is dropped (bufpool__unlock): a purge
+     * that a section under the lock needed but left, as too long to hold
+     * the lock for.  0: none. */
+    size_t purge_want;
+    size_t purged_locked; /* bytes purged under the lock since the last bufpool__unlock */
+    unsigned purge_active; /* bufpool__unlock purges running: 0 or 1 */
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
     unsigned ncaches;              /* caches made so far, under lock: homes */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */

@@ -147,8 +147,10 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         /* inside first: acquire, pairs with the release decrement in
          * bufpool__inside_leave, so the counts read next include what that
          * call counted.  A blocked call, or a told one starting over, is
-         * counted until it has counted its allocation.  After shutdown
-         * inside grows only for a call that fails at once. */
+         * counted until it has counted its allocation, and a purge
+         * after an unlock until it is done (bufpool__unlock).  After
+         * shutdown inside grows only for a call that fails at once, or
+         * for such a purge, left by a section under the lock. */
         size_t inside = load_acquire(&pool->inside);
         (void)BUFPOOL__HOOK(BUFPOOL__HOOK_DESTROY_COUNTING, pool);
         struct tc_counters sum;
@@ -636,13 +638,19 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
     bufpool__watchers_grown(pool); /* after the store, under the lock (waitq.c) */
-    /* A shrink: free memory the arena keeps resident goes back at once. */
+    /* A shrink: free memory the arena keeps resident goes back before this
+     * call returns; beyond a slice, after the unlock (bufpool__unlock), so
+     * that calls documented never to block do not wait out the madvise.
+     * Meanwhile the pool is over its budget: releases give back (waitq.c)
+     * and reuse of cached memory stops (arena.c, charge). */
     size_t charged = load_relaxed(&pool->charged);
     if (charged > max_memory)
-        bufpool__arena_purge(pool, charged - max_memory);
-    /* Still over (live memory, or caches refilled meanwhile): releases
-     * give back until a slow one finds the pool within budget (waitq.c). */
-    pool->over = load_relaxed(&pool->charged) > max_memory;
+        bufpool__arena_trim_locked(pool, charged - max_memory);
+    charged = load_relaxed(&pool->charged);
+    /* Still over (live memory, memory being purged, or caches refilled
+     * meanwhile): releases give back until a slow one, or the purge above,
+     * finds the pool within budget (waitq.c). */
+    pool->over = charged > max_memory;
     bufpool__gate_update(pool);
     bufpool__unlock(pool);
     return 0;

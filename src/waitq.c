@@ -300,7 +300,8 @@ static void finish(struct bufpool *pool, struct waitnode *w, int result, struct 
     }
 }
 
-void bufpool__unlock(struct bufpool *pool)
+/* Unlock pool->lock, then wake the sleepers served under it. */
+static void unlock_wake(struct bufpool *pool)
 {
     _Atomic uint32_t *wake[sizeof pool->wake / sizeof *pool->wake];
     unsigned n = pool->nwake;
@@ -310,6 +311,80 @@ void bufpool__unlock(struct bufpool *pool)
     pthread_mutex_unlock(&pool->lock);
     for (unsigned i = 0; i < n; i++)
         syscall(SYS_futex, wake[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/*
+ * Unlock, wake, then make the purge the section left (pool->purge_want):
+ * a shrink's (bufpool_set_max_memory), a free into an arena over its
+ * budget, or a take that needed more than a slice (arena.c).  Why it is
+ * correct:
+ *
+ * - No lock is held across a madvise, so nobody waits behind it: a purge
+ *   takes its ranges out of the arena first (arena.c, claims), so nobody
+ *   can carve them meanwhile, and they stay charged until given back.
+ * - The call stays counted in pool->inside from the section that left the
+ *   purge (the increment is under the lock, as bufpool__inside_enter
+ *   wants) until its last touch of the pool, so bufpool_destroy does not
+ *   free the pool under it, and fork() waits for it (fork.c, settled), as
+ *   for a call in acquire_slow.
+ * - No wakeup is lost: the purge's uncharges are gives of the wait
+ *   protocol, and this call then takes the lock and serves the queue,
+ *   which holds every waiter that registered before; one that registers
+ *   after sees the uncharges (they happened before, through the lock).
+ *   That serve may leave a purge again; the loop goes on while purges make
+ *   progress (they shrink the free resident memory), and a purge that
+ *   finds nothing to take ends it: memory claimed by another purge in
+ *   flight is served by that purge's caller, and memory freed later is a
+ *   give of its own.
+ * - It also clears pool->over once the pool is back within its budget, as
+ *   bufpool__release_slow does, so releases may cache again.
+ * - One such purge at a time (pool->purge_active): the others' unlocks
+ *   leave theirs in purge_want, which the running one takes at its next
+ *   relock, so a never-blocking call does not do a shrink's purge.
+ */
+void bufpool__unlock(struct bufpool *pool)
+{
+    /* While one call purges here, the others leave their purges to it:
+     * it takes pool->purge_want at each relock, and recomputes how far the
+     * pool is over its budget; so a call documented never to block does
+     * not make the purge of a shrink running in another thread. */
+    size_t want = pool->purge_active ? 0 : pool->purge_want;
+    pool->purged_locked = 0; /* the next section has its slice (arena.c) */
+    if (likely(!want)) {
+        unlock_wake(pool);
+        return;
+    }
+    pool->purge_want = 0;
+    pool->purge_active++;
+    bufpool__inside_enter(pool); /* under the lock */
+    unlock_wake(pool);
+    for (;;) {
+        size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
+        if (charged > max && charged - max > want)
+            want = charged - max; /* down to the budget, whatever it is now */
+        size_t got = bufpool__arena_purge(pool, want);
+        pthread_mutex_lock(&pool->lock);
+        if (got)
+            bufpool__serve(pool, NULL);
+        if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
+            pool->over = false;
+            bufpool__gate_update(pool);
+        }
+        if (pool->destroying)
+            pthread_cond_broadcast(&pool->idle);
+        /* got 0: nothing left to take; a purge left meanwhile (by a free
+         * since) stays for the next unlock */
+        want = got ? pool->purge_want : 0;
+        if (want)
+            pool->purge_want = 0;
+        else
+            pool->purge_active--;
+        pool->purged_locked = 0;
+        unlock_wake(pool);
+        if (!want)
+            break;
+    }
+    bufpool__inside_leave(pool); /* the last touch of the pool */
 }
 
 /* Take a spare of length n out of *spare, or NULL.  The links are written
