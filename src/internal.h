@@ -58,6 +58,7 @@
 #define fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
 #define fetch_add_release(p, v) atomic_fetch_add_explicit((p), (v), memory_order_release)
 #define exchange_acquire(p, v) atomic_exchange_explicit((p), (v), memory_order_acquire)
+#define exchange_relaxed(p, v) atomic_exchange_explicit((p), (v), memory_order_relaxed)
 #define fetch_sub_acqrel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
 #define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
 #define cas_seqcst(p, e, v) \
@@ -399,6 +400,7 @@ struct waitnode {
     unsigned tells;               /* blocked, default mode: times told before */
     bool starving;                /* blocked, default mode: waited STARVE_NS (waitq.c) */
     _Atomic bool starve_asked;    /* ... and asked to be (wait_starving) */
+    _Atomic bool fitted;          /* a serve found that it would fit, but for others' claims */
 };
 
 struct bufpool_waiter {
@@ -505,13 +507,11 @@ size_t bufpool__blocked_queued(struct bufpool *pool);
 void bufpool__forget_others(struct bufpool *pool);
 /* waitq.c */
 /* ... blocks until end (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for
- * ACQ_TIMED.  *since: when the request first queued (0: not yet; set
- * here), kept across tells, so that its wait counts toward starving from
- * its first queueing on.  BUFPOOL__TOLD: told that the memory is there, not given it
+ * ACQ_TIMED.  BUFPOOL__TOLD: told that the memory is there, not given it
  * (the default mode's wakeup); the caller tries again, tells + 1, still
  * counted in pool->inside (tells > 0: counted on entry). */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, uint64_t *since, struct bufpool_alloc **out);
+                          uint64_t end, unsigned tells, struct bufpool_alloc **out);
 /* Before queueing, in the default mode: spin a little (never past end, a
  * deadline as for acquire_slow) while watching for memory released
  * elsewhere; true when some may fit n now. */
@@ -519,9 +519,10 @@ bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64
 #define BUFPOOL__TOLD 1
 /* A blocked request told this many times is given its memory instead. */
 #define BUFPOOL__TELLS_MAX 64u
-/* A blocked request that has waited this long (default mode) is starving:
- * granted ahead of every later request, and the pool hands off to it
- * (waitq.c).  Go's sync.Mutex uses the same 1 ms. */
+/* A blocked request that has waited this long (default mode) without the
+ * memory it needs ever being free for it is starving: granted ahead of
+ * every later request, and the pool hands off to it (waitq.c).  Go's
+ * sync.Mutex uses the same 1 ms. */
 #define BUFPOOL__STARVE_NS 1000000u
 uint64_t bufpool__now_ns(void);
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);

@@ -208,8 +208,8 @@ static uint64_t deadline(int kind, uint64_t timeout_ns)
 /*
  * The search, after acquire_full's checks: the caches, the depot, the
  * arena, then the queue; the queue first (queue_first) when FIFO order or
- * a starving request says nobody may overtake those queued.  Told (the default mode's wakeup, see
- * serve in waitq.c), a call starts over.  A blocked request may be told up
+ * a starving request says nobody may overtake those queued.  Told (the
+ * default mode's wakeup, see serve in waitq.c), a call starts over.  A blocked request may be told up
  * to BUFPOOL__TELLS_MAX times, after which it is handed its memory; a try
  * gives up after three.  A told call is still counted in pool->inside
  * (tells > 0), so bufpool_destroy, which frees the pool once inside is 0
@@ -220,8 +220,7 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
                           uint64_t timeout_ns, bool queue_first, bufpool_alloc **out)
 {
     unsigned tells = 0;
-    uint64_t end = 0;   /* the deadline, once it is needed */
-    uint64_t since = 0; /* when it first queued (acquire_slow) */
+    uint64_t end = 0; /* the deadline, once it is needed */
     bool spun = false;
     struct bufpool_alloc *a;
     int r;
@@ -254,7 +253,7 @@ again:
                     goto again;
             }
         queue:
-            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &since, out);
+            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
             if (r != BUFPOOL__TOLD)
                 return r; /* acquire_slow dropped the count */
             r = -EAGAIN;

@@ -71,9 +71,10 @@
  * like any request.  A blocked request told BUFPOOL__TELLS_MAX times is
  * granted from then on.  Telling bounds nothing for a request that never
  * fits while others keep taking part of the budget (a request for all of
- * it against many small ones): that request is never told.  So, as Go's
- * sync.Mutex does, a blocked request that has waited BUFPOOL__STARVE_NS
- * since it first queued turns starving (wait_starving, serve_starving),
+ * it against many small ones): that request is never told.  So, after
+ * Go's sync.Mutex, a blocked request that has waited BUFPOOL__STARVE_NS
+ * without the memory it needs ever being free for it turns starving
+ * (wait_starving, serve_starving),
  * and while one is queued the pool hands off: serve works as in FIFO
  * mode, and the gate sends every allocation, and every told call's retry,
  * to the queue behind it.  The hand-off ends when no starving request is
@@ -489,6 +490,10 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
             if (fits) {
                 promised += bufpool__bytes(pool, w->n);
                 finish(pool, w, 0, NULL);
+            } else if (promised && would_fit(pool, w->n, 0)) {
+                /* its turn comes: not starving (wait_starving); relaxed, a
+                 * hint it reads on its own */
+                store_relaxed(&w->fitted, 1);
             }
             continue;
         }
@@ -532,8 +537,16 @@ static int wait_node(struct waitnode *w, uint64_t end)
 
 /*
  * The sleep of a blocked request in the default mode: as wait_node, but
- * the first sleep ends at starve_at too, and the request then asks to
- * starve and sleeps on.  It does not take the lock to turn starving
+ * the sleep also ends at starve_at, 1 ms after it queued.  If a serve
+ * found meanwhile that it would fit but for the claims of requests ahead
+ * of it (me->fitted: its turn in arrival order is coming, as for one
+ * buffer among many threads on a tight budget), it is not starving: it
+ * looks again 1 ms later.  Otherwise the memory it needs was never free
+ * for it (a request for the whole budget against many small ones), and it
+ * asks to starve and sleeps on.  A told request that queues again starts
+ * a new clock: it was told because it fitted; BUFPOOL__TELLS_MAX bounds
+ * how often that happens, and from then on it is never told, so its clock
+ * runs.  It does not take the lock to turn starving
  * itself: on a pool whose lock its releasers keep taking, a woken sleeper
  * may wait for the lock far longer than 1 ms (measured: up to 200 ms with
  * 16 threads on 2 CPUs).  It flags its node and counts the request in
@@ -547,13 +560,18 @@ static int wait_node(struct waitnode *w, uint64_t end)
 static int wait_starving(struct bufpool *pool, struct waitnode *me, uint64_t end,
                          uint64_t starve_at)
 {
-    if (starve_at < end) {
+    while (starve_at < end) {
         if (wait_node(me, starve_at) == 0)
             return 0;
+        if (exchange_relaxed(&me->fitted, 0)) { /* it fitted meanwhile: look again later */
+            starve_at += BUFPOOL__STARVE_NS;
+            continue;
+        }
         /* The flag, then the count: release pairs with the exchange in
          * serve_starving, which then sees the flag. */
         store_relaxed(&me->starve_asked, 1);
         fetch_add_release(&pool->starve_asked, 1);
+        break;
     }
     return wait_node(me, end);
 }
@@ -663,7 +681,7 @@ static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *
  * caller has validated the arguments.  Accounts the allocation it returns.
  */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, uint64_t *since, struct bufpool_alloc **out)
+                          uint64_t end, unsigned tells, struct bufpool_alloc **out)
 {
     struct waitnode me = {.n = n, .tells = tells};
     uint64_t start = 0, starve_at = UINT64_MAX;
@@ -700,18 +718,8 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         goto out;
     }
     enqueue(pool, &me);
-    if (!(pool->flags & BUFPOOL_FIFO) && kind != ACQ_TRY) {
-        /* Its wait counts from its first queueing: a request told and
-         * overtaken again and again starves too. */
-        uint64_t now = bufpool__now_ns();
-        if (!*since)
-            *since = now;
-        starve_at = *since + BUFPOOL__STARVE_NS;
-        if (now >= starve_at) {
-            starve(pool, &me);
-            starve_at = UINT64_MAX; /* starving already: no timer */
-        }
-    }
+    if (!(pool->flags & BUFPOOL_FIFO) && kind != ACQ_TRY)
+        starve_at = bufpool__now_ns() + BUFPOOL__STARVE_NS;
     bufpool__serve(pool, bufpool__steal(pool, NULL));
     if (load_relaxed(&me.state) == WN_WAITING) {
         if (kind == ACQ_TRY) {

@@ -98,12 +98,11 @@
  *                            as A is, up to TELLS times (BUFPOOL__TELLS_MAX
  *                            in the C code), and starts over each time.
  *                            With -DSTARVE (default mode) B may turn
- *                            starving: when it re-queues after a tell (it
- *                            has waited BUFPOOL__STARVE_NS since its first
- *                            queueing), or by asking as its first sleep runs
- *                            out (basked: wait_starving's flag, set without
- *                            the lock; the next serve turns it, as
- *                            serve_starving).  While B starves the pool
+ *                            starving: it asks as its sleep runs out
+ *                            (basked: wait_starving's flag, set without
+ *                            the lock, whether or not it fitted meanwhile,
+ *                            which only delays the ask; the next serve
+ *                            turns it, as serve_starving).  While B starves the pool
  *                            hands off (HANDOFF): serve grants in FIFO
  *                            order and stops at B, and A's fresh try and
  *                            B's retry queue first; HANDOFF_ORDER asserts
@@ -513,10 +512,6 @@ slow:
     :: else -> skip
     fi;
     enqueue(me);
-    if                                           /* waited STARVE_NS since its first queueing */
-    :: STARVE && !FIFO && btells > 0 -> bstarve = 1
-    :: else -> skip
-    fi;
     steal();
     serve();
     if
