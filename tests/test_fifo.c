@@ -54,7 +54,9 @@ static void test_fifo_order_with_timeout_in_middle(void)
         CHECK_EQ(bufpool_allocate(p, 1, &hold[i]), 0);
     struct req r[4] = {
         {.p = p, .n = 2},
-        {.p = p, .n = 1, .timeout_ns = 1000000000u}, /* gives up in the middle; 1 s: the two behind it must queue first, even under a sanitizer on a loaded machine */
+        /* gives up in the middle; after 1 s, so that the two behind it
+         * queue first even under a sanitizer on a loaded machine */
+        {.p = p, .n = 1, .timeout_ns = 1000000000u},
         {.p = p, .n = 3},
         {.p = p, .n = 1},
     };
