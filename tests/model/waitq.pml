@@ -213,9 +213,18 @@ bit fd = 0;
 #ifndef STARVE
 #define STARVE 0
 #endif
+/* Without STARVE none of it is compiled in: the other suites' state spaces
+ * stay as they were. */
+#if STARVE
 bit bstarve = 0;      /* B's node is starving: the pool hands off (FIFO order) */
 bit basked = 0;       /* B's node asked to starve (its flag and the pool's count) */
 #define HANDOFF (FIFO || bstarve)
+/* While B starves, nobody queued behind it is served before it. */
+#define HANDOFF_ORDER() assert(!(s_w == A && bstarve && s_i > 0 && q[0] == B))
+#else
+#define HANDOFF FIFO
+#define HANDOFF_ORDER() skip
+#endif
 
 inline lock_pool() { atomic { lock == 0 -> lock = 1 } }
 inline unlock_pool() { lock = 0 }
@@ -233,10 +242,12 @@ inline dequeue(w) {
     od;
     qn--;
     queued[w] = 0;
+#if STARVE
     if
     :: w == B -> bstarve = 0; basked = 0         /* the hand-off ends with it */
     :: else -> skip
     fi;
+#endif
     nwait--
 }
 
@@ -302,14 +313,13 @@ inline take(n) {
     fi
 }
 
-/* While B starves, nobody queued behind it is served before it. */
-#define HANDOFF_ORDER() assert(!(s_w == A && bstarve && s_i > 0 && q[0] == B))
-
 inline serve() {
+#if STARVE
     if                                           /* serve_starving */
     :: basked && queued[B] -> bstarve = 1; basked = 0
     :: else -> skip
     fi;
+#endif
     promised = 0;
     s_i = 0;
     do
@@ -346,14 +356,20 @@ inline serve() {
             if
             :: t_ok ->
                 promised = promised + need[s_w];
+#if STARVE
                 HANDOFF_ORDER();
+#endif
                 finish(s_w, OK, 0)
             :: else -> s_i++
             fi
         :: else ->
             take(need[s_w]);
             if
-            :: t_ok -> HANDOFF_ORDER(); finish(s_w, OK, need[s_w])
+            :: t_ok ->
+#if STARVE
+                HANDOFF_ORDER();
+#endif
+                finish(s_w, OK, need[s_w])
 #ifndef BADHANDOFF
             :: !t_ok && HANDOFF -> break
             :: !t_ok && !HANDOFF -> s_i++
@@ -517,10 +533,12 @@ slow:
     if
     :: state[me] == WAITING ->
         unlock_pool();
-        if                                       /* wait_starving: the first sleep ran out */
-        :: STARVE && !FIFO && !bstarve -> basked = 1
+#if STARVE
+        if                                       /* wait_starving: the sleep ran out */
+        :: !FIFO && !bstarve -> basked = 1
         :: else -> skip
         fi;
+#endif
         if
         :: state[me] == DONE -> skip             /* futex wait, woken */
 #ifdef TIMEOUT
