@@ -64,30 +64,56 @@
 #define CHUNK_MAX_BYTES ((size_t)1 << 44)
 #define HOMES 8 /* at most this many home chunks, one per online CPU */
 
+/*
+ * Layout.  Two threads carve and free in their own home chunks at once, so
+ * nothing one chunk's holder writes may share a cache line with what the
+ * other thread reads or writes: each chunk starts a line, its read-mostly
+ * fields (set when it is added, read by chunk_of and every carve) fill
+ * that line, and what its lock's holder writes (the mutex, the dirty
+ * counts) sits on a line of its own.  The arena's own lock and its
+ * read-mostly header are apart too.  Free resident bytes are counted per
+ * chunk under the chunk's lock, not in one atomic word that every free and
+ * carve of every thread would update.
+ */
 struct chunk {
-    pthread_mutex_t *lock;        /* its own (default mode), or the arena's */
-    pthread_mutex_t own;
+    /* read-mostly */
+    alignas(CACHELINE) pthread_mutex_t *lock; /* its own (default mode), or the arena's */
     struct bufpool__region *tree; /* carving of [base, base + units * bs) */
     char *base;
     size_t units;
     uint64_t *dirty;              /* default mode: free and resident units */
-    size_t ndirty;
     size_t maplen;                /* bytes to unmap at destroy (0: not ours) */
+    /* written under lock */
+    alignas(CACHELINE) pthread_mutex_t own;
+    size_t ndirty;                /* set bits of dirty */
+    /* Free resident units as bufpool__arena_dirty reports them: ndirty,
+     * except that a purge's claim keeps counting until it is uncharged
+     * (claim_locked).  Written only under lock, so a plain load and store;
+     * atomic because bufpool__arena_dirty sums it without the lock
+     * (relaxed: a statistic and a hint, it orders nothing). */
+    _Atomic size_t resident;
 };
 
 struct bufpool__arena {
-    pthread_mutex_t lock;
-    unsigned shift;               /* log2(buffer_size) */
+    alignas(CACHELINE) pthread_mutex_t lock;
+    _Atomic unsigned purging;     /* purge claims in flight (see purging) */
+    /* read-mostly */
+    alignas(CACHELINE) unsigned shift; /* log2(buffer_size) */
     bool region;                  /* REGION: contiguous chunks, never purged */
     size_t page;
     struct bufpool__region *owner; /* REGION: the mapping */
-    _Atomic size_t dirty_bytes;   /* free resident bytes, read racily */
-    _Atomic unsigned purging;     /* purge claims in flight (see purging) */
     unsigned nhomes;              /* threads' home chunks (see home_chunk) */
     _Atomic int home[HOMES];      /* the chunk of each home, -1: none yet */
     _Atomic unsigned nchunks;     /* grows under lock; entries are set first */
     struct chunk chunk[ARENA_CHUNKS];
 };
+
+/* c->resident += d (d may wrap to subtract), under c's lock: the only
+ * writer at a time, so no RMW (relaxed, see struct chunk). */
+static void resident_add(struct chunk *c, size_t d)
+{
+    store_relaxed(&c->resident, load_relaxed(&c->resident) + d);
+}
 
 /* ---- dirty bits -------------------------------------------------------- */
 
@@ -272,10 +298,11 @@ static int lock_init(pthread_mutex_t *m)
 
 int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, unsigned flags)
 {
-    struct bufpool__arena *a = calloc(1, sizeof *a);
+    struct bufpool__arena *a;
     *out = NULL;
-    if (!a)
+    if (posix_memalign((void **)&a, CACHELINE, sizeof *a) != 0) /* lines of its own */
         return -ENOMEM;
+    memset(a, 0, sizeof *a);
     long ps = sysconf(_SC_PAGESIZE);
     a->page = ps > 0 ? (size_t)ps : 4096;
     a->shift = (unsigned)__builtin_ctzll(bs);
@@ -367,9 +394,9 @@ static void claim_locked(struct bufpool__arena *a, struct chunk *c, size_t u, si
     bufpool__region_take_locked(c->tree, cu, cv - cu);
     bits_set(c->dirty, u, v - u, false);
     c->ndirty -= v - u;
-    /* dirty_bytes keeps counting the range until it is uncharged, so that
-     * charged - dirty_bytes (would_fit in waitq.c) never rises in a purge:
-     * a waiter that looks meanwhile sees the room it saw before.
+    /* c->resident keeps counting the range until it is uncharged, so that
+     * charged - bufpool__arena_dirty (would_fit in waitq.c) never rises in
+     * a purge: a waiter that looks meanwhile sees the room it saw before.
      * relaxed: read under every chunk's lock (fork.c), which orders it */
     fetch_add_relaxed(&a->purging, 1);
     *cl = (struct claim){c, cu, cv, u, v, lo, hi};
@@ -392,7 +419,7 @@ static size_t claim_finish(struct bufpool *pool, struct bufpool__arena *a, struc
     bufpool__region_give_locked(c->tree, cl->cu, cl->cv - cl->cu);
     if (ok) {
         bufpool__budget_uncharge(pool, bytes);
-        fetch_sub_relaxed(&a->dirty_bytes, bytes); /* a statistic, after the uncharge */
+        resident_add(c, -(cl->v - cl->u)); /* a statistic, after the uncharge */
     } else {
         bits_set(c->dirty, cl->u, cl->v - cl->u, true);
         c->ndirty += cl->v - cl->u;
@@ -612,14 +639,14 @@ static int home_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned h
 
 /* Take the run [unit, unit + n) of chunk c, `clean` of its units already
  * charged for.  Under c's lock. */
-static void carve_locked(struct bufpool__arena *a, struct chunk *c, size_t unit, size_t n, size_t clean)
+static void carve_locked(struct chunk *c, size_t unit, size_t n, size_t clean)
 {
     bufpool__region_take_locked(c->tree, unit, n);
     size_t reused = n - clean;
     if (reused) {
         bits_set(c->dirty, unit, n, false);
         c->ndirty -= reused;
-        fetch_sub_relaxed(&a->dirty_bytes, reused << a->shift); /* a statistic */
+        resident_add(c, -reused);
     }
 }
 
@@ -638,7 +665,7 @@ static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k,
         *need = clean << a->shift;
         *at = (struct keep){k, unit, n};
         if (charge(pool, *need)) {
-            carve_locked(a, c, unit, n, clean);
+            carve_locked(c, unit, n, clean);
             *first = c->base + (unit << a->shift);
             err = 0;
         }
@@ -820,7 +847,7 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locke
     bufpool__region_give_locked(c->tree, unit, n);
     bits_set(c->dirty, unit, n, true);
     c->ndirty += n;
-    fetch_add_relaxed(&a->dirty_bytes, bytes); /* a statistic; orders nothing */
+    resident_add(c, n);
     pthread_mutex_unlock(c->lock);
     size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
     if (charged > max) {
@@ -843,7 +870,13 @@ bool bufpool__arena_joinable(struct bufpool__arena *a, const char *p, const char
 
 size_t bufpool__arena_dirty(const struct bufpool__arena *a)
 {
-    return load_relaxed(&a->dirty_bytes);
+    size_t units = 0;
+    /* acquire: pairs with chunk_add's store_release; each count relaxed
+     * (struct chunk): a racy sum, a hint for waiters */
+    unsigned nc = load_acquire(&a->nchunks);
+    for (unsigned k = 0; k < nc; k++)
+        units += load_relaxed(&a->chunk[k].resident);
+    return units << a->shift;
 }
 
 /* Could a run of n buffers be carved now (budget aside)?  In REGION mode a

@@ -438,9 +438,9 @@ struct bufpool {
      * bufpool__gate_update whenever one of its inputs changes. */
     _Atomic uint32_t gate;
     bool over; /* under lock: charged may exceed a shrunk budget */
-
-    /* written on cache misses only */
-    alignas(CACHELINE) _Atomic size_t charged; /* in_use + cached bytes */
+    /* The budget and the fast paths' bounds, rewritten only by a resize
+     * or a gate change: read-mostly, so not on charged's line, which
+     * every carve and free of REGION mode writes. */
     _Atomic size_t max_memory;
     /* The largest n an allocation's fast path may serve: max_memory >>
      * shift but at most FAST_N, or 0 while the gate sends allocations to
@@ -449,6 +449,9 @@ struct bufpool {
     /* The same bound without the FAST_N cap (max_memory >> shift, or 0
      * while the gate is shut): the cache-hit path of longer lengths. */
     _Atomic size_t hit_max;
+
+    /* written on cache misses only */
+    alignas(CACHELINE) _Atomic size_t charged; /* in_use + cached bytes */
     _Atomic size_t peak_in_use;
     _Atomic uint64_t failures;
 
