@@ -26,12 +26,14 @@
  * The budget.  pool->charged counts live allocations, the thread caches,
  * and the free units that are resident ("dirty"), tracked here one bit per
  * buffer.  Carving a run charges only its clean units: reusing dirty ones
- * moves them from cached to live.  Freeing a run keeps it dirty and
- * charged.  Whoever lacks budget for clean units first purges dirty free
- * pages (MADV_DONTNEED, then uncharge), so in_use + cached stays the memory
- * the pool holds.  For buffers smaller than a page the budget counts
- * buffers, not pages: a purge gives every free buffer back to the budget,
- * and to the system the pages on which every buffer is free.  In REGION
+ * moves them from cached to live, so a carve whose first fit needs clean
+ * units takes a run of dirty ones instead when there is one (try_chunk).
+ * Freeing a run keeps it dirty and charged.  Whoever lacks budget for
+ * clean units first purges dirty free pages (MADV_DONTNEED, then
+ * uncharge), so in_use + cached stays the memory the pool holds.  For
+ * buffers smaller than a page the budget counts buffers, not pages: a
+ * purge gives every free buffer back to the budget, and to the system the
+ * pages on which every buffer is free.  In REGION
  * mode memory is never purged (io_uring may hold it registered): a run is
  * charged when carved and uncharged when freed.
  *
@@ -650,8 +652,29 @@ static void carve_locked(struct chunk *c, size_t unit, size_t n, size_t clean)
     }
 }
 
+/* The first run of at least n free resident units of chunk c, or SIZE_MAX:
+ * a run of dirty bits is a free run (only free units are dirty), and
+ * carving it charges nothing and faults no page.  Under c's lock. */
+static size_t dirty_run(const struct chunk *c, size_t n)
+{
+    if (c->ndirty < n)
+        return SIZE_MAX;
+    for (size_t pos = 0; pos < c->units;) {
+        size_t s = bits_next_run(c->dirty, &pos, c->units);
+        if (pos - s >= n)
+            return s;
+    }
+    return SIZE_MAX;
+}
+
 /* One attempt in chunk k: 0 and *first, -EAGAIN with *need the bytes the
- * run found (*at) would charge, or -ENOENT when the chunk has no run of n. */
+ * run found (*at) would charge, or -ENOENT when the chunk has no run of n.
+ * The run: the first fit, unless it has clean units and a run of resident
+ * ones serves n (the first such).  First fit alone, once the budget is
+ * taken by free resident memory, finds a run that needs clean units while
+ * runs that need none lie further on; the carve then went to another
+ * thread's home chunk (its lock, its tree's lines, and the free later
+ * into that chunk too), or purged and faulted pages back in. */
 static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k, size_t n,
                      size_t *need, struct keep *at, char **first)
 {
@@ -661,6 +684,16 @@ static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k,
     size_t unit = bufpool__region_find_locked(c->tree, n);
     if (unit != SIZE_MAX) {
         size_t clean = n - bits_count(c->dirty, unit, n);
+        /* Over the budget (shrunk) no run is had before the purge brings
+         * it back, which spares the run found: the first fit then, as
+         * before.  charged relaxed: a hint, charge() below is exact. */
+        if (clean && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
+            size_t d = dirty_run(c, n);
+            if (d != SIZE_MAX) {
+                unit = d;
+                clean = 0;
+            }
+        }
         err = -EAGAIN;
         *need = clean << a->shift;
         *at = (struct keep){k, unit, n};
