@@ -895,10 +895,12 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locke
 
 /* Are the adjacent runs at p and q in one chunk, so that they may be
  * freed as one run (a thread cache's run, cache.c)?  Two reservations may
- * be neighbours in the address space without being one chunk. */
+ * be neighbours in the address space without being one chunk; in REGION
+ * mode two pieces always are, and a run joined across them could later be
+ * cut into an allocation that straddles both. */
 bool bufpool__arena_joinable(struct bufpool__arena *a, const char *p, const char *q)
 {
-    return !a->region && chunk_of(a, p) == chunk_of(a, q);
+    return chunk_of(a, p) == chunk_of(a, q);
 }
 
 size_t bufpool__arena_dirty(const struct bufpool__arena *a)

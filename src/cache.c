@@ -270,8 +270,10 @@ struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bu
  * adjacent to it joins it again, so an allocate-then-release of any
  * length costs no lock and no tree walk.  A release that does not join
  * replaces a shorter run (which goes to the arena) or goes to the arena
- * itself.  A run holds at most 1/8 of the budget, as a bin does.  Not in
- * REGION mode, whose pieces a joined run could straddle.
+ * itself.  A run holds at most 1/8 of the budget, as a bin does.  In
+ * REGION mode it stays within one piece, so that what is cut from it never
+ * straddles two: only a release of at most a piece (which lies in one)
+ * starts or joins it, and only within the same piece (arena_joinable).
  */
 struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc, size_t n)
 {
@@ -298,7 +300,9 @@ bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_a
 {
     /* at most 1/8 of the budget, as a bin: memory kept for one thread */
     size_t cap = (load_relaxed(&pool->max_memory) / 8) >> pool->shift;
-    if ((pool->flags & BUFPOOL_REGION) || a->n > cap || !bufpool__tc_enter(pool, tc))
+    if ((pool->flags & BUFPOOL_REGION) && a->n > (bufpool__arena_piece() >> pool->shift))
+        cap = 0; /* it may span pieces */
+    if (a->n > cap || !bufpool__tc_enter(pool, tc))
         return false;
     struct bufpool_alloc *r = tc->run, *hdr = NULL, *arena = NULL;
     char *a_end = a->first + bufpool__bytes(pool, a->n);

@@ -27,6 +27,9 @@
  *   - a fragmenting multi-threaded workload (random n = 1..256, 4 threads,
  *     opportunistic and FIFO) makes progress, never hands out a buffer
  *     twice, and no blocked call waits anywhere near its 10 s limit;
+ *   - a thread cache's run stays within one 1 GiB piece: two released
+ *     neighbours on either side of a piece boundary do not join, so a
+ *     request of their joint length is carved within one piece;
  *   - io_uring (when built with liburing): the region registers with
  *     io_uring_register_buffers(ring, &iov, 1), READ_FIXED into an
  *     allocation (buf_index 0, address = bufpool_alloc_first) reads a
@@ -724,6 +727,44 @@ static void test_fragmenting(unsigned flags, const char *name)
 
 /* ---- io_uring ----------------------------------------------------------- */
 
+/* A thread cache's run (cache.c) never joins releases across a piece
+ * boundary: released, A (the last 32 buffers of piece 0) and B (the first
+ * 32 of piece 1) would make one run of 64 that the next request of 64 is
+ * taken whole from, straddling the two pieces.  D (33 buffers) is released
+ * first into the bin that 32 shares, so that A and B go to the run. */
+static void test_run_pieces(void)
+{
+    const size_t bs = 65536, piece = (size_t)1 << 30, units = piece / bs;
+    bufpool_config cfg = {.buffer_size = bs, .max_memory = piece + 64 * MiB, .flags = BUFPOOL_REGION};
+    bufpool *p;
+    int r = bufpool_create(&p, &cfg);
+    if (r) {
+        printf("SKIP: run pieces part: a region of %zu MiB: %s\n", (piece + 64 * MiB) / MiB,
+               bufpool_strerror(r));
+        return;
+    }
+    char *base = region_of(p).iov_base;
+    bufpool_alloc *x0, *d, *a, *b, *c;
+    CHECK_EQ(bufpool_try_allocate(p, units - 65, &x0), 0);
+    CHECK_EQ(bufpool_try_allocate(p, 33, &d), 0);
+    CHECK_EQ(bufpool_try_allocate(p, 32, &a), 0);
+    CHECK_EQ(bufpool_try_allocate(p, 32, &b), 0);
+    CHECK((char *)bufpool_alloc_first(a) == base + piece - 32 * bs);
+    CHECK((char *)bufpool_alloc_first(b) == base + piece);
+    bufpool_alloc_release(d);
+    bufpool_alloc_release(a);
+    bufpool_alloc_release(b);
+    CHECK_EQ(bufpool_try_allocate(p, 64, &c), 0);
+    size_t first = (size_t)((char *)bufpool_alloc_first(c) - base), last = first + 64 * bs - 1;
+    printf("run pieces: 64 buffers at offset %zu MiB + %zu KiB, buffer index %d\n", first / MiB,
+           first % MiB / KiB, bufpool_alloc_buf_index(c));
+    CHECK_EQ(first / piece, last / piece);
+    CHECK_EQ((size_t)bufpool_alloc_buf_index(c), first / piece);
+    bufpool_alloc_release(c);
+    bufpool_alloc_release(x0);
+    bufpool_destroy(p);
+}
+
 #ifdef BUFPOOL_HAVE_LIBURING
 /* Submit one prepared SQE and return its result (bytes or -errno). */
 static int submit_one(struct io_uring *ring)
@@ -940,6 +981,7 @@ int main(int argc, char **argv)
     test_fifo();
     test_fragmenting(0, "opportunistic");
     test_fragmenting(BUFPOOL_FIFO, "FIFO");
+    test_run_pieces();
 #ifdef BUFPOOL_HAVE_LIBURING
     /* The scratch file goes beside the binary (the build directory). */
     char dir[4096];
