@@ -652,15 +652,22 @@ static void carve_locked(struct chunk *c, size_t unit, size_t n, size_t clean)
     }
 }
 
-/* The first run of at least n free resident units of chunk c, or SIZE_MAX:
- * a run of dirty bits is a free run (only free units are dirty), and
- * carving it charges nothing and faults no page.  Under c's lock. */
-static size_t dirty_run(const struct chunk *c, size_t n)
+/* How far past the first fit dirty_run looks, in units: a bound on the
+ * bitmap words one carve reads under the lock, whatever the chunk's size. */
+#define DIRTY_SCAN ((size_t)1 << 16)
+
+/* The first run of at least n free resident units of chunk c from `from`
+ * (the first fit: a run of n free units starts nowhere before it) up to
+ * DIRTY_SCAN units on, or SIZE_MAX.  A run of dirty bits is a free run
+ * (only free units are dirty), and carving it charges nothing and faults
+ * no page.  Under c's lock. */
+static size_t dirty_run(const struct chunk *c, size_t from, size_t n)
 {
     if (c->ndirty < n)
         return SIZE_MAX;
-    for (size_t pos = 0; pos < c->units;) {
-        size_t s = bits_next_run(c->dirty, &pos, c->units);
+    size_t end = c->units - from > DIRTY_SCAN ? from + DIRTY_SCAN : c->units;
+    for (size_t pos = from; pos < end;) {
+        size_t s = bits_next_run(c->dirty, &pos, end);
         if (pos - s >= n)
             return s;
     }
@@ -670,11 +677,12 @@ static size_t dirty_run(const struct chunk *c, size_t n)
 /* One attempt in chunk k: 0 and *first, -EAGAIN with *need the bytes the
  * run found (*at) would charge, or -ENOENT when the chunk has no run of n.
  * The run: the first fit, unless it has clean units and a run of resident
- * ones serves n (the first such).  First fit alone, once the budget is
- * taken by free resident memory, finds a run that needs clean units while
- * runs that need none lie further on; the carve then went to another
- * thread's home chunk (its lock, its tree's lines, and the free later
- * into that chunk too), or purged and faulted pages back in. */
+ * ones serves n (the first such, within DIRTY_SCAN of it).  First fit
+ * alone, once the budget is taken by free resident memory, finds a run
+ * that needs clean units while runs that need none lie further on; the
+ * carve then went to another thread's home chunk (its lock, its tree's
+ * lines, and the free later into that chunk too), or purged and faulted
+ * pages back in. */
 static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k, size_t n,
                      size_t *need, struct keep *at, char **first)
 {
@@ -688,7 +696,7 @@ static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k,
          * it back, which spares the run found: the first fit then, as
          * before.  charged relaxed: a hint, charge() below is exact. */
         if (clean && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
-            size_t d = dirty_run(c, n);
+            size_t d = dirty_run(c, unit, n);
             if (d != SIZE_MAX) {
                 unit = d;
                 clean = 0;
