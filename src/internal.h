@@ -56,9 +56,6 @@
 #define fetch_sub_seqcst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
 #define fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 #define fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
-#define fetch_add_release(p, v) atomic_fetch_add_explicit((p), (v), memory_order_release)
-#define exchange_acquire(p, v) atomic_exchange_explicit((p), (v), memory_order_acquire)
-#define exchange_relaxed(p, v) atomic_exchange_explicit((p), (v), memory_order_relaxed)
 #define fetch_sub_acqrel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
 #define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
 #define cas_seqcst(p, e, v) \
@@ -398,9 +395,10 @@ struct waitnode {
     int result;                   /* valid once WN_DONE */
     struct bufpool_alloc *grant;  /* set aside for this request */
     unsigned tells;               /* blocked, default mode: times told before */
-    bool starving;                /* blocked, default mode: waited STARVE_NS (waitq.c) */
-    _Atomic bool starve_asked;    /* ... and asked to be (wait_starving) */
-    _Atomic bool fitted;          /* a serve found that it would fit, but for others' claims */
+    /* blocked, default mode (waitq.c, starving_now): */
+    uint64_t clock;               /* its window's start (ns); 0: never starves */
+    bool fitted;                  /* the window saw it fit but for others' claims */
+    bool starving;                /* a window passed without: the pool hands off */
 };
 
 struct bufpool_waiter {
@@ -458,7 +456,6 @@ struct bufpool {
     /* read on every release, written only by waiters */
     alignas(CACHELINE) _Atomic size_t nwait; /* queued requests + a destroyer */
     _Atomic size_t arriving; /* FIFO: blocked calls waiting for the lock to queue */
-    _Atomic uint32_t starve_asked; /* sleepers asking to starve (waitq.c) */
     /* Released chains between threads, lengths 1..FAST_N (depot.c). */
     struct depot_bin depot[FAST_N + 1];
 

@@ -74,8 +74,7 @@
  * it against many small ones): that request is never told.  So, after
  * Go's sync.Mutex, a blocked request that has waited BUFPOOL__STARVE_NS
  * without the memory it needs ever being free for it turns starving
- * (wait_starving, serve_starving),
- * and while one is queued the pool hands off: serve works as in FIFO
+ * (starving_now), and while one is queued the pool hands off: serve works as in FIFO
  * mode, and the gate sends every allocation, and every told call's retry,
  * to the queue behind it.  The hand-off ends when no starving request is
  * queued (dequeue).  Turning starving changes only who is served first,
@@ -448,30 +447,51 @@ static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
 }
 
 /*
+ * Has blocked request w, which does not fit now, starved?  Its clock (the
+ * start of its window, set when it queued) runs while the memory it needs
+ * is never free for it.  A look that finds it would fit but for the
+ * claims of requests ahead of it (promised: its turn in arrival order is
+ * coming, as for one buffer among many threads on a tight budget) marks
+ * the window, and a marked window that ends starts a new one.  A window
+ * of BUFPOOL__STARVE_NS without a mark (a request for the whole budget
+ * against many small ones) starves it.  The servers keep the clock, not
+ * the sleeper: a timed sleep costs every wakeup a timer (+4.5 us a wake on
+ * these VMs), and a woken sleeper may wait for a lock its releasers keep
+ * taking far longer than 1 ms.  A told request that queues again starts a
+ * new clock: it was told because it fitted; BUFPOOL__TELLS_MAX bounds how
+ * often, and from then on it is never told.  Under pool->lock.
+ */
+static bool starving_now(struct bufpool *pool, struct waitnode *w, size_t promised, uint64_t *now)
+{
+    if (!w->clock) /* an async waiter, or a try: never starving */
+        return false;
+    if (promised && would_fit(pool, w->n, 0)) {
+        w->fitted = true;
+        return false;
+    }
+    if (!*now)
+        *now = bufpool__now_ns();
+    if (*now - w->clock < BUFPOOL__STARVE_NS)
+        return false;
+    if (w->fitted) {
+        w->fitted = false;
+        w->clock = *now;
+        return false;
+    }
+    starve(pool, w);
+    return true;
+}
+
+/*
  * Serve the queue with the given spare allocations (cached memory already
  * charged), then put back whatever spare is left.  Under pool->lock.
  */
-/* Turn the nodes that asked to starve (wait_starving) starving.  Under
- * pool->lock, at the start of every serve. */
-static void serve_starving(struct bufpool *pool)
-{
-    /* relaxed: a hint; the exchange orders (acquire: pairs with the
-     * fetch_add_release in wait_starving, so every flag set before a
-     * counted request is seen below; a flag set later comes with a later
-     * count, for a later serve). */
-    if (likely(!load_relaxed(&pool->starve_asked)) || !exchange_acquire(&pool->starve_asked, 0))
-        return;
-    for (struct waitnode *w = pool->qhead; w; w = w->next)
-        if (load_relaxed(&w->starve_asked))
-            starve(pool, w);
-}
-
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
 {
-    serve_starving(pool);
     /* A starving request turns the pool FIFO until it is served. */
     bool fifo = (pool->flags & BUFPOOL_FIFO) || pool->starving;
     size_t promised = 0;
+    uint64_t now = 0; /* read once, if a request's clock needs it */
     struct waitnode *w = pool->qhead, *next;
 
     for (; w; w = next) {
@@ -490,12 +510,11 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
             if (fits) {
                 promised += bufpool__bytes(pool, w->n);
                 finish(pool, w, 0, NULL);
-            } else if (promised && would_fit(pool, w->n, 0)) {
-                /* its turn comes: not starving (wait_starving); relaxed, a
-                 * hint it reads on its own */
-                store_relaxed(&w->fitted, 1);
+                continue;
             }
-            continue;
+            if (!starving_now(pool, w, promised, &now))
+                continue;
+            fifo = true; /* w starves: served as in FIFO mode from here on */
         }
         struct bufpool_alloc *h;
         int r = take(pool, w->n, &spare, &h);
@@ -533,47 +552,6 @@ static int wait_node(struct waitnode *w, uint64_t end)
             return load_acquire(&w->state) == WN_WAITING ? -ETIMEDOUT : 0;
     }
     return 0;
-}
-
-/*
- * The sleep of a blocked request in the default mode: as wait_node, but
- * the sleep also ends at starve_at, 1 ms after it queued.  If a serve
- * found meanwhile that it would fit but for the claims of requests ahead
- * of it (me->fitted: its turn in arrival order is coming, as for one
- * buffer among many threads on a tight budget), it is not starving: it
- * looks again 1 ms later.  Otherwise the memory it needs was never free
- * for it (a request for the whole budget against many small ones), and it
- * asks to starve and sleeps on.  A told request that queues again starts
- * a new clock: it was told because it fitted; BUFPOOL__TELLS_MAX bounds
- * how often that happens, and from then on it is never told, so its clock
- * runs.  It does not take the lock to turn starving
- * itself: on a pool whose lock its releasers keep taking, a woken sleeper
- * may wait for the lock far longer than 1 ms (measured: up to 200 ms with
- * 16 threads on 2 CPUs).  It flags its node and counts the request in
- * pool->starve_asked; the next serve, which every slow release runs under
- * the lock, turns it starving (serve_starving).  No wakeup is lost by the
- * break: the node stays queued and WN_WAITING, the second wait_node is the
- * same futex wait as the first, and only a server (under the lock) ends
- * it.  A node served before its request is seen is simply done; its flag
- * dies with it, and the count only makes one later serve walk the queue.
- */
-static int wait_starving(struct bufpool *pool, struct waitnode *me, uint64_t end,
-                         uint64_t starve_at)
-{
-    while (starve_at < end) {
-        if (wait_node(me, starve_at) == 0)
-            return 0;
-        if (exchange_relaxed(&me->fitted, 0)) { /* it fitted meanwhile: look again later */
-            starve_at += BUFPOOL__STARVE_NS;
-            continue;
-        }
-        /* The flag, then the count: release pairs with the exchange in
-         * serve_starving, which then sees the flag. */
-        store_relaxed(&me->starve_asked, 1);
-        fetch_add_release(&pool->starve_asked, 1);
-        break;
-    }
-    return wait_node(me, end);
 }
 
 uint64_t bufpool__now_ns(void)
@@ -684,7 +662,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
                           uint64_t end, unsigned tells, struct bufpool_alloc **out)
 {
     struct waitnode me = {.n = n, .tells = tells};
-    uint64_t start = 0, starve_at = UINT64_MAX;
+    uint64_t start = 0;
 
     if (kind != ACQ_TIMED)
         end = UINT64_MAX;
@@ -719,7 +697,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
     }
     enqueue(pool, &me);
     if (!(pool->flags & BUFPOOL_FIFO) && kind != ACQ_TRY)
-        starve_at = bufpool__now_ns() + BUFPOOL__STARVE_NS;
+        me.clock = bufpool__now_ns(); /* its starvation clock (starving_now) */
     bufpool__serve(pool, bufpool__steal(pool, NULL));
     if (load_relaxed(&me.state) == WN_WAITING) {
         if (kind == ACQ_TRY) {
@@ -730,7 +708,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         pool->total_waits++;
         bufpool__unlock(pool);
         start = bufpool__now_ns();
-        int wr = wait_starving(pool, &me, end, starve_at);
+        int wr = wait_node(&me, end);
         fetch_add_relaxed(&pool->total_wait_ns, bufpool__now_ns() - start);
         if (wr == 0) {
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);

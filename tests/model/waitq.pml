@@ -98,11 +98,10 @@
  *                            as A is, up to TELLS times (BUFPOOL__TELLS_MAX
  *                            in the C code), and starts over each time.
  *                            With -DSTARVE (default mode) B may turn
- *                            starving: it asks as its sleep runs out
- *                            (basked: wait_starving's flag, set without
- *                            the lock, whether or not it fitted meanwhile,
- *                            which only delays the ask; the next serve
- *                            turns it, as serve_starving).  While B starves the pool
+ *                            starving at any serve while it is queued
+ *                            (starving_now: its clock is kept by the
+ *                            servers, under the lock; when it has run out
+ *                            is time, which the model leaves open).  While B starves the pool
  *                            hands off (HANDOFF): serve grants in FIFO
  *                            order and stops at B, and A's fresh try and
  *                            B's retry queue first; HANDOFF_ORDER asserts
@@ -217,7 +216,6 @@ bit fd = 0;
  * stay as they were. */
 #if STARVE
 bit bstarve = 0;      /* B's node is starving: the pool hands off (FIFO order) */
-bit basked = 0;       /* B's node asked to starve (its flag and the pool's count) */
 #define HANDOFF (FIFO || bstarve)
 /* While B starves, nobody queued behind it is served before it. */
 #define HANDOFF_ORDER() assert(!(s_w == A && bstarve && s_i > 0 && q[0] == B))
@@ -244,7 +242,7 @@ inline dequeue(w) {
     queued[w] = 0;
 #if STARVE
     if
-    :: w == B -> bstarve = 0; basked = 0         /* the hand-off ends with it */
+    :: w == B -> bstarve = 0                     /* the hand-off ends with it */
     :: else -> skip
     fi;
 #endif
@@ -315,9 +313,9 @@ inline take(n) {
 
 inline serve() {
 #if STARVE
-    if                                           /* serve_starving */
-    :: basked && queued[B] -> bstarve = 1; basked = 0
-    :: else -> skip
+    if                                           /* starving_now: B's window passed */
+    :: queued[B] && !bstarve && !FIFO -> bstarve = 1
+    :: true -> skip
     fi;
 #endif
     promised = 0;
@@ -533,12 +531,6 @@ slow:
     if
     :: state[me] == WAITING ->
         unlock_pool();
-#if STARVE
-        if                                       /* wait_starving: the sleep ran out */
-        :: !FIFO && !bstarve -> basked = 1
-        :: else -> skip
-        fi;
-#endif
         if
         :: state[me] == DONE -> skip             /* futex wait, woken */
 #ifdef TIMEOUT
