@@ -739,19 +739,16 @@ static int default_alloc_try(struct bufpool *pool, struct bufpool__arena *a, siz
 /* Without pool->lock, a purge's uncharges are gives of the wait protocol
  * that a waiter may have missed: one whose attempt came while the range
  * was claimed (still charged, under no lock) found no budget, and this
- * call may leave some over (whole runs).  So after a purge, the look:
- * seq_cst after the seq_cst uncharges, pairs with a waiter's increment
- * of nwait before its attempt (waitq.c); if anyone waits, serve. */
+ * call may leave some over (whole runs).  So after a purge the caller
+ * looks, as after any give (*gave: bufpool__acquire's search in pool.c,
+ * the layer above, which serves if anyone waits). */
 static int default_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t n, unsigned home,
-                         bool locked, char **first)
+                         bool locked, bool *gave, char **first)
 {
     bool purged = false;
     int err = default_alloc_try(pool, a, n, home, locked, &purged, first);
-    if (purged && !locked && load_seqcst(&pool->nwait)) {
-        pthread_mutex_lock(&pool->lock);
-        bufpool__serve(pool, NULL);
-        bufpool__unlock(pool);
-    }
+    if (gave)
+        *gave = purged && !locked;
     return err;
 }
 
@@ -858,11 +855,14 @@ out:
  * (see home_chunk).  0, -EAGAIN (the budget, or in REGION mode the region,
  * has no room now), -ENOMEM.
  */
-int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool locked, char **first)
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool locked, bool *gave,
+                         char **first)
 {
     struct bufpool__arena *a = pool->arena;
+    if (gave)
+        *gave = false;
     return a->region ? region_alloc(pool, a, n, first) :
-                       default_alloc(pool, a, n, home, locked, first);
+                       default_alloc(pool, a, n, home, locked, gave, first);
 }
 
 /*

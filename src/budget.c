@@ -151,11 +151,12 @@ static void block_init(struct bufpool_alloc *h, char *mem, size_t n)
  * run (and the charge it took) back, and the caller's -ENOMEM path then
  * serves whoever queued meanwhile (pool.c).  The hook point stands for that
  * failure in the race tests. */
-int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct bufpool_alloc **out)
+int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *gave,
+                       struct bufpool_alloc **out)
 {
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc(pool, n, tc ? tc->home : 0, false, &mem);
+    int err = bufpool__arena_alloc(pool, n, tc ? tc->home : 0, false, gave, &mem);
     if (err)
         return err;
     if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool) || !(h = hdr_get(pool, tc))) {
@@ -171,7 +172,7 @@ int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_all
 {
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc(pool, n, 0, true, &mem);
+    int err = bufpool__arena_alloc(pool, n, 0, true, NULL, &mem);
     if (err)
         return err;
     if (!(h = hdr_get_locked(pool))) {

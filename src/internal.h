@@ -162,7 +162,8 @@ void bufpool__arena_destroy(struct bufpool__arena *a);
  * (no budget, or in REGION mode no run, now), -ENOMEM.  locked: the caller
  * holds pool->lock; a purge longer than a slice is then left to
  * bufpool__unlock (pool->purge_want), and this call fails with -EAGAIN. */
-int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool locked, char **first);
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool locked, bool *gave,
+                         char **first);
 /* locked: as above; a pool over its budget is then purged back down by
  * bufpool__unlock, not by this call. */
 void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locked);
@@ -364,7 +365,10 @@ void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes);
  * as needed: 0, -EAGAIN (no budget, or no run in REGION mode, now),
  * -ENOMEM.  tc: the calling thread's cache (for its header stash) or NULL;
  * the caller does not hold pool->lock.  _locked: the caller does. */
-int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, struct bufpool_alloc **out);
+/* *gave: it purged without the pool lock, a give the caller must look
+ * after (waitq.c's protocol). */
+int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *gave,
+                       struct bufpool_alloc **out);
 int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out);
 /* The owner's spare headers (budget.c): one off its stash without a lock
  * (NULL when empty), and one back (may take pool->lock). */

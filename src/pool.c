@@ -242,7 +242,13 @@ again:
         goto done;
     }
     size_t charged = load_relaxed(&pool->charged);
-    r = bufpool__block_new(pool, tc, n, &a);
+    bool gave;
+    r = bufpool__block_new(pool, tc, n, &gave, &a);
+    /* A purge without the lock (arena.c) is a "give" of the wait protocol:
+     * a waiter may have found the range claimed.  seq_cst load after the
+     * seq_cst uncharges, as in bufpool_alloc_release. */
+    if (unlikely(gave) && r == 0 && load_seqcst(&pool->nwait)) /* failures look below */
+        bufpool__release_slow(pool, tc, NULL, 0);
     if (unlikely(r)) {
         if (r == -EAGAIN) { /* no budget (or region run) now: trim, queue */
             if (!end)
