@@ -99,49 +99,41 @@ static bufpool_waiter *grant_setup(struct grant_case *c, size_t budget, unsigned
     return w;
 }
 
-static void grant_long(void)
+/* One grant_* part: the setup above, the budget shrunk to `shrink`
+ * buffers (0: not), a fork whose child must find the grant given back and
+ * `want` buffers free; the parent's waiter still collects its grant. */
+static void grant_part(unsigned flags, size_t ask, size_t shrink, size_t want)
 {
     struct grant_case c;
-    bufpool_alloc *rest;
-    bufpool_waiter *w = grant_setup(&c, 32, 0, 20, &rest);
+    bufpool_alloc *rest, *got;
+    bufpool_waiter *w = grant_setup(&c, 32, flags, ask, &rest);
+    if (shrink)
+        CHECK_EQ(bufpool_set_max_memory(c.pool, shrink * BS), 0);
     c.live = rest;
-    c.want = 32;
+    c.want = want;
     fork_and_check(grant_child, &c);
-    bufpool_alloc *got;
-    CHECK_EQ(bufpool_waiter_allocate(w, 20, &got), 0); /* the parent's is intact */
+    CHECK_EQ(bufpool_waiter_allocate(w, ask, &got), 0); /* the parent's is intact */
     bufpool_alloc_release(got);
     bufpool_alloc_release(rest);
     bufpool_waiter_destroy(w);
     bufpool_destroy(c.pool);
 }
 
+static void grant_long(void)
+{
+    grant_part(0, 20, 0, 32);
+}
+
+/* 30 live and 2 granted, over a budget of 3: the grant fits the new
+ * budget, so it stays set aside, but the pool is over it */
 static void grant_shrunk(void)
 {
-    struct grant_case c;
-    bufpool_alloc *rest;
-    bufpool_waiter *w = grant_setup(&c, 32, 0, 2, &rest);
-    /* 30 live and 2 granted, over a budget of 3: the grant fits the new
-     * budget, so it stays set aside, but the pool is over it */
-    CHECK_EQ(bufpool_set_max_memory(c.pool, 3 * BS), 0);
-    c.live = rest;
-    c.want = 3;
-    fork_and_check(grant_child, &c);
-    bufpool_alloc_release(rest);
-    bufpool_waiter_destroy(w);
-    bufpool_destroy(c.pool);
+    grant_part(0, 2, 3, 3);
 }
 
 static void grant_region(void)
 {
-    struct grant_case c;
-    bufpool_alloc *rest;
-    bufpool_waiter *w = grant_setup(&c, 32, BUFPOOL_REGION, 20, &rest);
-    c.live = rest;
-    c.want = 32;
-    fork_and_check(grant_child, &c);
-    bufpool_alloc_release(rest);
-    bufpool_waiter_destroy(w);
-    bufpool_destroy(c.pool);
+    grant_part(BUFPOOL_REGION, 20, 0, 32);
 }
 
 /* ---- run_cut ------------------------------------------------------------- */
