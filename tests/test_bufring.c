@@ -603,6 +603,18 @@ static void part_regrow_inc_fifo(void) { regrow_run(true, BUFPOOL_FIFO); }
 
 /* ---- shutdown: the fd turns readable whatever the ring's state --------- */
 
+/* Shut p down: br's fd must turn readable, its refill fail with
+ * -ECANCELED and reset the fd; then both go. */
+static void shutdown_wakes(bufpool *p, bufpool_bufring *br, int fd)
+{
+    bufpool_shutdown(p);
+    CHECK(readable(fd, 2000));
+    CHECK_EQ(bufpool_bufring_refill(br), -ECANCELED);
+    CHECK(!readable(fd, 0));
+    bufpool_bufring_destroy(br);
+    bufpool_destroy(p);
+}
+
 static void part_shutdown_full(void)
 {
     struct rig g;
@@ -612,12 +624,7 @@ static void part_shutdown_full(void)
     bufpool_bufring *br = make_ring(p, &g, BGID, 4, 4);
     int fd = bufpool_bufring_fd(br);
     CHECK(!readable(fd, 0));
-    bufpool_shutdown(p);
-    CHECK(readable(fd, 2000));
-    CHECK_EQ(bufpool_bufring_refill(br), -ECANCELED);
-    CHECK(!readable(fd, 0));
-    bufpool_bufring_destroy(br);
-    bufpool_destroy(p);
+    shutdown_wakes(p, br, fd);
 
     /* A ring dry behind a budget shrunk below its slots. */
     p = make(BS, 2 * RG_N * BS, BUFPOOL_FIFO);
@@ -628,12 +635,7 @@ static void part_shutdown_full(void)
     run_dry(&g, br, BGID, 3 * RG_N * BS);
     CHECK_EQ(bufpool_bufring_refill(br), -E2BIG);
     CHECK(!readable(fd, 0));
-    bufpool_shutdown(p);
-    CHECK(readable(fd, 2000));
-    CHECK_EQ(bufpool_bufring_refill(br), -ECANCELED);
-    CHECK(!readable(fd, 0));
-    bufpool_bufring_destroy(br);
-    bufpool_destroy(p);
+    shutdown_wakes(p, br, fd);
     rig_fini(&g);
 }
 
