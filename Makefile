@@ -30,7 +30,7 @@ LDLIBS_PT := -pthread
 BUILD ?= build
 
 LIB_SRCS := $(wildcard src/*.c)
-LIB_HDRS := src/internal.h include/bufpool.h
+LIB_HDRS := $(wildcard src/*.h) include/bufpool.h
 
 # $(eval $(call bp_library,DIR,CPPFLAGS)): DIR/libbufpool.a from src/*.c,
 # objects in DIR/obj, compiled with CPPFLAGS added to the usual flags.  The
@@ -102,6 +102,15 @@ $(BUILD)/tests/build_clang.sh: tests/build_clang.sh
 	printf '#!/bin/sh\nexec "%s/tests/build_clang.sh"\n' "$(CURDIR)" > $@
 	chmod +x $@
 CHECK_PROGS += $(BUILD)/tests/build_clang.sh
+
+# The layer order of src/ (tests/layers.sh), on the objects of the release,
+# debug and hooks variants.
+$(BUILD)/tests/layers.sh: tests/layers.sh $(LIB_A) $(HOOKS_LIB) $(DBG_LIB)
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec "%s/tests/layers.sh" "%s/obj" "%s/debug/obj" "%s/hooks/obj"\n' \
+	    "$(CURDIR)" "$(abspath $(BUILD))" "$(abspath $(BUILD))" "$(abspath $(BUILD))" > $@
+	chmod +x $@
+CHECK_PROGS += $(BUILD)/tests/layers.sh
 
 # The runner (tests/run.sh) runs JOBS programs at a time, each under a
 # timeout, and ends with "N passed, M failed, K skipped".

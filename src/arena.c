@@ -112,6 +112,35 @@ struct bufpool__arena {
 
 /* c->resident += d (d may wrap to subtract), under c's lock: the only
  * writer at a time, so no RMW (relaxed, see struct chunk). */
+
+/*
+ * The budget: pool->charged is the exact number of bytes the pool holds
+ * from the system: live allocations, the thread caches, and free memory
+ * the arena keeps resident.  It moves with one atomic operation each way,
+ * and only on a cache miss or a trim, so the common allocate/release
+ * roundtrip (a cache hit) never touches it.
+ */
+static bool budget_try_charge(struct bufpool *pool, size_t bytes)
+{
+    size_t c = load_relaxed(&pool->charged);
+    for (;;) {
+        size_t max = load_relaxed(&pool->max_memory);
+        if (bytes > max || c > max - bytes)
+            return false;
+        /* seq_cst: pairs with the fetch_sub in budget_uncharge;
+         * a waiter charges after registering in nwait (waitq.c). */
+        if (cas_seqcst(&pool->charged, &c, c + bytes))
+            return true;
+    }
+}
+
+static void budget_uncharge(struct bufpool *pool, size_t bytes)
+{
+    /* seq_cst: a release that frees memory then loads nwait; pairs with a
+     * waiter's nwait increment followed by its charge attempt. */
+    fetch_sub_seqcst(&pool->charged, bytes);
+}
+
 static void resident_add(struct chunk *c, size_t d)
 {
     store_relaxed(&c->resident, load_relaxed(&c->resident) + d);
@@ -420,7 +449,7 @@ static size_t claim_finish(struct bufpool *pool, struct bufpool__arena *a, struc
     pthread_mutex_lock(c->lock);
     bufpool__region_give_locked(c->tree, cl->cu, cl->cv - cl->cu);
     if (ok) {
-        bufpool__budget_uncharge(pool, bytes);
+        budget_uncharge(pool, bytes);
         resident_add(c, -(cl->v - cl->u)); /* a statistic, after the uncharge */
     } else {
         bits_set(c->dirty, cl->u, cl->v - cl->u, true);
@@ -554,7 +583,7 @@ void bufpool__arena_trim_locked(struct bufpool *pool, size_t want)
 static bool charge(struct bufpool *pool, size_t need)
 {
     if (need)
-        return bufpool__budget_try_charge(pool, need);
+        return budget_try_charge(pool, need);
     return load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory);
 }
 
@@ -881,7 +910,7 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locke
     pthread_mutex_lock(c->lock);
     if (a->region) {
         span_apply(a, k, unit, n, false);
-        bufpool__budget_uncharge(pool, bytes);
+        budget_uncharge(pool, bytes);
         pthread_mutex_unlock(c->lock);
         return;
     }

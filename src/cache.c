@@ -142,10 +142,6 @@ static bool tcache_mine(const struct tcache *tc)
     return false;
 }
 
-#ifdef __SANITIZE_THREAD__
-_Atomic int bufpool__fence_word;
-#endif
-
 static pthread_once_t asym_once = PTHREAD_ONCE_INIT;
 static bool asym_ok;
 
@@ -250,17 +246,6 @@ struct tcache *bufpool__tcache_get_slow(struct bufpool *pool)
     return tc;
 }
 
-struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bufpool_alloc *more)
-{
-    if (!more)
-        return list;
-    struct bufpool_alloc *tail = more;
-    while (load_relaxed(&tail->next))
-        tail = load_relaxed(&tail->next);
-    store_relaxed(&tail->next, list);
-    return more;
-}
-
 /*
  * The run.  Misses of many lengths (storage extents, messages) would each
  * carve the arena's tree and give the run back on release: two tree walks
@@ -334,6 +319,86 @@ bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_a
     if (arena)
         bufpool__block_free(pool, tc, arena);
     return true;
+}
+
+/*
+ * A full bin on release: the bin and a go to the depot as one chain.  The
+ * bin is the owner's, emptied inside its window; while a steal is on, the
+ * stealer takes the bin and a goes alone.
+ */
+void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
+{
+    struct bufpool_alloc *list = NULL;
+    size_t count = 1;
+    if (bufpool__tc_enter(pool, tc)) {
+        struct tc_bin *b = &tc->bins[a->n];
+        if (b->n == a->n) {
+            list = b->head;
+            count += b->cap - b->room;
+            b->head = NULL;
+            b->room = b->cap;
+        }
+        bufpool__tc_exit(tc);
+    }
+    store_relaxed(&a->next, list);
+    bufpool__depot_give(pool, tc, a->n, a, count);
+}
+
+/* Put count entries of list into tc's empty bin for length n, as far as
+ * its room goes; returns the rest (*count: how many).  Owner only. */
+static struct bufpool_alloc *fill_bin(struct bufpool *pool, struct tcache *tc, size_t n,
+                                      struct bufpool_alloc *list, size_t *count)
+{
+    if (!bufpool__tc_enter(pool, tc))
+        return list; /* a steal is on: keep nothing back from it */
+    struct tc_bin *b = &tc->bins[n];
+    if (b->n != n && !b->head)
+        bufpool__bin_tag(b, pool, n);
+    if (b->n == n && !b->head && b->room) {
+        size_t take = *count < b->room ? *count : b->room;
+        struct bufpool_alloc *rest = NULL;
+        if (take < *count) { /* the chain is longer than the room: cut it */
+            struct bufpool_alloc *last = list;
+            for (size_t i = 1; i < take; i++)
+                last = load_relaxed(&last->next);
+            rest = load_relaxed(&last->next);
+            store_relaxed(&last->next, NULL);
+        }
+        compiler_fence(); /* linked, then published, as in bufpool__bin_push */
+        b->head = list;
+        b->room -= (unsigned)take;
+        *count -= take;
+        list = rest;
+    }
+    bufpool__tc_exit(tc);
+    return list;
+}
+
+/*
+ * A miss of length n <= FAST_N: take a chain from the depot, keep its first
+ * allocation for the caller, and the rest for the bin, whose room is what
+ * a chain from a full bin holds.  What does not fit goes back as it is.
+ * *hid: entries went into the bin, out of a waiter's sight, as a
+ * release's push does; the caller looks at nwait (pool.c).
+ */
+struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache *tc, size_t n,
+                                             bool *hid)
+{
+    size_t count;
+    struct bufpool_alloc *got = bufpool__depot_get(pool, n, &count);
+    if (!got)
+        return NULL;
+    struct bufpool_alloc *rest = load_relaxed(&got->next);
+    count--;
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_REFILL_TAKEN, pool);
+    if (rest) {
+        rest = fill_bin(pool, tc, n, rest, &count);
+        if (rest)
+            bufpool__depot_give(pool, tc, n, rest, count);
+        *hid = true;
+    }
+    store_relaxed(&got->next, NULL);
+    return got;
 }
 
 /* Take every bin of tc, and its run; the caller owns tc, or has its
@@ -496,7 +561,7 @@ void bufpool__tcache_forget_others(struct bufpool *pool)
             continue;
         if (load_relaxed(&tc->owners) == 2)
             store_relaxed(&tc->owners, 1); /* one thread in the process now */
-        /* Its spare headers move outside the window (budget.c), so their
+        /* Its spare headers move outside the window (block.c), so their
          * list may be half linked: drop it.  The headers stay in the
          * pool's slabs, freed with them. */
         tc->stash = NULL;

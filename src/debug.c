@@ -70,7 +70,4 @@ void bufpool__debug_bury(struct bufpool *pool)
 }
 #endif
 
-#ifdef BUFPOOL_TEST_HOOKS
-int (*bufpool__test_hook)(int point, struct bufpool *pool);
-#endif
 typedef int bufpool__debug_unused; /* ISO C forbids an empty translation unit */

@@ -37,7 +37,7 @@
  * or the putter's load sees the increment, and it serves the waiter
  * (bufpool__release_slow).  A refill that moves entries into its bin hides
  * them from a waiter that has looked already, as a release's push does, so
- * it looks at nwait afterwards, as a release does.
+ * its caller looks at nwait afterwards, as after a release.
  */
 #include "internal.h"
 
@@ -99,7 +99,7 @@ static bool depot_put(struct bufpool *pool, size_t n, struct bufpool_alloc *chai
 }
 
 /* A chain into the depot, or into the arena when the depot is full. */
-static void depot_give(struct bufpool *pool, struct tcache *tc, size_t n,
+void bufpool__depot_give(struct bufpool *pool, struct tcache *tc, size_t n,
                        struct bufpool_alloc *chain, size_t count)
 {
     if (depot_put(pool, n, chain, count))
@@ -111,65 +111,9 @@ static void depot_give(struct bufpool *pool, struct tcache *tc, size_t n,
     }
 }
 
-/*
- * A full bin on release: the bin and a go to the depot as one chain.  The
- * bin is the owner's, emptied inside its window; while a steal is on, the
- * stealer takes the bin and a goes alone.
- */
-void bufpool__depot_overflow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
-{
-    struct bufpool_alloc *list = NULL;
-    size_t count = 1;
-    if (bufpool__tc_enter(pool, tc)) {
-        struct tc_bin *b = &tc->bins[a->n];
-        if (b->n == a->n) {
-            list = b->head;
-            count += b->cap - b->room;
-            b->head = NULL;
-            b->room = b->cap;
-        }
-        bufpool__tc_exit(tc);
-    }
-    store_relaxed(&a->next, list);
-    depot_give(pool, tc, a->n, a, count);
-}
-
-/* Put count entries of list into tc's empty bin for length n, as far as
- * its room goes; returns the rest (*count: how many).  Owner only. */
-static struct bufpool_alloc *fill_bin(struct bufpool *pool, struct tcache *tc, size_t n,
-                                      struct bufpool_alloc *list, size_t *count)
-{
-    if (!bufpool__tc_enter(pool, tc))
-        return list; /* a steal is on: keep nothing back from it */
-    struct tc_bin *b = &tc->bins[n];
-    if (b->n != n && !b->head)
-        bufpool__bin_tag(b, pool, n);
-    if (b->n == n && !b->head && b->room) {
-        size_t take = *count < b->room ? *count : b->room;
-        struct bufpool_alloc *rest = NULL;
-        if (take < *count) { /* the chain is longer than the room: cut it */
-            struct bufpool_alloc *last = list;
-            for (size_t i = 1; i < take; i++)
-                last = load_relaxed(&last->next);
-            rest = load_relaxed(&last->next);
-            store_relaxed(&last->next, NULL);
-        }
-        compiler_fence(); /* linked, then published, as in bufpool__bin_push */
-        b->head = list;
-        b->room -= (unsigned)take;
-        *count -= take;
-        list = rest;
-    }
-    bufpool__tc_exit(tc);
-    return list;
-}
-
-/*
- * A miss of length n <= FAST_N: take a chain from the depot, keep its first
- * allocation for the caller, and the rest for the bin, whose room is what
- * a chain from a full bin holds.  What does not fit goes back as it is.
- */
-struct bufpool_alloc *bufpool__depot_refill(struct bufpool *pool, struct tcache *tc, size_t n)
+/* Take one chain of length n out of the depot: its first header (NULL
+ * when every slot is empty) and, in *count, how many it links. */
+struct bufpool_alloc *bufpool__depot_get(struct bufpool *pool, size_t n, size_t *count)
 {
     struct depot_bin *d = &pool->depot[n];
     uintptr_t v = 0;
@@ -179,22 +123,8 @@ struct bufpool_alloc *bufpool__depot_refill(struct bufpool *pool, struct tcache 
         if (load_relaxed(&d->slot[i]))
             v = exchange_seqcst(&d->slot[i], 0);
     }
-    if (!v)
-        return NULL;
-    struct bufpool_alloc *got = chain_head(v), *rest = load_relaxed(&got->next);
-    size_t count = chain_count(v) - 1;
-    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_REFILL_TAKEN, pool);
-    if (rest) {
-        rest = fill_bin(pool, tc, n, rest, &count);
-        if (rest)
-            depot_give(pool, tc, n, rest, count);
-        /* The look, as after a release's push (waitq.c): seq_cst, pairs
-         * with enqueue's increment. */
-        if (load_seqcst(&pool->nwait))
-            bufpool__release_slow(pool, tc, NULL, 0);
-    }
-    store_relaxed(&got->next, NULL);
-    return got;
+    *count = chain_count(v);
+    return chain_head(v);
 }
 
 /* Every chain, for a steal (cache.c): appended to list.  The loads are

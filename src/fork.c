@@ -37,8 +37,6 @@
 #include <sched.h>
 #include <time.h>
 
-unsigned bufpool__fork_gen;
-
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bufpool *reg_head;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;

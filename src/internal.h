@@ -1,16 +1,24 @@
 /*
- * Shared internal types of bufpool.  Nothing here is public API.
+ * Shared internal declarations of bufpool.  Nothing here is public API.
  *
- * The pieces, one file each:
- *   arena.c   the memory of every pool: reserved address space carved in runs
+ * The files, bottom up.  A file calls only files listed before it, never
+ * one after it; tests/layers.sh checks this on the objects of every
+ * library variant, so the call graph between files has no cycle.
+ *
+ * LAYERS: util region arena block debug stats depot cache waitq fork pool bufring
+ *
+ *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
- *   budget.c  the byte budget (one atomic word) and the allocation headers
- *   cache.c   per-thread caches of released allocations
- *   waitq.c   the wait queue: blocked calls, async waiters, wakeups
- *   pool.c    create/destroy/shutdown, the allocate and release paths
- *   fork.c    the registry of live pools and the fork() handlers
+ *   arena.c   every pool's memory, carved in runs; charges the byte budget
+ *   block.c   an allocation as the layers above see it: a header and a run
+ *   debug.c   misuse checks (BUFPOOL_DEBUG)
  *   stats.c   statistics
- *   debug.c   misuse checks (BUFPOOL_DEBUG) and test hooks (BUFPOOL_TEST_HOOKS)
+ *   depot.c   released chains between threads, lock-free
+ *   cache.c   per-thread caches of released allocations, the steal
+ *   waitq.c   the wait queue: blocked calls, async waiters, wakeups
+ *   fork.c    the registry of live pools and the fork() handlers
+ *   pool.c    create/destroy/shutdown, the allocate and release paths
+ *   bufring.c io_uring provided-buffer rings, on the public API
  */
 #ifndef BUFPOOL_INTERNAL_H
 #define BUFPOOL_INTERNAL_H
@@ -67,12 +75,14 @@
 /* A full fence, for the symmetric half of the steal handshake (cache.c).
  * ThreadSanitizer does not model fences: under it, a seq_cst RMW of one
  * shared word, which it does model, and which is a full barrier too. */
-#if !defined(__SANITIZE_THREAD__) && defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define __SANITIZE_THREAD__ 1 /* clang's name for it */
+#if defined(__SANITIZE_THREAD__) /* gcc */
+#define BUFPOOL__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) /* clang */
+#define BUFPOOL__TSAN 1
 #endif
 #endif
-#ifdef __SANITIZE_THREAD__
+#ifdef BUFPOOL__TSAN
 extern _Atomic int bufpool__fence_word;
 #define fence_seqcst() ((void)atomic_fetch_add_explicit(&bufpool__fence_word, 0, memory_order_seq_cst))
 #else
@@ -134,7 +144,7 @@ extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
 #define BUFPOOL__MAGIC_POOL 0xb0f1b001u
 #define BUFPOOL__MAGIC_DEAD 0xdeadb0f1u
 
-/* One allocation: 40 bytes, packed in the pool's slabs (budget.c).  Kept
+/* One allocation: 40 bytes, packed in the pool's slabs (block.c).  Kept
  * apart from its buffers, so page-sized buffers waste no page on a header
  * and region memory holds only data.  A roundtrip touches this struct
  * alone; the buffers are the caller's.  Packed rather than a cache line
@@ -197,16 +207,9 @@ int bufpool__region_create(struct bufpool__region **out, size_t buffer_size,
 void bufpool__region_destroy(struct bufpool__region *r);
 void *bufpool__region_base(const struct bufpool__region *r);
 size_t bufpool__region_length(const struct bufpool__region *r); /* bytes */
-/* A run of n free buffers: its first buffer's index, or SIZE_MAX if none. */
-size_t bufpool__region_alloc(struct bufpool__region *r, size_t n);
-void bufpool__region_free(struct bufpool__region *r, size_t index, size_t n);
-size_t bufpool__region_largest(struct bufpool__region *r); /* in buffers */
 /* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
 void *bufpool__zalloc(size_t bytes);
 void bufpool__zfree(void *p, size_t bytes);
-/* fork.c holds the region's lock across fork(); NULL: no-op. */
-void bufpool__region_lock(struct bufpool__region *r);
-void bufpool__region_unlock(struct bufpool__region *r);
 /* For the arena: a tree over memory it does not own, and calls that the
  * arena serializes under its own lock instead of the region's. */
 int bufpool__region_create_over(struct bufpool__region **out, void *base, size_t length,
@@ -265,7 +268,7 @@ struct tc_counters {
  */
 struct tcache {
     struct tc_bin bins[TC_BINS]; /* first, so that bin n is at n * 32 */
-    struct bufpool_alloc *stash; /* owner-only: spare headers (budget.c) */
+    struct bufpool_alloc *stash; /* owner-only: spare headers (block.c) */
     /* The run: released memory of any length, kept whole (adjacent
      * releases join it) and cut for misses of any length that fits; owner
      * only, inside the window or under pool->lock, and stolen like the
@@ -316,6 +319,12 @@ void bufpool__tcache_forget_others(struct bufpool *pool);
 /* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
 void bufpool__tcache_quiesce(struct bufpool *pool);
 void bufpool__tcache_resume(struct bufpool *pool);
+/* A full bin on release: the bin and a into the depot (or the arena). */
+void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+/* A miss: one depot chain's first allocation, the rest into tc's bin
+ * (*hid set: the caller looks at nwait); NULL. */
+struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache *tc, size_t n,
+                                             bool *hid);
 
 /* The calling thread's most recent caches, keyed by pool id. */
 #define TL_SLOTS 4
@@ -349,18 +358,17 @@ static inline unsigned bufpool__bin_index(size_t n)
 }
 /* ---- depot.c ------------------------------------------------------------
  * Lock-free; lengths 1..FAST_N only. */
-/* A full bin on release: the bin and a into the depot (or the arena). */
-void bufpool__depot_overflow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
-/* A miss: one chain's first allocation, the rest into tc's bin; NULL. */
-struct bufpool_alloc *bufpool__depot_refill(struct bufpool *pool, struct tcache *tc, size_t n);
+/* A chain of count allocations of length n into the depot, or the arena. */
+void bufpool__depot_give(struct bufpool *pool, struct tcache *tc, size_t n,
+                         struct bufpool_alloc *chain, size_t count);
+/* One chain of length n out of the depot (NULL: none), *count its length. */
+struct bufpool_alloc *bufpool__depot_get(struct bufpool *pool, size_t n, size_t *count);
 /* A steal: every chain, appended to list. */
 struct bufpool_alloc *bufpool__depot_take(struct bufpool *pool, struct bufpool_alloc *list);
 /* Leftovers of serving, under pool->lock: into the depot or the arena. */
 void bufpool__depot_stash(struct bufpool *pool, struct bufpool_alloc *spare);
 
-/* ---- budget.c ----------------------------------------------------------- */
-bool bufpool__budget_try_charge(struct bufpool *pool, size_t bytes);
-void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes);
+/* ---- block.c ------------------------------------------------------------ */
 /* A fresh allocation of n buffers from the arena, which charges the budget
  * as needed: 0, -EAGAIN (no budget, or no run in REGION mode, now),
  * -ENOMEM.  tc: the calling thread's cache (for its header stash) or NULL;
@@ -370,7 +378,7 @@ void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes);
 int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *gave,
                        struct bufpool_alloc **out);
 int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out);
-/* The owner's spare headers (budget.c): one off its stash without a lock
+/* The owner's spare headers (block.c): one off its stash without a lock
  * (NULL when empty), and one back (may take pool->lock). */
 struct bufpool_alloc *bufpool__hdr_stash_pop(struct tcache *tc);
 void bufpool__hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *h);
@@ -479,7 +487,7 @@ struct bufpool {
     _Atomic(struct tcache *) tcaches;
     struct tc_counters orphan; /* counts for threads that could get no cache */
     /* Spare headers and the slabs they come from, freed only with the
-     * pool (type-stable, see cache.c and budget.c). */
+     * pool (type-stable, see cache.c and block.c). */
     struct bufpool_alloc *free_hdrs;
     struct slab *slabs;
     char *slab_next;

@@ -205,6 +205,19 @@ static uint64_t deadline(int kind, uint64_t timeout_ns)
     return t0 + timeout_ns < t0 ? UINT64_MAX : t0 + timeout_ns;
 }
 
+/* A miss refilled from the depot.  Entries it moved into the bin are
+ * hidden from a waiter that has looked already, as a release's push is:
+ * so the look follows, as after a release (seq_cst: pairs with enqueue's
+ * increment in waitq.c). */
+static struct bufpool_alloc *refill(bufpool *pool, struct tcache *tc, size_t n)
+{
+    bool hid = false;
+    struct bufpool_alloc *a = bufpool__tcache_refill(pool, tc, n, &hid);
+    if (hid && load_seqcst(&pool->nwait))
+        bufpool__release_slow(pool, tc, NULL, 0);
+    return a;
+}
+
 /*
  * The search, after acquire_full's checks: the caches, the depot, the
  * arena, then the queue; the queue first (queue_first) when FIFO order or
@@ -236,7 +249,7 @@ again:
             goto queue;
     }
     if ((a = bufpool__tcache_pop(pool, tc, n)) ||
-        (n <= FAST_N && (a = bufpool__depot_refill(pool, tc, n))) ||
+        (n <= FAST_N && (a = refill(pool, tc, n))) ||
         (a = bufpool__run_take(pool, tc, n))) {
         r = hand_out(tc, a, out);
         goto done;
@@ -462,7 +475,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
         } else {
             /* outside the window: a test may hold the thread here */
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PUSH_FULL, pool);
-            bufpool__depot_overflow(pool, tc, a);
+            bufpool__tcache_overflow(pool, tc, a);
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_OVERFLOWED, pool);
         }
     }

@@ -57,7 +57,6 @@
 #endif
 
 #define HUGE_2M ((size_t)2 << 20)
-#define ZMAP_MIN ((size_t)64 << 10) /* bookkeeping this large is mmap'ed */
 /* 64-bit words of bitmap per leaf: one cache line.  Tests may build with a
  * smaller value to exercise the tree on small regions. */
 #ifdef BUFPOOL__REGION_LEAF_WORDS
@@ -75,7 +74,6 @@ struct seg {
 };
 
 struct bufpool__region {
-    pthread_mutex_t lock; /* innermost lock; guards bits and seg */
     bool owns;            /* base was mapped here (else: an arena's chunk) */
     char *base;
     size_t length;        /* bytes mapped */
@@ -371,26 +369,6 @@ static void *map_region(size_t len, unsigned flags)
 
 /* ---- the interface ----------------------------------------------------------- */
 
-/* Zeroed memory for bookkeeping arrays.  Large ones are mapped directly:
- * the kernel hands out zero pages lazily, so a huge arena costs only the
- * parts it uses, and create takes microseconds (calloc may take them from
- * the heap and clear every byte).  NULL when the system has none. */
-void *bufpool__zalloc(size_t bytes)
-{
-    if (bytes < ZMAP_MIN)
-        return calloc(1, bytes);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-void bufpool__zfree(void *p, size_t bytes)
-{
-    if (bytes < ZMAP_MIN)
-        free(p);
-    else if (p)
-        munmap(p, bytes);
-}
-
 static size_t bits_bytes(const struct bufpool__region *r)
 {
     return r->nleaves * LEAF_WORDS * sizeof(uint64_t);
@@ -414,7 +392,7 @@ static struct bufpool__region *tree_new(size_t length, size_t buffer_size)
     r->nleaves = (r->units + LEAF_UNITS - 1) / LEAF_UNITS;
     r->bits = bufpool__zalloc(bits_bytes(r));
     r->seg = bufpool__zalloc(seg_bytes(r));
-    if (!r->bits || !r->seg || pthread_mutex_init(&r->lock, NULL) != 0) {
+    if (!r->bits || !r->seg) {
         bufpool__zfree(r->bits, bits_bytes(r));
         bufpool__zfree(r->seg, seg_bytes(r));
         free(r);
@@ -426,7 +404,6 @@ static struct bufpool__region *tree_new(size_t length, size_t buffer_size)
 
 static void tree_free(struct bufpool__region *r)
 {
-    pthread_mutex_destroy(&r->lock);
     bufpool__zfree(r->bits, bits_bytes(r));
     bufpool__zfree(r->seg, seg_bytes(r));
     free(r);
@@ -496,31 +473,6 @@ size_t bufpool__region_length(const struct bufpool__region *r)
     return r->length;
 }
 
-/* First fit by address.  n == 0 or n beyond the longest free run: SIZE_MAX.
- * The root's max is exact, so SIZE_MAX means no run of n exists now. */
-size_t bufpool__region_alloc(struct bufpool__region *r, size_t n)
-{
-    size_t i = SIZE_MAX;
-    pthread_mutex_lock(&r->lock);
-    if (n != 0 && r->seg[0].max >= n) {
-        i = search(r, 0, 0, r->nleaves, n);
-        update(r, 0, 0, r->nleaves, i, i + n, false);
-    }
-    pthread_mutex_unlock(&r->lock);
-    return i;
-}
-
-/* Any used range may be freed, whole allocations or parts of them; the
- * neighbours merge with it by construction. */
-void bufpool__region_free(struct bufpool__region *r, size_t index, size_t n)
-{
-    if (n == 0 || index >= r->units || n > r->units - index)
-        return; /* not a range of this region: a caller bug, ignored */
-    pthread_mutex_lock(&r->lock);
-    update(r, 0, 0, r->nleaves, index, index + n, true);
-    pthread_mutex_unlock(&r->lock);
-}
-
 /* ---- for the arena, which serializes every call under its own lock ---- */
 
 size_t bufpool__region_find_locked(const struct bufpool__region *r, size_t n)
@@ -578,24 +530,4 @@ bool bufpool__region_free_locked(struct bufpool__region *r, size_t index, size_t
 size_t bufpool__region_units(const struct bufpool__region *r)
 {
     return r->units;
-}
-
-void bufpool__region_lock(struct bufpool__region *r)
-{
-    if (r)
-        pthread_mutex_lock(&r->lock);
-}
-
-void bufpool__region_unlock(struct bufpool__region *r)
-{
-    if (r)
-        pthread_mutex_unlock(&r->lock);
-}
-
-size_t bufpool__region_largest(struct bufpool__region *r)
-{
-    pthread_mutex_lock(&r->lock);
-    size_t m = r->seg[0].max;
-    pthread_mutex_unlock(&r->lock);
-    return m;
 }

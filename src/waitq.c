@@ -554,13 +554,6 @@ static int wait_node(struct waitnode *w, uint64_t end)
     return 0;
 }
 
-uint64_t bufpool__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * A short spin before queueing.  In a pipeline the memory a request lacks
  * is usually one release away on another CPU, and a sleep and a wakeup

@@ -67,6 +67,36 @@ static void shuffle(struct run *v, size_t n)
     }
 }
 
+/* The region is serialized by its caller, as the arena does under its
+ * chunk's lock: this lock stands for it. */
+static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t region_alloc(struct bufpool__region *r, size_t n)
+{
+    pthread_mutex_lock(&region_lock);
+    size_t i = bufpool__region_find_locked(r, n);
+    if (i != SIZE_MAX)
+        bufpool__region_take_locked(r, i, n);
+    pthread_mutex_unlock(&region_lock);
+    return i;
+}
+
+static void region_free(struct bufpool__region *r, size_t index, size_t n)
+{
+    pthread_mutex_lock(&region_lock);
+    bufpool__region_give_locked(r, index, n);
+    pthread_mutex_unlock(&region_lock);
+}
+
+static size_t region_largest(struct bufpool__region *r)
+{
+    size_t pre, suf, max;
+    pthread_mutex_lock(&region_lock);
+    bufpool__region_edges_locked(r, &pre, &suf, &max);
+    pthread_mutex_unlock(&region_lock);
+    return max;
+}
+
 static struct bufpool__region *make_region(size_t bs, size_t max, unsigned flags)
 {
     struct bufpool__region *r = (void *)1;
@@ -87,7 +117,7 @@ static void test_alignment(void)
             size_t len = bufpool__region_length(r);
             CHECK((uintptr_t)bufpool__region_base(r) % ps == 0);
             CHECK(len % ps == 0 && len >= max && len < max + ps);
-            CHECK_EQ(bufpool__region_largest(r), len / bs);
+            CHECK_EQ(region_largest(r), len / bs);
             memset(bufpool__region_base(r), 0xa5, len); /* all of it is mapped */
             bufpool__region_destroy(r);
         }
@@ -103,21 +133,21 @@ static void test_fill_and_coalesce(void)
     struct run *v = malloc(units * sizeof *v);
     CHECK(v != NULL);
     for (size_t i = 0; i < units; i++) {
-        CHECK_EQ(bufpool__region_alloc(r, 1), i);
+        CHECK_EQ(region_alloc(r, 1), i);
         v[i] = (struct run){i, 1};
     }
-    CHECK_EQ(bufpool__region_alloc(r, 1), SIZE_MAX);
-    CHECK_EQ(bufpool__region_largest(r), 0);
-    CHECK_EQ(bufpool__region_alloc(r, 0), SIZE_MAX);
+    CHECK_EQ(region_alloc(r, 1), SIZE_MAX);
+    CHECK_EQ(region_largest(r), 0);
+    CHECK_EQ(region_alloc(r, 0), SIZE_MAX);
     shuffle(v, units);
     for (size_t i = 0; i < units; i++)
-        bufpool__region_free(r, v[i].idx, 1);
-    CHECK_EQ(bufpool__region_largest(r), units);
-    CHECK_EQ(bufpool__region_alloc(r, units), 0);
-    CHECK_EQ(bufpool__region_alloc(r, 1), SIZE_MAX);
-    CHECK_EQ(bufpool__region_alloc(r, units + 1), SIZE_MAX);
-    bufpool__region_free(r, 0, units);
-    CHECK_EQ(bufpool__region_largest(r), units);
+        region_free(r, v[i].idx, 1);
+    CHECK_EQ(region_largest(r), units);
+    CHECK_EQ(region_alloc(r, units), 0);
+    CHECK_EQ(region_alloc(r, 1), SIZE_MAX);
+    CHECK_EQ(region_alloc(r, units + 1), SIZE_MAX);
+    region_free(r, 0, units);
+    CHECK_EQ(region_largest(r), units);
     free(v);
     bufpool__region_destroy(r);
 }
@@ -133,10 +163,10 @@ static void test_carving(size_t bs, size_t max, size_t maxn)
     CHECK(v != NULL);
     for (;;) {
         size_t n = 1 + rnd_below(maxn);
-        size_t i = bufpool__region_alloc(r, n);
+        size_t i = region_alloc(r, n);
         if (i == SIZE_MAX) {
-            CHECK(bufpool__region_largest(r) < n);
-            if (bufpool__region_largest(r) == 0)
+            CHECK(region_largest(r) < n);
+            if (region_largest(r) == 0)
                 break;
             continue;
         }
@@ -150,12 +180,12 @@ static void test_carving(size_t bs, size_t max, size_t maxn)
     shuffle(v, count);
     size_t prev = 0;
     for (size_t k = 0; k < count; k++) {
-        bufpool__region_free(r, v[k].idx, v[k].n);
-        size_t l = bufpool__region_largest(r);
+        region_free(r, v[k].idx, v[k].n);
+        size_t l = region_largest(r);
         CHECK(l >= prev); /* freeing never shrinks the longest run */
         prev = l;
     }
-    CHECK_EQ(bufpool__region_largest(r), units);
+    CHECK_EQ(region_largest(r), units);
     free(v);
     bufpool__region_destroy(r);
 }
@@ -210,7 +240,7 @@ static void test_model(size_t bs, size_t max, size_t ops)
             else
                 n = 1 + rnd_below(units);
             size_t want = model_largest(used, units) >= n;
-            size_t i = bufpool__region_alloc(r, n);
+            size_t i = region_alloc(r, n);
             CHECK_EQ(i != SIZE_MAX, want); /* found iff a run exists */
             CHECK_EQ(i, model_first_fit(used, units, n)); /* the policy */
             if (i != SIZE_MAX) {
@@ -224,23 +254,23 @@ static void test_model(size_t bs, size_t max, size_t ops)
             if (x.n > 2 && rnd_below(100) < 25) {
                 /* Partial free: a middle piece, leaving two live pieces. */
                 size_t a = 1 + rnd_below(x.n - 2), b = a + 1 + rnd_below(x.n - a - 1);
-                bufpool__region_free(r, x.idx + a, b - a);
+                region_free(r, x.idx + a, b - a);
                 model_mark(used, x.idx + a, b - a, false);
                 live[k] = (struct run){x.idx, a};
                 if (b < x.n)
                     live[nlive++] = (struct run){x.idx + b, x.n - b};
             } else {
-                bufpool__region_free(r, x.idx, x.n);
+                region_free(r, x.idx, x.n);
                 model_mark(used, x.idx, x.n, false);
                 live[k] = live[--nlive];
             }
         }
-        CHECK_EQ(bufpool__region_largest(r), model_largest(used, units));
+        CHECK_EQ(region_largest(r), model_largest(used, units));
     }
     shuffle(live, nlive);
     for (size_t k = 0; k < nlive; k++)
-        bufpool__region_free(r, live[k].idx, live[k].n);
-    CHECK_EQ(bufpool__region_largest(r), units);
+        region_free(r, live[k].idx, live[k].n);
+    CHECK_EQ(region_largest(r), units);
     free(used);
     free(live);
     bufpool__region_destroy(r);
@@ -300,7 +330,7 @@ static void test_locked(void)
     int rc = bufpool__region_create(&r, 4096, 256 << 10, BUFPOOL_LOCKED);
     if (rc == 0) {
         memset(bufpool__region_base(r), 1, bufpool__region_length(r));
-        CHECK_EQ(bufpool__region_alloc(r, 64), 0);
+        CHECK_EQ(region_alloc(r, 64), 0);
         bufpool__region_destroy(r);
     } else {
         CHECK(is_mlock_error(rc));
@@ -329,8 +359,8 @@ static void test_hugepages(void)
     CHECK_EQ(len, 2 * mib2);
     CHECK((uintptr_t)bufpool__region_base(r) % page_size() == 0);
     memset(bufpool__region_base(r), 7, len);
-    CHECK_EQ(bufpool__region_largest(r), len / 4096);
-    CHECK_EQ(bufpool__region_alloc(r, len / 4096), 0);
+    CHECK_EQ(region_largest(r), len / 4096);
+    CHECK_EQ(region_alloc(r, len / 4096), 0);
     bufpool__region_destroy(r);
 
     r = (void *)1;
@@ -360,7 +390,7 @@ static void *worker(void *arg)
         seed = seed * 1103515245u + 12345u;
         if (nheld < 8 && (seed >> 16) % 2) {
             size_t n = 1 + (seed >> 20) % 16;
-            size_t i = bufpool__region_alloc(shared, n);
+            size_t i = region_alloc(shared, n);
             if (i == SIZE_MAX)
                 continue;
             for (size_t w = i * 4; w < (i + n) * 4; w++)
@@ -370,12 +400,12 @@ static void *worker(void *arg)
             struct run x = held[--nheld];
             for (size_t w = x.idx * 4; w < (x.idx + x.n) * 4; w++)
                 CHECK_EQ(base[w], tag);
-            bufpool__region_free(shared, x.idx, x.n);
+            region_free(shared, x.idx, x.n);
         }
     }
     while (nheld) {
         struct run x = held[--nheld];
-        bufpool__region_free(shared, x.idx, x.n);
+        region_free(shared, x.idx, x.n);
     }
     return NULL;
 }
@@ -388,7 +418,7 @@ static void test_threads(void)
         CHECK_EQ(pthread_create(&t[i], NULL, worker, (void *)(i + 1)), 0);
     for (int i = 0; i < NTHREADS; i++)
         CHECK_EQ(pthread_join(t[i], NULL), 0);
-    CHECK_EQ(bufpool__region_largest(shared), bufpool__region_length(shared) / 16);
+    CHECK_EQ(region_largest(shared), bufpool__region_length(shared) / 16);
     bufpool__region_destroy(shared);
 }
 

@@ -1,11 +1,7 @@
 /*
- * The byte budget, and the allocation headers that carry its memory.
- *
- * pool->charged is the exact number of bytes the pool holds from the
- * system: live allocations, the thread caches, and free memory the arena
- * keeps resident (arena.c).  It moves with one atomic operation each way,
- * and only on a cache miss or a trim, so the common allocate/release
- * roundtrip (a cache hit) never touches it.
+ * block.c: allocations as the layers above see them, a header and its run
+ * of buffers, made from and given back to the arena (which charges the
+ * budget).
  *
  * Headers are 40 bytes, packed into slabs the pool owns and frees only at
  * destroy (type-stable: a header is only ever recycled as a header).  A
@@ -20,27 +16,6 @@
 #define SLAB_BYTES ((size_t)64 << 10)
 #define STASH_MAX 64  /* a thread's spare headers; half go back beyond it */
 #define STASH_BATCH 32
-
-bool bufpool__budget_try_charge(struct bufpool *pool, size_t bytes)
-{
-    size_t c = load_relaxed(&pool->charged);
-    for (;;) {
-        size_t max = load_relaxed(&pool->max_memory);
-        if (bytes > max || c > max - bytes)
-            return false;
-        /* seq_cst: pairs with the fetch_sub in bufpool__budget_uncharge;
-         * a waiter charges after registering in nwait (waitq.c). */
-        if (cas_seqcst(&pool->charged, &c, c + bytes))
-            return true;
-    }
-}
-
-void bufpool__budget_uncharge(struct bufpool *pool, size_t bytes)
-{
-    /* seq_cst: a release that frees memory then loads nwait; pairs with a
-     * waiter's nwait increment followed by its charge attempt. */
-    fetch_sub_seqcst(&pool->charged, bytes);
-}
 
 /* ---- headers ------------------------------------------------------------- */
 
