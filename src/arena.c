@@ -8,8 +8,8 @@
  * resident and is handed out again without a page fault, a system call or
  * a lock other than the arena's; and the pool knows exactly which of its
  * pages are resident, so the budget can bound what it takes from the
- * system (1.0's mmap per large block faulted every page on every use, and
- * posix_memalign(4096, 4096) cost two pages per buffer).
+ * system (an mmap per large block faults every page on every use, and
+ * posix_memalign(4096, 4096) costs two pages per buffer).
  *
  * Address space.  The default mode reserves twice the budget up front
  * (MAP_NORESERVE, nothing populated; bounded, and halved until the kernel
@@ -18,7 +18,7 @@
  * what the chunks can hold, or fragmentation still leaves no run, another
  * chunk is reserved, up to ARENA_CHUNKS; so is a home chunk for each
  * online CPU's worth of threads (home_chunk).  A run never crosses chunks.
- * BUFPOOL_REGION keeps 1.0's single mapping (huge pages, mlock) and cuts it
+ * BUFPOOL_REGION keeps a single mapping (huge pages, mlock) and cuts it
  * into chunks of 1 GiB, each a valid io_uring fixed buffer, so that an
  * allocation of at most 1 GiB never straddles two; a larger one spans
  * consecutive chunks (region.c's edge summaries find it).
@@ -58,13 +58,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define ARENA_CHUNKS 32
 #define PIECE ((size_t)1 << 30) /* io_uring's largest fixed buffer */
 /* A default-mode chunk holds at most this many units (its bitmaps and tree
  * are mapped lazily, but their address space is not free). */
 #define CHUNK_MAX_UNITS ((size_t)1 << 33)
 #define CHUNK_MAX_BYTES ((size_t)1 << 44)
-#define HOMES 8 /* at most this many home chunks, one per online CPU */
 
 /*
  * Layout.  Two threads carve and free in their own home chunks at once, so
@@ -283,7 +281,7 @@ static void chunk_fini(struct bufpool__arena *a, struct chunk *c)
         munmap(c->base, c->maplen);
 }
 
-/* REGION: 1.0's mapping, cut into pieces of PIECE bytes. */
+/* REGION: one mapping, cut into pieces of PIECE bytes. */
 static int region_init(struct bufpool__arena *a, size_t bs, size_t max, unsigned flags)
 {
     int err = bufpool__region_create(&a->owner, bs, max, flags);
@@ -368,8 +366,8 @@ void bufpool__arena_destroy(struct bufpool__arena *a)
 
 /* ---- purging -----------------------------------------------------------
  *
- * madvise(MADV_DONTNEED) of resident memory takes about 80 ms a GiB, so no
- * lock is held across it.  A purge takes a range (a "claim") under its
+ * madvise(MADV_DONTNEED) of resident memory is slow (docs/tuning.md), so
+ * no lock is held across it.  A purge takes a range (a "claim") under its
  * chunk's lock: out of the tree, so nobody carves it, and out of the dirty
  * bits, so no other purge takes it; its bytes stay charged.  It drops the
  * lock, madvises, retakes the lock, gives the range back to the tree
@@ -466,8 +464,6 @@ struct keep {
     unsigned k;
     size_t unit, n;
 };
-
-#define PURGE_SLICE ((size_t)8 << 20) /* bytes: one claim's madvise, about 0.6 ms */
 
 /*
  * Purge at least `want` bytes of dirty free memory if there is that much
@@ -680,10 +676,6 @@ static void carve_locked(struct chunk *c, size_t unit, size_t n, size_t clean)
         resident_add(c, -reused);
     }
 }
-
-/* How far past the first fit dirty_run looks, in units: a bound on the
- * bitmap words one carve reads under the lock, whatever the chunk's size. */
-#define DIRTY_SCAN ((size_t)1 << 16)
 
 /* The first run of at least n free resident units of chunk c from `from`
  * (the first fit: a run of n free units starts nowhere before it) up to

@@ -13,10 +13,6 @@
 
 #include <stdlib.h>
 
-#define SLAB_BYTES ((size_t)64 << 10)
-#define STASH_MAX 64  /* a thread's spare headers; half go back beyond it */
-#define STASH_BATCH 32
-
 /* ---- headers ------------------------------------------------------------- */
 
 struct slab {

@@ -1,5 +1,5 @@
 /*
- * Budgeted io_uring provided-buffer rings (issue 12): the kernel picks the
+ * Budgeted io_uring provided-buffer rings: the kernel picks the
  * buffer of a receive at completion time from a ring we keep stocked with
  * allocations of the pool, so an idle connection holds no buffer, and the
  * pool's budget bounds every ring together.
@@ -68,8 +68,8 @@
  * DECISIONS.
  * - bufpool_bufring_fd: readable when the waiter was served, when the
  *   budget grew back to fit a slot after a shrink below it, or when the
- *   pool was shut down, full or not (issue 20: an event loop must learn of
- *   the shutdown; refill then says -ECANCELED).  Otherwise not readable
+ *   pool was shut down, full or not (an event loop must learn of the
+ *   shutdown; refill then says -ECANCELED).  Otherwise not readable
  *   while the ring is full (at most one stale readiness, which the next
  *   refill resets).
  * - take of a bid the kernel does not hold (out of range, never stocked,

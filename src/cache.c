@@ -28,9 +28,8 @@
  * waiter increments nwait before it steals, so either the release sees
  * the waiter or the steal sees the push (waitq.c).
  *
- * membarrier() sends IPIs and costs microseconds (17 us on these VMs with
- * a second thread running), too much when steals come every few
- * microseconds (FIFO under a tight budget).  So a steal that finds them
+ * membarrier() sends IPIs and costs microseconds (docs/tuning.md), too
+ * much when steals come every few microseconds (FIFO under a tight budget).  So a steal that finds them
  * coming that often (steal_gap_ns, a moving average, below FENCE_GAP_NS)
  * also sets pool->fenced before its membarrier(): from then on owners
  * add a full fence after their store of
@@ -62,14 +61,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Stay fenced this long after the last steal of every cache. */
-#define FENCED_QUIET_NS 10000000u
-/* Turn fenced when steals come this close together, smoothed (steal_begin);
- * unfenced again at twice the gap. */
-#define FENCE_GAP_NS 50000u
-/* An owner tries to leave fenced mode every this many fenced steps. */
-#define FENCED_RECHECK 4096u
 
 __thread struct tl_slot bufpool__tl[TL_SLOTS] __attribute__((tls_model("initial-exec")));
 
@@ -255,7 +246,7 @@ struct tcache *bufpool__tcache_get_slow(struct bufpool *pool)
  * adjacent to it joins it again, so an allocate-then-release of any
  * length costs no lock and no tree walk.  A release that does not join
  * replaces a shorter run (which goes to the arena) or goes to the arena
- * itself.  A run holds at most 1/8 of the budget, as a bin does.  In
+ * itself.  A run holds at most 1/CACHE_SHARE of the budget, as a bin does.  In
  * REGION mode it stays within one piece, so that what is cut from it never
  * straddles two: only a release of at most a piece (which lies in one)
  * starts or joins it, and only within the same piece (arena_joinable).
@@ -283,8 +274,8 @@ struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc,
 
 bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
 {
-    /* at most 1/8 of the budget, as a bin: memory kept for one thread */
-    size_t cap = (load_relaxed(&pool->max_memory) / 8) >> pool->shift;
+    /* as a bin: memory kept for one thread */
+    size_t cap = (load_relaxed(&pool->max_memory) / CACHE_SHARE) >> pool->shift;
     if ((pool->flags & BUFPOOL_REGION) && a->n > (bufpool__arena_piece() >> pool->shift))
         cap = 0; /* it may span pieces */
     if (a->n > cap || !bufpool__tc_enter(pool, tc))

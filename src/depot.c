@@ -20,14 +20,12 @@
  * resident for any length (as longer lengths always do: they have no
  * depot, since their bins share lengths).
  *
- * Why 32 slots (about 1000 allocations of one length): a pipeline whose
+ * DEPOT_SLOTS slots a length (about 1000 allocations): a pipeline whose
  * two threads share a CPU, or whose writer wakes for a batch, releases in
  * bursts as deep as its queue, and the arena is the slow way back (a tree
- * update per run under the chunk's lock).  With 8 slots a burst of 512
- * allocations of n = 1 sent half of them through the arena and ran at a
- * sixth of the rate (6.7 against 40 M/s, both threads on one CPU).  Put
- * and take scan from slot 0 with relaxed loads, so an idle depot costs one
- * cache line; a steal reads every slot, which it does only on its slow path.
+ * update per run under the chunk's lock); docs/tuning.md.  Put and take
+ * scan from slot 0 with relaxed loads, so an idle depot costs one cache
+ * line; a steal reads every slot, which it does only on its slow path.
  *
  * The wait protocol (waitq.c) sees the depot through bufpool__depot_take,
  * which a waiter's steal runs after its nwait increment.  Both the put

@@ -42,9 +42,6 @@ static struct bufpool *reg_head;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static int reg_err;
 
-/* How long fork() waits at most for served sleepers to leave. */
-#define SETTLE_NS 1000000000u
-
 static void lock_all(void)
 {
     for (struct bufpool *p = reg_head; p; p = p->gnext) {

@@ -36,113 +36,11 @@
 #include <stdint.h>
 
 #define BUFPOOL__API __attribute__((visibility("default")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define CACHELINE 64
 
-/* A polite busy-wait step. */
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
-#endif
-
-/*
- * Atomics behind named wrappers.  Every call site says what it pairs with.
- * seq_cst is used only where a Dekker-style "store mine, then load theirs"
- * handshake needs a single total order (see the wait protocol in waitq.c).
- */
-#define load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
-#define load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
-#define load_seqcst(p) atomic_load_explicit((p), memory_order_seq_cst)
-#define store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
-#define store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
-#define fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
-#define fetch_add_seqcst(p, v) atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
-#define fetch_sub_seqcst(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_seq_cst)
-#define fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
-#define fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
-#define fetch_sub_acqrel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
-#define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
-#define cas_seqcst(p, e, v) \
-    atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_seq_cst, memory_order_relaxed)
-#define cas_relaxed(p, e, v) \
-    atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_relaxed, memory_order_relaxed)
-#define cas_acqrel(p, e, v) \
-    atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_acq_rel, memory_order_relaxed)
-/* A full fence, for the symmetric half of the steal handshake (cache.c).
- * ThreadSanitizer does not model fences: under it, a seq_cst RMW of one
- * shared word, which it does model, and which is a full barrier too. */
-#if defined(__SANITIZE_THREAD__) /* gcc */
-#define BUFPOOL__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) /* clang */
-#define BUFPOOL__TSAN 1
-#endif
-#endif
-#ifdef BUFPOOL__TSAN
-extern _Atomic int bufpool__fence_word;
-#define fence_seqcst() ((void)atomic_fetch_add_explicit(&bufpool__fence_word, 0, memory_order_seq_cst))
-#else
-#define fence_seqcst() atomic_thread_fence(memory_order_seq_cst)
-#endif
-/* Keeps the compiler from moving memory accesses across it; no instruction. */
-#define compiler_fence() atomic_signal_fence(memory_order_seq_cst)
-/* An owner-only counter: one writer, read racily by stats.  No RMW needed. */
-#define counter_add(p, v) store_relaxed((p), load_relaxed(p) + (v))
-
-/* -DBUFPOOL_VALGRIND: tell memcheck that cached memory is off limits, so
- * a use after release is reported even though the memory is recycled. */
-#if defined(BUFPOOL_VALGRIND) && __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define VG_HAND_OUT(p, len) VALGRIND_MAKE_MEM_UNDEFINED((p), (len))
-#define VG_TAKE_BACK(p, len) VALGRIND_MAKE_MEM_NOACCESS((p), (len))
-#else
-#define VG_HAND_OUT(p, len) ((void)0)
-#define VG_TAKE_BACK(p, len) ((void)0)
-#endif
-
-/* -DBUFPOOL_DEBUG: misuse aborts with a message (debug.c). */
-#ifdef BUFPOOL_DEBUG
-void bufpool__check_pool(const struct bufpool *pool, const char *what);
-void bufpool__check_alloc(const struct bufpool_alloc *a, const char *what);
-void bufpool__debug_bury(struct bufpool *pool);
-#else
-#define bufpool__check_pool(pool, what) ((void)0)
-#define bufpool__check_alloc(a, what) ((void)0)
-#endif
-
-/* -DBUFPOOL_TEST_HOOKS: named points where a test (tests/race_*.c) may
- * pause a thread to force an interleaving, or make a step fail.  The test
- * installs bufpool__test_hook before it starts any thread; it returns
- * nonzero to make a point that can fail fail.  Other builds compile the
- * points away. */
-enum bufpool__hook_point {
-    BUFPOOL__HOOK_SLOW_ENTER,       /* acquire_slow, before it takes the lock */
-    BUFPOOL__HOOK_WAKE_SERVED,      /* a woken sleeper, before it counts its allocation */
-    BUFPOOL__HOOK_DESTROY_COUNTING, /* destroy, between reading inside and the counters */
-    BUFPOOL__HOOK_PUSH_FULL,        /* a release found its bin full, before the depot */
-    BUFPOOL__HOOK_OVERFLOWED,       /* a release moved its bin to the depot, before nwait */
-    BUFPOOL__HOOK_BLOCK_NEW,        /* a run carved, before its header; nonzero: -ENOMEM */
-    BUFPOOL__HOOK_IN_WINDOW,        /* an allocation's pop, inside the busy window */
-    BUFPOOL__HOOK_STEAL_WAIT,       /* a stealer found an owner inside its window */
-    BUFPOOL__HOOK_REFILL_TAKEN,     /* a refill took a chain, before its bin gets the rest */
-    BUFPOOL__HOOK_TOLD_RETRY,       /* a told call, as it starts over */
-    BUFPOOL__HOOK_RUN_CUT,          /* a cut of the cache's run, between its two stores */
-    BUFPOOL__HOOK_PURGE,            /* a purge, its range taken, before the madvise */
-};
-#ifdef BUFPOOL_TEST_HOOKS
-extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
-#define BUFPOOL__HOOK(point, pool) (bufpool__test_hook ? bufpool__test_hook((point), (pool)) : 0)
-#else
-#define BUFPOOL__HOOK(point, pool) 0
-#endif
-
-#define BUFPOOL__MAGIC_ALLOC 0xa11cu /* 16 bits: the header is 40 bytes */
-#define BUFPOOL__MAGIC_POOL 0xb0f1b001u
-#define BUFPOOL__MAGIC_DEAD 0xdeadb0f1u
+#include "atomics.h"
+#include "debug.h"
+#include "track.h"
+#include "tuning.h"
 
 /* One allocation: 40 bytes, packed in the pool's slabs (block.c).  Kept
  * apart from its buffers, so page-sized buffers waste no page on a header
@@ -225,7 +123,6 @@ bool bufpool__region_free_locked(struct bufpool__region *r, size_t index, size_t
 
 /* ---- cache.c ------------------------------------------------------------ */
 #define TC_BINS 21
-#define TC_BIN_CAP 32
 
 /* A bin caches allocations of one length n.  Plain memory: only the
  * owning thread touches it, inside its cache's busy window (below) or
@@ -243,7 +140,6 @@ struct tc_bin {
 /* The depot's chains of one length (depot.c): each slot 0 or one chain
  * (its first header and its length); four cache lines per length, so
  * that a burst of about a thousand releases still fits (depot.c). */
-#define DEPOT_SLOTS 32
 struct depot_bin {
     alignas(CACHELINE) _Atomic uintptr_t slot[DEPOT_SLOTS];
 };
@@ -326,8 +222,6 @@ void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bu
 struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache *tc, size_t n,
                                              bool *hid);
 
-/* The calling thread's most recent caches, keyed by pool id. */
-#define TL_SLOTS 4
 struct tl_slot {
     uint64_t id;
     struct tcache *tc;
@@ -345,8 +239,6 @@ static inline struct tcache *bufpool__tcache_get(struct bufpool *pool, uint64_t 
     return bufpool__tcache_get_slow(pool);
 }
 
-/* The fast paths serve n <= FAST_N, whose bins hold one length each. */
-#define FAST_N 16
 
 static inline unsigned bufpool__bin_index(size_t n)
 {
@@ -433,7 +325,6 @@ struct bufpool {
     unsigned flags;
     size_t buffer_size;
     unsigned shift; /* log2(buffer_size) */
-    size_t align;   /* min(buffer_size, 4096) */
     uint64_t id;    /* unique for the process's life; keys thread caches */
     /* id, or FAST_ID_NONE (no thread's slot holds it) while the gate sends
      * releases to the full path: the release's slot test is its gate. */
@@ -529,13 +420,6 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
  * elsewhere; true when some may fit n now. */
 bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end);
 #define BUFPOOL__TOLD 1
-/* A blocked request told this many times is given its memory instead. */
-#define BUFPOOL__TELLS_MAX 64u
-/* A blocked request that has waited this long (default mode) without the
- * memory it needs ever being free for it is starving: granted ahead of
- * every later request, and the pool hands off to it (waitq.c).  Go's
- * sync.Mutex uses the same 1 ms. */
-#define BUFPOOL__STARVE_NS 1000000u
 uint64_t bufpool__now_ns(void);
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
 void bufpool__cancel_all(struct bufpool *pool);
@@ -647,12 +531,12 @@ static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc
     bufpool__count_free(tc ? &tc->c : &pool->orphan, n);
 }
 
-/* Give an empty bin a length.  One bin holds at most 1/8 of the budget, so
+/* Give an empty bin a length.  One bin holds at most 1/CACHE_SHARE of the budget, so
  * that under a tight budget released memory flows through the depot to
  * other threads instead of piling up in one thread's cache. */
 static inline void bufpool__bin_tag(struct tc_bin *b, struct bufpool *pool, size_t n)
 {
-    size_t fit = (load_relaxed(&pool->max_memory) / 8) / (n << pool->shift);
+    size_t fit = (load_relaxed(&pool->max_memory) / CACHE_SHARE) / (n << pool->shift);
     b->n = n;
     b->cap = fit < 1 ? 1 : fit > TC_BIN_CAP ? TC_BIN_CAP : (unsigned)fit;
     b->room = b->cap;

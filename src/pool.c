@@ -75,7 +75,6 @@ BUFPOOL__API int bufpool_create(bufpool **out, const bufpool_config *cfg)
     pool->flags = cfg->flags;
     pool->buffer_size = cfg->buffer_size;
     pool->shift = (unsigned)__builtin_ctzll(cfg->buffer_size);
-    pool->align = cfg->buffer_size < 4096 ? cfg->buffer_size : 4096;
     pool->id = fetch_add_relaxed(&next_pool_id, 1);
     atomic_init(&pool->max_memory, cfg->max_memory);
     atomic_init(&pool->fenced, !bufpool__asym_available());

@@ -8,8 +8,6 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define ZMAP_MIN ((size_t)64 << 10) /* bookkeeping this large is mmap'ed */
-
 unsigned bufpool__fork_gen; /* written by fork.c's child handler */
 
 #ifdef BUFPOOL_TEST_HOOKS

@@ -112,8 +112,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPIN_ITERS 256
-
 static void enqueue(struct bufpool *pool, struct waitnode *w)
 {
     w->next = NULL;
@@ -455,8 +453,7 @@ static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
  * the window, and a marked window that ends starts a new one.  A window
  * of BUFPOOL__STARVE_NS without a mark (a request for the whole budget
  * against many small ones) starves it.  The servers keep the clock, not
- * the sleeper: a timed sleep costs every wakeup a timer (+4.5 us a wake on
- * these VMs), and a woken sleeper may wait for a lock its releasers keep
+ * the sleeper: a timed sleep costs every wakeup a timer, and a woken sleeper may wait for a lock its releasers keep
  * taking far longer than 1 ms.  A told request that queues again starts a
  * new clock: it was told because it fitted; BUFPOOL__TELLS_MAX bounds how
  * often, and from then on it is never told.  Under pool->lock.
@@ -563,21 +560,15 @@ static int wait_node(struct waitnode *w, uint64_t end)
  * is not part of the wait protocol; whatever it sees, the caller takes the
  * ordinary way, and if that fails it queues as before.  Adaptive, per
  * cache: a spin that saw memory doubles the next one's limit, up to
- * SPIN_MAX pauses (about 20 us here), and one that did not halves it, down
- * to a floor.  The floor is SPIN_MIN, about 2.5 us, while the thread may
- * run on more than one CPU: a spin shorter than a releaser takes to fill a
- * depot chain (33 releases) can never succeed, so it would never grow
- * back, and each shortage would become a sleep and a wake.  Measured: a
- * producer/consumer pair on a 1 MiB budget fell into a wait per 32
- * allocations in half the runs (1.3-3.8 M/s against 4-5) with a floor of
- * 4 pauses, and never with 128.  A thread allowed on one CPU only shares
+ * SPIN_MAX pauses, and one that did not halves it, down to a floor.  The
+ * floor is SPIN_MIN while the thread may run on more than one CPU: a spin
+ * shorter than a releaser takes to fill a depot chain (33 releases) can
+ * never succeed, so it would never grow back, and each shortage would
+ * become a sleep and a wake (docs/tuning.md).  A thread allowed on one CPU only shares
  * it with whoever would release, so spinning only delays them: its floor
  * is SPIN_MIN_ONE_CPU.  Not in FIFO mode, where a request may not
  * overtake those queued.
  */
-#define SPIN_MAX 1024u
-#define SPIN_MIN 128u
-#define SPIN_MIN_ONE_CPU 4u
 
 /* May the calling thread run on one CPU only?  (False when unknown.) */
 static bool one_cpu(void)
