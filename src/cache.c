@@ -51,7 +51,7 @@
  * thread never touches a destroyed pool: ids are never reused, so its slot
  * for that pool never matches again.
  */
-#include "internal.h"
+#include "cache.h"
 
 #include <linux/membarrier.h>
 #include <sched.h>

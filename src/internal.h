@@ -30,8 +30,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdalign.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,24 +39,40 @@
 #include "debug.h"
 #include "track.h"
 #include "tuning.h"
+#include "types.h"
 
-/* One allocation: 40 bytes, packed in the pool's slabs (block.c).  Kept
- * apart from its buffers, so page-sized buffers waste no page on a header
- * and region memory holds only data.  A roundtrip touches this struct
- * alone; the buffers are the caller's.  Packed rather than a cache line
- * each: neighbours are mostly the same thread's (stashes hand out runs of
- * one slab), and a million small allocations cost 40 bytes each, not 64. */
-struct bufpool_alloc {
-    /* Link while cached.  Atomic (relaxed) because lists move between a
-     * cache, the depot and serving threads under different exclusions. */
-    _Atomic(struct bufpool_alloc *) next;
-    char *first;
-    size_t n;
-    struct bufpool *pool;
-    _Atomic uint32_t refs; /* 0 while cached */
-    uint16_t bin;          /* n when n <= FAST_N (its bin), else 0: the release's fast path */
-    uint16_t magic;
-};
+/* The interfaces between files, in the order of LAYERS above. */
+
+/* ---- util.c ------------------------------------------------------------- */
+uint64_t bufpool__now_ns(void); /* CLOCK_MONOTONIC */
+/* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
+void *bufpool__zalloc(size_t bytes);
+void bufpool__zfree(void *p, size_t bytes);
+/* more (a list, or NULL) put in front of list, by walking more. */
+struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bufpool_alloc *more);
+extern unsigned bufpool__fork_gen; /* children forked so far in this line */
+
+/* ---- region.c: the carving allocator ------------------------------------
+ * The region is max_memory rounded up to a page (to 2 MiB with HUGEPAGES),
+ * carved in units of one buffer.  Not thread-safe: the arena serializes
+ * every call under a chunk's lock. */
+struct bufpool__region;
+int bufpool__region_create(struct bufpool__region **out, size_t buffer_size,
+                           size_t max_memory, unsigned flags);
+void bufpool__region_destroy(struct bufpool__region *r);
+void *bufpool__region_base(const struct bufpool__region *r);
+size_t bufpool__region_length(const struct bufpool__region *r); /* bytes */
+/* A tree over memory it does not own (an arena's chunk). */
+int bufpool__region_create_over(struct bufpool__region **out, void *base, size_t length,
+                                size_t buffer_size);
+size_t bufpool__region_find_locked(const struct bufpool__region *r, size_t n);
+void bufpool__region_take_locked(struct bufpool__region *r, size_t index, size_t n);
+void bufpool__region_give_locked(struct bufpool__region *r, size_t index, size_t n);
+void bufpool__region_edges_locked(const struct bufpool__region *r, size_t *pre, size_t *suf,
+                                  size_t *max);
+size_t bufpool__region_units(const struct bufpool__region *r);
+/* Are the units [index, index + n) all free? */
+bool bufpool__region_free_locked(struct bufpool__region *r, size_t index, size_t n);
 
 /* ---- arena.c: every pool's memory -----------------------------------------
  * Under the arena's innermost locks, one per chunk (pool->lock may be
@@ -95,171 +109,6 @@ bool bufpool__arena_joinable(struct bufpool__arena *a, const char *p, const char
 void bufpool__arena_lock(struct bufpool__arena *a);   /* for fork.c */
 void bufpool__arena_unlock(struct bufpool__arena *a);
 
-/* ---- region.c: the carving allocator ------------------------------------
- * The region is max_memory rounded up to a page (to 2 MiB with HUGEPAGES),
- * carved in units of one buffer.  It has its own lock; callers may hold the
- * pool lock (lock order: pool->lock, then the region's). */
-struct bufpool__region;
-int bufpool__region_create(struct bufpool__region **out, size_t buffer_size,
-                           size_t max_memory, unsigned flags);
-void bufpool__region_destroy(struct bufpool__region *r);
-void *bufpool__region_base(const struct bufpool__region *r);
-size_t bufpool__region_length(const struct bufpool__region *r); /* bytes */
-/* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
-void *bufpool__zalloc(size_t bytes);
-void bufpool__zfree(void *p, size_t bytes);
-/* For the arena: a tree over memory it does not own, and calls that the
- * arena serializes under its own lock instead of the region's. */
-int bufpool__region_create_over(struct bufpool__region **out, void *base, size_t length,
-                                size_t buffer_size);
-size_t bufpool__region_find_locked(const struct bufpool__region *r, size_t n);
-void bufpool__region_take_locked(struct bufpool__region *r, size_t index, size_t n);
-void bufpool__region_give_locked(struct bufpool__region *r, size_t index, size_t n);
-void bufpool__region_edges_locked(const struct bufpool__region *r, size_t *pre, size_t *suf,
-                                  size_t *max);
-size_t bufpool__region_units(const struct bufpool__region *r);
-/* Are the units [index, index + n) all free? */
-bool bufpool__region_free_locked(struct bufpool__region *r, size_t index, size_t n);
-
-/* ---- cache.c ------------------------------------------------------------ */
-#define TC_BINS 21
-
-/* A bin caches allocations of one length n.  Plain memory: only the
- * owning thread touches it, inside its cache's busy window (below) or
- * under pool->lock, and a stealer only after the handshake in cache.c,
- * whose acquire and release orders make every access happen before the
- * next.  A push links its entry before it publishes it (a compiler
- * barrier between), so that fork's child always finds a whole list. */
-struct tc_bin {
-    alignas(32) struct bufpool_alloc *head; /* 32 bytes: a shift indexes */
-    size_t n;      /* the length this bin holds */
-    unsigned room; /* entries it may still take */
-    unsigned cap;  /* room when empty, set when tagged */
-};
-
-/* The depot's chains of one length (depot.c): each slot 0 or one chain
- * (its first header and its length); four cache lines per length, so
- * that a burst of about a thousand releases still fits (depot.c). */
-struct depot_bin {
-    alignas(CACHELINE) _Atomic uintptr_t slot[DEPOT_SLOTS];
-};
-
-/* Owner-written statistics; summed racily by stats.c.  bufs goes up by n
- * for each allocation this thread hands out and down by n for each it
- * takes back, modulo 2^64: one thread's figure means nothing, the sum over
- * every thread is the number of buffers in use. */
-struct tc_counters {
-    _Atomic uint64_t allocs, frees; /* allocations made / returned */
-    _Atomic uint64_t bufs;
-};
-
-/*
- * The steal handshake (cache.c has the argument).  The owner's fast path
- * stores busy = 1, loads stop, works on its bins with plain loads and
- * stores, and stores busy = 0: no locked instruction.  A stealer (always
- * under pool->lock) stores stop = 1, makes the two orders meet with a
- * barrier (one membarrier() for every cache, or a fence while the pool is
- * fenced), waits until busy is 0, takes the bins, and clears stop.  An
- * owner that sees stop does its step under pool->lock instead.
- */
-struct tcache {
-    struct tc_bin bins[TC_BINS]; /* first, so that bin n is at n * 32 */
-    struct bufpool_alloc *stash; /* owner-only: spare headers (block.c) */
-    /* The run: released memory of any length, kept whole (adjacent
-     * releases join it) and cut for misses of any length that fits; owner
-     * only, inside the window or under pool->lock, and stolen like the
-     * bins.  NULL, or a header whose first/n describe it. */
-    struct bufpool_alloc *run;
-    unsigned nstash;
-    unsigned spin_limit;         /* owner-only: bufpool__spin_for's, adaptive */
-    unsigned spin_min;           /* owner-only: its floor, set with the first */
-    unsigned home;               /* the arena's home chunk to carve from first */
-    /* The line every step writes: the window and the counters. */
-    alignas(CACHELINE) _Atomic uint32_t busy; /* owner: 1 inside a fast-path step */
-    _Atomic uint32_t stop; /* STOP_* bits, written under pool->lock */
-    unsigned fenced_ops;   /* owner: steps made while the pool was fenced */
-    struct tc_counters c;
-    struct tcache *next;  /* the pool's list; append-only while it lives */
-    struct bufpool *pool;
-    _Atomic int owners;   /* 2: a thread and the pool; 1: one of them */
-};
-
-/* tcache->stop: STOP_STEAL while a stealer works on the cache, STOP_FENCED
- * while the pool is fenced (a copy of pool->fenced in every cache, so that
- * the owner reads both in one load inside its window). */
-enum { STOP_STEAL = 1, STOP_FENCED = 2 };
-
-struct tcache *bufpool__tcache_get_slow(struct bufpool *pool);
-/* Can stealers use membarrier() (asked once per process)?  If not, every
- * pool stays fenced. */
-bool bufpool__asym_available(void);
-/* The fenced half of bufpool__tc_enter: a full fence, and now and then an
- * attempt to leave fenced mode. */
-void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc);
-/* The cache's run: a cut of n buffers (NULL if it is shorter, or a steal
- * is on), and a released allocation joined to it or kept as the run
- * (false: not taken, the caller frees it). */
-struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc, size_t n);
-bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
-/* Owner-side steps for when bufpool__tc_enter fails (a steal is on):
- * the same pop and push under pool->lock. */
-struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n);
-int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
-/* Under pool->lock: take the cached allocations of tc (NULL: of every
- * thread) and the depot, as one list (their bytes stay charged). */
-struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
-/* more (a list, or NULL) put in front of list, by walking more. */
-struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bufpool_alloc *more);
-void bufpool__tcache_pool_fini(struct bufpool *pool);
-void bufpool__tcache_forget_others(struct bufpool *pool);
-/* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
-void bufpool__tcache_quiesce(struct bufpool *pool);
-void bufpool__tcache_resume(struct bufpool *pool);
-/* A full bin on release: the bin and a into the depot (or the arena). */
-void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
-/* A miss: one depot chain's first allocation, the rest into tc's bin
- * (*hid set: the caller looks at nwait); NULL. */
-struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache *tc, size_t n,
-                                             bool *hid);
-
-struct tl_slot {
-    uint64_t id;
-    struct tcache *tc;
-};
-/* initial-exec: one TLS load even from the shared library, instead of a
- * call to __tls_get_addr (the slots are small enough for the static TLS
- * surplus glibc keeps for libraries loaded later). */
-extern __thread struct tl_slot bufpool__tl[TL_SLOTS] __attribute__((tls_model("initial-exec")));
-
-/* The calling thread's cache for pool, or NULL when none can be made. */
-static inline struct tcache *bufpool__tcache_get(struct bufpool *pool, uint64_t id)
-{
-    if (likely(bufpool__tl[0].id == id))
-        return bufpool__tl[0].tc;
-    return bufpool__tcache_get_slow(pool);
-}
-
-
-static inline unsigned bufpool__bin_index(size_t n)
-{
-    /* n = 1..16 get bin n (bin 0 stays empty, so that the address of a
-     * bin is the cache plus n times 32); larger n share 4 bins by log2. */
-    if (n <= 16)
-        return (unsigned)n;
-    return 17 + ((63u - (unsigned)__builtin_clzll(n)) & 3u);
-}
-/* ---- depot.c ------------------------------------------------------------
- * Lock-free; lengths 1..FAST_N only. */
-/* A chain of count allocations of length n into the depot, or the arena. */
-void bufpool__depot_give(struct bufpool *pool, struct tcache *tc, size_t n,
-                         struct bufpool_alloc *chain, size_t count);
-/* One chain of length n out of the depot (NULL: none), *count its length. */
-struct bufpool_alloc *bufpool__depot_get(struct bufpool *pool, size_t n, size_t *count);
-/* A steal: every chain, appended to list. */
-struct bufpool_alloc *bufpool__depot_take(struct bufpool *pool, struct bufpool_alloc *list);
-/* Leftovers of serving, under pool->lock: into the depot or the arena. */
-void bufpool__depot_stash(struct bufpool *pool, struct bufpool_alloc *spare);
-
 /* ---- block.c ------------------------------------------------------------ */
 /* A fresh allocation of n buffers from the arena, which charges the budget
  * as needed: 0, -EAGAIN (no budget, or no run in REGION mode, now),
@@ -281,130 +130,57 @@ void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a);
 void bufpool__free_list(struct bufpool *pool, struct bufpool_alloc *list);
 void bufpool__free_hdrs(struct bufpool *pool);
 
-/* ---- waitq.c ------------------------------------------------------------ */
-enum { WN_WAITING = 0, WN_DONE = 1 };
+/* ---- stats.c ------------------------------------------------------------ */
+void bufpool__sum_counters(struct bufpool *pool, struct tc_counters *sum);
 
-/* One waiting request, queued in arrival order under pool->lock.  A blocked
- * call's node lives on its stack; an async waiter's lives in the waiter.
- * An async node that was served with memory set aside moves from the queue
- * to pool->held until its waiter picks the memory up, so that a shrink,
- * a shutdown or fork() can take it back.  The links serve either list. */
-struct waitnode {
-    struct waitnode *prev, *next;
-    size_t n;
-    struct bufpool_waiter *async; /* NULL for a blocked call */
-    bool queued;                  /* in pool's queue */
-    bool held;                    /* in pool->held: grant set aside */
-    _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */
-    int result;                   /* valid once WN_DONE */
-    struct bufpool_alloc *grant;  /* set aside for this request */
-    unsigned tells;               /* blocked, default mode: times told before */
-    /* blocked, default mode (waitq.c, starving_now): */
-    uint64_t clock;               /* its window's start (ns); 0: never starves */
-    bool fitted;                  /* the window saw it fit but for others' claims */
-    bool starving;                /* a window passed without: the pool hands off */
-};
-
-struct bufpool_waiter {
-    struct bufpool *pool;
-    int fd;
-    unsigned gen; /* bufpool__fork_gen at creation: another means inherited */
-    struct waitnode node;
-    /* A watch (bufpool__waiter_watch, for a bufring): in pool->watchers,
-     * under pool->lock, while `watching`; its fd is written once
-     * max_memory reaches watch_bytes, or at shutdown. */
-    struct bufpool_waiter *wprev, *wnext;
-    size_t watch_bytes;
-    bool watching;
-};
-
-/* ---- the pool ----------------------------------------------------------- */
-struct bufpool {
-    /* read-mostly */
-    uint32_t magic;
-    unsigned flags;
-    size_t buffer_size;
-    unsigned shift; /* log2(buffer_size) */
-    uint64_t id;    /* unique for the process's life; keys thread caches */
-    /* id, or FAST_ID_NONE (no thread's slot holds it) while the gate sends
-     * releases to the full path: the release's slot test is its gate. */
-    _Atomic uint64_t fast_id;
-    struct bufpool__arena *arena;
-    _Atomic int shut;
-    /* 1 while stealers rely on fences instead of membarrier(); set and
-     * cleared under lock (cache.c). */
-    _Atomic uint32_t fenced;
-    /* What sends the fast paths to their full versions, one word so that
-     * each tests it once: GATE_* bits, rewritten under lock by
-     * bufpool__gate_update whenever one of its inputs changes. */
-    _Atomic uint32_t gate;
-    bool over; /* under lock: charged may exceed a shrunk budget */
-    /* The budget and the fast paths' bounds, rewritten only by a resize
-     * or a gate change: read-mostly, so not on charged's line, which
-     * every carve and free of REGION mode writes. */
-    _Atomic size_t max_memory;
-    /* The largest n an allocation's fast path may serve: max_memory >>
-     * shift but at most FAST_N, or 0 while the gate sends allocations to
-     * the full path. */
-    _Atomic size_t fast_max;
-    /* The same bound without the FAST_N cap (max_memory >> shift, or 0
-     * while the gate is shut): the cache-hit path of longer lengths. */
-    _Atomic size_t hit_max;
-
-    /* written on cache misses only */
-    alignas(CACHELINE) _Atomic size_t charged; /* in_use + cached bytes */
-    _Atomic size_t peak_in_use;
-    _Atomic uint64_t failures;
-
-    /* read on every release, written only by waiters */
-    alignas(CACHELINE) _Atomic size_t nwait; /* queued requests + a destroyer */
-    _Atomic size_t arriving; /* FIFO: blocked calls waiting for the lock to queue */
-    /* Released chains between threads, lengths 1..FAST_N (depot.c). */
-    struct depot_bin depot[FAST_N + 1];
-
-    alignas(CACHELINE) pthread_mutex_t lock;
-    /* everything below is under lock */
-    struct waitnode *qhead, *qtail;
-    struct waitnode *held; /* async nodes holding a grant (see waitnode) */
-    struct bufpool_waiter *watchers; /* watching the budget or a shutdown */
-    size_t queued;        /* nodes in the queue */
-    unsigned starving;    /* queued nodes that are starving: the pool hands off (waitq.c) */
-    /* Futex words of served sleepers, woken after the unlock so that a
-     * woken thread never runs into the lock its waker still holds. */
-    _Atomic uint32_t *wake[8];
-    unsigned nwake;
-    bool destroying;
-    pthread_cond_t idle;  /* destroy waits here */
-    _Atomic(struct tcache *) tcaches;
-    struct tc_counters orphan; /* counts for threads that could get no cache */
-    /* Spare headers and the slabs they come from, freed only with the
-     * pool (type-stable, see cache.c and block.c). */
-    struct bufpool_alloc *free_hdrs;
-    struct slab *slabs;
-    char *slab_next;
-    size_t slab_left;
-    uint64_t total_waits;
-    _Atomic uint64_t total_wait_ns;
-    _Atomic size_t inside; /* calls in acquire_slow or told, or purging after
-                            * the unlock (bufpool__unlock), not yet returned */
-    /* Bytes to purge once the lock is dropped (bufpool__unlock): a purge
-     * that a section under the lock needed but left, as too long to hold
-     * the lock for.  0: none. */
-    size_t purge_want;
-    size_t purged_locked; /* bytes purged under the lock since the last bufpool__unlock */
-    unsigned purge_active; /* bufpool__unlock purges running: 0 or 1 */
-    struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
-    unsigned ncaches;              /* caches made so far, under lock: homes */
-    uint64_t steal_ns;             /* the last steal of every cache, under lock */
-    uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
-};
-
-/* pool.c */
+/* A new peak of in-use bytes, sampled when the pool takes more memory. */
 void bufpool__sample_peak(struct bufpool *pool);
-/* fork.c */
-extern unsigned bufpool__fork_gen; /* children forked so far in this line */
-int bufpool__registry_add(struct bufpool *pool);
-void bufpool__registry_remove(struct bufpool *pool);
+
+/* ---- depot.c ------------------------------------------------------------
+ * Lock-free; lengths 1..FAST_N only. */
+/* A chain of count allocations of length n into the depot, or the arena. */
+void bufpool__depot_give(struct bufpool *pool, struct tcache *tc, size_t n,
+                         struct bufpool_alloc *chain, size_t count);
+/* One chain of length n out of the depot (NULL: none), *count its length. */
+struct bufpool_alloc *bufpool__depot_get(struct bufpool *pool, size_t n, size_t *count);
+/* A steal: every chain, appended to list. */
+struct bufpool_alloc *bufpool__depot_take(struct bufpool *pool, struct bufpool_alloc *list);
+/* Leftovers of serving, under pool->lock: into the depot or the arena. */
+void bufpool__depot_stash(struct bufpool *pool, struct bufpool_alloc *spare);
+
+/* ---- cache.c ------------------------------------------------------------ */
+struct tcache *bufpool__tcache_get_slow(struct bufpool *pool);
+/* Can stealers use membarrier() (asked once per process)?  If not, every
+ * pool stays fenced. */
+bool bufpool__asym_available(void);
+/* The fenced half of bufpool__tc_enter: a full fence, and now and then an
+ * attempt to leave fenced mode. */
+void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc);
+/* The cache's run: a cut of n buffers (NULL if it is shorter, or a steal
+ * is on), and a released allocation joined to it or kept as the run
+ * (false: not taken, the caller frees it). */
+struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc, size_t n);
+bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+/* Owner-side steps for when bufpool__tc_enter fails (a steal is on):
+ * the same pop and push under pool->lock. */
+struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n);
+int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
+/* Under pool->lock: take the cached allocations of tc (NULL: of every
+ * thread) and the depot, as one list (their bytes stay charged). */
+struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
+void bufpool__tcache_pool_fini(struct bufpool *pool);
+void bufpool__tcache_forget_others(struct bufpool *pool);
+/* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
+void bufpool__tcache_quiesce(struct bufpool *pool);
+void bufpool__tcache_resume(struct bufpool *pool);
+/* A full bin on release: the bin and a into the depot (or the arena). */
+void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+/* A miss: one depot chain's first allocation, the rest into tc's bin
+ * (*hid set: the caller looks at nwait); NULL. */
+struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache *tc, size_t n,
+                                             bool *hid);
+
+/* ---- waitq.c ------------------------------------------------------------ */
 /* waitq.c, for fork.c: under pool->lock */
 size_t bufpool__blocked_queued(struct bufpool *pool);
 void bufpool__forget_others(struct bufpool *pool);
@@ -420,7 +196,6 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
  * elsewhere; true when some may fit n now. */
 bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end);
 #define BUFPOOL__TOLD 1
-uint64_t bufpool__now_ns(void);
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
 void bufpool__cancel_all(struct bufpool *pool);
 void bufpool__fail_impossible(struct bufpool *pool);
@@ -436,22 +211,11 @@ void bufpool__watchers_grown(struct bufpool *pool);
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare);
 /* Unlock pool->lock, then wake the sleepers served under it. */
 void bufpool__unlock(struct bufpool *pool);
-/* stats.c */
-void bufpool__sum_counters(struct bufpool *pool, struct tc_counters *sum);
+/* ---- fork.c ------------------------------------------------------------- */
+int bufpool__registry_add(struct bufpool *pool);
+void bufpool__registry_remove(struct bufpool *pool);
 
-enum { ACQ_BLOCK, ACQ_TRY, ACQ_TIMED };
-
-/* pool->gate: an allocation takes its fast path only with none of
- * GATE_ALLOC set, a release only with none of GATE_RELEASE. */
-enum {
-    GATE_SHUT = 1,   /* shut down: allocations fail */
-    GATE_FIFO = 2,   /* FIFO, or a request starving: an allocation must look at the queue */
-    GATE_OVER = 4,   /* over a shrunk budget: releases give back */
-};
-#define GATE_ALLOC (GATE_SHUT | GATE_FIFO)
-#define GATE_RELEASE GATE_OVER
-
-#define FAST_ID_NONE UINT64_MAX
+/* ---- small helpers on the pool ---- */
 
 /* Recompute the gate from its inputs, and the words the fast paths
  * test instead of it (fast_max, hit_max, fast_id).  Under pool->lock (or at
@@ -482,31 +246,6 @@ static inline void bufpool__set_length(struct bufpool_alloc *a, size_t n)
     a->bin = n <= FAST_N ? (uint16_t)n : 0; /* bin 0 never has room */
 }
 
-/* ---- the cache fast path (needs struct bufpool) ---------------------- */
-
-/* Count an allocation handed out, in the owner's counters (no RMW), or in
- * pool->orphan under the lock for a thread that could get no cache. */
-static inline void bufpool__count_alloc(struct tc_counters *c, size_t n)
-{
-    counter_add(&c->allocs, 1);
-    counter_add(&c->bufs, n);
-}
-
-static inline void bufpool__count_free(struct tc_counters *c, size_t n)
-{
-    counter_add(&c->bufs, -(uint64_t)n);
-    /* release: pairs with the load_acquire in bufpool__sum_counters, so a
-     * destroyer that sees this count also sees the push before it. */
-    store_release(&c->frees, load_relaxed(&c->frees) + 1);
-}
-
-static inline void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc,
-                                          struct bufpool_alloc *a)
-{
-    VG_HAND_OUT(a->first, bufpool__bytes(pool, a->n));
-    bufpool__count_alloc(tc ? &tc->c : &pool->orphan, a->n);
-}
-
 /*
  * pool->inside counts the calls that bufpool_destroy and fork() wait for:
  * each call in acquire_slow from its lock on, and each told call while it
@@ -524,134 +263,6 @@ static inline void bufpool__inside_enter(struct bufpool *pool)
 static inline void bufpool__inside_leave(struct bufpool *pool)
 {
     fetch_sub_release(&pool->inside, 1);
-}
-
-static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
-{
-    bufpool__count_free(tc ? &tc->c : &pool->orphan, n);
-}
-
-/* Give an empty bin a length.  One bin holds at most 1/CACHE_SHARE of the budget, so
- * that under a tight budget released memory flows through the depot to
- * other threads instead of piling up in one thread's cache. */
-static inline void bufpool__bin_tag(struct tc_bin *b, struct bufpool *pool, size_t n)
-{
-    size_t fit = (load_relaxed(&pool->max_memory) / CACHE_SHARE) / (n << pool->shift);
-    b->n = n;
-    b->cap = fit < 1 ? 1 : fit > TC_BIN_CAP ? TC_BIN_CAP : (unsigned)fit;
-    b->room = b->cap;
-}
-
-/* Open the owner's busy window: false when a stealer is at work (the
- * caller then takes its _locked step).  The compiler fence keeps the
- * compiler from moving the load of stop above the store of busy; the CPU
- * may, and that is what a stealer's membarrier() rules out, or, while the
- * pool is fenced (STOP_FENCED, read inside the window), the fence here
- * and the stealer's: see cache.c. */
-static inline bool bufpool__tc_enter(struct bufpool *pool, struct tcache *tc)
-{
-    store_relaxed(&tc->busy, 1);
-    compiler_fence();
-    /* acquire: pairs with the stealer's store_release clearing STOP_STEAL,
-     * so a step after a steal sees the bins the stealer emptied */
-    uint32_t stop = load_acquire(&tc->stop);
-    if (unlikely(stop & STOP_FENCED)) {
-        bufpool__tc_fence_slow(pool, tc);
-        stop = load_acquire(&tc->stop); /* as above */
-    }
-    if (likely(!(stop & STOP_STEAL)))
-        return true;
-    store_release(&tc->busy, 0);
-    return false;
-}
-
-/* The fast path's window: false when the pool is fenced or a stealer is
- * at work (either bit of stop), and the caller then takes its full path.
- * No call, so that the caller needs no stack frame. */
-static inline bool bufpool__tc_try_enter(struct tcache *tc)
-{
-    store_relaxed(&tc->busy, 1);
-    compiler_fence();
-    /* acquire on stop: as in bufpool__tc_enter */
-    if (likely(!load_acquire(&tc->stop)))
-        return true;
-    store_release(&tc->busy, 0);
-    return false;
-}
-
-/* Close the window: release pairs with the stealer's load_acquire of busy,
- * which then sees every store made inside. */
-static inline void bufpool__tc_exit(struct tcache *tc)
-{
-    store_release(&tc->busy, 0);
-}
-
-/* Unlink bin b's first entry h.  The next one's header is prefetched, in
- * flight while the caller uses h: it is cold when another thread released
- * it (a pipeline), and its pop writes it.  A prefetch of NULL is harmless. */
-static inline void bufpool__bin_unlink(struct tc_bin *b, struct bufpool_alloc *h)
-{
-    struct bufpool_alloc *next = load_relaxed(&h->next);
-    __builtin_prefetch(next, 1);
-    b->head = next;
-    b->room++;
-}
-
-/* Pop a cached allocation of length n: owner only, inside its window or
- * under pool->lock. */
-static inline struct bufpool_alloc *bufpool__bin_pop(struct tcache *tc, size_t n)
-{
-    struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
-    struct bufpool_alloc *h = b->head;
-    if (b->n != n || !h)
-        return NULL;
-    bufpool__bin_unlink(b, h);
-    return h;
-}
-
-/* What a push did. */
-enum { PUSHED, PUSH_FULL, PUSH_OTHER /* the bin holds another length */ };
-
-/* Push a released allocation: owner only, as above. */
-static inline int bufpool__bin_push(struct tcache *tc, struct bufpool_alloc *a)
-{
-    struct tc_bin *b = &tc->bins[bufpool__bin_index(a->n)];
-    struct bufpool_alloc *h = b->head;
-    if (b->n != a->n) {
-        if (h)
-            return PUSH_OTHER;
-        bufpool__bin_tag(b, a->pool, a->n);
-    } else if (!b->room) {
-        return PUSH_FULL;
-    }
-    b->room--;
-    store_relaxed(&a->next, h);
-    compiler_fence(); /* linked, then published */
-    b->head = a;
-    return PUSHED;
-}
-
-/* The owner's pop: in the busy window, or under the lock while a steal is
- * on. */
-static inline struct bufpool_alloc *bufpool__tcache_pop(struct bufpool *pool, struct tcache *tc,
-                                                        size_t n)
-{
-    if (unlikely(!bufpool__tc_enter(pool, tc)))
-        return bufpool__tcache_pop_locked(tc, n);
-    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
-    struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
-    bufpool__tc_exit(tc);
-    return a;
-}
-
-static inline int bufpool__tcache_push(struct bufpool *pool, struct tcache *tc,
-                                       struct bufpool_alloc *a)
-{
-    if (unlikely(!bufpool__tc_enter(pool, tc)))
-        return bufpool__tcache_push_locked(tc, a);
-    int r = bufpool__bin_push(tc, a);
-    bufpool__tc_exit(tc);
-    return r;
 }
 
 #endif /* BUFPOOL_INTERNAL_H */

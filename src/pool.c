@@ -10,7 +10,7 @@
  * one CAS; everything else (waiting, trimming, serving waiters) is in
  * waitq.c.
  */
-#include "internal.h"
+#include "cache.h"
 
 #include <stdlib.h>
 #include <string.h>

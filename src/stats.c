@@ -6,7 +6,7 @@
  * are exact; peak_in_use_bytes is sampled whenever the budget is charged,
  * a waiter is served, or a snapshot is taken.
  */
-#include "internal.h"
+#include "cache.h"
 
 #include <string.h>
 

@@ -102,7 +102,7 @@
  *
  * Model: tests/model/waitq.pml checks this protocol with spin.
  */
-#include "internal.h"
+#include "cache.h"
 
 #include <linux/futex.h>
 #include <sched.h>
