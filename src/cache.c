@@ -460,7 +460,7 @@ static void resume(struct tcache *tc)
 }
 
 /* The stealer's half of the handshake (top of this file): stop every
- * cache, then one barrier.  Under pool->lock. */
+ * cache, then one barrier (W3).  Under pool->lock. */
 static void steal_begin(struct bufpool *pool)
 {
     stop_all(pool);

@@ -138,8 +138,8 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     bufpool_shutdown(pool);
     pthread_mutex_lock(&pool->lock);
     pool->destroying = true;
-    /* Registers like a waiter (pairs with the nwait load after the push in
-     * bufpool_alloc_release): from now on releases take the slow path and
+    /* Registers like a waiter (W1, W11; pairs with the nwait load after the
+     * push in bufpool_alloc_release): from now on releases take the slow path and
      * broadcast pool->idle. */
     fetch_add_seqcst(&pool->nwait, 1);
     for (;;) {
@@ -206,8 +206,8 @@ static uint64_t deadline(int kind, uint64_t timeout_ns)
 
 /* A miss refilled from the depot.  Entries it moved into the bin are
  * hidden from a waiter that has looked already, as a release's push is:
- * so the look follows, as after a release (seq_cst: pairs with enqueue's
- * increment in waitq.c). */
+ * so the look follows, as after a release (W2; seq_cst: pairs with
+ * enqueue's increment in waitq.c). */
 static struct bufpool_alloc *refill(bufpool *pool, struct tcache *tc, size_t n)
 {
     bool hid = false;
@@ -256,7 +256,7 @@ again:
     size_t charged = load_relaxed(&pool->charged);
     bool gave;
     r = bufpool__block_new(pool, tc, n, &gave, &a);
-    /* A purge without the lock (arena.c) is a "give" of the wait protocol:
+    /* A purge without the lock (arena.c) is a "give" (W2):
      * a waiter may have found the range claimed.  seq_cst load after the
      * seq_cst uncharges, as in bufpool_alloc_release. */
     if (unlikely(gave) && r == 0 && load_seqcst(&pool->nwait)) /* failures look below */
@@ -280,8 +280,8 @@ again:
             tells++;
             goto again;
         }
-        /* A charge the arena gave back after a failure is a "give" of the
-         * wait protocol: a waiter may have registered while it was held.
+        /* A charge the arena gave back after a failure is a "give" (W2): a
+         * waiter may have registered while it was held.
          * seq_cst load after the seq_cst uncharge, as in
          * bufpool_alloc_release. */
         if (unlikely(load_seqcst(&pool->nwait)))
@@ -440,7 +440,7 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
     compiler_fence(); /* as in bufpool__bin_push */
     b->head = a;
     bufpool__tc_exit(tc);
-    if (unlikely(load_seqcst(&pool->nwait))) {
+    if (unlikely(load_seqcst(&pool->nwait))) { /* W2: give, then look */
         bufpool__release_slow(pool, tc, NULL, n);
         return;
     }
@@ -485,7 +485,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
      * membarrier() does (cache.c). */
     if (unlikely(load_relaxed(&pool->fenced)))
         fence_seqcst();
-    if (unlikely(load_seqcst(&pool->nwait))) {
+    if (unlikely(load_seqcst(&pool->nwait))) { /* W2, W3 */
         bufpool__release_slow(pool, tc, NULL, n);
         return;
     }

@@ -2,7 +2,8 @@
  * The wait queue: blocked calls, async waiters, and the wakeups that serve
  * them.
  *
- * THE WAIT PROTOCOL, and why no wakeup is lost.
+ * THE WAIT PROTOCOL, and why no wakeup is lost.  Its rules are numbered
+ * W1-W11 in docs/design.md ("The wait protocol"); code sites cite them.
  *
  * A request that cannot be served at once takes pool->lock, increments
  * pool->nwait and links a node into the queue (register), then takes every
@@ -123,8 +124,8 @@ static void enqueue(struct bufpool *pool, struct waitnode *w)
     pool->qtail = w;
     w->queued = true;
     pool->queued++;
-    /* seq_cst: the "register" half of the protocol above; pairs with the
-     * nwait load in bufpool_alloc_release. */
+    /* seq_cst: the "register" of W1; pairs with the nwait load of every
+     * give (W2), e.g. in bufpool_alloc_release. */
     fetch_add_seqcst(&pool->nwait, 1);
 }
 
@@ -225,7 +226,7 @@ int bufpool__waiter_watch(bufpool_waiter *w, size_t bytes)
     int r = 0;
     pthread_mutex_lock(&pool->lock);
     watch_unlink(pool, w);
-    drain_fd(w->fd); /* before the looks below, under the lock: see the top */
+    drain_fd(w->fd); /* before the looks below, under the lock (W9, W10) */
     if (load_relaxed(&pool->shut)) {
         signal_fd(w->fd);
         r = -ECANCELED;
@@ -276,8 +277,8 @@ static struct bufpool_alloc *grant_take(struct bufpool *pool, struct waitnode *w
     return h;
 }
 
-/* Finish a queued request: unlink it, store its outcome, wake its owner.
- * Under pool->lock. */
+/* Finish a queued request: unlink it, store its outcome, wake its owner
+ * (W5: the wake itself comes after the unlock).  Under pool->lock. */
 static void finish(struct bufpool *pool, struct waitnode *w, int result, struct bufpool_alloc *grant)
 {
     dequeue(pool, w);
@@ -340,7 +341,7 @@ static void unlock_wake(struct bufpool *pool)
  *   leave theirs in purge_want, which the running one takes at its next
  *   relock, so a never-blocking call does not do a shrink's purge.
  */
-void bufpool__unlock(struct bufpool *pool)
+void bufpool__unlock(struct bufpool *pool) /* W5: the wakes after the unlock */
 {
     /* While one call purges here, the others leave their purges to it:
      * it takes pool->purge_want at each relock, and recomputes how far the
@@ -456,7 +457,7 @@ static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
  * the sleeper: a timed sleep costs every wakeup a timer, and a woken sleeper may wait for a lock its releasers keep
  * taking far longer than 1 ms.  A told request that queues again starts a
  * new clock: it was told because it fitted; BUFPOOL__TELLS_MAX bounds how
- * often, and from then on it is never told.  Under pool->lock.
+ * often, and from then on it is never told.  Under pool->lock (W7).
  */
 static bool starving_now(struct bufpool *pool, struct waitnode *w, size_t promised, uint64_t *now)
 {
@@ -481,7 +482,9 @@ static bool starving_now(struct bufpool *pool, struct waitnode *w, size_t promis
 
 /*
  * Serve the queue with the given spare allocations (cached memory already
- * charged), then put back whatever spare is left.  Under pool->lock.
+ * charged), then put back whatever spare is left.  Under pool->lock (W4);
+ * tells in the default mode (W6), grants in order in FIFO and while a
+ * request starves (W7), one verdict per look (W8).
  */
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
 {
@@ -679,7 +682,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         me.result = -EAGAIN;
         goto out;
     }
-    enqueue(pool, &me);
+    enqueue(pool, &me); /* W1: register, then the look below */
     if (!(pool->flags & BUFPOOL_FIFO) && kind != ACQ_TRY)
         me.clock = bufpool__now_ns(); /* its starvation clock (starving_now) */
     bufpool__serve(pool, bufpool__steal(pool, NULL));
@@ -874,7 +877,7 @@ static void node_reset(struct bufpool *pool, struct waitnode *w)
 
 /*
  * One try for an async waiter.  Under the lock, so it is ordered against
- * every server: readiness is reset first (the fd is drained), then the
+ * every server: readiness is reset first (the fd is drained, W9), then the
  * state is read, so a grant made after the drain leaves the fd readable.
  */
 BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_alloc **out)
