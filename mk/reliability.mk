@@ -46,6 +46,17 @@ $(BUILD)/tests/test_misuse: tests/test_misuse.c tests/check.h $(DBG_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(DBG_LIB) $(LDFLAGS) $(LDLIBS_PT)
 
+# The unit tests of the wait paths again, against the debug library: its
+# assertions check what comments used to only say (BUFPOOL__ASSERT_LOCKED,
+# BUFPOOL__ASSERT_OWNER in src/debug.h and src/cache.h).
+DBG_TESTS := test_api test_bufring test_fifo test_fork test_threads test_wait test_waiter
+DBG_TEST_BINS := $(DBG_TESTS:%=$(BUILD)/tests/debug/%)
+$(BUILD)/tests/debug/%: tests/%.c tests/check.h $(DBG_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(DBG_LIB) $(LDFLAGS) $(LDLIBS_PT) $(TEST_LDLIBS_$*)
+$(BUILD)/tests/debug/test_bufring: private CPPFLAGS += $(URING_CFLAGS)
+CHECK_PROGS += $(DBG_TEST_BINS)
+
 # ---- valgrind: memcheck runs of the tests; a library variant with client
 # requests (-DBUFPOOL_VALGRIND) for the use-after-release check
 VG_LIB := $(BUILD)/vg/libbufpool.a

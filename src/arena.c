@@ -562,6 +562,7 @@ static size_t purge_locked(struct bufpool *pool, struct bufpool__arena *a, size_
  * else after the unlock. */
 void bufpool__arena_trim_locked(struct bufpool *pool, size_t want)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool__arena *a = pool->arena;
     if (a->region || !want)
         return;

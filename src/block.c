@@ -21,9 +21,10 @@ struct slab {
 };
 
 /* A spare header from the pool, carving a new slab when none is left.
- * Under pool->lock. */
+ * */
 static struct bufpool_alloc *hdr_get_locked(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *h = pool->free_hdrs;
     if (h) {
         pool->free_hdrs = load_relaxed(&h->next);
@@ -62,7 +63,7 @@ static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
         tc->nstash--;
         return h;
     }
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     h = hdr_get_locked(pool);
     for (int i = 1; tc && h && i < STASH_BATCH; i++) {
         struct bufpool_alloc *more = hdr_get_locked(pool);
@@ -72,7 +73,7 @@ static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
         tc->stash = more;
         tc->nstash++;
     }
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock_plain(pool);
     return h;
 }
 
@@ -89,23 +90,23 @@ struct bufpool_alloc *bufpool__hdr_stash_pop(struct tcache *tc)
 void bufpool__hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *h)
 {
     if (!tc) {
-        pthread_mutex_lock(&pool->lock);
+        bufpool__lock(pool);
         hdr_put_locked(pool, h);
-        pthread_mutex_unlock(&pool->lock);
+        bufpool__unlock_plain(pool);
         return;
     }
     store_relaxed(&h->next, tc->stash);
     tc->stash = h;
     if (++tc->nstash <= STASH_MAX)
         return;
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     while (tc->nstash > STASH_MAX - STASH_BATCH) {
         struct bufpool_alloc *x = tc->stash;
         tc->stash = load_relaxed(&x->next);
         tc->nstash--;
         hdr_put_locked(pool, x);
     }
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock_plain(pool);
 }
 
 /* ---- blocks: a header and its run ---------------------------------------- */
@@ -141,6 +142,7 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *
 
 int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *h;
     char *mem;
     int err = bufpool__arena_alloc(pool, n, 0, true, NULL, &mem);
@@ -164,14 +166,16 @@ void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool
 
 void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     bufpool__arena_free(pool, a->first, a->n, true);
     a->first = NULL;
     hdr_put_locked(pool, a);
 }
 
-/* Under pool->lock. */
+/* */
 void bufpool__free_list(struct bufpool *pool, struct bufpool_alloc *list)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     while (list) {
         struct bufpool_alloc *next = load_relaxed(&list->next);
         bufpool__block_free_locked(pool, list);

@@ -96,9 +96,10 @@ static void tl_key_create(void)
     (void)pthread_key_create(&tl_key, tl_exit);
 }
 
-/* Find an unowned cache of the pool, or make one.  Under pool->lock. */
+/* Find an unowned cache of the pool, or make one. */
 static struct tcache *tcache_attach(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
         int one = 1;
         /* pairs with the fetch_sub in tcache_disown: adopting sees the
@@ -157,6 +158,7 @@ bool bufpool__asym_available(void)
  * Under pool->lock, which every writer of stop holds. */
 static void set_fenced(struct bufpool *pool, uint32_t on)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     store_relaxed(&pool->fenced, on);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
         uint32_t stop = load_relaxed(&tc->stop);
@@ -168,13 +170,13 @@ static void set_fenced(struct bufpool *pool, uint32_t on)
  * every stealer reads fenced: the next one sees 0 and uses membarrier(). */
 static void try_unfence(struct bufpool *pool)
 {
-    if (pthread_mutex_trylock(&pool->lock) != 0)
+    if (!bufpool__trylock(pool))
         return;
     if (asym_ok && !load_relaxed(&pool->nwait) &&
         (bufpool__now_ns() - pool->steal_ns > FENCED_QUIET_NS ||
          pool->steal_gap_ns >= 2 * FENCE_GAP_NS))
         set_fenced(pool, 0);
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock_plain(pool);
 }
 
 void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc)
@@ -190,17 +192,17 @@ void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc)
 
 struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n)
 {
-    pthread_mutex_lock(&tc->pool->lock);
+    bufpool__lock(tc->pool);
     struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
-    pthread_mutex_unlock(&tc->pool->lock);
+    bufpool__unlock_plain(tc->pool);
     return a;
 }
 
 int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a)
 {
-    pthread_mutex_lock(&tc->pool->lock);
+    bufpool__lock(tc->pool);
     int r = bufpool__bin_push(tc, a);
-    pthread_mutex_unlock(&tc->pool->lock);
+    bufpool__unlock_plain(tc->pool);
     return r;
 }
 
@@ -222,9 +224,9 @@ struct tcache *bufpool__tcache_get_slow(struct bufpool *pool)
             return NULL;
         tl_registered = true;
     }
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     struct tcache *tc = tcache_attach(pool);
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock_plain(pool);
     if (!tc)
         return NULL;
     /* Evict the least recent slot; its cache stays with its pool. */
@@ -336,10 +338,11 @@ void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bu
 }
 
 /* Put count entries of list into tc's empty bin for length n, as far as
- * its room goes; returns the rest (*count: how many).  Owner only. */
+ * its room goes; returns the rest (*count: how many). */
 static struct bufpool_alloc *fill_bin(struct bufpool *pool, struct tcache *tc, size_t n,
                                       struct bufpool_alloc *list, size_t *count)
 {
+    BUFPOOL__ASSERT_OWNER(tc);
     if (!bufpool__tc_enter(pool, tc))
         return list; /* a steal is on: keep nothing back from it */
     struct tc_bin *b = &tc->bins[n];
@@ -418,6 +421,7 @@ static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *
  * stop holds. */
 static void stop_all(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         store_relaxed(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL);
 }
@@ -460,9 +464,10 @@ static void resume(struct tcache *tc)
 }
 
 /* The stealer's half of the handshake (top of this file): stop every
- * cache, then one barrier (W3).  Under pool->lock. */
+ * cache, then one barrier (W3). */
 static void steal_begin(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     stop_all(pool);
     uint64_t now = bufpool__now_ns(), gap = now - pool->steal_ns;
     pool->steal_ns = now;
@@ -502,6 +507,7 @@ static struct bufpool_alloc *steal_one(struct tcache *tc, struct bufpool_alloc *
  */
 struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *list = NULL;
     if (tc) {
         list = take_bins(tc, list);
@@ -528,6 +534,7 @@ struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc)
  */
 void bufpool__tcache_quiesce(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     stop_all(pool);
     stop_barrier(load_relaxed(&pool->fenced));
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
@@ -538,6 +545,7 @@ void bufpool__tcache_quiesce(struct bufpool *pool)
 /* After fork(), on both sides, under pool->lock. */
 void bufpool__tcache_resume(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         resume(tc);
 }
@@ -547,6 +555,7 @@ void bufpool__tcache_resume(struct bufpool *pool)
  * the child's threads may adopt them and destroy may free them. */
 void bufpool__tcache_forget_others(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
         if (tcache_mine(tc))
             continue;

@@ -14,6 +14,20 @@
  * surplus glibc keeps for libraries loaded later). */
 extern __thread struct tl_slot bufpool__tl[TL_SLOTS] __attribute__((tls_model("initial-exec")));
 
+/* A cache's bins are its owner's: debug builds assert that the caller
+ * has tc in one of its slots, or holds the pool's lock (a steal, or an
+ * owner's _locked step). */
+#ifdef BUFPOOL_DEBUG
+static inline bool bufpool__tc_owned(const struct tcache *tc)
+{
+    for (int i = 0; i < TL_SLOTS; i++)
+        if (bufpool__tl[i].tc == tc)
+            return true;
+    return load_relaxed(&tc->pool->lock_holder) == BUFPOOL__SELF;
+}
+#endif
+#define BUFPOOL__ASSERT_OWNER(tc) BUFPOOL__ASSERT(bufpool__tc_owned(tc), "cache owner or pool->lock")
+
 /* The calling thread's cache for pool, or NULL when none can be made. */
 static inline struct tcache *bufpool__tcache_get(struct bufpool *pool, uint64_t id)
 {
@@ -126,10 +140,11 @@ static inline void bufpool__bin_unlink(struct tc_bin *b, struct bufpool_alloc *h
     b->room++;
 }
 
-/* Pop a cached allocation of length n: owner only, inside its window or
+/* Pop a cached allocation of length n: inside the owner's window or
  * under pool->lock. */
 static inline struct bufpool_alloc *bufpool__bin_pop(struct tcache *tc, size_t n)
 {
+    BUFPOOL__ASSERT_OWNER(tc);
     struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
     struct bufpool_alloc *h = b->head;
     if (b->n != n || !h)
@@ -141,9 +156,10 @@ static inline struct bufpool_alloc *bufpool__bin_pop(struct tcache *tc, size_t n
 /* What a push did. */
 enum { PUSHED, PUSH_FULL, PUSH_OTHER /* the bin holds another length */ };
 
-/* Push a released allocation: owner only, as above. */
+/* Push a released allocation: as above. */
 static inline int bufpool__bin_push(struct tcache *tc, struct bufpool_alloc *a)
 {
+    BUFPOOL__ASSERT_OWNER(tc);
     struct tc_bin *b = &tc->bins[bufpool__bin_index(a->n)];
     struct bufpool_alloc *h = b->head;
     if (b->n != a->n) {

@@ -6,8 +6,23 @@
 #ifndef BUFPOOL_DEBUG_H
 #define BUFPOOL_DEBUG_H
 
+#include <stdint.h>
+
 struct bufpool;
 struct bufpool_alloc;
+
+/* -DBUFPOOL_DEBUG: an internal invariant that a comment would otherwise
+ * only state (which lock a step holds, who owns a cache); a failure is a
+ * bug of the library, reported with its place. */
+#ifdef BUFPOOL_DEBUG
+_Noreturn void bufpool__assert_fail(const char *what, const char *file, int line);
+extern __thread char bufpool__thread_mark; /* its address names the thread */
+#define BUFPOOL__SELF ((uintptr_t)&bufpool__thread_mark)
+#define BUFPOOL__ASSERT(cond, what) \
+    ((cond) ? (void)0 : bufpool__assert_fail((what), __FILE__, __LINE__))
+#else
+#define BUFPOOL__ASSERT(cond, what) ((void)0)
+#endif
 
 /* -DBUFPOOL_DEBUG: misuse aborts with a message (debug.c). */
 #ifdef BUFPOOL_DEBUG

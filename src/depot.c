@@ -148,6 +148,7 @@ struct bufpool_alloc *bufpool__depot_take(struct bufpool *pool, struct bufpool_a
  */
 void bufpool__depot_stash(struct bufpool *pool, struct bufpool_alloc *spare)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *by_n[FAST_N + 1] = {NULL};
     size_t count[FAST_N + 1] = {0};
     bool keep = !pool->destroying &&

@@ -45,7 +45,7 @@ static int reg_err;
 static void lock_all(void)
 {
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
-        pthread_mutex_lock(&p->lock);
+        bufpool__lock(p);
         bufpool__arena_lock(p->arena);
     }
 }
@@ -54,7 +54,7 @@ static void unlock_all(void)
 {
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
         bufpool__arena_unlock(p->arena);
-        pthread_mutex_unlock(&p->lock);
+        bufpool__unlock_plain(p);
     }
 }
 

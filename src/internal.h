@@ -215,6 +215,43 @@ void bufpool__unlock(struct bufpool *pool);
 int bufpool__registry_add(struct bufpool *pool);
 void bufpool__registry_remove(struct bufpool *pool);
 
+/* ---- pool->lock ---- */
+
+/* Debug builds record the holder of pool->lock, so that a step that needs
+ * it asserts so (BUFPOOL__ASSERT_LOCKED) instead of saying it in a
+ * comment.  Relaxed: a thread compares the word with its own mark, which
+ * only it writes, and clears it before it unlocks. */
+#ifdef BUFPOOL_DEBUG
+#define BUFPOOL__SET_HOLDER(pool, v) store_relaxed(&(pool)->lock_holder, (v))
+#define BUFPOOL__ASSERT_LOCKED(pool) \
+    BUFPOOL__ASSERT(load_relaxed(&(pool)->lock_holder) == BUFPOOL__SELF, "pool->lock held")
+#else
+#define BUFPOOL__SET_HOLDER(pool, v) ((void)0)
+#define BUFPOOL__ASSERT_LOCKED(pool) ((void)0)
+#endif
+
+static inline void bufpool__lock(struct bufpool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    BUFPOOL__SET_HOLDER(pool, BUFPOOL__SELF);
+}
+
+static inline bool bufpool__trylock(struct bufpool *pool)
+{
+    if (pthread_mutex_trylock(&pool->lock) != 0)
+        return false;
+    BUFPOOL__SET_HOLDER(pool, BUFPOOL__SELF);
+    return true;
+}
+
+/* Unlock without waking anyone: for sections that served nobody (the
+ * waking unlock is bufpool__unlock, waitq.c). */
+static inline void bufpool__unlock_plain(struct bufpool *pool)
+{
+    BUFPOOL__SET_HOLDER(pool, 0);
+    pthread_mutex_unlock(&pool->lock);
+}
+
 /* ---- small helpers on the pool ---- */
 
 /* Recompute the gate from its inputs, and the words the fast paths
@@ -257,6 +294,7 @@ static inline void bufpool__set_length(struct bufpool_alloc *a, size_t n)
  */
 static inline void bufpool__inside_enter(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     fetch_add_relaxed(&pool->inside, 1);
 }
 

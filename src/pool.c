@@ -112,7 +112,7 @@ BUFPOOL__API void bufpool_shutdown(bufpool *pool)
     if (!pool)
         return;
     bufpool__check_pool(pool, "bufpool_shutdown");
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     /* pairs with the relaxed loads of shut: they run under the lock too, or
      * merely fail fast earlier. */
     store_release(&pool->shut, 1);
@@ -136,7 +136,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         return;
     bufpool__check_pool(pool, "bufpool_destroy");
     bufpool_shutdown(pool);
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     pool->destroying = true;
     /* Registers like a waiter (W1, W11; pairs with the nwait load after the
      * push in bufpool_alloc_release): from now on releases take the slow path and
@@ -166,9 +166,11 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
+        BUFPOOL__SET_HOLDER(pool, 0);
         pthread_cond_timedwait(&pool->idle, &pool->lock, &ts);
+        BUFPOOL__SET_HOLDER(pool, BUFPOOL__SELF);
     }
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock_plain(pool);
     bufpool__registry_remove(pool);
     bufpool__tcache_pool_fini(pool);
     bufpool__arena_destroy(pool->arena);
@@ -651,7 +653,7 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
         return -EINVAL;
     if ((pool->flags & BUFPOOL_REGION) && max_memory > bufpool__arena_length(pool->arena))
         return -EINVAL;
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
     bufpool__watchers_grown(pool); /* after the store, under the lock (waitq.c) */

@@ -68,11 +68,11 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
     bufpool__check_pool(pool, "bufpool_get_stats");
     struct tc_counters sum;
     bufpool__sum_counters(pool, &sum);
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     out->waiters = pool->queued;
     out->total_waits = pool->total_waits;
     out->total_wait_ns = load_relaxed(&pool->total_wait_ns);
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock_plain(pool);
 
     size_t charged = load_relaxed(&pool->charged);
     out->buffer_size = pool->buffer_size;

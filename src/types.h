@@ -189,6 +189,9 @@ struct bufpool {
     struct depot_bin depot[FAST_N + 1];
 
     alignas(CACHELINE) pthread_mutex_t lock;
+#ifdef BUFPOOL_DEBUG
+    _Atomic uintptr_t lock_holder; /* BUFPOOL__SELF of the holder, 0: none */
+#endif
     /* everything below is under lock */
     struct waitnode *qhead, *qtail;
     struct waitnode *held; /* async nodes holding a grant (see waitnode) */

@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -12,6 +13,16 @@ unsigned bufpool__fork_gen; /* written by fork.c's child handler */
 
 #ifdef BUFPOOL_TEST_HOOKS
 int (*bufpool__test_hook)(int point, struct bufpool *pool);
+#endif
+
+#ifdef BUFPOOL_DEBUG
+__thread char bufpool__thread_mark;
+
+void bufpool__assert_fail(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "bufpool: internal check failed: %s (%s:%d)\n", what, file, line);
+    abort();
+}
 #endif
 
 #ifdef BUFPOOL__TSAN

@@ -115,6 +115,7 @@
 
 static void enqueue(struct bufpool *pool, struct waitnode *w)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     w->next = NULL;
     w->prev = pool->qtail;
     if (pool->qtail)
@@ -131,6 +132,7 @@ static void enqueue(struct bufpool *pool, struct waitnode *w)
 
 static void dequeue(struct bufpool *pool, struct waitnode *w)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -155,9 +157,10 @@ static void dequeue(struct bufpool *pool, struct waitnode *w)
 /* A queued blocked request has waited BUFPOOL__STARVE_NS: from now on it
  * is granted, not told, nobody behind it is served before it, and the
  * gate sends every allocation to the queue (GATE_FIFO) until no starving
- * request is left (dequeue).  Under pool->lock. */
+ * request is left (dequeue). */
 static void starve(struct bufpool *pool, struct waitnode *w)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     if (w->starving)
         return;
     w->starving = true;
@@ -183,9 +186,9 @@ static void drain_fd(int fd)
 
 /* ---- watches (see the top comment) ------------------------------------ */
 
-/* Under the lock. */
 static void watch_unlink(struct bufpool *pool, struct bufpool_waiter *w)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     if (!w->watching)
         return;
     if (w->wprev)
@@ -215,6 +218,7 @@ static void watchers_fire(struct bufpool *pool, bool all)
 
 void bufpool__watchers_grown(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     watchers_fire(pool, false);
 }
 
@@ -224,7 +228,7 @@ int bufpool__waiter_watch(bufpool_waiter *w, size_t bytes)
         return -EBADF; /* its fd is the parent's too */
     struct bufpool *pool = w->pool;
     int r = 0;
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     watch_unlink(pool, w);
     drain_fd(w->fd); /* before the looks below, under the lock (W9, W10) */
     if (load_relaxed(&pool->shut)) {
@@ -249,6 +253,7 @@ int bufpool__waiter_watch(bufpool_waiter *w, size_t bytes)
  * lock; a node is in the queue or here, never both. */
 static void held_link(struct bufpool *pool, struct waitnode *w)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     w->prev = NULL;
     w->next = pool->held;
     if (pool->held)
@@ -257,9 +262,10 @@ static void held_link(struct bufpool *pool, struct waitnode *w)
     w->held = true;
 }
 
-/* Take w's grant (NULL if none) off the held list.  Under the lock. */
+/* Take w's grant (NULL if none) off the held list. */
 static struct bufpool_alloc *grant_take(struct bufpool *pool, struct waitnode *w)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *h = w->grant;
     w->grant = NULL;
     if (w->held) {
@@ -278,9 +284,10 @@ static struct bufpool_alloc *grant_take(struct bufpool *pool, struct waitnode *w
 }
 
 /* Finish a queued request: unlink it, store its outcome, wake its owner
- * (W5: the wake itself comes after the unlock).  Under pool->lock. */
+ * (W5: the wake itself comes after the unlock). */
 static void finish(struct bufpool *pool, struct waitnode *w, int result, struct bufpool_alloc *grant)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     dequeue(pool, w);
     w->result = result;
     w->grant = grant;
@@ -307,7 +314,7 @@ static void unlock_wake(struct bufpool *pool)
     for (unsigned i = 0; i < n; i++)
         wake[i] = pool->wake[i];
     pool->nwake = 0;
-    pthread_mutex_unlock(&pool->lock);
+    bufpool__unlock_plain(pool);
     for (unsigned i = 0; i < n; i++)
         syscall(SYS_futex, wake[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
@@ -362,7 +369,7 @@ void bufpool__unlock(struct bufpool *pool) /* W5: the wakes after the unlock */
         if (charged > max && charged - max > want)
             want = charged - max; /* down to the budget, whatever it is now */
         size_t got = bufpool__arena_purge(pool, want);
-        pthread_mutex_lock(&pool->lock);
+        bufpool__lock(pool);
         if (got)
             bufpool__serve(pool, NULL);
         if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
@@ -413,6 +420,7 @@ static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
  */
 static int take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, struct bufpool_alloc **out)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     /* A spare of this length is ready memory, unless the pool is over a
      * shrunk budget: then the spares must go back first. */
     if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) &&
@@ -461,6 +469,7 @@ static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
  */
 static bool starving_now(struct bufpool *pool, struct waitnode *w, size_t promised, uint64_t *now)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     if (!w->clock) /* an async waiter, or a try: never starving */
         return false;
     if (promised && would_fit(pool, w->n, 0)) {
@@ -488,6 +497,7 @@ static bool starving_now(struct bufpool *pool, struct waitnode *w, size_t promis
  */
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     /* A starving request turns the pool FIFO until it is served. */
     bool fifo = (pool->flags & BUFPOOL_FIFO) || pool->starving;
     size_t promised = 0;
@@ -663,7 +673,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
     bool fifo = load_relaxed(&pool->gate) & GATE_FIFO; /* FIFO or a hand-off */
     if (fifo)
         fetch_add_relaxed(&pool->arriving, 1);
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     if (fifo) /* from here to the enqueue this call holds the lock */
         fetch_sub_relaxed(&pool->arriving, 1);
     if (!tells) /* a told call (tells > 0) is counted already */
@@ -702,7 +712,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
             /* Served: result and grant were stored before the state. */
             return slow_leave(pool, tc, &me, out);
         }
-        pthread_mutex_lock(&pool->lock);
+        bufpool__lock(pool);
         if (me.queued) {
             dequeue(pool, &me);
             me.result = -ETIMEDOUT;
@@ -722,7 +732,7 @@ out:
  */
 void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n)
 {
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     /* Its own cache is enough: every other push since the waiters took
      * all caches was followed by its pusher's own slow release. */
     struct bufpool_alloc *spare = bufpool__steal(pool, tc);
@@ -747,10 +757,11 @@ void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpo
 /*
  * Take back what async waiters hold set aside for requests of more than
  * max bytes: they learn `result` at their next call (their fd is readable
- * since the grant).  The memory joins *spare.  Under pool->lock.
+ * since the grant).  The memory joins *spare.
  */
 static void revoke_held(struct bufpool *pool, size_t max, int result, struct bufpool_alloc **spare)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     struct waitnode *w = pool->held, *next;
     for (; w; w = next) {
         next = w->next;
@@ -765,9 +776,10 @@ static void revoke_held(struct bufpool *pool, size_t max, int result, struct buf
 }
 
 /* Shutdown: fail everything queued and take back what was set aside.
- * Under pool->lock. */
+ * */
 void bufpool__cancel_all(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     while (pool->qhead)
         finish(pool, pool->qhead, -ECANCELED, NULL);
     struct bufpool_alloc *spare = NULL;
@@ -777,9 +789,10 @@ void bufpool__cancel_all(struct bufpool *pool)
 }
 
 /* A shrunk budget: fail what can never fit, take back what was set aside
- * for it, then serve.  Under pool->lock. */
+ * for it, then serve. */
 void bufpool__fail_impossible(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     size_t max = load_relaxed(&pool->max_memory);
     struct waitnode *w = pool->qhead, *next;
     for (; w; w = next) {
@@ -792,9 +805,10 @@ void bufpool__fail_impossible(struct bufpool *pool)
     bufpool__serve(pool, spare);
 }
 
-/* Blocked calls in the queue (async waiters not counted).  Under the lock. */
+/* Blocked calls in the queue (async waiters not counted). */
 size_t bufpool__blocked_queued(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     size_t count = 0;
     for (struct waitnode *w = pool->qhead; w; w = w->next)
         count += !w->async;
@@ -811,6 +825,7 @@ size_t bufpool__blocked_queued(struct bufpool *pool)
  */
 void bufpool__forget_others(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *spare = NULL;
     while (pool->qhead) {
         struct waitnode *w = pool->qhead;
@@ -899,7 +914,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
         goto fail_unlocked;
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
 
-    pthread_mutex_lock(&pool->lock);
+    bufpool__lock(pool);
     /* Under the lock, so no shrink slips between this check and a queue
      * entry.  -E2BIG comes before -ECANCELED, as in the other calls.  For
      * the pending n it is the budget that shrank: that ends the pending
@@ -1005,7 +1020,7 @@ BUFPOOL__API void bufpool_waiter_cancel(bufpool_waiter *w)
      * fd would steal the parent's readiness. */
     if (!w || w->gen != bufpool__fork_gen)
         return;
-    pthread_mutex_lock(&w->pool->lock);
+    bufpool__lock(w->pool);
     watch_unlink(w->pool, w);
     node_reset(w->pool, &w->node);
     drain_fd(w->fd);

@@ -1,6 +1,8 @@
 /*
  * waitq.pml: the wait/wake protocol of src/waitq.c as a Promela model, for
  * spin (tests/model/spin.sh runs it in `make check`).
+ * It checks rules W1-W9 of the wait protocol (docs/design.md, "The wait
+ * protocol"); the steps that carry them are named there.
  *
  * Scale: a budget of MAXMEM units, all held at the start by two releasers
  * (R1, R2, one unit each); a blocked caller B needing NB units (it may time
