@@ -5,7 +5,7 @@
  * one after it; tests/layers.sh checks this on the objects of every
  * library variant, so the call graph between files has no cycle.
  *
- * LAYERS: util region arena block debug stats depot cache waitq fork pool bufring
+ * LAYERS: util region arena block debug stats depot cache waitq wait fork pool bufring
  *
  *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
@@ -15,7 +15,8 @@
  *   stats.c   statistics
  *   depot.c   released chains between threads, lock-free
  *   cache.c   per-thread caches of released allocations, the steal
- *   waitq.c   the wait queue: blocked calls, async waiters, wakeups
+ *   waitq.c   the wait queue and serving it; the wait protocol's argument
+ *   wait.c    how a call waits: blocked calls, slow releases, async waiters
  *   fork.c    the registry of live pools and the fork() handlers
  *   pool.c    create/destroy/shutdown, the allocate and release paths
  *   bufring.c io_uring provided-buffer rings, on the public API
@@ -51,6 +52,9 @@ void bufpool__zfree(void *p, size_t bytes);
 /* more (a list, or NULL) put in front of list, by walking more. */
 struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bufpool_alloc *more);
 extern unsigned bufpool__fork_gen; /* children forked so far in this line */
+/* An eventfd made readable (write 1), or drained (non-blocking read). */
+void bufpool__fd_signal(int fd);
+void bufpool__fd_drain(int fd);
 
 /* ---- region.c: the carving allocator ------------------------------------
  * The region is max_memory rounded up to a page (to 2 MiB with HUGEPAGES),
@@ -180,25 +184,25 @@ void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bu
 struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache *tc, size_t n,
                                              bool *hid);
 
-/* ---- waitq.c ------------------------------------------------------------ */
-/* waitq.c, for fork.c: under pool->lock */
-size_t bufpool__blocked_queued(struct bufpool *pool);
-void bufpool__forget_others(struct bufpool *pool);
-/* waitq.c */
-/* ... blocks until end (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for
- * ACQ_TIMED.  BUFPOOL__TOLD: told that the memory is there, not given it
- * (the default mode's wakeup); the caller tries again, tells + 1, still
- * counted in pool->inside (tells > 0: counted on entry). */
-int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, struct bufpool_alloc **out);
-/* Before queueing, in the default mode: spin a little (never past end, a
- * deadline as for acquire_slow) while watching for memory released
- * elsewhere; true when some may fit n now. */
-bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end);
-#define BUFPOOL__TOLD 1
-void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
+/* ---- waitq.c: the queue and serving it ---------------------------------- */
+void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare);
+/* Unlock pool->lock, then wake the sleepers served under it (W5). */
+void bufpool__unlock(struct bufpool *pool);
+/* Under pool->lock; enqueue registers (W1). */
+void bufpool__enqueue(struct bufpool *pool, struct waitnode *w);
+void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
+/* Memory for n buffers: a spare of that length, else fresh from the
+ * arena (charging the budget), giving up spares to make room: 0,
+ * -EAGAIN, -ENOMEM. */
+int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare,
+                  struct bufpool_alloc **out);
+/* An async node's grant (NULL if none), off the held list. */
+struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode *w);
 void bufpool__cancel_all(struct bufpool *pool);
 void bufpool__fail_impossible(struct bufpool *pool);
+/* For fork.c: blocked calls queued, and the child's detach of the rest. */
+size_t bufpool__blocked_queued(struct bufpool *pool);
+void bufpool__forget_others(struct bufpool *pool);
 /* For a bufring's waiter: reset its fd, then watch for max_memory to
  * reach `bytes` (SIZE_MAX: never) or a shutdown; the fd turns readable at
  * whichever comes first, at once if one has.  Ends when it fires, at the
@@ -206,11 +210,26 @@ void bufpool__fail_impossible(struct bufpool *pool);
  * it.  0, -ECANCELED (shut down: the fd is readable), or -EBADF
  * (inherited across fork()). */
 int bufpool__waiter_watch(struct bufpool_waiter *w, size_t bytes);
-/* max_memory grew: fire the watches it reaches.  Under pool->lock. */
+void bufpool__watch_unlink(struct bufpool *pool, struct bufpool_waiter *w);
+/* max_memory grew: fire the watches it reaches. */
 void bufpool__watchers_grown(struct bufpool *pool);
-void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare);
-/* Unlock pool->lock, then wake the sleepers served under it. */
-void bufpool__unlock(struct bufpool *pool);
+
+/* ---- wait.c: how a call waits ------------------------------------------- */
+/* ... blocks until end (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for
+ * ACQ_TIMED.  BUFPOOL__TOLD: told that the memory is there, not given it
+ * (the default mode's wakeup); the caller tries again, tells + 1, still
+ * counted in pool->inside (tells > 0: counted on entry). */
+int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
+                          uint64_t end, unsigned tells, struct bufpool_alloc **out);
+#define BUFPOOL__TOLD 1
+/* Before queueing, in the default mode: spin a little (never past end, a
+ * deadline as for acquire_slow) while watching for memory released
+ * elsewhere; true when some may fit n now. */
+bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end);
+/* A release that saw a waiter (W2), or a give to look after: serve the
+ * queue with its own cache and the depot, a (if any) and n counted. */
+void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
+
 /* ---- fork.c ------------------------------------------------------------- */
 int bufpool__registry_add(struct bufpool *pool);
 void bufpool__registry_remove(struct bufpool *pool);

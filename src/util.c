@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 unsigned bufpool__fork_gen; /* written by fork.c's child handler */
 
@@ -65,4 +66,21 @@ struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bu
         tail = load_relaxed(&tail->next);
     store_relaxed(&tail->next, list);
     return more;
+}
+
+/* An eventfd made readable (write 1), or drained (non-blocking read). */
+void bufpool__fd_signal(int fd)
+{
+    uint64_t one = 1;
+    /* Can only fail if the counter would overflow, which means it is
+     * readable already. */
+    ssize_t r = write(fd, &one, sizeof one);
+    (void)r;
+}
+
+void bufpool__fd_drain(int fd)
+{
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof v); /* non-blocking: EAGAIN when empty */
+    (void)r;
 }

@@ -113,7 +113,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void enqueue(struct bufpool *pool, struct waitnode *w)
+void bufpool__enqueue(struct bufpool *pool, struct waitnode *w)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     w->next = NULL;
@@ -130,7 +130,7 @@ static void enqueue(struct bufpool *pool, struct waitnode *w)
     fetch_add_seqcst(&pool->nwait, 1);
 }
 
-static void dequeue(struct bufpool *pool, struct waitnode *w)
+void bufpool__dequeue(struct bufpool *pool, struct waitnode *w)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     if (w->prev)
@@ -168,25 +168,9 @@ static void starve(struct bufpool *pool, struct waitnode *w)
         bufpool__gate_update(pool);
 }
 
-static void signal_fd(int fd)
-{
-    uint64_t one = 1;
-    /* Can only fail if the counter would overflow, which means it is
-     * readable already. */
-    ssize_t r = write(fd, &one, sizeof one);
-    (void)r;
-}
-
-static void drain_fd(int fd)
-{
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof v); /* non-blocking: EAGAIN when empty */
-    (void)r;
-}
-
 /* ---- watches (see the top comment) ------------------------------------ */
 
-static void watch_unlink(struct bufpool *pool, struct bufpool_waiter *w)
+void bufpool__watch_unlink(struct bufpool *pool, struct bufpool_waiter *w)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     if (!w->watching)
@@ -210,8 +194,8 @@ static void watchers_fire(struct bufpool *pool, bool all)
     for (; w; w = next) {
         next = w->wnext;
         if (all || w->watch_bytes <= max) {
-            watch_unlink(pool, w);
-            signal_fd(w->fd);
+            bufpool__watch_unlink(pool, w);
+            bufpool__fd_signal(w->fd);
         }
     }
 }
@@ -229,13 +213,13 @@ int bufpool__waiter_watch(bufpool_waiter *w, size_t bytes)
     struct bufpool *pool = w->pool;
     int r = 0;
     bufpool__lock(pool);
-    watch_unlink(pool, w);
-    drain_fd(w->fd); /* before the looks below, under the lock (W9, W10) */
+    bufpool__watch_unlink(pool, w);
+    bufpool__fd_drain(w->fd); /* before the looks below, under the lock (W9, W10) */
     if (load_relaxed(&pool->shut)) {
-        signal_fd(w->fd);
+        bufpool__fd_signal(w->fd);
         r = -ECANCELED;
     } else if (bytes <= load_relaxed(&pool->max_memory)) {
-        signal_fd(w->fd);
+        bufpool__fd_signal(w->fd);
     } else {
         w->watch_bytes = bytes;
         w->wprev = NULL;
@@ -263,7 +247,7 @@ static void held_link(struct bufpool *pool, struct waitnode *w)
 }
 
 /* Take w's grant (NULL if none) off the held list. */
-static struct bufpool_alloc *grant_take(struct bufpool *pool, struct waitnode *w)
+struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode *w)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *h = w->grant;
@@ -288,14 +272,14 @@ static struct bufpool_alloc *grant_take(struct bufpool *pool, struct waitnode *w
 static void finish(struct bufpool *pool, struct waitnode *w, int result, struct bufpool_alloc *grant)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
-    dequeue(pool, w);
+    bufpool__dequeue(pool, w);
     w->result = result;
     w->grant = grant;
     if (w->async) {
         if (grant)
             held_link(pool, w);
         store_relaxed(&w->state, WN_DONE); /* read under the lock */
-        signal_fd(w->async->fd);
+        bufpool__fd_signal(w->async->fd);
     } else if (pool->nwake < sizeof pool->wake / sizeof *pool->wake) {
         pool->wake[pool->nwake++] = &w->state;
         /* pairs with the load_acquire in wait_node; the last touch of w */
@@ -418,7 +402,7 @@ static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
  * budget; spares of other lengths are given up first when the budget (or
  * the region) is short.  0, -EAGAIN (does not fit now), -ENOMEM.
  */
-static int take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, struct bufpool_alloc **out)
+int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, struct bufpool_alloc **out)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     /* A spare of this length is ready memory, unless the pool is over a
@@ -527,7 +511,7 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
             fifo = true; /* w starves: served as in FIFO mode from here on */
         }
         struct bufpool_alloc *h;
-        int r = take(pool, w->n, &spare, &h);
+        int r = bufpool__take(pool, w->n, &spare, &h);
         if (r != -EAGAIN)
             finish(pool, w, r, r == 0 ? h : NULL);
         else if (fifo)
@@ -536,223 +520,6 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
     bufpool__depot_stash(pool, spare);
 }
 
-/* Sleep until w is done or end (CLOCK_MONOTONIC ns; UINT64_MAX: none)
- * passes.  0 or -ETIMEDOUT. */
-static int wait_node(struct waitnode *w, uint64_t end)
-{
-    struct timespec ts, *deadline = NULL;
-    if (end != UINT64_MAX) {
-        ts.tv_sec = (time_t)(end / 1000000000u);
-        ts.tv_nsec = (long)(end % 1000000000u);
-        deadline = &ts;
-    }
-    for (int i = 0; i < SPIN_ITERS; i++) {
-        /* pairs with the store_release in finish */
-        if (load_acquire(&w->state) != WN_WAITING)
-            return 0;
-        cpu_relax();
-    }
-    /* pairs with the store_release in finish; the kernel re-checks the
-     * word against WN_WAITING under its own lock, so a wake between our
-     * load and the syscall makes the syscall return at once. */
-    while (load_acquire(&w->state) == WN_WAITING) {
-        long r = syscall(SYS_futex, &w->state, FUTEX_WAIT_BITSET_PRIVATE, WN_WAITING,
-                         deadline, NULL, FUTEX_BITSET_MATCH_ANY);
-        if (r == -1 && errno == ETIMEDOUT)
-            return load_acquire(&w->state) == WN_WAITING ? -ETIMEDOUT : 0;
-    }
-    return 0;
-}
-
-/*
- * A short spin before queueing.  In a pipeline the memory a request lacks
- * is usually one release away on another CPU, and a sleep and a wakeup
- * cost more than that release takes.  The spin watches what a release on
- * another thread changes: the depot's chains of length n, and the budget
- * (a free into the arena).  It registers nothing and takes nothing, so it
- * is not part of the wait protocol; whatever it sees, the caller takes the
- * ordinary way, and if that fails it queues as before.  Adaptive, per
- * cache: a spin that saw memory doubles the next one's limit, up to
- * SPIN_MAX pauses, and one that did not halves it, down to a floor.  The
- * floor is SPIN_MIN while the thread may run on more than one CPU: a spin
- * shorter than a releaser takes to fill a depot chain (33 releases) can
- * never succeed, so it would never grow back, and each shortage would
- * become a sleep and a wake (docs/tuning.md).  A thread allowed on one CPU only shares
- * it with whoever would release, so spinning only delays them: its floor
- * is SPIN_MIN_ONE_CPU.  Not in FIFO mode, where a request may not
- * overtake those queued.
- */
-
-/* May the calling thread run on one CPU only?  (False when unknown.) */
-static bool one_cpu(void)
-{
-    cpu_set_t set;
-    return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) == 1;
-}
-
-/* Relaxed loads, hints only: whatever they see, the caller takes the
- * memory the ordinary way, with that path's own orders. */
-static bool memory_seen(struct bufpool *pool, size_t n, size_t bytes)
-{
-    if (n <= FAST_N) {
-        for (unsigned i = 0; i < DEPOT_SLOTS; i++)
-            if (load_relaxed(&pool->depot[n].slot[i]))
-                return true;
-    }
-    size_t charged = load_relaxed(&pool->charged), dirty = bufpool__arena_dirty(pool->arena);
-    size_t used = charged > dirty ? charged - dirty : 0;
-    return used <= load_relaxed(&pool->max_memory) - bytes;
-}
-
-bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end)
-{
-    if (pool->flags & BUFPOOL_FIFO)
-        return false;
-    size_t bytes = bufpool__bytes(pool, n); /* at most max_memory: checked */
-    if (!tc->spin_limit) { /* its first spin since it was made or adopted */
-        tc->spin_limit = SPIN_MAX / 4;
-        tc->spin_min = one_cpu() ? SPIN_MIN_ONE_CPU : SPIN_MIN;
-    }
-    unsigned limit = tc->spin_limit;
-    for (unsigned i = 0; i < limit; i++) {
-        if (end != UINT64_MAX && i % 64 == 0 && bufpool__now_ns() >= end)
-            return false; /* a timed call: the deadline ends the spin too */
-        cpu_relax();
-        if (memory_seen(pool, n, bytes)) {
-            tc->spin_limit = limit * 2 < SPIN_MAX ? limit * 2 : SPIN_MAX;
-            return true;
-        }
-    }
-    tc->spin_limit = limit / 2 > tc->spin_min ? limit / 2 : tc->spin_min;
-    return false;
-}
-
-/*
- * How a call leaves acquire_slow, with its result in me and without the
- * lock.  Told (no grant): the call keeps its count in inside and starts
- * over (acquire_search in pool.c).  Otherwise it accounts what it got and
- * drops the count, its last touch of the pool: bufpool_destroy may free the
- * pool as soon as it reads inside at 0 and the counts balanced.
- */
-static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *me,
-                      struct bufpool_alloc **out)
-{
-    int r = me->result;
-    if (r == 0 && !me->grant)
-        return BUFPOOL__TOLD;
-    if (r == 0) {
-        *out = me->grant;
-        bufpool__account_alloc(pool, tc, me->grant);
-        bufpool__sample_peak(pool);
-    } else {
-        fetch_add_relaxed(&pool->failures, 1);
-    }
-    bufpool__inside_leave(pool);
-    return r;
-}
-
-/*
- * Everything the fast path could not do: trim caches, queue, sleep.  The
- * caller has validated the arguments.  Accounts the allocation it returns.
- */
-int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, struct bufpool_alloc **out)
-{
-    struct waitnode me = {.n = n, .tells = tells};
-    uint64_t start = 0;
-
-    if (kind != ACQ_TIMED)
-        end = UINT64_MAX;
-    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_SLOW_ENTER, pool);
-    /* FIFO: while this call waits for the lock it is not in the queue yet,
-     * and with many threads the wait for the lock is where they spend
-     * their time; a thread that never needs the lock would pass them all
-     * on its fast path (its own cache, nwait 0).  `arriving` makes it
-     * queue too.  Not part of the wakeup protocol: it only sends more
-     * requests to this path, so relaxed. */
-    bool fifo = load_relaxed(&pool->gate) & GATE_FIFO; /* FIFO or a hand-off */
-    if (fifo)
-        fetch_add_relaxed(&pool->arriving, 1);
-    bufpool__lock(pool);
-    if (fifo) /* from here to the enqueue this call holds the lock */
-        fetch_sub_relaxed(&pool->arriving, 1);
-    if (!tells) /* a told call (tells > 0) is counted already */
-        bufpool__inside_enter(pool);
-    /* Again under the lock: a shrink since the caller's check fails only
-     * requests already queued (bufpool__fail_impossible). */
-    if (bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
-        me.result = -E2BIG;
-        goto out;
-    }
-    if (load_relaxed(&pool->shut)) {
-        me.result = -ECANCELED;
-        goto out;
-    }
-    if (kind == ACQ_TRY && ((pool->flags & BUFPOOL_FIFO) || pool->starving) && pool->queued) {
-        me.result = -EAGAIN;
-        goto out;
-    }
-    enqueue(pool, &me); /* W1: register, then the look below */
-    if (!(pool->flags & BUFPOOL_FIFO) && kind != ACQ_TRY)
-        me.clock = bufpool__now_ns(); /* its starvation clock (starving_now) */
-    bufpool__serve(pool, bufpool__steal(pool, NULL));
-    if (load_relaxed(&me.state) == WN_WAITING) {
-        if (kind == ACQ_TRY) {
-            dequeue(pool, &me);
-            me.result = -EAGAIN;
-            goto out;
-        }
-        pool->total_waits++;
-        bufpool__unlock(pool);
-        start = bufpool__now_ns();
-        int wr = wait_node(&me, end);
-        fetch_add_relaxed(&pool->total_wait_ns, bufpool__now_ns() - start);
-        if (wr == 0) {
-            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
-            /* Served: result and grant were stored before the state. */
-            return slow_leave(pool, tc, &me, out);
-        }
-        bufpool__lock(pool);
-        if (me.queued) {
-            dequeue(pool, &me);
-            me.result = -ETIMEDOUT;
-            /* Those behind a FIFO head that gave up may fit now. */
-            bufpool__serve(pool, NULL);
-        }
-        /* else served (granted or told) as it timed out */
-    }
-out:
-    bufpool__unlock(pool);
-    return slow_leave(pool, tc, &me, out);
-}
-
-/*
- * A release that saw somebody waiting (or a pool over its budget): account
- * it, gather every cached allocation plus this one, and serve the queue.
- */
-void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n)
-{
-    bufpool__lock(pool);
-    /* Its own cache is enough: every other push since the waiters took
-     * all caches was followed by its pusher's own slow release. */
-    struct bufpool_alloc *spare = bufpool__steal(pool, tc);
-    /* Counted under the lock, so a destroyer cannot see the pool idle
-     * before this call is done with it. */
-    if (n) /* 0: no release to count, only memory given back */
-        bufpool__account_free(pool, tc, n);
-    if (a) {
-        store_relaxed(&a->next, spare);
-        spare = a;
-    }
-    bufpool__serve(pool, spare);
-    if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
-        pool->over = false; /* back within a shrunk budget: releases may cache */
-        bufpool__gate_update(pool);
-    }
-    if (pool->destroying)
-        pthread_cond_broadcast(&pool->idle);
-    bufpool__unlock(pool);
-}
 
 /*
  * Take back what async waiters hold set aside for requests of more than
@@ -767,11 +534,11 @@ static void revoke_held(struct bufpool *pool, size_t max, int result, struct buf
         next = w->next;
         if (bufpool__bytes(pool, w->n) <= max)
             continue;
-        struct bufpool_alloc *h = grant_take(pool, w);
+        struct bufpool_alloc *h = bufpool__grant_take(pool, w);
         w->result = result;
         store_relaxed(&h->next, *spare);
         *spare = h;
-        signal_fd(w->async->fd);
+        bufpool__fd_signal(w->async->fd);
     }
 }
 
@@ -831,207 +598,15 @@ void bufpool__forget_others(struct bufpool *pool)
         struct waitnode *w = pool->qhead;
         if (!w->async)
             fetch_sub_relaxed(&pool->inside, 1);
-        dequeue(pool, w);
+        bufpool__dequeue(pool, w);
     }
     while (pool->held) {
-        struct bufpool_alloc *h = grant_take(pool, pool->held);
+        struct bufpool_alloc *h = bufpool__grant_take(pool, pool->held);
         store_relaxed(&h->next, spare);
         spare = h;
     }
     while (pool->watchers) /* the parent's fds: never written here */
-        watch_unlink(pool, pool->watchers);
+        bufpool__watch_unlink(pool, pool->watchers);
     pool->nwake = 0;
     bufpool__serve(pool, spare);
-}
-
-/* ---- async waiters ---------------------------------------------------- */
-
-BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
-{
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (!pool)
-        return -EINVAL;
-    bufpool__check_pool(pool, "bufpool_waiter_create");
-    bufpool_waiter *w = calloc(1, sizeof *w);
-    if (!w)
-        return -ENOMEM;
-    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->fd < 0) {
-        int err = -errno;
-        free(w);
-        return err;
-    }
-    w->pool = pool;
-    w->gen = bufpool__fork_gen;
-    w->node.async = w;
-    *out = w;
-    return 0;
-}
-
-BUFPOOL__API int bufpool_waiter_fd(const bufpool_waiter *w)
-{
-    return w ? w->fd : -EINVAL;
-}
-
-/* Give back what a finished node holds and forget its outcome.  Under the
- * lock. */
-static void node_reset(struct bufpool *pool, struct waitnode *w)
-{
-    if (w->queued)
-        dequeue(pool, w);
-    struct bufpool_alloc *h = grant_take(pool, w);
-    /* Serve even without a grant: in FIFO those behind us may fit now,
-     * and in the default mode memory promised to us (would_fit) was held
-     * back from the waiters behind us. */
-    bufpool__serve(pool, h);
-    w->result = 0;
-    store_relaxed(&w->state, WN_WAITING);
-}
-
-/*
- * One try for an async waiter.  Under the lock, so it is ordered against
- * every server: readiness is reset first (the fd is drained, W9), then the
- * state is read, so a grant made after the drain leaves the fd readable.
- */
-BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_alloc **out)
-{
-    if (out)
-        *out = NULL;
-    if (!w)
-        return -EINVAL;
-    struct bufpool *pool = w->pool;
-    struct waitnode *node = &w->node;
-    bufpool__check_pool(pool, "bufpool_waiter_allocate");
-    bool fifo = pool->flags & BUFPOOL_FIFO, counted = false;
-    int r = -EINVAL;
-
-    if (n == 0 || !out)
-        goto fail_unlocked;
-    r = -EBADF; /* inherited across fork(): its fd is the parent's too */
-    if (w->gen != bufpool__fork_gen)
-        goto fail_unlocked;
-    struct tcache *tc = bufpool__tcache_get(pool, pool->id);
-
-    bufpool__lock(pool);
-    /* Under the lock, so no shrink slips between this check and a queue
-     * entry.  -E2BIG comes before -ECANCELED, as in the other calls.  For
-     * the pending n it is the budget that shrank: that ends the pending
-     * request and gives back what was set aside for it.  For another n the
-     * call is invalid in itself and leaves the waiter as it was. */
-    r = -E2BIG;
-    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
-        if (node->n == n && (node->queued || load_relaxed(&node->state) == WN_DONE)) {
-            node_reset(pool, node);
-            drain_fd(w->fd);
-        }
-        goto fail;
-    }
-    drain_fd(w->fd);
-    r = -ECANCELED;
-    if (load_relaxed(&pool->shut)) {
-        node_reset(pool, node);
-        goto fail;
-    }
-    /* pairs with the store_release in finish */
-    if (load_acquire(&node->state) == WN_DONE) {
-        if (node->result == 0 && node->grant && node->grant->n == n) {
-            *out = grant_take(pool, node);
-            store_relaxed(&node->state, WN_WAITING);
-            goto got;
-        }
-        r = node->result;
-        /* A failure answers the request it was for, not a new length; an
-         * -E2BIG from a shrink that has been undone since (n fits, as
-         * checked above) is stale: try afresh. */
-        bool failed = r != 0 && r != -E2BIG && node->grant == NULL && node->n == n;
-        node_reset(pool, node);
-        if (failed)
-            goto fail;
-    } else if (node->queued) {
-        if (node->n == n) {
-            if (fifo) {
-                r = -EAGAIN; /* still waiting for its turn */
-                goto fail;
-            }
-            counted = true; /* a retry of the same wait */
-        }
-        node_reset(pool, node);
-    }
-    /* A fresh try: take it now if the queue allows, else register and
-     * look again (the protocol above), as a blocked call does. */
-    for (int round = 0; round < 3; round++) {
-        if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
-            struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL; /* under the lock */
-            if (!h) {
-                struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
-                r = take(pool, n, &spare, &h);
-                bufpool__serve(pool, spare);
-                if (r == -ENOMEM)
-                    goto fail;
-            }
-            if (h) {
-                *out = h;
-                goto got;
-            }
-        }
-        node->n = n;
-        enqueue(pool, node);
-        bufpool__serve(pool, bufpool__steal(pool, NULL));
-        if (load_relaxed(&node->state) == WN_WAITING) {
-            if (!counted)
-                pool->total_waits++;
-            r = -EAGAIN; /* pending: the fd turns readable when served */
-            goto fail;
-        }
-        drain_fd(w->fd);
-        r = node->result;
-        if (r == 0 && node->grant) {
-            *out = grant_take(pool, node);
-            store_relaxed(&node->state, WN_WAITING);
-            goto got;
-        }
-        store_relaxed(&node->state, WN_WAITING);
-        if (r != 0)
-            goto fail;
-        /* Opportunistic: told it fits; the next round takes it, unless a
-         * racing allocation gets there first. */
-    }
-    signal_fd(w->fd); /* it fitted at the last look: let the loop retry */
-    r = -EAGAIN;
-    goto fail;
-got:
-    store_relaxed(&(*out)->refs, 1);
-    bufpool__account_alloc(pool, tc, *out);
-    bufpool__unlock(pool);
-    bufpool__sample_peak(pool);
-    return 0;
-fail:
-    bufpool__unlock(pool);
-fail_unlocked:
-    fetch_add_relaxed(&pool->failures, 1);
-    return r;
-}
-
-BUFPOOL__API void bufpool_waiter_cancel(bufpool_waiter *w)
-{
-    /* An inherited waiter was detached in the child (fork.c); draining its
-     * fd would steal the parent's readiness. */
-    if (!w || w->gen != bufpool__fork_gen)
-        return;
-    bufpool__lock(w->pool);
-    watch_unlink(w->pool, w);
-    node_reset(w->pool, &w->node);
-    drain_fd(w->fd);
-    bufpool__unlock(w->pool);
-}
-
-BUFPOOL__API void bufpool_waiter_destroy(bufpool_waiter *w)
-{
-    if (!w)
-        return;
-    bufpool_waiter_cancel(w);
-    close(w->fd);
-    free(w);
 }
