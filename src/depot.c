@@ -33,7 +33,7 @@
  * followed by a seq_cst load of nwait: in their single total order either
  * the put comes first, and the waiter's load of the slot sees the chain,
  * or the putter's load sees the increment, and it serves the waiter
- * (bufpool__release_slow).  A refill that moves entries into its bin hides
+ * (bufpool__release_pushed).  A refill that moves entries into its bin hides
  * them from a waiter that has looked already, as a release's push does, so
  * its caller looks at nwait afterwards, as after a release.
  */

@@ -215,20 +215,24 @@ void bufpool__watch_unlink(struct bufpool *pool, struct bufpool_waiter *w);
 void bufpool__watchers_grown(struct bufpool *pool);
 
 /* ---- wait.c: how a call waits ------------------------------------------- */
-/* ... blocks until end (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for
- * ACQ_TIMED.  BUFPOOL__TOLD: told that the memory is there, not given it
- * (the default mode's wakeup); the caller tries again, tells + 1, still
- * counted in pool->inside (tells > 0: counted on entry). */
+/* Queue and wait: 0 and *out, or a negative errno; blocks until end
+ * (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for ACQ_TIMED.  *told: 0
+ * without memory, told that the memory is there (W6); the caller tries
+ * again with tells + 1, still counted in pool->inside (tells > 0: counted
+ * on entry). */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, struct bufpool_alloc **out);
-#define BUFPOOL__TOLD 1
+                          uint64_t end, unsigned tells, bool *told, struct bufpool_alloc **out);
 /* Before queueing, in the default mode: spin a little (never past end, a
  * deadline as for acquire_slow) while watching for memory released
  * elsewhere; true when some may fit n now. */
 bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end);
-/* A release that saw a waiter (W2), or a give to look after: serve the
- * queue with its own cache and the depot, a (if any) and n counted. */
-void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n);
+/* After a give that saw a waiter (W2), serve the queue with the caller's
+ * own cache and the depot: a release whose n buffers went into its cache
+ * (counted here), a release that hands `a` to the queue itself, or a give
+ * that is no release (a refill, a purge, a charge given back). */
+void bufpool__release_pushed(struct bufpool *pool, struct tcache *tc, size_t n);
+void bufpool__release_to_queue(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+void bufpool__gave(struct bufpool *pool, struct tcache *tc);
 
 /* ---- fork.c ------------------------------------------------------------- */
 int bufpool__registry_add(struct bufpool *pool);

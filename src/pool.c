@@ -215,7 +215,7 @@ static struct bufpool_alloc *refill(bufpool *pool, struct tcache *tc, size_t n)
     bool hid = false;
     struct bufpool_alloc *a = bufpool__tcache_refill(pool, tc, n, &hid);
     if (hid && load_seqcst(&pool->nwait))
-        bufpool__release_slow(pool, tc, NULL, 0);
+        bufpool__gave(pool, tc);
     return a;
 }
 
@@ -235,7 +235,7 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
 {
     unsigned tells = 0;
     uint64_t end = 0; /* the deadline, once it is needed */
-    bool spun = false;
+    bool spun = false, told;
     struct bufpool_alloc *a;
     int r;
     if (queue_first) {
@@ -262,7 +262,7 @@ again:
      * a waiter may have found the range claimed.  seq_cst load after the
      * seq_cst uncharges, as in bufpool_alloc_release. */
     if (unlikely(gave) && r == 0 && load_seqcst(&pool->nwait)) /* failures look below */
-        bufpool__release_slow(pool, tc, NULL, 0);
+        bufpool__gave(pool, tc);
     if (unlikely(r)) {
         if (r == -EAGAIN) { /* no budget (or region run) now: trim, queue */
             if (!end)
@@ -273,8 +273,8 @@ again:
                     goto again;
             }
         queue:
-            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
-            if (r != BUFPOOL__TOLD)
+            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &told, out);
+            if (!told)
                 return r; /* acquire_slow dropped the count */
             r = -EAGAIN;
             if (kind == ACQ_TRY && tells >= 2)
@@ -287,7 +287,7 @@ again:
          * seq_cst load after the seq_cst uncharge, as in
          * bufpool_alloc_release. */
         if (unlikely(load_seqcst(&pool->nwait)))
-            bufpool__release_slow(pool, tc, NULL, 0);
+            bufpool__gave(pool, tc);
         goto fail;
     }
     bufpool__account_alloc(pool, tc, a);
@@ -443,7 +443,7 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
     b->head = a;
     bufpool__tc_exit(tc);
     if (unlikely(load_seqcst(&pool->nwait))) { /* W2: give, then look */
-        bufpool__release_slow(pool, tc, NULL, n);
+        bufpool__release_pushed(pool, tc, n);
         return;
     }
     bufpool__count_free(&tc->c, n);
@@ -462,7 +462,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
      * held, the memory goes straight to the queue or back to the system. */
     if (unlikely(!tc || load_relaxed(&pool->nwait) || (load_relaxed(&pool->gate) & GATE_OVER) ||
                  load_relaxed(&pool->charged) > load_relaxed(&pool->max_memory))) {
-        bufpool__release_slow(pool, tc, a, n);
+        bufpool__release_to_queue(pool, tc, a);
         return;
     }
     int pushed = bufpool__tcache_push(pool, tc, a);
@@ -488,7 +488,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
     if (unlikely(load_relaxed(&pool->fenced)))
         fence_seqcst();
     if (unlikely(load_seqcst(&pool->nwait))) { /* W2, W3 */
-        bufpool__release_slow(pool, tc, NULL, n);
+        bufpool__release_pushed(pool, tc, n);
         return;
     }
     bufpool__account_free(pool, tc, n); /* the last touch of the pool */

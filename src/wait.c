@@ -114,12 +114,13 @@ bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64
  * drops the count, its last touch of the pool: bufpool_destroy may free the
  * pool as soon as it reads inside at 0 and the counts balanced.
  */
-static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *me,
+static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *me, bool *told,
                       struct bufpool_alloc **out)
 {
     int r = me->result;
-    if (r == 0 && !me->grant)
-        return BUFPOOL__TOLD;
+    *told = r == 0 && !me->grant;
+    if (*told)
+        return 0;
     if (r == 0) {
         *out = me->grant;
         bufpool__account_alloc(pool, tc, me->grant);
@@ -136,7 +137,7 @@ static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *
  * caller has validated the arguments.  Accounts the allocation it returns.
  */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, struct bufpool_alloc **out)
+                          uint64_t end, unsigned tells, bool *told, struct bufpool_alloc **out)
 {
     struct waitnode me = {.n = n, .tells = tells};
     uint64_t start = 0;
@@ -190,7 +191,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         if (wr == 0) {
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
             /* Served: result and grant were stored before the state. */
-            return slow_leave(pool, tc, &me, out);
+            return slow_leave(pool, tc, &me, told, out);
         }
         bufpool__lock(pool);
         if (me.queued) {
@@ -203,22 +204,22 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
     }
 out:
     bufpool__unlock(pool);
-    return slow_leave(pool, tc, &me, out);
+    return slow_leave(pool, tc, &me, told, out);
 }
 
 /*
- * A release that saw somebody waiting (or a pool over its budget): account
- * it, gather every cached allocation plus this one, and serve the queue.
+ * Serve the queue after a give (W2): with the giver's own cache (every
+ * other push since the waiters took all caches was followed by its
+ * pusher's own look, so its own is enough), the depot and `a`, after
+ * counting a release of n buffers (0: none).  Counted under the lock, so
+ * a destroyer cannot see the pool idle before this call is done with it.
  */
-void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a, size_t n)
+static void serve_after_give(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a,
+                             size_t n)
 {
     bufpool__lock(pool);
-    /* Its own cache is enough: every other push since the waiters took
-     * all caches was followed by its pusher's own slow release. */
     struct bufpool_alloc *spare = bufpool__steal(pool, tc);
-    /* Counted under the lock, so a destroyer cannot see the pool idle
-     * before this call is done with it. */
-    if (n) /* 0: no release to count, only memory given back */
+    if (n)
         bufpool__account_free(pool, tc, n);
     if (a) {
         store_relaxed(&a->next, spare);
@@ -232,6 +233,21 @@ void bufpool__release_slow(struct bufpool *pool, struct tcache *tc, struct bufpo
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
     bufpool__unlock(pool);
+}
+
+void bufpool__release_pushed(struct bufpool *pool, struct tcache *tc, size_t n)
+{
+    serve_after_give(pool, tc, NULL, n);
+}
+
+void bufpool__release_to_queue(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
+{
+    serve_after_give(pool, tc, a, a->n);
+}
+
+void bufpool__gave(struct bufpool *pool, struct tcache *tc)
+{
+    serve_after_give(pool, tc, NULL, 0);
 }
 
 /* ---- async waiters ---------------------------------------------------- */

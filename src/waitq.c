@@ -327,7 +327,7 @@ static void unlock_wake(struct bufpool *pool)
  *   flight is served by that purge's caller, and memory freed later is a
  *   give of its own.
  * - It also clears pool->over once the pool is back within its budget, as
- *   bufpool__release_slow does, so releases may cache again.
+ *   bufpool__release_pushed does, so releases may cache again.
  * - One such purge at a time (pool->purge_active): the others' unlocks
  *   leave theirs in purge_want, which the running one takes at its next
  *   relock, so a never-blocking call does not do a shrink's purge.
