@@ -737,103 +737,121 @@ static int try_chunk(struct bufpool *pool, struct bufpool__arena *a, unsigned k,
     return err;
 }
 
-/*
- * Default mode: the home chunk, then every chunk in order.  If a run exists
- * but the budget is short, purge free resident memory elsewhere (sparing
- * the cheapest run found) and try again, while purges make progress; a
- * pool over a shrunk budget purges everything, so a run is charged in
- * full.  If no chunk has a run, reserve another.  Every chunk is tried
- * under its own lock, after the caller's nwait increment if it is a
- * waiter, so a run freed into any chunk is seen (waitq.c).
- *
- * locked: the caller holds pool->lock, which calls documented never to
- * block take (bufpool_get_stats, bufpool_waiter_allocate).  It then
- * purges exactly, and at most what is left of the section's PURGE_SLICE
- * (locked_room: well under a millisecond); a larger purge is left to
- * bufpool__unlock, which makes it after the unlock and serves the queue
- * again, and this attempt fails with -EAGAIN.  That loses
- * no wakeup: the caller is a server or a waiter's own try, under the lock,
- * and the queue is served again once the purge has uncharged.
- */
-static int default_alloc_try(struct bufpool *pool, struct bufpool__arena *a, size_t n,
-                             unsigned home, bool locked, bool *purged, char **first);
+/* What a carve may purge to make room: `left` bytes itself (SIZE_MAX
+ * without pool->lock), exactly and counted against the section's slice
+ * when it holds the lock; `purged`: it did purge. */
+struct room {
+    size_t left;
+    bool locked, purged;
+};
 
-/* Without pool->lock, a purge's uncharges are gives of the wait protocol
- * that a waiter may have missed: one whose attempt came while the range
- * was claimed (still charged, under no lock) found no budget, and this
- * call may leave some over (whole runs).  So after a purge the caller
- * looks, as after any give (*gave: bufpool__acquire's search in pool.c,
- * the layer above, which serves if anyone waits). */
-static int default_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t n, unsigned home,
-                         bool locked, bool *gave, char **first)
+/*
+ * Find: the home chunk, then every chunk in order, each under its own lock
+ * (after the caller's nwait increment if it is a waiter, so a run freed
+ * into any chunk is seen, W2).  0: carved and charged.  -EAGAIN: a run
+ * exists but the budget is short: the cheapest in *best, short by
+ * *short_by bytes.  -ENOENT: no chunk of the *nc looked at has a run.
+ */
+static int find_run(struct bufpool *pool, struct bufpool__arena *a, size_t n, int kh,
+                    struct keep *best, size_t *short_by, unsigned *nc, char **first)
 {
-    bool purged = false;
-    int err = default_alloc_try(pool, a, n, home, locked, &purged, first);
-    if (gave)
-        *gave = purged && !locked;
+    size_t need;
+    struct keep at;
+    *short_by = SIZE_MAX;
+    int err = kh >= 0 ? try_chunk(pool, a, (unsigned)kh, n, &need, &at, first) : -ENOENT;
+    if (err == 0)
+        return 0;
+    if (err == -EAGAIN) {
+        *short_by = need;
+        *best = at;
+    }
+    *nc = load_acquire(&a->nchunks); /* pairs with chunk_add */
+    for (unsigned k = 0; k < *nc; k++) {
+        if ((int)k == kh)
+            continue;
+        if ((err = try_chunk(pool, a, k, n, &need, &at, first)) == 0)
+            return 0;
+        if (err == -EAGAIN && need < *short_by) {
+            *short_by = need;
+            *best = at;
+        }
+    }
+    return *short_by == SIZE_MAX ? -ENOENT : -EAGAIN;
+}
+
+/* No chunk has a run of n, though the budget may have room: reserve
+ * another, unless one was added since the search looked (nc). */
+static int grow(struct bufpool *pool, struct bufpool__arena *a, size_t n, unsigned nc)
+{
+    size_t max = load_relaxed(&pool->max_memory);
+    pthread_mutex_lock(&a->lock);
+    int err = nc == load_relaxed(&a->nchunks) ?
+              chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, n << a->shift) : 0;
+    pthread_mutex_unlock(&a->lock);
     return err;
 }
 
-static int default_alloc_try(struct bufpool *pool, struct bufpool__arena *a, size_t n,
-                             unsigned home, bool locked, bool *purged, char **first)
+static size_t room_purge(struct bufpool *pool, struct bufpool__arena *a, size_t want,
+                         const struct keep *x, struct room *room)
+{
+    size_t got = room->locked ? purge_locked(pool, a, want, x) : purge(pool, a, want, x, false);
+    room->left -= got < room->left ? got : room->left;
+    room->purged |= got != 0;
+    return got;
+}
+
+/*
+ * Make room: purge free resident memory elsewhere (sparing the cheapest
+ * run found, x) for what the run lacks, plus what the pool is over a
+ * shrunk budget (charge() refuses even a resident run until it is back
+ * within).  0: purged, search again.  -EAGAIN: nothing left to give back
+ * (the budget is held elsewhere), or more than this call may purge, which
+ * under pool->lock is left to bufpool__unlock: it purges after the unlock
+ * and serves the queue again, so no wakeup is lost (the caller is a server
+ * or a waiter's own try, under the lock).
+ */
+static int make_room(struct bufpool *pool, struct bufpool__arena *a, size_t short_by,
+                     const struct keep *x, struct room *room)
+{
+    size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
+    size_t over = charged > max ? charged - max : 0;
+    size_t want = short_by ? short_by : 1;
+    want = want + over < want ? SIZE_MAX : want + over;
+    if (want > room->left) {
+        purge_defer(pool, want);
+        return -EAGAIN;
+    }
+    if (room_purge(pool, a, want, x, room))
+        return 0;
+    if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory))
+        return -EAGAIN; /* nothing left to give back */
+    if (room->left == 0) { /* over a shrunk budget: the rest after the unlock */
+        purge_defer(pool, 1);
+        return -EAGAIN;
+    }
+    return room_purge(pool, a, room->left, NULL, room) ? 0 : -EAGAIN;
+}
+
+/* Default mode: find a run, making room while purges make progress; a pool
+ * over a shrunk budget purges everything, so a run is charged in full. */
+static int default_alloc(struct bufpool *pool, struct bufpool__arena *a, size_t n, unsigned home,
+                         struct room *room, char **first)
 {
     int kh = home_chunk(pool, a, home);
-    size_t room = locked ? locked_room(pool) : SIZE_MAX; /* bytes this call may purge */
     for (int round = 0; round < 8; round++) {
-        size_t need = 0, short_by = SIZE_MAX;
-        struct keep at, best = {0, 0, 0};
-        int err = kh >= 0 ? try_chunk(pool, a, (unsigned)kh, n, &need, &at, first) : -ENOENT;
+        struct keep best = {0, 0, 0};
+        size_t short_by;
+        unsigned nc = 0;
+        int err = find_run(pool, a, n, kh, &best, &short_by, &nc, first);
         if (err == 0)
             return 0;
-        if (err == -EAGAIN) {
-            short_by = need;
-            best = at;
-        }
-        unsigned nc = load_acquire(&a->nchunks); /* pairs with chunk_add */
-        for (unsigned k = 0; k < nc; k++) {
-            if ((int)k == kh)
-                continue;
-            if ((err = try_chunk(pool, a, k, n, &need, &at, first)) == 0)
-                return 0;
-            if (err == -EAGAIN && need < short_by) {
-                short_by = need;
-                best = at;
-            }
-        }
-        if (short_by == SIZE_MAX) { /* no run anywhere, though the budget may have room */
-            size_t max = load_relaxed(&pool->max_memory);
-            pthread_mutex_lock(&a->lock);
-            err = nc == load_relaxed(&a->nchunks) ?
-                  chunk_add(a, max <= SIZE_MAX / 2 ? 2 * max : max, n << a->shift) : 0;
-            pthread_mutex_unlock(&a->lock);
-            if (err)
+        if (err == -ENOENT) {
+            if ((err = grow(pool, a, n, nc)) != 0)
                 return err;
             continue;
         }
-        /* What the run lacks, and what the pool is over a shrunk budget
-         * (charge() refuses even a resident run until it is back within). */
-        size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
-        size_t over = charged > max ? charged - max : 0;
-        size_t want = short_by ? short_by : 1, got;
-        want = want + over < want ? SIZE_MAX : want + over;
-        if (want > room) {
-            purge_defer(pool, want);
-            return -EAGAIN;
-        }
-        got = locked ? purge_locked(pool, a, want, &best) : purge(pool, a, want, &best, false);
-        if (got == 0) {
-            if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory))
-                break; /* nothing left to give back: the budget is held elsewhere */
-            if (room == 0) { /* over a shrunk budget: the rest after the unlock */
-                purge_defer(pool, 1);
-                return -EAGAIN;
-            }
-            got = locked ? purge_locked(pool, a, room, NULL) : purge(pool, a, room, NULL, false);
-            if (got == 0)
-                break;
-        }
-        room -= got < room ? got : room;
-        *purged = true;
+        if (make_room(pool, a, short_by, &best, room) != 0)
+            break;
     }
     return -EAGAIN;
 }
@@ -876,24 +894,41 @@ out:
  * free memory first if that is what it takes).  home: the calling thread's
  * (see home_chunk).  0, -EAGAIN (the budget, or in REGION mode the region,
  * has no room now), -ENOMEM.
+ *
+ * Without pool->lock, a purge's uncharges are gives of the wait protocol
+ * that a waiter may have missed: one whose attempt came while the range
+ * was claimed (still charged, under no lock) found no budget, and this
+ * call may leave some over (whole runs).  So after a purge the caller
+ * looks, as after any give (*gave, W2).
  */
-int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool locked, bool *gave,
-                         char **first)
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool *gave, char **first)
 {
     struct bufpool__arena *a = pool->arena;
-    if (gave)
-        *gave = false;
-    return a->region ? region_alloc(pool, a, n, first) :
-                       default_alloc(pool, a, n, home, locked, gave, first);
+    *gave = false;
+    if (a->region)
+        return region_alloc(pool, a, n, first);
+    struct room room = {.left = SIZE_MAX};
+    int err = default_alloc(pool, a, n, home, &room, first);
+    *gave = room.purged;
+    return err;
 }
 
-/*
- * Give a run back.  Default mode: it stays resident and charged, as cached
- * memory, unless the pool is over a shrunk budget, which is purged back
- * down at once.  REGION: uncharged.  Either is a give of the wait protocol,
- * under the lock of the run's chunk.
- */
-void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locked)
+/* The same under pool->lock, which calls documented never to block take
+ * (bufpool_get_stats, bufpool_waiter_allocate): it purges exactly, and at
+ * most what is left of the section's PURGE_SLICE (locked_room). */
+int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, char **first)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    struct bufpool__arena *a = pool->arena;
+    if (a->region)
+        return region_alloc(pool, a, n, first);
+    struct room room = {.left = locked_room(pool), .locked = true};
+    return default_alloc(pool, a, n, 0, &room, first);
+}
+
+/* Give a run back to its chunk; the bytes by which the pool is now over
+ * its budget (0 when within), which the caller purges. */
+static size_t give_back(struct bufpool *pool, char *first, size_t n)
 {
     struct bufpool__arena *a = pool->arena;
     size_t bytes = n << a->shift;
@@ -905,7 +940,7 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locke
         span_apply(a, k, unit, n, false);
         budget_uncharge(pool, bytes);
         pthread_mutex_unlock(c->lock);
-        return;
+        return 0;
     }
     bufpool__region_give_locked(c->tree, unit, n);
     bits_set(c->dirty, unit, n, true);
@@ -913,12 +948,28 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locke
     resident_add(c, n);
     pthread_mutex_unlock(c->lock);
     size_t charged = load_relaxed(&pool->charged), max = load_relaxed(&pool->max_memory);
-    if (charged > max) {
-        if (locked)
-            bufpool__arena_trim_locked(pool, charged - max);
-        else
-            purge(pool, a, charged - max, NULL, false);
-    }
+    return charged > max ? charged - max : 0;
+}
+
+/*
+ * Give a run back.  Default mode: it stays resident and charged, as cached
+ * memory, unless the pool is over a shrunk budget, which is purged back
+ * down at once (under pool->lock: within the section's slice, the rest
+ * after the unlock).  REGION: uncharged.  Either is a give of the wait
+ * protocol (W2), under the lock of the run's chunk.
+ */
+void bufpool__arena_free(struct bufpool *pool, char *first, size_t n)
+{
+    size_t over = give_back(pool, first, n);
+    if (over)
+        purge(pool, pool->arena, over, NULL, false);
+}
+
+void bufpool__arena_free_locked(struct bufpool *pool, char *first, size_t n)
+{
+    size_t over = give_back(pool, first, n);
+    if (over)
+        bufpool__arena_trim_locked(pool, over);
 }
 
 /* ---- queries --------------------------------------------------------------- */

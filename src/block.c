@@ -128,11 +128,11 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *
 {
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc(pool, n, tc ? tc->home : 0, false, gave, &mem);
+    int err = bufpool__arena_alloc(pool, n, tc ? tc->home : 0, gave, &mem);
     if (err)
         return err;
     if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool) || !(h = hdr_get(pool, tc))) {
-        bufpool__arena_free(pool, mem, n, false);
+        bufpool__arena_free(pool, mem, n);
         return -ENOMEM;
     }
     block_init(h, mem, n);
@@ -145,11 +145,11 @@ int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_all
     BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc(pool, n, 0, true, NULL, &mem);
+    int err = bufpool__arena_alloc_locked(pool, n, &mem);
     if (err)
         return err;
     if (!(h = hdr_get_locked(pool))) {
-        bufpool__arena_free(pool, mem, n, true);
+        bufpool__arena_free_locked(pool, mem, n);
         return -ENOMEM;
     }
     block_init(h, mem, n);
@@ -159,7 +159,7 @@ int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_all
 
 void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
 {
-    bufpool__arena_free(pool, a->first, a->n, false);
+    bufpool__arena_free(pool, a->first, a->n);
     a->first = NULL;
     bufpool__hdr_put(pool, tc, a);
 }
@@ -167,7 +167,7 @@ void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool
 void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
-    bufpool__arena_free(pool, a->first, a->n, true);
+    bufpool__arena_free_locked(pool, a->first, a->n);
     a->first = NULL;
     hdr_put_locked(pool, a);
 }

@@ -85,14 +85,17 @@ struct bufpool__arena;
 int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, unsigned flags);
 void bufpool__arena_destroy(struct bufpool__arena *a);
 /* n buffers, charging the budget for what is not resident yet: 0, -EAGAIN
- * (no budget, or in REGION mode no run, now), -ENOMEM.  locked: the caller
- * holds pool->lock; a purge longer than a slice is then left to
- * bufpool__unlock (pool->purge_want), and this call fails with -EAGAIN. */
-int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool locked, bool *gave,
-                         char **first);
-/* locked: as above; a pool over its budget is then purged back down by
- * bufpool__unlock, not by this call. */
-void bufpool__arena_free(struct bufpool *pool, char *first, size_t n, bool locked);
+ * (no budget, or in REGION mode no run, now), -ENOMEM.  *gave: it purged
+ * without the pool lock, a give the caller looks after (W2).  _locked:
+ * the caller holds pool->lock; a purge longer than the section's slice is
+ * then left to bufpool__unlock (pool->purge_want), and the call fails with
+ * -EAGAIN. */
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool *gave, char **first);
+int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, char **first);
+/* A pool over its budget is purged back down: by this call, or, _locked,
+ * within the section's slice and the rest by bufpool__unlock. */
+void bufpool__arena_free(struct bufpool *pool, char *first, size_t n);
+void bufpool__arena_free_locked(struct bufpool *pool, char *first, size_t n);
 /* Give back about `want` bytes of free resident memory if there is that
  * much; the bytes uncharged.  No lock is held across a madvise. */
 size_t bufpool__arena_purge(struct bufpool *pool, size_t want);
