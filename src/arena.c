@@ -51,160 +51,14 @@
  * so either the attempt sees the freed run or the freeing thread sees the
  * waiter.
  */
-#include "internal.h"
+#include "arena.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PIECE ((size_t)1 << 30) /* io_uring's largest fixed buffer */
-/* A default-mode chunk holds at most this many units (its bitmaps and tree
- * are mapped lazily, but their address space is not free). */
-#define CHUNK_MAX_UNITS ((size_t)1 << 33)
-#define CHUNK_MAX_BYTES ((size_t)1 << 44)
-
-/*
- * Layout.  Two threads carve and free in their own home chunks at once, so
- * nothing one chunk's holder writes may share a cache line with what the
- * other thread reads or writes: each chunk starts a line, its read-mostly
- * fields (set when it is added, read by chunk_of and every carve) fill
- * that line, and what its lock's holder writes (the mutex, the dirty
- * counts) sits on a line of its own.  The arena's own lock and its
- * read-mostly header are apart too.  Free resident bytes are counted per
- * chunk under the chunk's lock, not in one atomic word that every free and
- * carve of every thread would update.
- */
-struct chunk {
-    /* read-mostly */
-    alignas(CACHELINE) pthread_mutex_t *lock; /* its own (default mode), or the arena's */
-    struct bufpool__region *tree; /* carving of [base, base + units * bs) */
-    char *base;
-    size_t units;
-    uint64_t *dirty;              /* default mode: free and resident units */
-    size_t maplen;                /* bytes to unmap at destroy (0: not ours) */
-    /* written under lock */
-    alignas(CACHELINE) pthread_mutex_t own;
-    size_t ndirty;                /* set bits of dirty */
-    /* Free resident units as bufpool__arena_dirty reports them: ndirty,
-     * except that a purge's claim keeps counting until it is uncharged
-     * (claim_locked).  Written only under lock, so a plain load and store;
-     * atomic because bufpool__arena_dirty sums it without the lock
-     * (relaxed: a statistic and a hint, it orders nothing). */
-    _Atomic size_t resident;
-};
-
-struct bufpool__arena {
-    alignas(CACHELINE) pthread_mutex_t lock;
-    _Atomic unsigned purging;     /* purge claims in flight (see purging) */
-    /* read-mostly */
-    alignas(CACHELINE) unsigned shift; /* log2(buffer_size) */
-    bool region;                  /* REGION: contiguous chunks, never purged */
-    size_t page;
-    struct bufpool__region *owner; /* REGION: the mapping */
-    unsigned nhomes;              /* threads' home chunks (see home_chunk) */
-    _Atomic int home[HOMES];      /* the chunk of each home, -1: none yet */
-    _Atomic unsigned nchunks;     /* grows under lock; entries are set first */
-    struct chunk chunk[ARENA_CHUNKS];
-};
-
-/* c->resident += d (d may wrap to subtract), under c's lock: the only
- * writer at a time, so no RMW (relaxed, see struct chunk). */
-
-/*
- * The budget: pool->charged is the exact number of bytes the pool holds
- * from the system: live allocations, the thread caches, and free memory
- * the arena keeps resident.  It moves with one atomic operation each way,
- * and only on a cache miss or a trim, so the common allocate/release
- * roundtrip (a cache hit) never touches it.
- */
-static bool budget_try_charge(struct bufpool *pool, size_t bytes)
-{
-    size_t c = load_relaxed(&pool->charged);
-    for (;;) {
-        size_t max = load_relaxed(&pool->max_memory);
-        if (bytes > max || c > max - bytes)
-            return false;
-        /* seq_cst: pairs with the fetch_sub in budget_uncharge;
-         * a waiter charges after registering in nwait (waitq.c). */
-        if (cas_seqcst(&pool->charged, &c, c + bytes))
-            return true;
-    }
-}
-
-static void budget_uncharge(struct bufpool *pool, size_t bytes)
-{
-    /* seq_cst: a release that frees memory then loads nwait; pairs with a
-     * waiter's nwait increment followed by its charge attempt. */
-    fetch_sub_seqcst(&pool->charged, bytes);
-}
-
-static void resident_add(struct chunk *c, size_t d)
-{
-    store_relaxed(&c->resident, load_relaxed(&c->resident) + d);
-}
-
-/* ---- dirty bits -------------------------------------------------------- */
-
-static size_t bits_count(const uint64_t *w, size_t i, size_t n)
-{
-    size_t c = 0;
-    while (n) {
-        size_t o = i % 64, k = 64 - o < n ? 64 - o : n;
-        uint64_t m = k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1) << o;
-        c += (size_t)__builtin_popcountll(w[i / 64] & m);
-        i += k;
-        n -= k;
-    }
-    return c;
-}
-
-static void bits_set(uint64_t *w, size_t i, size_t n, bool on)
-{
-    while (n) {
-        size_t o = i % 64, k = 64 - o < n ? 64 - o : n;
-        uint64_t m = k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1) << o;
-        if (on)
-            w[i / 64] |= m;
-        else
-            w[i / 64] &= ~m;
-        i += k;
-        n -= k;
-    }
-}
-
-/* The next run of set bits in [*pos, end): its start, with *pos moved to
- * its end; end (and *pos = end) when there is none.  Bits past the last
- * unit are never set, so a run always ends inside the bitmap. */
-static size_t bits_next_run(const uint64_t *w, size_t *pos, size_t end)
-{
-    size_t i = *pos, start;
-    for (; i < end; i = (i / 64 + 1) * 64) {
-        uint64_t x = w[i / 64] >> (i % 64);
-        if (x) {
-            i += (size_t)__builtin_ctzll(x);
-            break;
-        }
-    }
-    if (i >= end)
-        return *pos = end;
-    for (start = i; i < end; i = (i / 64 + 1) * 64) {
-        uint64_t x = ~w[i / 64] >> (i % 64);
-        if (x) {
-            i += (size_t)__builtin_ctzll(x);
-            break;
-        }
-    }
-    *pos = i < end ? i : end;
-    return start;
-}
-
 /* ---- chunks ------------------------------------------------------------- */
-
-static size_t round_up(size_t x, size_t a)
-{
-    return (x + a - 1) & ~(a - 1);
-}
 
 static size_t dirty_bytes(const struct chunk *c)
 {
@@ -362,214 +216,6 @@ void bufpool__arena_destroy(struct bufpool__arena *a)
     bufpool__region_destroy(a->owner);
     pthread_mutex_destroy(&a->lock);
     free(a);
-}
-
-/* ---- purging -----------------------------------------------------------
- *
- * madvise(MADV_DONTNEED) of resident memory is slow (docs/tuning.md), so
- * no lock is held across it.  A purge takes a range (a "claim") under its
- * chunk's lock: out of the tree, so nobody carves it, and out of the dirty
- * bits, so no other purge takes it; its bytes stay charged.  It drops the
- * lock, madvises, retakes the lock, gives the range back to the tree
- * (clean) and only then uncharges it.  So purged memory is never handed
- * out while its pages are being dropped, and charged never counts it
- * twice nor lets it go before the system has it back: between the two
- * critical sections it is neither free, nor dirty, nor live, and charged
- * still counts it (so would_fit in waitq.c sees it as used).  One claim is
- * at most PURGE_SLICE, so a purge of gigabytes keeps most of the free
- * memory carvable while it runs.
- *
- * a->purging counts the claims in flight.  It moves only under a chunk's
- * lock, so fork.c, holding every chunk's lock, reads a stable value and
- * waits for 0: a claim that a thread absent from the child held would be
- * lost there (out of the tree and charged forever).
- */
-
-/* One claim: units [cu, cv) of chunk c, out of the tree; [u, v) of them
- * were dirty and leave the budget; the pages [lo, hi) go to the system. */
-struct claim {
-    struct chunk *c;
-    size_t cu, cv, u, v, lo, hi;
-};
-
-/* Claim the dirty free units [u, v) of chunk c.  Under c's lock.  Only
- * whole pages among them go back to the system; the units on a page that
- * live buffers share stay resident with their page (the budget counts
- * buffers, not pages).  For buffers smaller than a page, the edge pages go
- * too when every other buffer on them is free and clean (purged before, or
- * never used): those units are claimed with the range, so that nobody
- * carves them while their page is dropped, and keep their (clear) dirty
- * bits.  Free dirty units on an edge page (a run spared by this purge, or
- * the rest of a run cut at the slice) keep the page resident. */
-static void claim_locked(struct bufpool__arena *a, struct chunk *c, size_t u, size_t v,
-                         struct claim *cl)
-{
-    size_t lo = round_up(u << a->shift, a->page), hi = (v << a->shift) & ~(a->page - 1);
-    size_t plo = (u << a->shift) & ~(a->page - 1), phi = round_up(v << a->shift, a->page);
-    size_t clen = c->units << a->shift;
-    phi = phi < clen ? phi : clen;
-    size_t cu = u, cv = v;
-    if (plo < lo && bufpool__region_free_locked(c->tree, plo >> a->shift, u - (plo >> a->shift)) &&
-        bits_count(c->dirty, plo >> a->shift, u - (plo >> a->shift)) == 0) {
-        lo = plo;
-        cu = plo >> a->shift;
-    }
-    if (hi < phi && phi - hi >= a->page &&
-        bufpool__region_free_locked(c->tree, v, (phi >> a->shift) - v) &&
-        bits_count(c->dirty, v, (phi >> a->shift) - v) == 0) {
-        hi = phi;
-        cv = phi >> a->shift;
-    }
-    bufpool__region_take_locked(c->tree, cu, cv - cu);
-    bits_set(c->dirty, u, v - u, false);
-    c->ndirty -= v - u;
-    /* c->resident keeps counting the range until it is uncharged, so that
-     * charged - bufpool__arena_dirty (would_fit in waitq.c) never rises in
-     * a purge: a waiter that looks meanwhile sees the room it saw before.
-     * relaxed: read under every chunk's lock (fork.c), which orders it */
-    fetch_add_relaxed(&a->purging, 1);
-    *cl = (struct claim){c, cu, cv, u, v, lo, hi};
-}
-
-/* Give the claimed pages back to the system, without any lock, then the
- * range to the tree and its bytes to the budget.  If madvise fails the
- * range goes back dirty, as it was.  Returns the bytes uncharged.  The
- * uncharge is a "give" of the wait protocol (waitq.c): as a free into the
- * arena, under the chunk's lock, which a waiter's attempt takes after its
- * nwait increment; the callers look at nwait afterwards (or serve under
- * pool->lock) so that a waiter that looked meanwhile is not left asleep. */
-static size_t claim_finish(struct bufpool *pool, struct bufpool__arena *a, struct claim *cl)
-{
-    struct chunk *c = cl->c;
-    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_PURGE, pool);
-    bool ok = cl->lo >= cl->hi || madvise(c->base + cl->lo, cl->hi - cl->lo, MADV_DONTNEED) == 0;
-    size_t bytes = (cl->v - cl->u) << a->shift;
-    pthread_mutex_lock(c->lock);
-    bufpool__region_give_locked(c->tree, cl->cu, cl->cv - cl->cu);
-    if (ok) {
-        budget_uncharge(pool, bytes);
-        resident_add(c, -(cl->v - cl->u)); /* a statistic, after the uncharge */
-    } else {
-        bits_set(c->dirty, cl->u, cl->v - cl->u, true);
-        c->ndirty += cl->v - cl->u;
-        bytes = 0;
-    }
-    fetch_sub_relaxed(&a->purging, 1); /* as in claim_locked */
-    pthread_mutex_unlock(c->lock);
-    return bytes;
-}
-
-/* A run to leave alone in a purge: the one about to be handed out. */
-struct keep {
-    unsigned k;
-    size_t unit, n;
-};
-
-/*
- * Purge at least `want` bytes of dirty free memory if there is that much
- * (default mode), run by run, each whole; exact: no more than `want` (a
- * unit more, a page for buffers smaller than a page), cutting the last
- * run.  Claim by claim, each under its chunk's lock, the madvise under
- * none; the caller holds no chunk lock (pool->lock it may hold, then
- * exact, see default_alloc).  Returns the bytes uncharged.
- */
-static size_t purge(struct bufpool *pool, struct bufpool__arena *a, size_t want,
-                    const struct keep *x, bool exact)
-{
-    size_t got = 0;
-    unsigned nc = load_acquire(&a->nchunks); /* pairs with chunk_add's store */
-    for (unsigned k = 0; k < nc && got < want; k++) {
-        struct chunk *c = &a->chunk[k];
-        size_t run_end = 0; /* not exact: the run being purged, to its end */
-        for (size_t pos = 0; got < want || pos < run_end;) {
-            pthread_mutex_lock(c->lock);
-            size_t s = pos, e = pos;
-            while (c->ndirty && pos < c->units) {
-                s = bits_next_run(c->dirty, &pos, c->units);
-                e = pos;
-                if (s == e)
-                    break;
-                if (x && x->k == k && s < x->unit + x->n && x->unit < e) { /* around it */
-                    if (s < x->unit)
-                        e = x->unit;
-                    else
-                        s = x->unit + x->n;
-                    pos = e;
-                    if (s >= e)
-                        continue;
-                }
-                break;
-            }
-            if (s >= e) {
-                pthread_mutex_unlock(c->lock);
-                break;
-            }
-            size_t units = PURGE_SLICE >> a->shift ? PURGE_SLICE >> a->shift : 1;
-            if (exact && got < want) {
-                size_t left = want - got;
-                size_t need = (left >> a->shift) + ((left & (((size_t)1 << a->shift) - 1)) != 0);
-                units = need < units ? need : units;
-            }
-            if (!exact && e > run_end)
-                run_end = e;
-            if (e - s > units)
-                e = s + units;
-            struct claim cl;
-            claim_locked(a, c, s, e, &cl);
-            pthread_mutex_unlock(c->lock);
-            got += claim_finish(pool, a, &cl);
-            pos = e;
-        }
-    }
-    return got;
-}
-
-size_t bufpool__arena_purge(struct bufpool *pool, size_t want)
-{
-    return pool->arena->region ? 0 : purge(pool, pool->arena, want, NULL, false);
-}
-
-unsigned bufpool__arena_purging(struct bufpool__arena *a)
-{
-    return load_relaxed(&a->purging); /* as in claim_locked */
-}
-
-/* Leave a purge to whoever unlocks pool->lock (bufpool__unlock).  Under
- * pool->lock. */
-static void purge_defer(struct bufpool *pool, size_t want)
-{
-    if (pool->purge_want < want)
-        pool->purge_want = want;
-}
-
-/* What a section under pool->lock may still purge itself: PURGE_SLICE in
- * all until its bufpool__unlock (which resets the count), so that a
- * never-blocking call waits a fraction of a millisecond for it at most. */
-static size_t locked_room(const struct bufpool *pool)
-{
-    return pool->purged_locked < PURGE_SLICE ? PURGE_SLICE - pool->purged_locked : 0;
-}
-
-static size_t purge_locked(struct bufpool *pool, struct bufpool__arena *a, size_t want,
-                           const struct keep *x)
-{
-    size_t got = purge(pool, a, want, x, true);
-    pool->purged_locked += got;
-    return got;
-}
-
-/* Under pool->lock: purge `want` bytes now if the section's slice allows,
- * else after the unlock. */
-void bufpool__arena_trim_locked(struct bufpool *pool, size_t want)
-{
-    BUFPOOL__ASSERT_LOCKED(pool);
-    struct bufpool__arena *a = pool->arena;
-    if (a->region || !want)
-        return;
-    if (want <= locked_room(pool))
-        purge_locked(pool, a, want, NULL);
-    else
-        purge_defer(pool, want);
 }
 
 /* ---- carving ------------------------------------------------------------ */
@@ -794,7 +440,7 @@ static int grow(struct bufpool *pool, struct bufpool__arena *a, size_t n, unsign
 static size_t room_purge(struct bufpool *pool, struct bufpool__arena *a, size_t want,
                          const struct keep *x, struct room *room)
 {
-    size_t got = room->locked ? purge_locked(pool, a, want, x) : purge(pool, a, want, x, false);
+    size_t got = room->locked ? bufpool__purge_locked(pool, a, want, x) : bufpool__purge(pool, a, want, x, false);
     room->left -= got < room->left ? got : room->left;
     room->purged |= got != 0;
     return got;
@@ -818,7 +464,7 @@ static int make_room(struct bufpool *pool, struct bufpool__arena *a, size_t shor
     size_t want = short_by ? short_by : 1;
     want = want + over < want ? SIZE_MAX : want + over;
     if (want > room->left) {
-        purge_defer(pool, want);
+        bufpool__purge_defer(pool, want);
         return -EAGAIN;
     }
     if (room_purge(pool, a, want, x, room))
@@ -826,7 +472,7 @@ static int make_room(struct bufpool *pool, struct bufpool__arena *a, size_t shor
     if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory))
         return -EAGAIN; /* nothing left to give back */
     if (room->left == 0) { /* over a shrunk budget: the rest after the unlock */
-        purge_defer(pool, 1);
+        bufpool__purge_defer(pool, 1);
         return -EAGAIN;
     }
     return room_purge(pool, a, room->left, NULL, room) ? 0 : -EAGAIN;
@@ -922,7 +568,7 @@ int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, char **first)
     struct bufpool__arena *a = pool->arena;
     if (a->region)
         return region_alloc(pool, a, n, first);
-    struct room room = {.left = locked_room(pool), .locked = true};
+    struct room room = {.left = bufpool__locked_room(pool), .locked = true};
     return default_alloc(pool, a, n, 0, &room, first);
 }
 
@@ -962,7 +608,7 @@ void bufpool__arena_free(struct bufpool *pool, char *first, size_t n)
 {
     size_t over = give_back(pool, first, n);
     if (over)
-        purge(pool, pool->arena, over, NULL, false);
+        bufpool__purge(pool, pool->arena, over, NULL, false);
 }
 
 void bufpool__arena_free_locked(struct bufpool *pool, char *first, size_t n)

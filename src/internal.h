@@ -5,10 +5,11 @@
  * one after it; tests/layers.sh checks this on the objects of every
  * library variant, so the call graph between files has no cycle.
  *
- * LAYERS: util region arena block debug stats depot cache waitq wait fork pool bufring
+ * LAYERS: util region purge arena block debug stats depot cache waitq wait fork pool bufring
  *
  *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
+ *   purge.c   the arena's free resident memory back to the system
  *   arena.c   every pool's memory, carved in runs; charges the byte budget
  *   block.c   an allocation as the layers above see it: a header and a run
  *   debug.c   misuse checks (BUFPOOL_DEBUG)
