@@ -220,76 +220,30 @@ static struct bufpool_alloc *refill(bufpool *pool, struct tcache *tc, size_t n)
 }
 
 /*
- * The search, after acquire_full's checks: the caches, the depot, the
- * arena, then the queue; the queue first (queue_first) when FIFO order or
- * a starving request says nobody may overtake those queued.  Told (the
- * default mode's wakeup, see serve in waitq.c), a call starts over.  A blocked request may be told up
- * to BUFPOOL__TELLS_MAX times, after which it is handed its memory; a try
- * gives up after three.  A told call is still counted in pool->inside
- * (tells > 0), so bufpool_destroy, which frees the pool once inside is 0
- * and the counts balance, waits for it; it drops that count at `done`, or
- * acquire_slow does, as its last touch of the pool.
+ * Memory now, without queueing: the caches, the depot, the run, then the
+ * arena.  0 and *out; -EAGAIN: no budget (or region run) now; another
+ * negative errno: a failure, after which any waiter is served with what
+ * the failed attempt gave back.
  */
-static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t timeout_ns, bool queue_first, bufpool_alloc **out)
+static int take_now(bufpool *pool, struct tcache *tc, size_t n, bufpool_alloc **out)
 {
-    unsigned tells = 0;
-    uint64_t end = 0; /* the deadline, once it is needed */
-    bool spun = false, told;
     struct bufpool_alloc *a;
-    int r;
-    if (queue_first) {
-        end = deadline(kind, timeout_ns);
-        goto queue;
-    }
-again:
-    if (tells) {
-        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_TOLD_RETRY, pool);
-        /* a hand-off began since it was told: no overtaking (acquire_full) */
-        if ((load_relaxed(&pool->gate) & GATE_FIFO) && load_seqcst(&pool->nwait))
-            goto queue;
-    }
     if ((a = bufpool__tcache_pop(pool, tc, n)) ||
         (n <= FAST_N && (a = refill(pool, tc, n))) ||
-        (a = bufpool__run_take(pool, tc, n))) {
-        r = hand_out(tc, a, out);
-        goto done;
-    }
+        (a = bufpool__run_take(pool, tc, n)))
+        return hand_out(tc, a, out);
     size_t charged = load_relaxed(&pool->charged);
     bool gave;
-    r = bufpool__block_new(pool, tc, n, &gave, &a);
-    /* A purge without the lock (arena.c) is a "give" (W2):
-     * a waiter may have found the range claimed.  seq_cst load after the
-     * seq_cst uncharges, as in bufpool_alloc_release. */
-    if (unlikely(gave) && r == 0 && load_seqcst(&pool->nwait)) /* failures look below */
+    int r = bufpool__block_new(pool, tc, n, &gave, &a);
+    /* A purge without the lock (arena.c), and a charge the arena gave back
+     * after a failure, are gives (W2): a waiter may have found the range
+     * claimed, or registered while the charge was held.  seq_cst load after
+     * the seq_cst uncharges, as in bufpool_alloc_release.  -EAGAIN looks
+     * in the queue it goes to. */
+    if (unlikely(r ? r != -EAGAIN : gave) && load_seqcst(&pool->nwait))
         bufpool__gave(pool, tc);
-    if (unlikely(r)) {
-        if (r == -EAGAIN) { /* no budget (or region run) now: trim, queue */
-            if (!end)
-                end = deadline(kind, timeout_ns);
-            if (kind != ACQ_TRY && !spun) { /* once: memory seen may be gone */
-                spun = true;
-                if (bufpool__spin_for(pool, tc, n, end))
-                    goto again;
-            }
-        queue:
-            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &told, out);
-            if (!told)
-                return r; /* acquire_slow dropped the count */
-            r = -EAGAIN;
-            if (kind == ACQ_TRY && tells >= 2)
-                goto fail;
-            tells++;
-            goto again;
-        }
-        /* A charge the arena gave back after a failure is a "give" (W2): a
-         * waiter may have registered while it was held.
-         * seq_cst load after the seq_cst uncharge, as in
-         * bufpool_alloc_release. */
-        if (unlikely(load_seqcst(&pool->nwait)))
-            bufpool__gave(pool, tc);
-        goto fail;
-    }
+    if (r)
+        return r;
     bufpool__account_alloc(pool, tc, a);
     /* The peak is sampled when the pool takes more from the system; a run
      * of memory it already held (cached in the arena) leaves it alone, so
@@ -297,10 +251,60 @@ again:
     if (load_relaxed(&pool->charged) > charged)
         bufpool__sample_peak(pool);
     *out = a;
-    goto done;
-fail:
-    fetch_add_relaxed(&pool->failures, 1);
-done:
+    return 0;
+}
+
+/* May a told call search again, or must it queue behind a hand-off that
+ * began since it was told (acquire_full)? */
+static bool queue_after_tell(bufpool *pool)
+{
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_TOLD_RETRY, pool);
+    return (load_relaxed(&pool->gate) & GATE_FIFO) && load_seqcst(&pool->nwait);
+}
+
+/*
+ * The search, after acquire_full's checks: memory now (take_now), once a
+ * short spin, then the queue; the queue first (queue_first) when FIFO
+ * order or a starving request says nobody may overtake those queued.
+ * Told (W6), a call starts over; a try gives up after three tells.  A told
+ * call is still counted in pool->inside (tells > 0), so bufpool_destroy,
+ * which frees the pool once inside is 0 and the counts balance, waits for
+ * it; it drops that count on its way out here, or acquire_slow does, as
+ * its last touch of the pool.
+ */
+static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
+                          uint64_t timeout_ns, bool queue_first, bufpool_alloc **out)
+{
+    unsigned tells = 0;
+    uint64_t end = 0; /* the deadline, once it is needed */
+    bool spun = false, queue = queue_first, told;
+    int r;
+    for (;;) {
+        if (!queue) {
+            r = take_now(pool, tc, n, out);
+            if (r != -EAGAIN)
+                break;
+            if (!end)
+                end = deadline(kind, timeout_ns);
+            if (kind != ACQ_TRY && !spun) { /* once: memory seen may be gone */
+                spun = true;
+                if (bufpool__spin_for(pool, tc, n, end))
+                    continue;
+            }
+        } else if (!end) {
+            end = deadline(kind, timeout_ns);
+        }
+        r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &told, out);
+        if (!told)
+            return r; /* acquire_slow dropped the count */
+        r = -EAGAIN;
+        if (kind == ACQ_TRY && tells >= 2)
+            break;
+        tells++;
+        queue = queue_after_tell(pool);
+    }
+    if (r)
+        fetch_add_relaxed(&pool->failures, 1);
     if (tells)
         bufpool__inside_leave(pool);
     return r;
