@@ -1,5 +1,7 @@
-# `make bench`: the benchmark (bench/main.c runs the sections, one file each
-# over bench/harness.c; the baseline pools are in bench/baselines.c).
+# `make bench`: the benchmark.  bench/ by role: harness/ (main.c runs the
+# sections; what they share, the summary, plot.gp), baselines/ (the pools it
+# compares bufpool with, and bufpool 1.0's names), sections/ (one file per
+# section), uring/ (the io_uring copy, a program of its own: mk/region.mk).
 # Prints markdown tables, keeps them in $(BUILD)/bench/results.md, and plots
 # $(BUILD)/bench/bench.png with gnuplot when it is installed.
 # `make bench BENCH_ARGS=--quick` for a short run, BENCH_ARGS="--section
@@ -7,10 +9,11 @@
 
 BENCH_DIR := $(BUILD)/bench
 BENCH_BIN := $(BENCH_DIR)/bench
-# Every bench/*.c but the io_uring copy, a program of its own (mk/region.mk).
-BENCH_SRCS := $(filter-out bench/uring_bench.c,$(sort $(wildcard bench/*.c)))
+BENCH_PARTS := harness baselines sections
+BENCH_SRCS := $(sort $(foreach d,$(BENCH_PARTS),$(wildcard bench/$(d)/*.c)))
 BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BENCH_DIR)/obj/%.o)
-BENCH_HDRS := $(wildcard bench/*.h) include/bufpool.h
+BENCH_HDRS := $(foreach d,$(BENCH_PARTS),$(wildcard bench/$(d)/*.h)) include/bufpool.h
+BENCH_INC := $(foreach d,$(BENCH_PARTS),-Ibench/$(d))
 BENCH_ARGS ?=
 
 # ---- bufpool 1.0 as a baseline (sections xthread, oversub, instr) --------
@@ -19,7 +22,7 @@ BENCH_ARGS ?=
 # archive` into $(V10_DIR)/tree, compiled with the library's own flags,
 # linked with `ld -r` into one relocatable object whose internal (hidden)
 # symbols, bufpool__* among them, are made local and whose public bufpool_*
-# symbols are renamed bp10_* (bench/v10.h declares the ones the bench uses).
+# symbols are renamed bp10_* (bench/baselines/v10.h declares the ones the bench uses).
 # Without the history (a tarball, a shallow clone) the bench builds without
 # it: BENCH_HAVE_V10=0, and its rows say "not available".  BENCH_V10=0 forces
 # that.  A stamp file named after the setting rebuilds the bench objects when
@@ -63,7 +66,7 @@ $(V10_DIR)/bp10.o: mk/bench.mk
 # liburing for the bufring section (BENCH_URING_LIBS, set in mk/region.mk).
 $(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS) $(V10_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) -DBENCH_HAVE_V10=$(BENCH_V10) -c $< -o $@
+	$(CC) $(BP_CFLAGS) $(BENCH_INC) $(CFLAGS) -O2 $(CPPFLAGS) -DBENCH_HAVE_V10=$(BENCH_V10) -c $< -o $@
 
 $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A) $(V10_OBJ)
 	@mkdir -p $(dir $@)
@@ -72,7 +75,7 @@ $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A) $(V10_OBJ)
 bench: $(BENCH_BIN)
 	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md $(BENCH_ARGS)
 	@if command -v gnuplot >/dev/null 2>&1; then \
-	    gnuplot -e "dir='$(BENCH_DIR)'" bench/plot.gp && echo "plot: $(BENCH_DIR)/bench.png"; \
+	    gnuplot -e "dir='$(BENCH_DIR)'" bench/harness/plot.gp && echo "plot: $(BENCH_DIR)/bench.png"; \
 	else \
 	    echo "note: gnuplot not installed (apt-get install gnuplot-nox): plot skipped"; \
 	fi

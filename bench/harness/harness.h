@@ -1,10 +1,10 @@
 /*
- * harness.h: what the bench sections share (bench/harness.c implements it,
- * bench/main.c parses the arguments and runs the sections in order).
+ * harness.h: what the bench sections share (harness.c implements it,
+ * main.c parses the arguments and runs the sections in order).
  *
  * A section is one function, bench_section_NAME(void), in a file of its
  * own: it measures, prints its markdown tables with bench_out(), writes the
- * data files bench/plot.gp reads with bench_data_file(), and hands the
+ * data files bench/harness/plot.gp reads with bench_data_file(), and hands the
  * closing summary its verdicts with bench_target() (summary.c).  Sections
  * share no results with each other.  Adding a section: its file, and one
  * line in BENCH_SECTIONS below.

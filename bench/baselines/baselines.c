@@ -468,7 +468,7 @@ int bl_jemalloc_load(const char **note)
             const char *e = dlerror();
             state = -1;
             /* jemalloc uses initial-exec TLS, which dlopen can only place in
-             * glibc's small static TLS surplus; bench/main.c re-executes itself
+             * glibc's small static TLS surplus; bench/harness/main.c re-executes itself
              * with a larger one when it sees this note. */
             if (e && strstr(e, "static TLS"))
                 why = "jemalloc: dlopen failed: static TLS block full "

@@ -5,7 +5,7 @@
  * baselines.h), section by section (the table in harness.h, one file each),
  * and ends with a summary of the targets each section judged.  Prints
  * markdown tables (also written to --md FILE) and data files for
- * bench/plot.gp into --out DIR.  harness.h explains the method.
+ * bench/harness/plot.gp into --out DIR.  harness.h explains the method.
  *
  * This file: the arguments, the jemalloc re-exec, and the sections in order.
  *
@@ -39,7 +39,7 @@ static void usage(FILE *f)
                "  --quick      short rounds (a few seconds; numbers are rough)\n"
                "  --section    run only these sections (the machine table and the summary\n"
                "               always come)\n"
-               "  --out DIR    data files for bench/plot.gp (default build/bench)\n"
+               "  --out DIR    data files for bench/harness/plot.gp (default build/bench)\n"
                "  --md FILE    a copy of the tables (default DIR/results.md)\n"
                "  --touch-all  write into every buffer of a roundtrip, not the first and last\n"
                "sections, in the order they run:\n");
