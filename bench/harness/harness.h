@@ -1,13 +1,18 @@
 /*
- * harness.h: what the bench sections share (harness.c implements it,
- * main.c parses the arguments and runs the sections in order).
+ * harness.h: what the bench sections share.  main.c parses the arguments
+ * and runs the sections in order; the rest of bench/harness/ implements
+ * this header, a file per concern: output.c (tables, progress, data
+ * files), machine.c (the machine table), stats.c (medians, percentiles,
+ * CDFs), impls.c (the implementations and their timed loops), measure.c
+ * (the interleaved latency measurement), children.c (child processes) and
+ * summary.c (the targets).
  *
  * A section is one function, bench_section_NAME(void), in a file of its
- * own: it measures, prints its markdown tables with bench_out(), writes the
- * data files bench/harness/plot.gp reads with bench_data_file(), and hands the
- * closing summary its verdicts with bench_target() (summary.c).  Sections
- * share no results with each other.  Adding a section: its file, and one
- * line in BENCH_SECTIONS below.
+ * own in bench/sections/: it measures, prints its markdown tables with
+ * bench_out(), writes the data files plot.gp reads with bench_data_file(),
+ * and hands the summary its verdicts with bench_target().  Sections share
+ * no results with each other.  Adding a section: its file, and one line in
+ * BENCH_SECTIONS below.
  *
  * Method, common to every timed table: a warm-up, then rounds in which the
  * implementations take turns, the order rotated each round, so that drift
@@ -232,7 +237,7 @@ int bench_find(const int *ids, int n, int impl);
     "bufpool 1.0 was not built (no git history with its release, commit f85f7bb): its rows " \
     "say not available and the targets against it were not judged."
 
-/* Loads jemalloc and mimalloc (baselines.c) and notes what is missing. */
+/* Loads jemalloc and mimalloc (baselines/dlheap.c) and notes what is missing. */
 void bench_impls_load(void);
 
 /* Everything a timed loop computes is folded in here, so the compiler

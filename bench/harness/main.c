@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+struct bench_options bench_opt = {.quick = false, .touch_all = false, .out_dir = "build/bench"};
+
 struct section {
     const char *name, *what;
     void (*run)(void);
