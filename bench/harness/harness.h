@@ -76,7 +76,8 @@ int bench_syscalls_child(int argc, char **argv);
  * bench_child_NAME(fd, argc, argv) with the ARGs only.  The child writes
  * its results to fd (bench_child_write), reads the parent's commands, if
  * any, from stdin (bench_child_read), and returns 0.  X(name): every child. */
-#define BENCH_CHILDREN(X) X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring)
+#define BENCH_CHILDREN(X)                                                                  \
+    X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring) X(busy)
 #define BENCH_DECLARE_CHILD(name) int bench_child_##name(int fd, int argc, char **argv);
 BENCH_CHILDREN(BENCH_DECLARE_CHILD)
 #undef BENCH_DECLARE_CHILD
@@ -102,11 +103,24 @@ int bench_child_wait(struct bench_proc *p, const char **why);
 int bench_child(const char *name, const char *const *args, int nargs, void *res, size_t len,
                 const char **why);
 
+/* ---- busy threads (busy.c) ----------------------------------------------
+ * --busy N: main.c starts N CPU-bound threads in a child process (the
+ * child "busy") before each section and stops them after it.  The child
+ * also ends when the bench's main thread dies and after a hard time limit,
+ * so a crash of the bench cannot leave it running. */
+/* The hard limit: longer than any section's full run, short enough that a
+ * hung bench does not keep the CPUs busy for long. */
+#define BENCH_BUSY_LIMIT_S 900
+void bench_busy_start(int n); /* returns once every thread spins; dies if it cannot */
+void bench_busy_stop(void);   /* notes in the tables if they had stopped early */
+bool bench_busy_running(void);
+
 /* ---- options (set by main.c before any section runs) -------------------- */
 
 struct bench_options {
     bool quick;          /* --quick: short rounds, rough numbers */
     bool touch_all;      /* --touch-all: write every buffer, not first and last */
+    int busy;            /* --busy N: N busy threads around each section; 0: none */
     const char *out_dir; /* --out: where the data files go */
 };
 extern struct bench_options bench_opt;
@@ -118,9 +132,13 @@ void bench_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Progress to stderr: not part of the results. */
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn, format(printf, 1, 2))) void bench_die(const char *fmt, ...);
-/* Open (truncate) the markdown copy of bench_out; stdout only if it fails. */
-void bench_md_open(const char *path);
+/* Open the markdown copy of bench_out, truncated or appended to; stdout
+ * only if it fails. */
+void bench_md_open(const char *path, bool append);
 void bench_md_close(void);
+/* Until called again with NULL, every "## " heading bench_out prints ends
+ * with ", note": the busy run's tables say so in their titles. */
+void bench_heading_note(const char *note);
 /* out_dir/name opened for writing, or NULL (said on stderr). */
 FILE *bench_data_file(const char *name);
 

@@ -69,9 +69,12 @@ void bench_machine(void)
     bench_out("| bufpool 1.0 (baseline) | not available (no git history) |\n");
 #endif
     bench_out("| date | %s |\n", date);
-    bench_out("| mode | %s%s |\n\n",
+    char busy[48] = "";
+    if (bench_opt.busy)
+        snprintf(busy, sizeof busy, ", --busy %d", bench_opt.busy);
+    bench_out("| mode | %s%s%s |\n\n",
               bench_opt.quick ? "--quick (short rounds: numbers are rough)" : "full",
-              bench_opt.touch_all ? ", --touch-all" : "");
+              bench_opt.touch_all ? ", --touch-all" : "", busy);
     bench_out("In the timed tables a cell is the median of interleaved rounds and, in "
               "parentheses, the range of the rounds: 12.3 (11.9..13.0). Tables from a single "
               "run say so.\n\n");

@@ -2,15 +2,15 @@
  * bench: the benchmark behind `make bench`.
  *
  * Compares bufpool with baseline pools built into the same binary (see
- * baselines.h), section by section (the table in harness.h, one file each),
- * and ends with a summary of the targets each section judged.  Prints
- * markdown tables (also written to --md FILE) and data files for
- * bench/harness/plot.gp into --out DIR.  harness.h explains the method.
+ * baselines.h), section by section (the table in harness.h, one file each
+ * in bench/sections/), and ends with the targets each section judged.
+ * Prints markdown tables (also written to --md FILE), the verdicts (also
+ * to --targets FILE) and data files for bench/harness/plot.gp into --out
+ * DIR.  harness.h explains the method.
  *
- * This file: the arguments, the jemalloc re-exec, and the sections in order.
- *
- * Usage: bench [--quick] [--section NAME[,NAME...]]... [--out DIR]
- *              [--md FILE] [--touch-all]
+ * This file: the arguments, the jemalloc re-exec, and the sections in
+ * order, each between busy threads with --busy.  `bench --help` lists the
+ * options.
  */
 #include "harness.h"
 
@@ -34,19 +34,32 @@ static const struct section sections[] = {BENCH_SECTIONS(SECTION_ENTRY)};
 
 static char wanted[256]; /* --section names, comma-separated; empty: all */
 
+/* Where the words go: --md, --append, --targets. */
+static struct {
+    const char *md, *targets;
+    bool append;
+} out;
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench [--quick] [--section NAME[,NAME...]]... [--out DIR] [--md FILE]\n"
-               "             [--touch-all]\n"
-               "  --quick      short rounds (a few seconds; numbers are rough)\n"
-               "  --section    run only these sections (the machine table and the summary\n"
-               "               always come)\n"
-               "  --out DIR    data files for bench/harness/plot.gp (default build/bench)\n"
-               "  --md FILE    a copy of the tables (default DIR/results.md)\n"
-               "  --touch-all  write into every buffer of a roundtrip, not the first and last\n"
-               "sections, in the order they run:\n");
+    fprintf(f, "usage: bench [--quick] [--section NAME[,NAME...]]... [--busy N] [--out DIR]\n"
+               "             [--md FILE [--append]] [--targets FILE] [--touch-all]\n"
+               "  --quick         short rounds (a few seconds; numbers are rough)\n"
+               "  --section       run only these sections\n"
+               "  --busy N        run each section while N CPU-bound threads compete for the\n"
+               "                  CPUs: a child process started before the section and killed\n"
+               "                  after it (it also dies with the bench, and after %d s in\n"
+               "                  any case).  Headings say \"with N busy threads\"; no targets\n"
+               "  --out DIR       data files for plot.gp (default build/bench)\n"
+               "  --md FILE       a copy of the tables (default DIR/results.md)\n"
+               "  --append        add to the --md file, without the machine table\n"
+               "  --targets FILE  the targets' verdicts (default DIR/targets.md; not written\n"
+               "                  with --busy)\n"
+               "  --touch-all     write into every buffer of a roundtrip, not the first and last\n"
+               "sections, in the order they run:\n",
+            BENCH_BUSY_LIMIT_S);
     for (size_t i = 0; i < NSECTIONS; i++)
-        fprintf(f, "  %-14s%s\n", sections[i].name, sections[i].what);
+        fprintf(f, "  %-16s%s\n", sections[i].name, sections[i].what);
 }
 
 /* Is name one of the comma-separated names in list? */
@@ -97,56 +110,151 @@ static void reexec_for_jemalloc(char **argv)
     /* exec failed: go on without jemalloc */
 }
 
+static void add_wanted(const char *names)
+{
+    size_t l = strlen(wanted);
+    snprintf(wanted + l, sizeof wanted - l, "%s%s", l ? "," : "", names);
+}
+
+/* --busy's N: 1 .. 256, or -1. */
+static int busy_count(const char *arg)
+{
+    char *end;
+    long n = strtol(arg, &end, 10);
+    return *end || n < 1 || n > 256 ? -1 : (int)n;
+}
+
+/* An option without a value; false if a is not one. */
+static bool parse_flag(const char *a)
+{
+    if (!strcmp(a, "--quick"))
+        bench_opt.quick = true;
+    else if (!strcmp(a, "--touch-all"))
+        bench_opt.touch_all = true;
+    else if (!strcmp(a, "--append"))
+        out.append = true;
+    else
+        return false;
+    return true;
+}
+
+/* An option with its value v; false if a is not one or v is no good. */
+static bool parse_valued(const char *a, const char *v)
+{
+    if (!strcmp(a, "--section"))
+        add_wanted(v);
+    else if (!strcmp(a, "--busy"))
+        return (bench_opt.busy = busy_count(v)) > 0;
+    else if (!strcmp(a, "--out"))
+        bench_opt.out_dir = v;
+    else if (!strcmp(a, "--md"))
+        out.md = v;
+    else if (!strcmp(a, "--targets"))
+        out.targets = v;
+    else
+        return false;
+    return true;
+}
+
+/* -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (parse_flag(argv[i]))
+            continue;
+        if (i + 1 < argc && parse_valued(argv[i], argv[i + 1])) {
+            i++;
+            continue;
+        }
+        usage(stderr);
+        return 2;
+    }
+    if (!wanted_known()) {
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+/* DIR/name when the option was not given. */
+static const char *default_path(const char *given, const char *name)
+{
+    if (given)
+        return given;
+    static char paths[2][1024];
+    static int k;
+    char *p = paths[k++ % 2];
+    snprintf(p, sizeof paths[0], "%s/%s", bench_opt.out_dir, name);
+    return p;
+}
+
+static void busy_intro(void)
+{
+    bench_out("## With %d busy thread%s\n\n", bench_opt.busy, bench_opt.busy > 1 ? "s" : "");
+    bench_out("The sections below ran while %d CPU-bound thread%s (a plain loop each, in a child "
+              "process started before each section and killed after it) competed with the "
+              "bench for the machine's %ld CPUs, at the same priority: a pool's backpressure "
+              "matters most when the machine is overloaded. Method and parameters as without "
+              "--busy; no targets are judged on these tables.\n\n",
+              bench_opt.busy, bench_opt.busy > 1 ? "s" : "", bench_cpus());
+}
+
+static void run_section(const struct section *s)
+{
+    static char note[48];
+    if (!bench_opt.busy) {
+        s->run();
+        return;
+    }
+    snprintf(note, sizeof note, "with %d busy thread%s", bench_opt.busy,
+             bench_opt.busy > 1 ? "s" : "");
+    bench_busy_start(bench_opt.busy);
+    bench_heading_note(note);
+    s->run();
+    bench_heading_note(NULL);
+    bench_busy_stop();
+}
+
+/* The verdicts into their own file: a maintainer's, not the results'. */
+static void write_targets(void)
+{
+    bench_md_open(default_path(out.targets, "targets.md"), false);
+    bench_summary();
+    bench_md_close();
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "--syscall-child")) /* section syscalls */
         return bench_syscalls_child(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "--child")) /* harness.h: bench_child */
         return bench_child_main(argc, argv);
-    const char *md_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--quick")) {
-            bench_opt.quick = true;
-        } else if (!strcmp(a, "--touch-all")) {
-            bench_opt.touch_all = true;
-        } else if (!strcmp(a, "--section") && i + 1 < argc) {
-            size_t l = strlen(wanted);
-            snprintf(wanted + l, sizeof wanted - l, "%s%s", l ? "," : "", argv[++i]);
-        } else if (!strcmp(a, "--out") && i + 1 < argc) {
-            bench_opt.out_dir = argv[++i];
-        } else if (!strcmp(a, "--md") && i + 1 < argc) {
-            md_path = argv[++i];
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!wanted_known()) {
-        usage(stderr);
-        return 2;
-    }
+    int rc = parse_args(argc, argv);
+    if (rc >= 0)
+        return rc;
     reexec_for_jemalloc(argv);
 
     mkdir(bench_opt.out_dir, 0777); /* make creates it; by hand, one level is enough */
-    char path[1024];
-    if (!md_path) {
-        snprintf(path, sizeof path, "%s/results.md", bench_opt.out_dir);
-        md_path = path;
-    }
-    bench_md_open(md_path);
+    bench_md_open(default_path(out.md, "results.md"), out.append);
     bench_impls_load();
 
     uint64_t t0 = bench_now_ns();
-    bench_machine();
+    if (!out.append)
+        bench_machine();
+    if (bench_opt.busy)
+        busy_intro();
     for (size_t i = 0; i < NSECTIONS; i++)
         if (!wanted[0] || listed(wanted, sections[i].name))
-            sections[i].run();
-    bench_summary();
-    bench_out("\nTotal benchmark time: %.1f s.\n", (double)(bench_now_ns() - t0) / 1e9);
+            run_section(&sections[i]);
+    bench_out("\n%s: %.1f s.\n", bench_opt.busy ? "Time of the run with busy threads"
+                                                : "Total benchmark time",
+              (double)(bench_now_ns() - t0) / 1e9);
     bench_md_close();
+    if (!bench_opt.busy)
+        write_targets();
     return 0;
 }

@@ -11,6 +11,29 @@
 #include <string.h>
 
 static FILE *md;
+static const char *heading_note; /* bench_heading_note */
+
+static void out_plain(const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    vprintf(fmt, ap);
+    fflush(stdout);
+    if (md) {
+        vfprintf(md, fmt, again);
+        fflush(md);
+    }
+    va_end(again);
+}
+
+/* A "## " heading, ", note" at the end of its line. */
+static void out_heading(const char *fmt, va_list ap)
+{
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t eol = strcspn(text, "\n");
+    bench_out("%.*s, %s%s", (int)eol, text, heading_note, text + eol);
+}
 
 /* stdout and the markdown file: `make bench` shows the run live and keeps
  * it, without a shell pipe that would hide the exit code. */
@@ -18,15 +41,16 @@ void bench_out(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    if (heading_note && !strncmp(fmt, "## ", 3))
+        out_heading(fmt, ap);
+    else
+        out_plain(fmt, ap);
     va_end(ap);
-    fflush(stdout);
-    if (md) {
-        va_start(ap, fmt);
-        vfprintf(md, fmt, ap);
-        va_end(ap);
-        fflush(md);
-    }
+}
+
+void bench_heading_note(const char *note)
+{
+    heading_note = note;
 }
 
 void bench_progress(const char *fmt, ...)
@@ -48,9 +72,9 @@ void bench_die(const char *fmt, ...)
     exit(1);
 }
 
-void bench_md_open(const char *path)
+void bench_md_open(const char *path, bool append)
 {
-    md = fopen(path, "w");
+    md = fopen(path, append ? "a" : "w");
     if (!md)
         fprintf(stderr, "bench: cannot write %s: %s (stdout only)\n", path, strerror(errno));
 }
