@@ -1,22 +1,25 @@
 #!/bin/sh
 # Smoke test of the benchmark: every section in --quick mode (a few
 # seconds), output kept away from the real results; then one section again
-# with busy threads, appended as `make bench` does.  Checks every section's
-# heading (the bufring section's table may be a note that io_uring is
-# unavailable instead), the rounds' range in the tables, the plot's data
-# files, the verdicts in their own file, the busy run's headings and that
-# its busy threads are gone after it.  The syscalls section may print a
+# with busy threads, appended as `make bench` does; then publish.sh on a
+# scratch doc.  Checks every section's heading (the bufring section's table
+# may be a note that io_uring is unavailable instead), the rounds' range in
+# the tables, the plot's data files, the verdicts in their own file, the
+# busy run's headings and that its busy threads are gone after it, and the
+# scratch doc's results part replaced.  The syscalls section may print a
 # note instead of its table (no strace, or ptrace not permitted), and so
 # may the instr section (no valgrind): either is accepted.  Exit 0 on
 # success.
 # Run from the build directory copy ($(BUILD)/bench/smoke.sh, next to the
-# binary) or as bench/smoke.sh from the top of the tree after `make bench`'s
-# binary exists (BENCH_BIN overrides where it is).
+# binary and a copy of publish.sh) or as bench/smoke.sh from the top of the
+# tree after `make bench`'s binary exists (BENCH_BIN overrides where it is).
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${BENCH_BIN:-}
 if [ -z "$bin" ]; then
     if [ -x "$here/bench" ]; then bin=$here/bench; else bin=build/bench/bench; fi
 fi
+pub=$here/publish.sh
+[ -f "$pub" ] || pub=$here/harness/publish.sh
 [ -x "$bin" ] || { echo "smoke: no bench binary at $bin (make build/bench/bench)"; exit 1; }
 out=$(mktemp -d "${TMPDIR:-/tmp}/bench-smoke.XXXXXX") || exit 1
 trap 'rm -rf "$out"' EXIT
@@ -82,4 +85,12 @@ done
     { echo "smoke: --append repeated the machine table"; exit 1; }
 for p in /proc/[0-9]*; do tr '\0' ' ' < "$p/cmdline"; echo; done 2>/dev/null |
     grep -q "^bench --child busy .* $pid $" && { echo "smoke: busy threads left running"; exit 1; }
+# publish.sh: a doc's results part, from its marker line on, replaced.
+marker='<!-- results: written by make bench -->'
+printf '# Doc\n\n## Results\n\n%s\n\nold tables\n' "$marker" > "$out/doc.md"
+sh "$pub" "$out/results.md" "$out/doc.md" > /dev/null ||
+    { echo "smoke: publish.sh failed"; exit 1; }
+grep -qxF "$marker" "$out/doc.md" && grep -q '^### Wake latency' "$out/doc.md" &&
+    ! grep -q 'old tables\|^# bufpool benchmark' "$out/doc.md" ||
+    { echo "smoke: publish.sh did not replace the results part"; exit 1; }
 echo "smoke: ok"

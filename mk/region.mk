@@ -55,8 +55,8 @@ examples-region: $(URING_EXAMPLES)
 # removes the file and its copy when it ends; the rule does too, in case it
 # was killed.
 #
-# `make bench` runs it after the main bench (the last line of its recipe in
-# mk/bench.mk), so the table lands at the end of results.md.
+# `make bench` runs it right after the main bench (mk/bench.mk), so its
+# table follows the main tables in results.md.
 URING_BENCH_BIN := $(BUILD)/bench/uring_bench
 URING_BENCH_ARGS ?=
 
