@@ -14,7 +14,6 @@
  */
 #include "harness.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -180,27 +179,37 @@ static int parse_args(int argc, char **argv)
     return -1;
 }
 
-/* DIR/name when the option was not given. */
-static const char *default_path(const char *given, const char *name)
+/* --md and --targets default to files in --out's DIR. */
+static void default_paths(void)
 {
-    if (given)
-        return given;
-    static char paths[2][1024];
-    static int k;
-    char *p = paths[k++ % 2];
-    snprintf(p, sizeof paths[0], "%s/%s", bench_opt.out_dir, name);
-    return p;
+    static char md[1024], targets[1024];
+    if (!out.md) {
+        snprintf(md, sizeof md, "%s/results.md", bench_opt.out_dir);
+        out.md = md;
+    }
+    if (!out.targets) {
+        snprintf(targets, sizeof targets, "%s/targets.md", bench_opt.out_dir);
+        out.targets = targets;
+    }
+}
+
+/* "N busy thread(s)", for the busy run's words. */
+static const char *busy_threads(void)
+{
+    static char s[32];
+    snprintf(s, sizeof s, "%d busy thread%s", bench_opt.busy, bench_opt.busy > 1 ? "s" : "");
+    return s;
 }
 
 static void busy_intro(void)
 {
-    bench_out("## With %d busy thread%s\n\n", bench_opt.busy, bench_opt.busy > 1 ? "s" : "");
-    bench_out("The sections below ran while %d CPU-bound thread%s (a plain loop each, in a child "
-              "process started before each section and killed after it) competed with the "
-              "bench for the machine's %ld CPUs, at the same priority: a pool's backpressure "
-              "matters most when the machine is overloaded. Method and parameters as without "
-              "--busy; no targets are judged on these tables.\n\n",
-              bench_opt.busy, bench_opt.busy > 1 ? "s" : "", bench_cpus());
+    bench_out("## With %s\n\n", busy_threads());
+    bench_out("The sections below ran with %s: CPU-bound loops in a child process, started "
+              "before each section and killed after it, competing with the bench for the "
+              "machine's %ld CPUs at the same priority, because a pool's backpressure matters "
+              "most when the machine is overloaded. Method and parameters as without them; no "
+              "targets are judged on these tables.\n\n",
+              busy_threads(), bench_cpus());
 }
 
 static void run_section(const struct section *s)
@@ -210,8 +219,7 @@ static void run_section(const struct section *s)
         s->run();
         return;
     }
-    snprintf(note, sizeof note, "with %d busy thread%s", bench_opt.busy,
-             bench_opt.busy > 1 ? "s" : "");
+    snprintf(note, sizeof note, "with %s", busy_threads());
     bench_busy_start(bench_opt.busy);
     bench_heading_note(note);
     s->run();
@@ -222,7 +230,7 @@ static void run_section(const struct section *s)
 /* The verdicts into their own file: a maintainer's, not the results'. */
 static void write_targets(void)
 {
-    bench_md_open(default_path(out.targets, "targets.md"), false);
+    bench_md_open(out.targets, false);
     bench_summary();
     bench_md_close();
 }
@@ -239,7 +247,8 @@ int main(int argc, char **argv)
     reexec_for_jemalloc(argv);
 
     mkdir(bench_opt.out_dir, 0777); /* make creates it; by hand, one level is enough */
-    bench_md_open(default_path(out.md, "results.md"), out.append);
+    default_paths();
+    bench_md_open(out.md, out.append);
     bench_impls_load();
 
     uint64_t t0 = bench_now_ns();
