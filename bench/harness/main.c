@@ -212,19 +212,26 @@ static void busy_intro(void)
               busy_threads(), bench_cpus());
 }
 
-static void run_section(const struct section *s)
+static void run_busy(const struct section *s)
 {
     static char note[48];
-    if (!bench_opt.busy) {
-        s->run();
-        return;
-    }
     snprintf(note, sizeof note, "with %s", busy_threads());
     bench_busy_start(bench_opt.busy);
     bench_heading_note(note);
     s->run();
     bench_heading_note(NULL);
     bench_busy_stop();
+}
+
+/* One section; its time on stderr, for whoever keeps `make bench` short. */
+static void run_section(const struct section *s)
+{
+    uint64_t t0 = bench_now_ns();
+    if (bench_opt.busy)
+        run_busy(s);
+    else
+        s->run();
+    bench_progress("section %s: %.1f s\n", s->name, (double)(bench_now_ns() - t0) / 1e9);
 }
 
 /* The verdicts into their own file: a maintainer's, not the results'. */
