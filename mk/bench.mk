@@ -1,16 +1,30 @@
-# `make bench`: the benchmark (bench/main.c runs the sections, one file each
-# over bench/harness.c; the baseline pools are in bench/baselines.c).
-# Prints markdown tables, keeps them in $(BUILD)/bench/results.md, and plots
-# $(BUILD)/bench/bench.png with gnuplot when it is installed.
+# `make bench`: the benchmark.  bench/ by role: harness/ (main.c runs the
+# sections; what they share, the summary, plot.gp, publish.sh), baselines/
+# (the pools it compares bufpool with, and bufpool 1.0's names), sections/
+# (one file per section), uring/ (the io_uring copy, a program of its own:
+# mk/region.mk).
+#
+# What a run writes, all in $(BUILD)/bench:
+#   results.md   the tables: every section, then the io_uring copy, then
+#                BENCH_BUSY_SECTIONS again with BENCH_BUSY busy threads
+#                (`bench --busy`: CPU-bound threads in a child process
+#                compete for the CPUs; a pool's backpressure matters most
+#                on an overloaded machine)
+#   targets.md   the verdicts against the targets, a maintainer's file
+#   bench.png    the plot (gnuplot, when installed), from the quiet run
+# A full run (no BENCH_ARGS) then publishes results.md into $(BENCH_DOC)
+# from its marker line on, and the plot beside it (bench/harness/publish.sh);
+# BENCH_DOC= leaves the docs alone, BENCH_BUSY=0 skips the busy run.
 # `make bench BENCH_ARGS=--quick` for a short run, BENCH_ARGS="--section
-# threads" for one section.
+# threads" for one section (no busy run then).
 
 BENCH_DIR := $(BUILD)/bench
 BENCH_BIN := $(BENCH_DIR)/bench
-# Every bench/*.c but the io_uring copy, a program of its own (mk/region.mk).
-BENCH_SRCS := $(filter-out bench/uring_bench.c,$(sort $(wildcard bench/*.c)))
+BENCH_PARTS := harness baselines sections
+BENCH_SRCS := $(sort $(foreach d,$(BENCH_PARTS),$(wildcard bench/$(d)/*.c)))
 BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BENCH_DIR)/obj/%.o)
-BENCH_HDRS := $(wildcard bench/*.h) include/bufpool.h
+BENCH_HDRS := $(foreach d,$(BENCH_PARTS),$(wildcard bench/$(d)/*.h)) include/bufpool.h
+BENCH_INC := $(foreach d,$(BENCH_PARTS),-Ibench/$(d))
 BENCH_ARGS ?=
 
 # ---- bufpool 1.0 as a baseline (sections xthread, oversub, instr) --------
@@ -19,10 +33,10 @@ BENCH_ARGS ?=
 # archive` into $(V10_DIR)/tree, compiled with the library's own flags,
 # linked with `ld -r` into one relocatable object whose internal (hidden)
 # symbols, bufpool__* among them, are made local and whose public bufpool_*
-# symbols are renamed bp10_* (bench/v10.h declares the ones the bench uses).
-# Without the history (a tarball, a shallow clone) the bench builds without
-# it: BENCH_HAVE_V10=0, and its rows say "not available".  BENCH_V10=0 forces
-# that.  A stamp file named after the setting rebuilds the bench objects when
+# symbols are renamed bp10_* (bench/baselines/v10.h declares the ones the
+# bench uses).  Without the history (a tarball, a shallow clone) the bench
+# builds without it: BENCH_HAVE_V10=0, and its rows say "not available".
+# BENCH_V10=0 forces that.  A stamp file named after the setting rebuilds the bench objects when
 # it changes.
 V10_COMMIT := f85f7bb
 V10_DIR := $(BENCH_DIR)/v10
@@ -63,27 +77,54 @@ $(V10_DIR)/bp10.o: mk/bench.mk
 # liburing for the bufring section (BENCH_URING_LIBS, set in mk/region.mk).
 $(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS) $(V10_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) -DBENCH_HAVE_V10=$(BENCH_V10) -c $< -o $@
+	$(CC) $(BP_CFLAGS) $(BENCH_INC) $(CFLAGS) -O2 $(CPPFLAGS) -DBENCH_HAVE_V10=$(BENCH_V10) -c $< -o $@
 
 $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A) $(V10_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(BENCH_OBJS) $(V10_OBJ) -o $@ $(LIB_A) $(LDFLAGS) $(BENCH_URING_LIBS) $(LDLIBS_PT) -ldl -lm
 
+# The run with busy threads (its data files in $(BENCH_DIR)/busy, not
+# plotted) and the publishing, each unless told otherwise.
+BENCH_BUSY ?= 2
+BENCH_BUSY_SECTIONS ?= backpressure,wake,xthread,oversub
+BENCH_DOC ?= docs/benchmarks.md
+
+BENCH_BUSY_RUN = $(BENCH_BIN) --busy $(BENCH_BUSY) --section $(BENCH_BUSY_SECTIONS) --append \
+	--out $(BENCH_DIR)/busy --md $(BENCH_DIR)/results.md $(BENCH_ARGS)
+ifneq ($(filter --section,$(BENCH_ARGS)),)
+BENCH_BUSY_RUN = @echo "bench: no run with busy threads (BENCH_ARGS picks the sections)"
+endif
+ifeq ($(strip $(BENCH_BUSY)),0)
+BENCH_BUSY_RUN = @echo "bench: no run with busy threads (BENCH_BUSY=0)"
+endif
+BENCH_PUBLISH = sh bench/harness/publish.sh $(BENCH_DIR)/results.md $(BENCH_DOC) $(BENCH_DIR)/bench.png
+ifneq ($(strip $(BENCH_ARGS)),)
+BENCH_PUBLISH = @echo "bench: $(BENCH_DOC) not updated (BENCH_ARGS given: not a full run)"
+endif
+ifeq ($(strip $(BENCH_DOC)),)
+BENCH_PUBLISH = @echo "bench: no docs updated (BENCH_DOC is empty)"
+endif
+
 bench: $(BENCH_BIN)
-	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md $(BENCH_ARGS)
+	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md --targets $(BENCH_DIR)/targets.md \
+	    $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory bench-uring
+	$(BENCH_BUSY_RUN)
 	@if command -v gnuplot >/dev/null 2>&1; then \
-	    gnuplot -e "dir='$(BENCH_DIR)'" bench/plot.gp && echo "plot: $(BENCH_DIR)/bench.png"; \
+	    gnuplot -e "dir='$(BENCH_DIR)'" bench/harness/plot.gp && echo "plot: $(BENCH_DIR)/bench.png"; \
 	else \
 	    echo "note: gnuplot not installed (apt-get install gnuplot-nox): plot skipped"; \
 	fi
-	@$(MAKE) --no-print-directory bench-uring
-	@echo "results: $(BENCH_DIR)/results.md"
+	$(BENCH_PUBLISH)
+	@echo "results: $(BENCH_DIR)/results.md; targets: $(BENCH_DIR)/targets.md"
 
 # Smoke test for `make check`: the bench binary runs every section in
-# --quick mode.  A copy of the script sits beside the binary, so its log
-# (tests/run.sh writes PROG.log) stays out of the source tree.
-$(BENCH_DIR)/smoke.sh: bench/smoke.sh $(BENCH_BIN)
+# --quick mode, one with --busy, and publish.sh writes a scratch doc.  A
+# copy of the script sits beside the binary with one of publish.sh, so its
+# log (tests/run.sh writes PROG.log) stays out of the source tree.
+$(BENCH_DIR)/smoke.sh: bench/smoke.sh bench/harness/publish.sh $(BENCH_BIN)
 	@mkdir -p $(dir $@)
+	cp bench/harness/publish.sh $(dir $@)publish.sh
 	cp bench/smoke.sh $@ && chmod +x $@
 
 CHECK_PROGS += $(BENCH_DIR)/smoke.sh

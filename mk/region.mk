@@ -13,9 +13,9 @@ URING_CFLAGS := -DBUFPOOL_HAVE_LIBURING $(shell pkg-config --cflags liburing)
 URING_LIBS := $(shell pkg-config --libs liburing)
 endif
 
-# The bench's bufring section (bench/bufring.c, linked into the one bench
-# binary of mk/bench.mk): without liburing it prints a note instead.
-$(BUILD)/bench/obj/bufring.o: private CPPFLAGS += $(URING_CFLAGS)
+# The bench's bufring section (bench/sections/bufring.c, linked into the one
+# bench binary of mk/bench.mk): without liburing it prints a note instead.
+$(BUILD)/bench/obj/sections/bufring.o: private CPPFLAGS += $(URING_CFLAGS)
 BENCH_URING_LIBS := $(URING_LIBS)
 
 # tests/test_region.c is built by the top Makefile's pattern rule, which
@@ -48,22 +48,22 @@ CHECK_PROGS += $(URING_EXAMPLES)
 .PHONY: examples-region
 examples-region: $(URING_EXAMPLES)
 
-# ---- bench/uring_bench.c ---------------------------------------------------
+# ---- bench/uring/uring_bench.c ---------------------------------------------
 # `make bench-uring` runs it alone: a 256 MiB file in $(BUILD)/bench, three
 # ways of copying it, medians; the table goes to $(BUILD)/bench/uring.md and
 # is appended to $(BUILD)/bench/results.md when that exists.  The program
 # removes the file and its copy when it ends; the rule does too, in case it
 # was killed.
 #
-# `make bench` runs it after the main bench (the last line of its recipe in
-# mk/bench.mk), so the table lands at the end of results.md.
+# `make bench` runs it right after the main bench (mk/bench.mk), so its
+# table follows the main tables in results.md.
 URING_BENCH_BIN := $(BUILD)/bench/uring_bench
 URING_BENCH_ARGS ?=
 
 ifeq ($(HAVE_LIBURING),yes)
-$(URING_BENCH_BIN): bench/uring_bench.c bench/harness.h include/bufpool.h $(LIB_A)
+$(URING_BENCH_BIN): bench/uring/uring_bench.c bench/harness/harness.h include/bufpool.h $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(CFLAGS) -O2 $(CPPFLAGS) $(URING_CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(URING_LIBS) $(LDLIBS_PT)
+	$(CC) $(BP_CFLAGS) $(BENCH_INC) $(CFLAGS) -O2 $(CPPFLAGS) $(URING_CFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(URING_LIBS) $(LDLIBS_PT)
 else
 .PHONY: $(URING_BENCH_BIN)
 $(URING_BENCH_BIN):

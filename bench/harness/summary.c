@@ -96,7 +96,7 @@ void bench_target_note(const char *text)
 
 void bench_summary(void)
 {
-    bench_out("## Targets, judged from this run\n\n");
+    bench_out("# Targets, judged from this run\n\n");
     if (!nverdicts) {
         bench_out("No section with a target ran.\n");
         return;

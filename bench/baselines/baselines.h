@@ -2,17 +2,19 @@
  * Baseline pools for the benchmark: the same shape as bufpool's API
  * (create, allocate n buffers blocking, release, destroy), built on other
  * designs so that one run compares them side by side.  Benchmark code only:
- * nothing here is part of the library.
+ * nothing here is part of the library.  One file each:
  *
- *   original  the Rust module's design ported to C (see baselines.c)
- *   naive     CAS on the budget + malloc/free, wakes only when someone waits
- *   mutex     mutex + condvar around the budget, malloc/free
- *   malloc    plain malloc/free, no budget: the floor
- *   jemalloc  "naive" over jemalloc's mallocx/sdallocx (dlopen'ed)
- *   mimalloc  "naive" over mimalloc's mi_malloc_aligned/mi_free (dlopen'ed)
+ *   original  the Rust module's design ported to C (original.c)
+ *   naive     CAS on the budget + malloc/free, wakes only when someone
+ *             waits (naive.h, naive.c)
+ *   mutex     mutex + condvar around the budget, malloc/free (mutex.c)
+ *   malloc    plain malloc/free, no budget: the floor (malloc.c)
+ *   jemalloc  "naive" over jemalloc's mallocx/sdallocx (dlopen'ed, dlheap.c)
+ *   mimalloc  "naive" over mimalloc's mi_malloc_aligned/mi_free (dlheap.c)
  *
- * and raw blocks from glibc, jemalloc or mimalloc (bl_heap_alloc) for the
- * page-aligned, handle-less baselines of sized.h.
+ * and raw blocks from glibc, jemalloc or mimalloc (bl_heap_alloc, dlheap.c)
+ * for the page-aligned, handle-less baselines of sections/sized.h.  What
+ * the pools share: pool.h, pool.c.  bufpool 1.0's renamed API: v10.h.
  */
 #ifndef BENCH_BASELINES_H
 #define BENCH_BASELINES_H
@@ -24,7 +26,7 @@ typedef struct bl_pool bl_pool;
 /* One allocation; the part of it the benchmark reads.  The baselines other
  * than "original" put this handle in the same heap block as the buffers, so
  * an allocation is one allocator call; "original" keeps it apart (see
- * baselines.c). */
+ * original.c). */
 typedef struct bl_alloc {
     bl_pool *pool;
     char *first; /* n * buffer_size bytes */

@@ -1,13 +1,18 @@
 /*
- * harness.h: what the bench sections share (bench/harness.c implements it,
- * bench/main.c parses the arguments and runs the sections in order).
+ * harness.h: what the bench sections share.  main.c parses the arguments
+ * and runs the sections in order; the rest of bench/harness/ implements
+ * this header, a file per concern: output.c (tables, progress, data
+ * files), machine.c (the machine table), stats.c (medians, percentiles,
+ * CDFs), impls.c (the implementations and their timed loops), measure.c
+ * (the interleaved latency measurement), children.c (child processes) and
+ * summary.c (the targets).
  *
  * A section is one function, bench_section_NAME(void), in a file of its
- * own: it measures, prints its markdown tables with bench_out(), writes the
- * data files bench/plot.gp reads with bench_data_file(), and hands the
- * closing summary its verdicts with bench_target() (summary.c).  Sections
- * share no results with each other.  Adding a section: its file, and one
- * line in BENCH_SECTIONS below.
+ * own in bench/sections/: it measures, prints its markdown tables with
+ * bench_out(), writes the data files plot.gp reads with bench_data_file(),
+ * and hands the summary its verdicts with bench_target().  Sections share
+ * no results with each other.  Adding a section: its file, and one line in
+ * BENCH_SECTIONS below.
  *
  * Method, common to every timed table: a warm-up, then rounds in which the
  * implementations take turns, the order rotated each round, so that drift
@@ -71,7 +76,8 @@ int bench_syscalls_child(int argc, char **argv);
  * bench_child_NAME(fd, argc, argv) with the ARGs only.  The child writes
  * its results to fd (bench_child_write), reads the parent's commands, if
  * any, from stdin (bench_child_read), and returns 0.  X(name): every child. */
-#define BENCH_CHILDREN(X) X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring)
+#define BENCH_CHILDREN(X)                                                                  \
+    X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring) X(busy)
 #define BENCH_DECLARE_CHILD(name) int bench_child_##name(int fd, int argc, char **argv);
 BENCH_CHILDREN(BENCH_DECLARE_CHILD)
 #undef BENCH_DECLARE_CHILD
@@ -97,11 +103,24 @@ int bench_child_wait(struct bench_proc *p, const char **why);
 int bench_child(const char *name, const char *const *args, int nargs, void *res, size_t len,
                 const char **why);
 
+/* ---- busy threads (busy.c) ----------------------------------------------
+ * --busy N: main.c starts N CPU-bound threads in a child process (the
+ * child "busy") before each section and stops them after it.  The child
+ * also ends when the bench's main thread dies and after a hard time limit,
+ * so a crash of the bench cannot leave it running. */
+/* The hard limit: longer than any section's full run, short enough that a
+ * hung bench does not keep the CPUs busy for long. */
+#define BENCH_BUSY_LIMIT_S 900
+void bench_busy_start(int n); /* returns once every thread spins; dies if it cannot */
+void bench_busy_stop(void);   /* notes in the tables if they had stopped early */
+bool bench_busy_running(void);
+
 /* ---- options (set by main.c before any section runs) -------------------- */
 
 struct bench_options {
     bool quick;          /* --quick: short rounds, rough numbers */
     bool touch_all;      /* --touch-all: write every buffer, not first and last */
+    int busy;            /* --busy N: N busy threads around each section; 0: none */
     const char *out_dir; /* --out: where the data files go */
 };
 extern struct bench_options bench_opt;
@@ -113,9 +132,13 @@ void bench_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Progress to stderr: not part of the results. */
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn, format(printf, 1, 2))) void bench_die(const char *fmt, ...);
-/* Open (truncate) the markdown copy of bench_out; stdout only if it fails. */
-void bench_md_open(const char *path);
+/* Open the markdown copy of bench_out, truncated or appended to; stdout
+ * only if it fails. */
+void bench_md_open(const char *path, bool append);
 void bench_md_close(void);
+/* Until called again with NULL, every "## " heading bench_out prints ends
+ * with ", note": the busy run's tables say so in their titles. */
+void bench_heading_note(const char *note);
 /* out_dir/name opened for writing, or NULL (said on stderr). */
 FILE *bench_data_file(const char *name);
 
@@ -232,7 +255,7 @@ int bench_find(const int *ids, int n, int impl);
     "bufpool 1.0 was not built (no git history with its release, commit f85f7bb): its rows " \
     "say not available and the targets against it were not judged."
 
-/* Loads jemalloc and mimalloc (baselines.c) and notes what is missing. */
+/* Loads jemalloc and mimalloc (baselines/dlheap.c) and notes what is missing. */
 void bench_impls_load(void);
 
 /* Everything a timed loop computes is folded in here, so the compiler

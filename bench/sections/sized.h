@@ -10,7 +10,7 @@
  *   glibc           posix_memalign(4096, n * 4096) + a budget counter
  *   jemalloc        mallocx(n * 4096, MALLOCX_LG_ALIGN(12)) + the counter
  *   mimalloc        mi_malloc_aligned(n * 4096, 4096) + the counter
- *   original        the original's design (baselines.c), malloc underneath
+ *   original        the original's design (original.c), malloc underneath
  *
  * (For a buffer size below 4096 the alignment is the buffer size, as
  * bufpool's.)  The budget counter is one CAS loop each way, the same as
@@ -96,7 +96,7 @@ static inline size_t bench_mixed_slot(uint64_t r)
 double bench_mixed_run(const bench_sized *im, void *pool, int nt, bench_slot (*rings)[BENCH_RING],
                        uint64_t dur_ns, uint64_t max_ops, uint64_t seed, uint64_t *ops);
 
-/* ---- child processes (harness.c: bench_child) ----------------------------
+/* ---- child processes (children.c: bench_child) ---------------------------
  * RSS figures come from a fresh process per implementation: this binary
  * run again as `bench --child NAME FD ARGS...`, writing its result struct
  * to FD.  A fresh process inherits no heap state from the sections that

@@ -8,7 +8,7 @@
  * "n": the same roundtrip for n = 1, 16, 1024 buffers of 64 B, then 4 KiB
  * buffers with n = 1 and 256 (1 MiB); writes latency.dat for the plot.
  *
- * Method (bench_measure_latency in harness.c): pools side by side, a
+ * Method (bench_measure_latency in measure.c): pools side by side, a
  * warm-up, calibration to ~20 ms batches, interleaved rounds; median and
  * range of the rounds' ns per roundtrip.
  *

@@ -21,7 +21,7 @@
 #                 with both threads on one CPU (log scale); whiskers
 # The title names the machine (machine.gp).  A panel whose data file is
 # missing (its section did not run) is left out.
-# Usage: gnuplot -e "dir='build/bench'" bench/plot.gp
+# Usage: gnuplot -e "dir='build/bench'" bench/harness/plot.gp
 
 if (!exists("dir")) dir = 'build/bench'
 f_lat = dir.'/latency.dat'

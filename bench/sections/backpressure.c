@@ -467,7 +467,7 @@ static void paced(const int *ids, int n, struct for_plot *plot)
               "every implementation in a round). The service is long because a release that wakes "
               "a blocked producer costs the consumer ~10 us on these VMs: with a service of a few "
               "hundred ns, the first burst that fills the budget leaves the consumer too slow to "
-              "ever drain it (bench/backpressure.c explains the parameters).\n\n",
+              "ever drain it (bench/sections/backpressure.c explains the parameters).\n\n",
               BP_PRODUCERS, BP_N, BP_BS, PC_RATE, PC_SERVICE_NS / 1e3,
               PC_RATE * PC_SERVICE_NS / 1e9 * 100, BP_ALLOCS, nr, (double)dur / 1e6);
     bench_out("| implementation | achieved (k alloc/s) | blocked (%% of calls) | wait p50 (us) | "
