@@ -12,6 +12,7 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,28 +23,46 @@ BUFPOOL__API int bufpool_version(void)
     return BUFPOOL_VERSION;
 }
 
+/* The system's description of errno e: static and untranslated, as our
+ * own messages are, so the result never depends on the locale or on a
+ * later call.  glibc before 2.32 and other libcs: strerror(). */
+static const char *system_message(int e)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    const char *m = strerrordesc_np(e);
+    return m ? m : "unknown error";
+#else
+    return strerror(e);
+#endif
+}
+
 BUFPOOL__API const char *bufpool_strerror(int err)
 {
-    /* Every code a man page documents has its message here, covering each
-     * documented use (tests/test_api.c checks them against man/). */
+    /* A code bufpool gives a meaning of its own has a message that fits
+     * every call returning it, worded so that the same code from the
+     * kernel (a caller may pass us any) still reads right.  Codes it only
+     * passes on from the system (-EPERM, -EMFILE, ...) get the system's
+     * message.  tests/test_api.c checks both against man/. */
     switch (err) {
     case 0: return "success";
     case -EINVAL: return "invalid argument";
-    case -E2BIG: return "request larger than the whole budget";
-    case -EAGAIN: return "budget exhausted, try again later";
+    case -E2BIG: return "request larger than the whole budget (or, for a provided-buffer ring, "
+                        "than one ring entry can describe)";
+    case -EAGAIN: return "budget exhausted, try again later (from bufpool_create: mlock could "
+                         "not lock all of the region)";
     case -ETIMEDOUT: return "timed out waiting for budget";
     case -ECANCELED: return "pool is shut down";
     case -ENOMEM: return "out of memory (or a locked region over RLIMIT_MEMLOCK)";
-    case -ENOTSUP: return "not a region pool";
-    case -EPERM: return "operation not permitted (e.g. locking memory with RLIMIT_MEMLOCK 0)";
-    case -EBADF: return "bad file descriptor (an async waiter inherited across fork(), "
-                        "or a ring_fd that is not open)";
+    case -ENOTSUP: return "operation not supported (not a region pool, or a ring_fd that is not "
+                          "an io_uring instance)";
+    case -EBADF: return "bad file descriptor (a ring_fd that is not open, or an async waiter "
+                        "inherited across fork())";
     case -ERANGE: return "allocation larger than one region piece";
-    case -EEXIST: return "buffer group id already registered on that io_uring instance";
-    case -EMFILE: return "too many open files in the process (eventfd)";
-    case -ENFILE: return "too many open files in the system (eventfd)";
-    case -ENOBUFS: return "provided-buffer ring ran dry (refill it when its fd is readable)";
-    default: return "unknown error";
+    case -EEXIST: return "already exists (for a provided-buffer ring: its buffer group id is "
+                         "taken on that io_uring instance)";
+    case -ENOBUFS: return "no buffer space available (for a provided-buffer ring: it ran dry; "
+                          "refill it when its fd is readable)";
+    default: return err < 0 && err > INT_MIN ? system_message(-err) : "unknown error";
     }
 }
 
