@@ -225,6 +225,27 @@ static uint64_t deadline(int kind, uint64_t timeout_ns)
 }
 
 /*
+ * May taking every thread's cache make room for n?  What is charged but
+ * not in use is cached (caches, the depot, the arena's resident runs) or
+ * set aside for a FIFO waiter, so the answer is whether cached_bytes would
+ * cover what the free budget lacks.  Only a try asks: a steal costs every
+ * CPU that runs one of our threads an interrupt (stop_barrier in cache.c),
+ * and a try that no steal can help must not pay it.  A try is no waiter:
+ * nothing in the wait protocol depends on its steal.  The counters are
+ * summed without the lock, a hint: a yes still takes the ordinary path,
+ * and a no misses only releases concurrent with the try.
+ */
+static bool steal_may_serve(struct bufpool *pool, size_t n)
+{
+    struct tc_counters sum;
+    bufpool__sum_counters(pool, &sum);
+    uint64_t bufs = load_relaxed(&sum.bufs);
+    size_t room = load_relaxed(&pool->max_memory) - bufpool__bytes(pool, n); /* n fits: checked */
+    /* a sum below zero: read a moment apart, nothing in use */
+    return (int64_t)bufs <= 0 || bufs <= (room >> pool->shift);
+}
+
+/*
  * The search, after acquire_full's checks: the caches, the depot, the
  * arena, then the queue; the queue first (queue_first) when FIFO order or
  * a starving request says nobody may overtake those queued.  Told (the
@@ -277,6 +298,8 @@ again:
                 if (bufpool__spin_for(pool, tc, n, end))
                     goto again;
             }
+            if (kind == ACQ_TRY && !steal_may_serve(pool, n))
+                goto fail;
         queue:
             r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
             if (r != BUFPOOL__TOLD)
@@ -418,7 +441,12 @@ BUFPOOL__API int bufpool_try_allocate(bufpool *pool, size_t n, bufpool_alloc **o
 
 BUFPOOL__API int bufpool_allocate_timeout(bufpool *pool, size_t n, uint64_t timeout_ns, bufpool_alloc **out)
 {
-    return acquire(pool, n, ACQ_TIMED, timeout_ns, out);
+    if (timeout_ns)
+        return acquire(pool, n, ACQ_TIMED, timeout_ns, out);
+    /* A zero timeout is a try (bufpool_allocate(3)): no spin, no queue, no
+     * sleep, no wait counted; only its word for "not now" differs. */
+    int r = acquire(pool, n, ACQ_TRY, 0, out);
+    return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
 BUFPOOL__API bufpool_alloc *bufpool_alloc_retain(bufpool_alloc *a)
