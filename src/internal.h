@@ -513,9 +513,10 @@ void bufpool__forget_others(struct bufpool *pool);
 /* ... blocks until end (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for
  * ACQ_TIMED.  BUFPOOL__TOLD: told that the memory is there, not given it
  * (the default mode's wakeup); the caller tries again, tells + 1, still
- * counted in pool->inside (tells > 0: counted on entry). */
+ * counted in pool->inside (tells > 0: counted on entry).  *waited: the
+ * call has counted its wait in total_waits (once a call). */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, struct bufpool_alloc **out);
+                          uint64_t end, unsigned tells, bool *waited, struct bufpool_alloc **out);
 /* Before queueing, in the default mode: spin a little (never past end, a
  * deadline as for acquire_slow) while watching for memory released
  * elsewhere; true when some may fit n now. */

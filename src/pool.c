@@ -261,7 +261,7 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
 {
     unsigned tells = 0;
     uint64_t end = 0; /* the deadline, once it is needed */
-    bool spun = false;
+    bool spun = false, waited = false;
     struct bufpool_alloc *a;
     int r;
     if (queue_first) {
@@ -301,7 +301,7 @@ again:
             if (kind == ACQ_TRY && !steal_may_serve(pool, n))
                 goto fail;
         queue:
-            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, out);
+            r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &waited, out);
             if (r != BUFPOOL__TOLD)
                 return r; /* acquire_slow dropped the count */
             r = -EAGAIN;

@@ -532,6 +532,7 @@ static void m_op_waiter_allocate(struct model *m)
              * was undone) is stale: a fresh try. */
             int res = w->result;
             bool failed = res != 0 && res != -E2BIG && !w->grant && w->n == n;
+            counted = res == 0 && !w->grant && w->n == n; /* told: the same request goes on */
             m_reset(m, w);
             if (failed) {
                 expect = res;
