@@ -1,10 +1,16 @@
 # bufpool: `make` builds the libraries, `make check` runs every test,
 # `make bench` runs the benchmarks.  Area-specific rules live in mk/*.mk.
 
-VERSION_MAJOR := 1
-VERSION_MINOR := 1
-VERSION_PATCH := 0
+# The version is written once, in include/bufpool.h; the library's file
+# names, the pkg-config and CMake files and the man pages take it from there.
+bp_version_part = $(shell sed -n 's/^\#define BUFPOOL_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' include/bufpool.h)
+VERSION_MAJOR := $(call bp_version_part,MAJOR)
+VERSION_MINOR := $(call bp_version_part,MINOR)
+VERSION_PATCH := $(call bp_version_part,PATCH)
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+ifneq ($(words $(VERSION_MAJOR) $(VERSION_MINOR) $(VERSION_PATCH)),3)
+$(error no BUFPOOL_VERSION_MAJOR/MINOR/PATCH in include/bufpool.h)
+endif
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -126,8 +132,12 @@ install: lib
 	    bufpool.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/bufpool.pc
 	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(LIBDIR)/cmake/bufpool
 	@# A variant's page (man/bufpool_try_allocate.3, ...) is a symlink to the page
-	@# that documents it, and is installed as one.
-	install -m 644 $(shell find man -maxdepth 1 -name '*.3' -type f) $(DESTDIR)$(MANDIR)/man3/
+	@# that documents it, and is installed as one.  The pages say the
+	@# header's version, whatever man/ says (mk/man.mk).
+	for p in $(MAN_PAGES); do \
+	    sed $(MAN_VERSION_SED) $$p > $(DESTDIR)$(MANDIR)/man3/$${p##*/} && \
+	    chmod 644 $(DESTDIR)$(MANDIR)/man3/$${p##*/} || exit 1; \
+	done
 	cp -P $(shell find man -maxdepth 1 -name '*.3' -type l) $(DESTDIR)$(MANDIR)/man3/
 	@# The CMake files name the real prefix (not DESTDIR) and the pointer size
 	@# of the compiler that built the library.

@@ -60,6 +60,15 @@ so=$(ls "$lib"/libbufpool.so.*.*.* 2>/dev/null | head -n 1)
 [ -n "$so" ] || { fail "no libbufpool.so.MAJOR.MINOR.PATCH installed"; exit 1; }
 n=$(ls "$prefix"/share/man/man3/*.3 2>/dev/null | wc -l)
 [ "$n" -eq "$nman" ] && ok "$n man pages installed" || fail "$n of $nman man pages installed"
+# ... each saying the header's version in its footer
+version=$(for part in MAJOR MINOR PATCH; do
+    sed -n "s/^#define BUFPOOL_VERSION_$part  *\([0-9][0-9]*\).*/\1/p" "$root/include/bufpool.h"
+done | paste -sd. -)
+stale=""
+for p in "$prefix"/share/man/man3/*.3; do
+    [ -L "$p" ] || grep -q "^\.TH [^ ]* [^ ]* [^ ]* \"bufpool $version\"" "$p" || stale="$stale ${p##*/}"
+done
+[ -z "$stale" ] && ok "installed pages say bufpool $version" || fail "installed pages not saying bufpool $version:$stale"
 readelf -d "$so" | grep -q 'SONAME.*\[libbufpool\.so\.1\]' && ok "SONAME libbufpool.so.1" \
     || fail "SONAME is not libbufpool.so.1"
 grep -q "$prefix" "$lib/pkgconfig/bufpool.pc" && grep -q "$prefix" "$lib/cmake/bufpool/bufpoolConfig.cmake" \
