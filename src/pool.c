@@ -39,27 +39,29 @@ static const char *system_message(int e)
 BUFPOOL__API const char *bufpool_strerror(int err)
 {
     /* A code bufpool gives a meaning of its own has a message that fits
-     * every call returning it, worded so that the same code from the
-     * kernel (a caller may pass us any) still reads right.  Codes it only
-     * passes on from the system (-EPERM, -EMFILE, ...) get the system's
+     * every call returning it; where a call may pass the same code on from
+     * the kernel (-EAGAIN, -EBADF, -EEXIST, ...), the system's words come
+     * first, so that the message reads right whichever returned it.  Codes
+     * bufpool only passes on (-EPERM, -EMFILE, ...) get the system's
      * message.  tests/test_api.c checks both against man/. */
     switch (err) {
     case 0: return "success";
     case -EINVAL: return "invalid argument";
     case -E2BIG: return "request larger than the whole budget (or, for a provided-buffer ring, "
                         "than one ring entry can describe)";
-    case -EAGAIN: return "budget exhausted, try again later (from bufpool_create: mlock could "
-                         "not lock all of the region)";
+    case -EAGAIN: return "resource temporarily unavailable (budget exhausted, try again later; "
+                         "from bufpool_create: mlock could not lock all of the region)";
     case -ETIMEDOUT: return "timed out waiting for budget";
     case -ECANCELED: return "pool is shut down";
-    case -ENOMEM: return "out of memory (or a locked region over RLIMIT_MEMLOCK)";
+    case -ENOMEM: return "cannot allocate memory (out of memory, or a locked region over "
+                         "RLIMIT_MEMLOCK)";
     case -ENOTSUP: return "operation not supported (not a region pool, or a ring_fd that is not "
                           "an io_uring instance)";
     case -EBADF: return "bad file descriptor (a ring_fd that is not open, or an async waiter "
                         "inherited across fork())";
     case -ERANGE: return "allocation larger than one region piece";
-    case -EEXIST: return "already exists (for a provided-buffer ring: its buffer group id is "
-                         "taken on that io_uring instance)";
+    case -EEXIST: return "file exists (for a provided-buffer ring: its buffer group id is taken "
+                         "on that io_uring instance)";
     case -ENOBUFS: return "no buffer space available (for a provided-buffer ring: it ran dry; "
                           "refill it when its fd is readable)";
     default: return err < 0 && err > INT_MIN ? system_message(-err) : "unknown error";
