@@ -1,10 +1,16 @@
 # bufpool: `make` builds the libraries, `make check` runs every test,
 # `make bench` runs the benchmarks.  Area-specific rules live in mk/*.mk.
 
-VERSION_MAJOR := 1
-VERSION_MINOR := 1
-VERSION_PATCH := 0
+# The version is written once, in include/bufpool.h; the library's file
+# names, the pkg-config and CMake files and the man pages take it from there.
+bp_version_part = $(shell sed -n 's/^\#define BUFPOOL_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' include/bufpool.h)
+VERSION_MAJOR := $(call bp_version_part,MAJOR)
+VERSION_MINOR := $(call bp_version_part,MINOR)
+VERSION_PATCH := $(call bp_version_part,PATCH)
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+ifneq ($(words $(VERSION_MAJOR) $(VERSION_MINOR) $(VERSION_PATCH)),3)
+$(error no BUFPOOL_VERSION_MAJOR/MINOR/PATCH in include/bufpool.h)
+endif
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -54,7 +60,7 @@ LIB_SO := $(BUILD)/libbufpool.so.$(VERSION)
 # list stays local.
 LIB_MAP := libbufpool.map
 
-.PHONY: all lib check bench clean install uninstall
+.PHONY: all lib check bench clean install uninstall help
 all: lib
 lib: $(LIB_A) $(LIB_SO)
 
@@ -76,6 +82,8 @@ CHECK_PROGS := $(TEST_BINS)
 $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) $(TEST_LDLIBS_$*)
+# test_try counts the library's system calls through its own syscall().
+TEST_LDLIBS_test_try := -Wl,--wrap=syscall
 
 # Race tests (tests/race_*.c, helpers in tests/race.h): each forces one
 # interleaving through the hook points of the library variant built with
@@ -121,6 +129,17 @@ check: $(CHECK_PROGS)
 clean:
 	rm -rf build build-*
 
+# Paths as the installed CMake package writes them: the package is in
+# $(LIBDIR)/cmake/bufpool and climbs CM_UP from there to PREFIX, so a path
+# under PREFIX is relative to that (a moved install still works); with a
+# LIBDIR outside PREFIX every path stays absolute.
+bp_empty :=
+bp_space := $(bp_empty) $(bp_empty)
+cm_rel = $(patsubst $(PREFIX)/%,%,$(1))
+cm_movable = $(filter-out /%,$(call cm_rel,$(LIBDIR)))
+CM_UP = $(if $(cm_movable),$(subst $(bp_space),/,$(foreach d,$(subst /, ,$(cm_movable)) cmake bufpool,..)),.)
+cm_path = $(if $(and $(cm_movable),$(filter-out /%,$(call cm_rel,$(1)))),$${_bufpool_prefix}/$(call cm_rel,$(1)),$(1))
+
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 include/bufpool.h $(DESTDIR)$(INCLUDEDIR)/
@@ -133,15 +152,20 @@ install: lib
 	    bufpool.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/bufpool.pc
 	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(LIBDIR)/cmake/bufpool
 	@# A variant's page (man/bufpool_try_allocate.3, ...) is a symlink to the page
-	@# that documents it, and is installed as one.
-	install -m 644 $(shell find man -maxdepth 1 -name '*.3' -type f) $(DESTDIR)$(MANDIR)/man3/
+	@# that documents it, and is installed as one.  The pages say the
+	@# header's version, whatever man/ says (mk/man.mk).
+	for p in $(MAN_PAGES); do \
+	    sed $(MAN_VERSION_SED) $$p > $(DESTDIR)$(MANDIR)/man3/$${p##*/} && \
+	    chmod 644 $(DESTDIR)$(MANDIR)/man3/$${p##*/} || exit 1; \
+	done
 	cp -P $(shell find man -maxdepth 1 -name '*.3' -type l) $(DESTDIR)$(MANDIR)/man3/
-	@# The CMake files name the real prefix (not DESTDIR) and the pointer size
-	@# of the compiler that built the library.
+	@# The CMake files find the prefix from their own place (CM_UP, cm_path
+	@# below), never from DESTDIR, and name the pointer size of the compiler
+	@# that built the library.
 	ptr=$$(printf '__SIZEOF_POINTER__\n' | $(CC) $(CFLAGS) -E -P -x c - | tr -d ' \n') && \
 	for f in bufpoolConfig bufpoolConfigVersion; do \
-	    sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	        -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    sed -e 's|@CMAKE_UP@|$(CM_UP)|g' -e 's|@LIBDIR@|$(call cm_path,$(LIBDIR))|g' \
+	        -e 's|@INCLUDEDIR@|$(call cm_path,$(INCLUDEDIR))|g' -e 's|@VERSION@|$(VERSION)|g' \
 	        -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' -e "s|@SIZEOF_VOID_P@|$$ptr|g" \
 	        cmake/$$f.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/bufpool/$$f.cmake || exit 1; \
 	done
@@ -156,3 +180,39 @@ uninstall:
 	rmdir $(DESTDIR)$(LIBDIR)/cmake/bufpool 2>/dev/null || true
 
 # (`make debug` is in mk/reliability.mk, with the debug variant.)
+
+# `make help`: the targets and the variables a user may set, with their
+# values as this make sees them.
+help:
+	@printf '%s\n' \
+	'Targets:' \
+	'  all, lib         the static and shared libraries in $(BUILD)/ (the default)' \
+	'  install          the libraries, header, pkg-config and CMake files, man pages' \
+	'  uninstall        removes what install put there' \
+	'  check            every test, JOBS programs at a time' \
+	'  tests-build      builds the unit and race tests without running them' \
+	'  examples         builds examples/ (examples-region: the io_uring ones)' \
+	'  debug            the debug library, $(BUILD)/debug/libbufpool.a' \
+	'  check-sanitize   the tests under ASan+UBSan and TSan' \
+	'  rust-check       the Rust crate'"'"'s tests (bindings/rust)' \
+	'  soak             the stress test for SOAK_SECONDS' \
+	'  bench            the benchmarks (BENCH_ARGS=--quick for a short run)' \
+	'  bench-uring      the io_uring copy benchmark alone' \
+	'  man-version      writes include/bufpool.h'"'"'s version into man/' \
+	'  clean            removes build and build-*' \
+	'' \
+	'Variables (make VAR=value), with their values here:' \
+	'  PREFIX=$(PREFIX)	install prefix' \
+	'  LIBDIR=$(LIBDIR)	libraries, pkgconfig/ and cmake/bufpool/' \
+	'  INCLUDEDIR=$(INCLUDEDIR)	bufpool.h' \
+	'  MANDIR=$(MANDIR)	man3/ pages' \
+	'  DESTDIR=$(DESTDIR)	staging root (packagers): files go under it' \
+	'  CC=$(CC)  CFLAGS=$(CFLAGS)  CPPFLAGS=$(CPPFLAGS)  LDFLAGS=$(LDFLAGS)' \
+	'  BUILD=$(BUILD)	build directory (another one for another CFLAGS)' \
+	'  JOBS=$(JOBS)	test programs run at once by make check' \
+	'  CI=$(CI)	when set, warnings are errors (WERROR=$(WERROR))' \
+	'  STRESS_SECONDS=$(STRESS_SECONDS)  SOAK_SECONDS=$(SOAK_SECONDS)' \
+	'  BENCH_ARGS=$(BENCH_ARGS)  URING_BENCH_ARGS=$(URING_BENCH_ARGS)  BENCH_V10=$(BENCH_V10)' \
+	'Environment of make check: TEST_TIMEOUT (seconds a program, 300),' \
+	'  FUZZ_SECONDS (30), BUFPOOL_SKIP_SANITIZE=1 (skips the sanitizer runs).' \
+	| expand -t 32

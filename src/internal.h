@@ -223,9 +223,11 @@ void bufpool__watchers_grown(struct bufpool *pool);
  * (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for ACQ_TIMED.  *told: 0
  * without memory, told that the memory is there (W6); the caller tries
  * again with tells + 1, still counted in pool->inside (tells > 0: counted
- * on entry). */
+ * on entry).  *waited: the call has counted its wait in total_waits (once
+ * a call). */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, bool *told, struct bufpool_alloc **out);
+                          uint64_t end, unsigned tells, bool *waited, bool *told,
+                          struct bufpool_alloc **out);
 /* Before queueing, in the default mode: spin a little (never past end, a
  * deadline as for acquire_slow) while watching for memory released
  * elsewhere; true when some may fit n now. */

@@ -12,6 +12,7 @@
  */
 #include "cache.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,28 +23,48 @@ BUFPOOL__API int bufpool_version(void)
     return BUFPOOL_VERSION;
 }
 
+/* The system's description of errno e: static and untranslated, as our
+ * own messages are, so the result never depends on the locale or on a
+ * later call.  glibc before 2.32 and other libcs: strerror(). */
+static const char *system_message(int e)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    const char *m = strerrordesc_np(e);
+    return m ? m : "unknown error";
+#else
+    return strerror(e);
+#endif
+}
+
 BUFPOOL__API const char *bufpool_strerror(int err)
 {
-    /* Every code a man page documents has its message here, covering each
-     * documented use (tests/test_api.c checks them against man/). */
+    /* A code bufpool gives a meaning of its own has a message that fits
+     * every call returning it; where a call may pass the same code on from
+     * the kernel (-EAGAIN, -EBADF, -EEXIST, ...), the system's words come
+     * first, so that the message reads right whichever returned it.  Codes
+     * bufpool only passes on (-EPERM, -EMFILE, ...) get the system's
+     * message.  tests/test_api.c checks both against man/. */
     switch (err) {
     case 0: return "success";
     case -EINVAL: return "invalid argument";
-    case -E2BIG: return "request larger than the whole budget";
-    case -EAGAIN: return "budget exhausted, try again later";
+    case -E2BIG: return "request larger than the whole budget (or, for a provided-buffer ring, "
+                        "than one ring entry can describe)";
+    case -EAGAIN: return "resource temporarily unavailable (budget exhausted, try again later; "
+                         "from bufpool_create: mlock could not lock all of the region)";
     case -ETIMEDOUT: return "timed out waiting for budget";
     case -ECANCELED: return "pool is shut down";
-    case -ENOMEM: return "out of memory (or a locked region over RLIMIT_MEMLOCK)";
-    case -ENOTSUP: return "not a region pool";
-    case -EPERM: return "operation not permitted (e.g. locking memory with RLIMIT_MEMLOCK 0)";
-    case -EBADF: return "bad file descriptor (an async waiter inherited across fork(), "
-                        "or a ring_fd that is not open)";
+    case -ENOMEM: return "cannot allocate memory (out of memory, or a locked region over "
+                         "RLIMIT_MEMLOCK)";
+    case -ENOTSUP: return "operation not supported (not a region pool, or a ring_fd that is not "
+                          "an io_uring instance)";
+    case -EBADF: return "bad file descriptor (a ring_fd that is not open, or an async waiter "
+                        "inherited across fork())";
     case -ERANGE: return "allocation larger than one region piece";
-    case -EEXIST: return "buffer group id already registered on that io_uring instance";
-    case -EMFILE: return "too many open files in the process (eventfd)";
-    case -ENFILE: return "too many open files in the system (eventfd)";
-    case -ENOBUFS: return "provided-buffer ring ran dry (refill it when its fd is readable)";
-    default: return "unknown error";
+    case -EEXIST: return "file exists (for a provided-buffer ring: its buffer group id is taken "
+                         "on that io_uring instance)";
+    case -ENOBUFS: return "no buffer space available (for a provided-buffer ring: it ran dry; "
+                          "refill it when its fd is readable)";
+    default: return err < 0 && err > INT_MIN ? system_message(-err) : "unknown error";
     }
 }
 
@@ -254,6 +275,27 @@ static int take_now(bufpool *pool, struct tcache *tc, size_t n, bufpool_alloc **
     return 0;
 }
 
+/*
+ * May taking every thread's cache make room for n?  What is charged but
+ * not in use is cached (caches, the depot, the arena's resident runs) or
+ * set aside for a FIFO waiter, so the answer is whether cached_bytes would
+ * cover what the free budget lacks.  Only a try asks: a steal costs every
+ * CPU that runs one of our threads an interrupt (stop_barrier in cache.c),
+ * and a try that no steal can help must not pay it.  A try is no waiter:
+ * nothing in the wait protocol depends on its steal.  The counters are
+ * summed without the lock, a hint: a yes still takes the ordinary path,
+ * and a no misses only releases concurrent with the try.
+ */
+static bool steal_may_serve(struct bufpool *pool, size_t n)
+{
+    struct tc_counters sum;
+    bufpool__sum_counters(pool, &sum);
+    uint64_t bufs = load_relaxed(&sum.bufs);
+    size_t room = load_relaxed(&pool->max_memory) - bufpool__bytes(pool, n); /* n fits: checked */
+    /* a sum below zero: read a moment apart, nothing in use */
+    return (int64_t)bufs <= 0 || bufs <= (room >> pool->shift);
+}
+
 /* May a told call search again, or must it queue behind a hand-off that
  * began since it was told (acquire_full)? */
 static bool queue_after_tell(bufpool *pool)
@@ -277,7 +319,7 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
 {
     unsigned tells = 0;
     uint64_t end = 0; /* the deadline, once it is needed */
-    bool spun = false, queue = queue_first, told;
+    bool spun = false, queue = queue_first, told, waited = false;
     int r;
     for (;;) {
         if (!queue) {
@@ -291,10 +333,12 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
                 if (bufpool__spin_for(pool, tc, n, end))
                     continue;
             }
+            if (kind == ACQ_TRY && !steal_may_serve(pool, n))
+                break;
         } else if (!end) {
             end = deadline(kind, timeout_ns);
         }
-        r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &told, out);
+        r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &waited, &told, out);
         if (!told)
             return r; /* acquire_slow dropped the count */
         r = -EAGAIN;
@@ -417,7 +461,12 @@ BUFPOOL__API int bufpool_try_allocate(bufpool *pool, size_t n, bufpool_alloc **o
 
 BUFPOOL__API int bufpool_allocate_timeout(bufpool *pool, size_t n, uint64_t timeout_ns, bufpool_alloc **out)
 {
-    return acquire(pool, n, ACQ_TIMED, timeout_ns, out);
+    if (timeout_ns)
+        return acquire(pool, n, ACQ_TIMED, timeout_ns, out);
+    /* A zero timeout is a try (bufpool_allocate(3)): no spin, no queue, no
+     * sleep, no wait counted; only its word for "not now" differs. */
+    int r = acquire(pool, n, ACQ_TRY, 0, out);
+    return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
 BUFPOOL__API bufpool_alloc *bufpool_alloc_retain(bufpool_alloc *a)

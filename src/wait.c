@@ -137,7 +137,8 @@ static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *
  * caller has validated the arguments.  Accounts the allocation it returns.
  */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, bool *told, struct bufpool_alloc **out)
+                          uint64_t end, unsigned tells, bool *waited, bool *told,
+                          struct bufpool_alloc **out)
 {
     struct waitnode me = {.n = n, .tells = tells};
     uint64_t start = 0;
@@ -183,7 +184,10 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
             me.result = -EAGAIN;
             goto out;
         }
-        pool->total_waits++;
+        if (!*waited) { /* a told call that queues again is still one request */
+            *waited = true;
+            pool->total_waits++;
+        }
         bufpool__unlock(pool);
         start = bufpool__now_ns();
         int wr = wait_node(&me, end);
@@ -352,6 +356,9 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
          * -E2BIG from a shrink that has been undone since (n fits, as
          * checked above) is stale: try afresh. */
         bool failed = r != 0 && r != -E2BIG && node->grant == NULL && node->n == n;
+        /* Told (the default mode) and asking for the same n: the request
+         * that waited goes on, its wait counted already. */
+        counted = r == 0 && node->grant == NULL && node->n == n;
         node_reset(pool, node);
         if (failed)
             goto fail;

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Proves that an installed bufpool drops into a user's build the usual ways:
 # installs it into a temporary prefix, checks what landed there, builds and
-# runs a pkg-config consumer, a CMake find_package consumer, a static link and
-# a C++ program against it, checks the exported symbols and the header's
-# warnings, lints the man pages, then uninstalls and checks nothing is left.
+# runs a pkg-config consumer, a CMake find_package consumer (also after the
+# prefix is moved), a static link and a C++ program against it, checks the
+# exported symbols and the header's warnings, lints the man pages, then
+# uninstalls and checks nothing is left.  `make help` names the variables.
 # A staged install (DESTDIR) must name the real prefix, not the staging dir.
 # Then the source tree's own CMakeLists.txt, shared and static: consumers
 # that take it in with add_subdirectory and with FetchContent (a tree and a
@@ -48,6 +49,14 @@ inst() {
         LIBDIR="$pfx/lib" INCLUDEDIR="$pfx/include" MANDIR="$pfx/share/man"
 }
 
+# ---- make help names the variables an install takes
+help=$("$MAKE" -C "$root" --no-print-directory help 2>&1)
+missing=""
+for v in PREFIX LIBDIR INCLUDEDIR MANDIR DESTDIR CC CFLAGS JOBS; do
+    echo "$help" | grep -Eq "(^| )$v=" || missing="$missing $v"
+done
+[ -z "$missing" ] && ok "make help names the variables" || fail "make help lacks:$missing"
+
 # ---- install into the prefix and check what landed there
 run "make install PREFIX=$prefix" inst "" "$prefix" install || exit 1
 lib=$prefix/lib
@@ -60,10 +69,22 @@ so=$(ls "$lib"/libbufpool.so.*.*.* 2>/dev/null | head -n 1)
 [ -n "$so" ] || { fail "no libbufpool.so.MAJOR.MINOR.PATCH installed"; exit 1; }
 n=$(ls "$prefix"/share/man/man3/*.3 2>/dev/null | wc -l)
 [ "$n" -eq "$nman" ] && ok "$n man pages installed" || fail "$n of $nman man pages installed"
+# ... each saying the header's version in its footer
+version=$(for part in MAJOR MINOR PATCH; do
+    sed -n "s/^#define BUFPOOL_VERSION_$part  *\([0-9][0-9]*\).*/\1/p" "$root/include/bufpool.h"
+done | paste -sd. -)
+stale=""
+for p in "$prefix"/share/man/man3/*.3; do
+    [ -L "$p" ] || grep -q "^\.TH [^ ]* [^ ]* [^ ]* \"bufpool $version\"" "$p" || stale="$stale ${p##*/}"
+done
+[ -z "$stale" ] && ok "installed pages say bufpool $version" || fail "installed pages not saying bufpool $version:$stale"
 readelf -d "$so" | grep -q 'SONAME.*\[libbufpool\.so\.1\]' && ok "SONAME libbufpool.so.1" \
     || fail "SONAME is not libbufpool.so.1"
-grep -q "$prefix" "$lib/pkgconfig/bufpool.pc" && grep -q "$prefix" "$lib/cmake/bufpool/bufpoolConfig.cmake" \
-    && ok "pkg-config and CMake files name the prefix" || fail "pkg-config or CMake file lacks the prefix"
+grep -q "$prefix" "$lib/pkgconfig/bufpool.pc" && ok "the pkg-config file names the prefix" \
+    || fail "the pkg-config file lacks the prefix"
+# The CMake package finds the prefix from its own place (moved below).
+grep -q "$tmp" "$lib/cmake/bufpool/bufpoolConfig.cmake" \
+    && fail "the CMake package names an absolute path" || ok "the CMake package names no absolute path"
 
 # ---- the shared library exports the API and nothing else, every symbol
 # with a version node of libbufpool.map (BUFPOOL_1.0, ...), which nm shows
@@ -151,6 +172,21 @@ if(bufpool_FOUND)
 endif()
 EOF2
 run "cmake refuses a different major version" cmake -S "$tmp/cm2" -B "$tmp/cm2/b" -DCMAKE_PREFIX_PATH="$prefix"
+# A moved install is still found whole, and what links it links the moved
+# library.
+moved=$tmp/moved
+if run "move the prefix" mv "$prefix" "$moved"; then
+    if run "cmake consumer of the moved prefix configures" cmake -S "$root/consumers/cmake" \
+            -B "$tmp/cmm" -DCMAKE_PREFIX_PATH="$moved" -DCMAKE_C_COMPILER="$CC"; then
+        grep -q "^bufpool_DIR:PATH=$moved/lib/cmake/bufpool\$" "$tmp/cmm/CMakeCache.txt" \
+            && ok "cmake found the moved package" || fail "cmake found bufpool elsewhere"
+        run "cmake consumer of the moved prefix builds" cmake --build "$tmp/cmm" &&
+            run "cmake consumer of the moved prefix runs" env LD_LIBRARY_PATH="$moved/lib" "$tmp/cmm/consumer"
+        grep -rq "$moved/include" "$tmp/cmm/CMakeFiles" && grep -rq "$moved/lib/libbufpool.so" "$tmp/cmm/CMakeFiles" \
+            && ok "it compiled and linked against the moved prefix" || fail "it used paths outside the moved prefix"
+    fi
+    run "move the prefix back" mv "$moved" "$prefix"
+fi
 
 # ---- uninstall leaves nothing behind
 run "make uninstall" inst "" "$prefix" uninstall
@@ -163,8 +199,8 @@ if run "make install DESTDIR=stage PREFIX=/opt/bufpool" inst "$stage" /opt/bufpo
     if grep -rq "$stage" "$stage/opt/bufpool/lib/pkgconfig" "$stage/opt/bufpool/lib/cmake"; then
         fail "staged pkg-config/CMake files contain the DESTDIR path"
     else
-        grep -q '/opt/bufpool/lib' "$stage/opt/bufpool/lib/cmake/bufpool/bufpoolConfig.cmake" \
-            && ok "staged files name /opt/bufpool" || fail "staged CMake file lacks /opt/bufpool"
+        grep -q '/opt/bufpool/lib' "$stage/opt/bufpool/lib/pkgconfig/bufpool.pc" \
+            && ok "staged files name /opt/bufpool" || fail "staged pkg-config file lacks /opt/bufpool"
     fi
     run "make uninstall DESTDIR=stage" inst "$stage" /opt/bufpool uninstall
     left=$(find "$stage" -type f -o -type l)

@@ -5,9 +5,10 @@
  * budget is short (and that cached memory is given up first), statistics,
  * set_max_memory, shutdown, version and strerror: every error code a man
  * page documents (each \-EXXX in the pages in man/, found by scanning them when
- * they are reachable, else a "SKIP:" line for that scan) has a message of
- * its own, not the generic one, and -EBADF's covers each documented use
- * (issue 20, point 7).
+ * they are reachable, else a "SKIP:" line for that scan) is known here; a
+ * code bufpool gives a meaning of its own has a message of its own, which
+ * covers each documented use; a code it only passes on from the system,
+ * and any other errno, reads as strerror(3) says it (issue 21, point 5).
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -16,8 +17,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <strings.h>
 
 static void test_create_errors(void)
 {
@@ -235,14 +238,22 @@ static void test_misc(void)
 
 /* ---- strerror: every documented code ---------------------------------- */
 
+/* How bufpool_strerror words each documented code: OWN, a meaning of
+ * bufpool's own; KERNEL_TOO, bufpool's meaning, but a call may also pass
+ * the code on from the kernel, so the message starts with the system's
+ * words; SYSTEM, only passed on from the system: the system's message. */
+enum { OWN, KERNEL_TOO, SYSTEM };
 static const struct {
     const char *name;
     int code;
+    int kind;
 } documented[] = {
-    {"EINVAL", -EINVAL},   {"E2BIG", -E2BIG},     {"EAGAIN", -EAGAIN},   {"ETIMEDOUT", -ETIMEDOUT},
-    {"ECANCELED", -ECANCELED}, {"ENOMEM", -ENOMEM}, {"ENOTSUP", -ENOTSUP}, {"EPERM", -EPERM},
-    {"EBADF", -EBADF},     {"ERANGE", -ERANGE},   {"EEXIST", -EEXIST},   {"EMFILE", -EMFILE},
-    {"ENFILE", -ENFILE},   {"ENOBUFS", -ENOBUFS},
+    {"EINVAL", -EINVAL, KERNEL_TOO},   {"E2BIG", -E2BIG, OWN},         {"EAGAIN", -EAGAIN, KERNEL_TOO},
+    {"ETIMEDOUT", -ETIMEDOUT, OWN},    {"ECANCELED", -ECANCELED, OWN}, {"ENOMEM", -ENOMEM, KERNEL_TOO},
+    {"ENOTSUP", -ENOTSUP, KERNEL_TOO}, {"EOPNOTSUPP", -EOPNOTSUPP, KERNEL_TOO},
+    {"EBADF", -EBADF, KERNEL_TOO},     {"ERANGE", -ERANGE, OWN},       {"EEXIST", -EEXIST, KERNEL_TOO},
+    {"ENOBUFS", -ENOBUFS, KERNEL_TOO}, {"EPERM", -EPERM, SYSTEM},      {"EMFILE", -EMFILE, SYSTEM},
+    {"ENFILE", -ENFILE, SYSTEM},
 };
 #define NDOC (sizeof documented / sizeof *documented)
 
@@ -313,8 +324,9 @@ static void scan_man(const char *argv0)
                     continue;
                 codes++;
                 if (!known_code(name)) {
-                    fprintf(stderr, "%s documents -%s, which test_api does not know: give it a "
-                                    "bufpool_strerror message and add it to documented[]\n",
+                    fprintf(stderr, "%s documents -%s, which test_api does not know: add it to "
+                                    "documented[] (and, if bufpool gives it a meaning, a "
+                                    "bufpool_strerror message)\n",
                             path, name);
                     CHECK(!"an undocumented code");
                 }
@@ -327,26 +339,60 @@ static void scan_man(const char *argv0)
     CHECK(pages > 0 && codes > 0);
 }
 
+static bool has(int code, const char *word)
+{
+    return strstr(bufpool_strerror(code), word) != NULL;
+}
+
 static void test_strerror(const char *argv0)
 {
     const char *generic = bufpool_strerror(12345);
-    CHECK(generic != NULL);
+    CHECK(generic != NULL && generic[0]);
+    CHECK(bufpool_strerror(INT_MIN) != NULL);
     for (size_t i = 0; i < NDOC; i++) {
-        const char *m = bufpool_strerror(documented[i].code);
-        if (!m || !m[0] || strcmp(m, generic) == 0) {
+        int code = documented[i].code;
+        const char *m = bufpool_strerror(code), *sys = strerror(-code);
+        CHECK(m != NULL && m[0]);
+        if (documented[i].kind == SYSTEM) {
+            if (strcmp(m, sys) != 0) {
+                fprintf(stderr, "bufpool_strerror(-%s) = \"%s\", not the system's \"%s\"\n",
+                        documented[i].name, m, sys);
+                CHECK(!"a system code with a message of bufpool's");
+            }
+            continue;
+        }
+        if (strcmp(m, generic) == 0 || strcmp(m, sys) == 0) {
             fprintf(stderr, "bufpool_strerror(-%s) = \"%s\": no message of its own\n",
-                    documented[i].name, m ? m : "(null)");
+                    documented[i].name, m);
             CHECK(!"a documented code without a message");
         }
-        for (size_t j = 0; j < i; j++)
-            CHECK(strcmp(m, bufpool_strerror(documented[j].code)) != 0); /* tells them apart */
+        for (size_t j = 0; j < i; j++) /* tells them apart (ENOTSUP is EOPNOTSUPP) */
+            CHECK(documented[j].code == code || strcmp(m, bufpool_strerror(documented[j].code)) != 0);
+        if (documented[i].kind == KERNEL_TOO && strncasecmp(m, sys, strlen(sys)) != 0) {
+            fprintf(stderr, "bufpool_strerror(-%s) = \"%s\" does not start with the system's \"%s\"\n",
+                    documented[i].name, m, sys);
+            CHECK(!"a code the kernel may return too, without the system's words");
+        }
     }
-    /* -EBADF: an inherited waiter (bufpool_waiter_allocate(3)) and a ring_fd
-     * that is not open (bufpool_bufring_create(3)). */
-    CHECK(strstr(bufpool_strerror(-EBADF), "fork") != NULL);
-    CHECK(strstr(bufpool_strerror(-EBADF), "ring_fd") != NULL);
-    /* -ENOMEM: also a locked region over RLIMIT_MEMLOCK (bufpool_create(3)). */
-    CHECK(strstr(bufpool_strerror(-ENOMEM), "RLIMIT_MEMLOCK") != NULL);
+    /* Codes the library does not own, as the system words them. */
+    int others[] = {-EINTR, -EHOSTUNREACH, -EACCES, -EFAULT};
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+        CHECK(strcmp(bufpool_strerror(others[i]), strerror(-others[i])) == 0);
+    /* Each documented use of a code, and the system's sense of it where the
+     * kernel returns it too: -EBADF from an inherited waiter
+     * (bufpool_waiter_allocate(3)) and a ring_fd not open
+     * (bufpool_bufring_create(3)); -ENOMEM from a locked region
+     * (bufpool_create(3)); -ENOTSUP from a region call on another pool
+     * (bufpool_region(3)) and -EOPNOTSUPP from a ring_fd of another kind;
+     * -EAGAIN from a try and from mlock (bufpool_create(3)); -E2BIG over
+     * the budget and over a ring entry. */
+    CHECK(has(-EBADF, "bad file descriptor") && has(-EBADF, "fork") && has(-EBADF, "ring_fd"));
+    CHECK(has(-ENOMEM, "RLIMIT_MEMLOCK"));
+    CHECK(has(-ENOTSUP, "not supported") && has(-ENOTSUP, "region") && has(-ENOTSUP, "io_uring"));
+    CHECK(has(-EAGAIN, "budget") && has(-EAGAIN, "mlock"));
+    CHECK(has(-E2BIG, "budget") && has(-E2BIG, "ring"));
+    CHECK(has(-EEXIST, "exists") && has(-EEXIST, "buffer group"));
+    CHECK(has(-ENOBUFS, "no buffer space") && has(-ENOBUFS, "ring"));
     scan_man(argv0);
 }
 

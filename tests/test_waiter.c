@@ -10,6 +10,8 @@
  * pending n ends the request (the next call after the budget grows back
  * succeeds), one for another n changes nothing, and memory set aside for a
  * request that no longer fits goes back at the shrink or the shutdown.
+ * total_waits counts a request once, however often it is told and pends
+ * again (issue 21, point 5).
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -83,6 +85,51 @@ static void test_readiness(unsigned flags)
     CHECK_EQ(st.waiters, 0);
     bufpool_alloc_release(a);
     bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
+static uint64_t waits(bufpool *p)
+{
+    bufpool_stats st;
+    bufpool_get_stats(p, &st);
+    return st.total_waits;
+}
+
+/* total_waits counts a request once: in the default mode a told waiter
+ * that calls again for the same n and must wait again (another thread took
+ * the memory first) is the same request; a new n, or a call after the
+ * request was served, is a new one. */
+static void test_waits_counted_once(void)
+{
+    bufpool *p = make(64, 64 * 4, 0);
+    bufpool_waiter *w;
+    bufpool_alloc *hold, *a;
+    CHECK_EQ(bufpool_waiter_create(p, &w), 0);
+    CHECK_EQ(bufpool_allocate(p, 4, &hold), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 2, &a), -EAGAIN);
+    CHECK_EQ(waits(p), 1);
+    bufpool_alloc_release(hold); /* tells w */
+    CHECK(readable(w, 1000));
+    CHECK_EQ(bufpool_try_allocate(p, 4, &hold), 0); /* the memory goes elsewhere */
+    CHECK_EQ(bufpool_waiter_allocate(w, 2, &a), -EAGAIN); /* pending again */
+    CHECK_EQ(waits(p), 1);
+    bufpool_alloc_release(hold);
+    CHECK(readable(w, 1000));
+    CHECK_EQ(bufpool_waiter_allocate(w, 2, &a), 0);
+    CHECK_EQ(waits(p), 1);
+    bufpool_alloc_release(a);
+
+    /* Told, then asking for another n: a new request. */
+    CHECK_EQ(bufpool_allocate(p, 4, &hold), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 2, &a), -EAGAIN);
+    CHECK_EQ(waits(p), 2);
+    bufpool_alloc_release(hold);
+    CHECK(readable(w, 1000));
+    CHECK_EQ(bufpool_try_allocate(p, 4, &hold), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 3, &a), -EAGAIN);
+    CHECK_EQ(waits(p), 3);
+    bufpool_waiter_destroy(w);
+    bufpool_alloc_release(hold);
     bufpool_destroy(p);
 }
 
@@ -417,6 +464,7 @@ int main(void)
     test_fifo_grant_revoked_by_shrink();
     test_fifo_grant_returned_by_e2big();
     test_fifo_grant_revoked_by_shutdown();
+    test_waits_counted_once();
     printf("test_waiter: ok\n");
     return 0;
 }

@@ -19,8 +19,9 @@
  *     (try, waiter) or -ETIMEDOUT (timed) when it does not fit; FIFO: try
  *     fails, and timed waits, while anyone is queued.
  *   - The queue is served whenever the library looks at it: a last release,
- *     set_max_memory, a request that does not fit, a waiter leaving the
- *     queue (FIFO), a timed call giving up.  FIFO: from the head, granting
+ *     set_max_memory, a request that does not fit (a try, or a timeout of
+ *     0, only when in_use + b <= max_memory: when taking the caches may
+ *     help it), a waiter leaving the queue (FIFO), a timed call giving up.  FIFO: from the head, granting
  *     (setting aside) while the head fits.  Default: every async waiter
  *     that fits is told (its fd turns readable), counting what this pass
  *     already promised to earlier ones.  A request that fits may or may not
@@ -362,9 +363,11 @@ static void m_op_alloc(struct model *m, int kind)
     }
     MCHECK(a == NULL);
     m->failures++;
-    if (r == -EAGAIN)
-        m_serve(m);
-    if (r == -ETIMEDOUT) {
+    if (r == -EAGAIN || (r == -ETIMEDOUT && !tmo)) { /* a timeout of 0 is a try */
+        /* A try looks at the queue only when its steal may help it. */
+        if (m->in_use + n * m->bs <= m->max)
+            m_serve(m);
+    } else if (r == -ETIMEDOUT) {
         m_serve(m);
         m->waits++;
         m_serve(m);
@@ -529,6 +532,7 @@ static void m_op_waiter_allocate(struct model *m)
              * was undone) is stale: a fresh try. */
             int res = w->result;
             bool failed = res != 0 && res != -E2BIG && !w->grant && w->n == n;
+            counted = res == 0 && !w->grant && w->n == n; /* told: the same request goes on */
             m_reset(m, w);
             if (failed) {
                 expect = res;
