@@ -107,6 +107,15 @@ bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64
     return false;
 }
 
+/* W1: register the node, then look: take every cache and the depot and
+ * serve the queue.  False while the node still waits.  Under pool->lock. */
+static bool register_and_look(struct bufpool *pool, struct waitnode *node)
+{
+    bufpool__enqueue(pool, node);
+    bufpool__serve(pool, bufpool__steal(pool, NULL));
+    return load_relaxed(&node->state) != WN_WAITING;
+}
+
 /*
  * How a call leaves acquire_slow, with its result in me and without the
  * lock.  Told (no grant): the call keeps its count in inside and starts
@@ -174,11 +183,9 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         me.result = -EAGAIN;
         goto out;
     }
-    bufpool__enqueue(pool, &me); /* W1: register, then the look below */
     if (!(pool->flags & BUFPOOL_FIFO) && kind != ACQ_TRY)
         me.clock = bufpool__now_ns(); /* its starvation clock (starving_now) */
-    bufpool__serve(pool, bufpool__steal(pool, NULL));
-    if (load_relaxed(&me.state) == WN_WAITING) {
+    if (!register_and_look(pool, &me)) {
         if (kind == ACQ_TRY) {
             bufpool__dequeue(pool, &me);
             me.result = -EAGAIN;
@@ -300,6 +307,120 @@ static void node_reset(struct bufpool *pool, struct waitnode *w)
     store_relaxed(&w->state, WN_WAITING);
 }
 
+/* What an async waiter's previous request left, as its next call finds it. */
+enum leftover {
+    LEFT_GRANT,   /* memory set aside for this n: *out has it */
+    LEFT_FAILED,  /* the request for this n failed: r says why */
+    LEFT_PENDING, /* FIFO: the request for this n still waits its turn */
+    LEFT_NONE,    /* nothing to collect: try afresh (*retry: the same request, told) */
+};
+
+/* Collect what the previous request left (the node, reset unless it
+ * still waits).  Under pool->lock, after the fd was drained (W9). */
+static enum leftover waiter_collect(struct bufpool *pool, struct waitnode *node, size_t n,
+                                    int *r, bool *retry, struct bufpool_alloc **out)
+{
+    bool fifo = pool->flags & BUFPOOL_FIFO;
+    /* pairs with the store_release in finish */
+    if (load_acquire(&node->state) == WN_DONE) {
+        if (node->result == 0 && node->grant && node->grant->n == n) {
+            *out = bufpool__grant_take(pool, node);
+            store_relaxed(&node->state, WN_WAITING);
+            return LEFT_GRANT;
+        }
+        *r = node->result;
+        /* A failure answers the request it was for, not a new length; an
+         * -E2BIG from a shrink that has been undone since (n fits, as
+         * checked before) is stale: try afresh.  Told (the default mode)
+         * and asking for the same n: the request that waited goes on, its
+         * wait counted already. */
+        bool failed = *r != 0 && *r != -E2BIG && node->grant == NULL && node->n == n;
+        *retry = *r == 0 && node->grant == NULL && node->n == n;
+        node_reset(pool, node);
+        return failed ? LEFT_FAILED : LEFT_NONE;
+    }
+    if (node->queued && node->n == n) {
+        if (fifo)
+            return LEFT_PENDING; /* still waiting for its turn */
+        *retry = true; /* a retry of the same wait */
+    }
+    if (node->queued)
+        node_reset(pool, node);
+    return LEFT_NONE;
+}
+
+/*
+ * A fresh try: take it now if the queue allows, else register and look
+ * (W1), as a blocked call does; told (the default mode), the next round
+ * takes it unless a racing allocation gets there first.  0 and *out,
+ * -EAGAIN pending (the fd turns readable when served), or a failure.
+ * Under pool->lock.
+ */
+static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry,
+                      struct bufpool_alloc **out)
+{
+    struct bufpool *pool = w->pool;
+    struct waitnode *node = &w->node;
+    bool fifo = pool->flags & BUFPOOL_FIFO;
+    for (int round = 0; round < 3; round++) {
+        if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
+            struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL;
+            if (!h) {
+                struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
+                int r = bufpool__take(pool, n, &spare, &h);
+                bufpool__serve(pool, spare);
+                if (r == -ENOMEM)
+                    return r;
+            }
+            if (h) {
+                *out = h;
+                return 0;
+            }
+        }
+        node->n = n;
+        if (!register_and_look(pool, node)) {
+            if (!retry)
+                pool->total_waits++;
+            return -EAGAIN;
+        }
+        bufpool__fd_drain(w->fd);
+        int r = node->result;
+        if (r == 0 && node->grant)
+            *out = bufpool__grant_take(pool, node);
+        store_relaxed(&node->state, WN_WAITING);
+        if (r != 0 || *out)
+            return r;
+    }
+    bufpool__fd_signal(w->fd); /* it fitted at the last look: let the loop retry */
+    return -EAGAIN;
+}
+
+/*
+ * Under the lock, so no shrink slips between this check and a queue
+ * entry.  -E2BIG comes before -ECANCELED, as in the other calls.  For the
+ * pending n it is the budget that shrank: that ends the pending request
+ * and gives back what was set aside for it.  For another n the call is
+ * invalid in itself and leaves the waiter as it was.
+ */
+static int waiter_check_locked(bufpool_waiter *w, size_t n)
+{
+    struct bufpool *pool = w->pool;
+    struct waitnode *node = &w->node;
+    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
+        if (node->n == n && (node->queued || load_relaxed(&node->state) == WN_DONE)) {
+            node_reset(pool, node);
+            bufpool__fd_drain(w->fd);
+        }
+        return -E2BIG;
+    }
+    bufpool__fd_drain(w->fd);
+    if (load_relaxed(&pool->shut)) {
+        node_reset(pool, node);
+        return -ECANCELED;
+    }
+    return 0;
+}
+
 /*
  * One try for an async waiter.  Under the lock, so it is ordered against
  * every server: readiness is reset first (the fd is drained, W9), then the
@@ -312,117 +433,34 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     if (!w)
         return -EINVAL;
     struct bufpool *pool = w->pool;
-    struct waitnode *node = &w->node;
     bufpool__check_pool(pool, "bufpool_waiter_allocate");
-    bool fifo = pool->flags & BUFPOOL_FIFO, counted = false;
     int r = -EINVAL;
-
     if (n == 0 || !out)
-        goto fail_unlocked;
+        goto fail;
     r = -EBADF; /* inherited across fork(): its fd is the parent's too */
     if (w->gen != bufpool__fork_gen)
-        goto fail_unlocked;
+        goto fail;
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
-
+    bool retry = false;
     bufpool__lock(pool);
-    /* Under the lock, so no shrink slips between this check and a queue
-     * entry.  -E2BIG comes before -ECANCELED, as in the other calls.  For
-     * the pending n it is the budget that shrank: that ends the pending
-     * request and gives back what was set aside for it.  For another n the
-     * call is invalid in itself and leaves the waiter as it was. */
-    r = -E2BIG;
-    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
-        if (node->n == n && (node->queued || load_relaxed(&node->state) == WN_DONE)) {
-            node_reset(pool, node);
-            bufpool__fd_drain(w->fd);
+    if ((r = waiter_check_locked(w, n)) == 0) {
+        switch (waiter_collect(pool, &w->node, n, &r, &retry, out)) {
+        case LEFT_GRANT: r = 0; break;
+        case LEFT_FAILED: break;
+        case LEFT_PENDING: r = -EAGAIN; break;
+        case LEFT_NONE: r = waiter_try(w, tc, n, retry, out); break;
         }
-        goto fail;
     }
-    bufpool__fd_drain(w->fd);
-    r = -ECANCELED;
-    if (load_relaxed(&pool->shut)) {
-        node_reset(pool, node);
-        goto fail;
+    if (r == 0) {
+        store_relaxed(&(*out)->refs, 1);
+        bufpool__account_alloc(pool, tc, *out);
     }
-    /* pairs with the store_release in finish */
-    if (load_acquire(&node->state) == WN_DONE) {
-        if (node->result == 0 && node->grant && node->grant->n == n) {
-            *out = bufpool__grant_take(pool, node);
-            store_relaxed(&node->state, WN_WAITING);
-            goto got;
-        }
-        r = node->result;
-        /* A failure answers the request it was for, not a new length; an
-         * -E2BIG from a shrink that has been undone since (n fits, as
-         * checked above) is stale: try afresh. */
-        bool failed = r != 0 && r != -E2BIG && node->grant == NULL && node->n == n;
-        /* Told (the default mode) and asking for the same n: the request
-         * that waited goes on, its wait counted already. */
-        counted = r == 0 && node->grant == NULL && node->n == n;
-        node_reset(pool, node);
-        if (failed)
-            goto fail;
-    } else if (node->queued) {
-        if (node->n == n) {
-            if (fifo) {
-                r = -EAGAIN; /* still waiting for its turn */
-                goto fail;
-            }
-            counted = true; /* a retry of the same wait */
-        }
-        node_reset(pool, node);
-    }
-    /* A fresh try: take it now if the queue allows, else register and
-     * look again (the protocol above), as a blocked call does. */
-    for (int round = 0; round < 3; round++) {
-        if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
-            struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL; /* under the lock */
-            if (!h) {
-                struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
-                r = bufpool__take(pool, n, &spare, &h);
-                bufpool__serve(pool, spare);
-                if (r == -ENOMEM)
-                    goto fail;
-            }
-            if (h) {
-                *out = h;
-                goto got;
-            }
-        }
-        node->n = n;
-        bufpool__enqueue(pool, node);
-        bufpool__serve(pool, bufpool__steal(pool, NULL));
-        if (load_relaxed(&node->state) == WN_WAITING) {
-            if (!counted)
-                pool->total_waits++;
-            r = -EAGAIN; /* pending: the fd turns readable when served */
-            goto fail;
-        }
-        bufpool__fd_drain(w->fd);
-        r = node->result;
-        if (r == 0 && node->grant) {
-            *out = bufpool__grant_take(pool, node);
-            store_relaxed(&node->state, WN_WAITING);
-            goto got;
-        }
-        store_relaxed(&node->state, WN_WAITING);
-        if (r != 0)
-            goto fail;
-        /* Opportunistic: told it fits; the next round takes it, unless a
-         * racing allocation gets there first. */
-    }
-    bufpool__fd_signal(w->fd); /* it fitted at the last look: let the loop retry */
-    r = -EAGAIN;
-    goto fail;
-got:
-    store_relaxed(&(*out)->refs, 1);
-    bufpool__account_alloc(pool, tc, *out);
     bufpool__unlock(pool);
-    bufpool__sample_peak(pool);
-    return 0;
+    if (r == 0) {
+        bufpool__sample_peak(pool);
+        return 0;
+    }
 fail:
-    bufpool__unlock(pool);
-fail_unlocked:
     fetch_add_relaxed(&pool->failures, 1);
     return r;
 }
