@@ -116,6 +116,29 @@ static bool register_and_look(struct bufpool *pool, struct waitnode *node)
     return load_relaxed(&node->state) != WN_WAITING;
 }
 
+/* Sleep, the lock dropped, until the node is served or end passes.  True:
+ * served (result and grant were stored before the state), the lock not
+ * held.  False: timed out, under the lock again, the node out of the
+ * queue (or served as it timed out). */
+static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end)
+{
+    bufpool__unlock(pool);
+    uint64_t start = bufpool__now_ns();
+    int wr = wait_node(me, end);
+    fetch_add_relaxed(&pool->total_wait_ns, bufpool__now_ns() - start);
+    if (wr == 0) {
+        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
+        return true;
+    }
+    bufpool__lock(pool);
+    if (me->queued) {
+        bufpool__dequeue(pool, me);
+        me->result = -ETIMEDOUT;
+        bufpool__serve(pool, NULL); /* those behind a FIFO head that gave up may fit now */
+    }
+    return false;
+}
+
 /*
  * How a call leaves acquire_slow, with its result in me and without the
  * lock.  Told (no grant): the call keeps its count in inside and starts
@@ -150,7 +173,6 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
                           struct bufpool_alloc **out)
 {
     struct waitnode me = {.n = n, .tells = tells};
-    uint64_t start = 0;
 
     if (kind != ACQ_TIMED)
         end = UINT64_MAX;
@@ -195,23 +217,8 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
             *waited = true;
             pool->total_waits++;
         }
-        bufpool__unlock(pool);
-        start = bufpool__now_ns();
-        int wr = wait_node(&me, end);
-        fetch_add_relaxed(&pool->total_wait_ns, bufpool__now_ns() - start);
-        if (wr == 0) {
-            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
-            /* Served: result and grant were stored before the state. */
+        if (sleep_queued(pool, &me, end))
             return slow_leave(pool, tc, &me, told, out);
-        }
-        bufpool__lock(pool);
-        if (me.queued) {
-            bufpool__dequeue(pool, &me);
-            me.result = -ETIMEDOUT;
-            /* Those behind a FIFO head that gave up may fit now. */
-            bufpool__serve(pool, NULL);
-        }
-        /* else served (granted or told) as it timed out */
     }
 out:
     bufpool__unlock(pool);
