@@ -21,7 +21,7 @@
  *   - The queue is served whenever the library looks at it: a last release,
  *     set_max_memory, a request that does not fit (a try, or a timeout of
  *     0, only when in_use + b <= max_memory: when taking the caches may
- *     help it), a waiter leaving the queue (FIFO), a timed call giving up.  FIFO: from the head, granting
+ *     help it, or when it purged free memory, a give), a waiter leaving the queue (FIFO), a timed call giving up.  FIFO: from the head, granting
  *     (setting aside) while the head fits.  Default: every async waiter
  *     that fits is told (its fd turns readable), counting what this pass
  *     already promised to earlier ones.  A request that fits may or may not
@@ -337,6 +337,8 @@ static void m_op_alloc(struct model *m, int kind)
     uint64_t tmo = m_byte(m) & 1 ? 1000 : 0;
     bufpool_alloc *a = (bufpool_alloc *)1;
     size_t before = m->in_use;
+    bufpool_stats st0;
+    bufpool_get_stats(m->p, &st0); /* cached before: a purge shows as less */
     int r;
     m->op = kind == K_TRY ? "try_allocate" : kind == K_TIMED ? "allocate_timeout" : "allocate";
     if (kind == K_TRY)
@@ -364,8 +366,11 @@ static void m_op_alloc(struct model *m, int kind)
     MCHECK(a == NULL);
     m->failures++;
     if (r == -EAGAIN || (r == -ETIMEDOUT && !tmo)) { /* a timeout of 0 is a try */
-        /* A try looks at the queue only when its steal may help it. */
-        if (m->in_use + n * m->bs <= m->max)
+        /* A try looks at the queue when its steal may help it, and after
+         * a purge it made (a give, W2), which shows as less cached. */
+        bufpool_stats st1;
+        bufpool_get_stats(m->p, &st1);
+        if (m->in_use + n * m->bs <= m->max || st1.cached_bytes < st0.cached_bytes)
             m_serve(m);
     } else if (r == -ETIMEDOUT) {
         m_serve(m);
