@@ -23,9 +23,11 @@ BUFPOOL__API int bufpool_version(void)
     return BUFPOOL_VERSION;
 }
 
-/* The system's description of errno e: static and untranslated, as our
- * own messages are, so the result never depends on the locale or on a
- * later call.  glibc before 2.32 and other libcs: strerror(). */
+/* The system's description of errno e.  glibc 2.32 on: static and
+ * untranslated, as our own messages are, so the result never depends on
+ * the locale or on a later call.  Older glibc and other libcs: strerror(),
+ * which may be translated and, on some libcs, overwritten by a later
+ * call. */
 static const char *system_message(int e)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
