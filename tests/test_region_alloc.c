@@ -299,6 +299,19 @@ static size_t count_mappings(void)
  * for a locked 4 MiB region, many times.  Exit 0 if every call failed with
  * an mlock error and left nothing mapped, 77 if the failure could not be
  * provoked, 1 otherwise. */
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+static bool running_on_valgrind(void)
+{
+    return RUNNING_ON_VALGRIND;
+}
+#else
+static bool running_on_valgrind(void)
+{
+    return false;
+}
+#endif
+
 static int locked_failure_child(void)
 {
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
@@ -321,7 +334,9 @@ static int locked_failure_child(void)
         if (!is_mlock_error(rc) || r != NULL)
             return 1;
     }
-    return count_mappings() <= before + 2 ? 0 : 1;
+    /* Under valgrind its own allocator maps memory as the loop runs: the
+     * count says nothing about ours there (memcheck checks the leaks). */
+    return running_on_valgrind() || count_mappings() <= before + 2 ? 0 : 1;
 }
 
 static void test_locked(void)
