@@ -3,38 +3,49 @@
 
 use crate::error::Error;
 use crate::ffi;
-use crate::pool::{Inner, Pool};
+use crate::pool::{Handle, Inner, Pool};
 use std::fmt;
 use std::ptr::NonNull;
 use std::slice;
-use std::sync::Arc;
 
 /// `struct iovec`: a region piece, for `io_uring_register_buffers`.
 pub type IoVec = ffi::iovec;
 
 /// One C reference to an allocation, and the pool it belongs to.  Dropping
 /// it releases the reference (the last one gives the memory back and wakes
-/// waiters that now fit), then the pool handle, in that order.
+/// waiters that now fit).
+///
+/// `pool` is not counted (no atomic operation per allocation): the pool's
+/// `Inner` outlives every allocation, since it is freed only after
+/// `bufpool_destroy` returns, which waits for them all (crate::pool::close).
 struct Raw {
     a: NonNull<ffi::bufpool_alloc>,
     first: NonNull<u8>,
     n: usize,
     bytes: usize,
-    pool: Arc<Inner>,
+    pool: NonNull<Inner>,
 }
 
 impl Raw {
     /// SAFETY: `a` is a live allocation of `pool` of `n` buffers, and the
     /// caller gives its reference to the new `Raw`.
     #[inline]
-    unsafe fn new(pool: &Arc<Inner>, a: *mut ffi::bufpool_alloc, n: usize) -> Raw {
+    unsafe fn new(pool: NonNull<Inner>, a: *mut ffi::bufpool_alloc, n: usize) -> Raw {
         let a = NonNull::new(a).expect("bufpool returned 0 and no allocation");
         // SAFETY: `a` is live.
         let first = unsafe { ffi::bufpool_alloc_first(a.as_ptr()) };
         let first = NonNull::new(first.cast::<u8>()).expect("an allocation without memory");
         // n * buffer_size cannot overflow: the C library granted it within
         // the budget (-E2BIG otherwise).
-        Raw { a, first, n, bytes: n * pool.buffer_size, pool: Arc::clone(pool) }
+        // SAFETY: the Inner outlives the allocation (see Raw).
+        let bs = unsafe { pool.as_ref().buffer_size };
+        Raw { a, first, n, bytes: n * bs, pool }
+    }
+
+    #[inline]
+    fn buffer_size(&self) -> usize {
+        // SAFETY: the Inner outlives our reference (see Raw).
+        unsafe { self.pool.as_ref().buffer_size }
     }
 
     #[inline]
@@ -50,7 +61,7 @@ impl Raw {
 
     #[inline]
     fn buffer_range(&self, i: usize) -> Option<std::ops::Range<usize>> {
-        let bs = self.pool.buffer_size;
+        let bs = self.buffer_size();
         (i < self.n).then(|| i * bs..(i + 1) * bs)
     }
 
@@ -70,8 +81,8 @@ impl Raw {
 impl Drop for Raw {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: we own one reference.  The pool is alive: `self.pool` is
-        // dropped after this body.
+        // SAFETY: we own one reference.  The C pool is alive: its destroy
+        // waits for this release.
         unsafe { ffi::bufpool_alloc_release(self.a.as_ptr()) }
     }
 }
@@ -100,7 +111,7 @@ macro_rules! read_only_api {
         /// Bytes per buffer.
         #[inline]
         pub fn buffer_size(&self) -> usize {
-            self.raw.pool.buffer_size
+            self.raw.buffer_size()
         }
 
         /// The first byte; buffer `i` starts at `as_ptr() + i * buffer_size`.
@@ -126,7 +137,7 @@ macro_rules! read_only_api {
         /// The buffers in order, each `buffer_size` bytes.
         #[inline]
         pub fn buffers(&self) -> slice::ChunksExact<'_, u8> {
-            self.as_slice().chunks_exact(self.raw.pool.buffer_size)
+            self.as_slice().chunks_exact(self.raw.buffer_size())
         }
 
         /// Region mode: byte offset of the first buffer from the region's
@@ -144,9 +155,13 @@ macro_rules! read_only_api {
             self.raw.buf_index()
         }
 
-        /// A handle to the pool this allocation came from.
-        pub fn pool(&self) -> Pool {
-            Pool { inner: Arc::clone(&self.raw.pool) }
+        /// A handle to the pool this allocation came from, or `None` once
+        /// every [`Pool`] and [`Waiter`](crate::Waiter) of it has dropped
+        /// (the pool is then being destroyed: it waits for its last
+        /// allocations, and takes no new request).
+        pub fn pool(&self) -> Option<Pool> {
+            // SAFETY: our reference keeps the Inner alive (see Raw).
+            unsafe { Handle::upgrade(self.raw.pool) }.map(|handle| Pool { handle })
         }
     };
 }
@@ -168,9 +183,10 @@ pub struct Alloc {
 }
 
 // SAFETY: the C allocation may be released from any thread (bufpool(3),
-// THREAD SAFETY) and is not tied to the thread that made it; the pool handle
-// is an Arc of a Send + Sync Inner; the memory is plain bytes that this
-// handle alone reaches.  Moving an Alloc to another thread moves all access
+// THREAD SAFETY) and is not tied to the thread that made it; the pool's
+// Inner, which it reads (buffer_size, the handle count), outlives it and
+// changes only atomically; the memory is plain bytes that this handle alone
+// reaches.  Moving an Alloc to another thread moves all access
 // with it.
 unsafe impl Send for Alloc {}
 // SAFETY: through `&Alloc` only reads are possible (writes need `&mut
@@ -183,7 +199,7 @@ impl Alloc {
     /// reference the caller gives to the new `Alloc`, and no other
     /// reference to it exists.
     #[inline]
-    pub(crate) unsafe fn from_raw(pool: &Arc<Inner>, a: *mut ffi::bufpool_alloc, n: usize) -> Alloc {
+    pub(crate) unsafe fn from_raw(pool: NonNull<Inner>, a: *mut ffi::bufpool_alloc, n: usize) -> Alloc {
         // SAFETY: the caller's promise.
         Alloc { raw: unsafe { Raw::new(pool, a, n) } }
     }
@@ -214,7 +230,7 @@ impl Alloc {
     /// The buffers in order, writable.
     #[inline]
     pub fn buffers_mut(&mut self) -> slice::ChunksExactMut<'_, u8> {
-        let bs = self.raw.pool.buffer_size;
+        let bs = self.raw.buffer_size();
         self.as_mut_slice().chunks_exact_mut(bs)
     }
 
@@ -267,8 +283,8 @@ pub struct SharedAlloc {
 // SAFETY: every handle only reads the memory, and reads may happen from any
 // number of threads at once; retain and release are thread-safe atomic
 // reference counting in the C library (bufpool_alloc_retain(3)), so the
-// last handle may drop on any thread; the pool handle is an Arc of a Send +
-// Sync Inner.
+// last handle may drop on any thread; the pool's Inner outlives every
+// handle and changes only atomically.
 unsafe impl Send for SharedAlloc {}
 // SAFETY: as for Send: `&SharedAlloc` gives reads and `clone` (a retain),
 // both thread-safe.
@@ -291,7 +307,7 @@ impl Clone for SharedAlloc {
                 first: self.raw.first,
                 n: self.raw.n,
                 bytes: self.raw.bytes,
-                pool: Arc::clone(&self.raw.pool),
+                pool: self.raw.pool,
             },
         }
     }

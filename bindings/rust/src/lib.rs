@@ -31,25 +31,30 @@
 //! # }
 //! ```
 //!
-//! # Lifetimes: allocations keep their pool alive
+//! # Lifetimes: no allocation outlives its pool
 //!
-//! The C pool lives in an `Arc`'d inner handle.  [`Pool`] is a clone of it,
-//! and so is every [`Alloc`], [`SharedAlloc`] and [`Waiter`]:
-//! `bufpool_destroy` runs when the last of them drops.  Use after destroy is
-//! therefore impossible in safe code, and dropping a `Pool` never blocks
-//! (the C destroy runs when nothing of the pool is left, so it has nothing
-//! to wait for).
+//! [`Pool`] and [`Waiter`] are counted handles to the C pool (`Clone` on a
+//! `Pool` is an atomic increment).  An allocation ([`Alloc`],
+//! [`SharedAlloc`]) is not a handle: it costs no atomic operation of its
+//! own, and an allocate+release roundtrip through `Pool` runs at the C
+//! call's speed (the bench example measures it:
+//! `cargo run --release --example bench`).  Yet it may outlive every handle:
+//! when the last `Pool` and `Waiter` drop, the pool takes no new request,
+//! and `bufpool_destroy` frees it once its last allocation is released.
+//! The drop never blocks: with allocations still out (perhaps held by the
+//! dropping thread itself), the destroy waits for them on a thread of its
+//! own, named `bufpool-destroy`, that ends with it.  So use after destroy is
+//! impossible in safe code, and dropping a `Pool` never waits.  (Should the
+//! system refuse that thread, the pool is left alive: its allocations stay
+//! valid, and its memory is not given back.)
 //!
-//! Why not borrow the pool (`Alloc<'pool>`) instead?  Allocations are made
-//! to travel: handed to another thread (`std::thread::spawn` and async
+//! Why not borrow the pool (`Alloc<'pool>`)?  Allocations are made to
+//! travel: handed to another thread (`std::thread::spawn` and async
 //! runtimes want `'static`), kept in a queue, in an io_uring request's
 //! state, in a struct without a lifetime parameter.  A borrow would forbid
-//! all of that or force scoped threads everywhere.  The price of the `Arc`
-//! is one uncontended atomic increment per allocation and one decrement per
-//! release (the bench example measures the whole roundtrip:
-//! `cargo run --release --example bench`).  [`compat::bufpool::BufPool`]
-//! keeps the original's model instead: the pool's drop blocks until its
-//! allocations are gone.
+//! all of that or force scoped threads everywhere.
+//! [`compat::bufpool::BufPool`] keeps the original's model instead: the
+//! pool's drop blocks until its allocations are gone.
 //!
 //! # Unique and shared handles
 //!
