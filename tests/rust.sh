@@ -68,7 +68,7 @@ CARGO_TARGET_DIR=$out/target part release "$cargo" test --offline --release -j "
 # a temporary directory outside the tree: a copy of bindings/rust (its
 # tests), the package `cargo package` makes of it (it must hold the C
 # sources and header), a cargo project depending on the copy by path, one
-# depending on `bufpool = "0.1"` from crates.io replaced by a vendor
+# depending on `bufpool = "0.2"` from crates.io replaced by a vendor
 # directory holding the package unpacked with its .cargo-checksum.json
 # (what `cargo vendor` writes; cargo vendor itself needs the registry), and
 # the copy without its C sources, linking the library built by the first
@@ -138,7 +138,7 @@ EOF
             done
         printf '},"package":"%s"}' "$(sha256sum "$pkg" | cut -d' ' -f1)"
     } > "$v/.cargo-checksum.json" || exit 1
-    printf '[package]\nname = "app-vendored"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n\n[dependencies]\nbufpool = "0.1"\n' \
+    printf '[package]\nname = "app-vendored"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n\n[dependencies]\nbufpool = "0.2"\n' \
         > "$tmp/app-vendored/Cargo.toml"
     mkdir -p "$tmp/app-vendored/.cargo"
     printf '[source.crates-io]\nreplace-with = "vendored-sources"\n\n[source.vendored-sources]\ndirectory = "vendor"\n' \

@@ -16,7 +16,7 @@
 //! # fn main() -> Result<(), Error> {
 //! let pool = Pool::new(Config::new(4096, 64 << 20))?;
 //! let mut a = pool.allocate(16)?;            // blocks while the budget is short
-//! assert_eq!((a.len(), a.bytes()), (16, 16 * 4096));
+//! assert_eq!((a.buffer_count(), a.byte_len()), (16, 16 * 4096));
 //! a.as_mut_slice().fill(0);
 //! a.buffer_mut(3).unwrap()[0] = 1;           // buffer 3: bytes 3*4096 .. 4*4096
 //! assert_eq!(a.as_slice()[3 * 4096], 1);
@@ -139,6 +139,7 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
 mod alloc;

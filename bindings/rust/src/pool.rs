@@ -68,24 +68,40 @@ impl Config {
 
 /// A snapshot of a pool's counters (`bufpool_get_stats(3)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// The counters are summed from per-thread parts without stopping the
+/// threads, so a snapshot taken while others allocate is not one instant;
+/// the budget figures are exact.
 pub struct Stats {
+    /// Bytes per buffer.
     pub buffer_size: usize,
+    /// The budget now, in bytes ([`Pool::set_max_memory`] changes it).
     pub max_memory: usize,
-    /// Bytes of live allocations.
+    /// Bytes of live allocations (not yet released for the last time).
     pub in_use_bytes: usize,
+    /// The highest `in_use_bytes` since the pool was created, as sampled
+    /// (whenever the budget is charged, a waiter is served, or stats are
+    /// read): never below this snapshot's `in_use_bytes`.
     pub peak_in_use_bytes: usize,
-    /// Released memory kept for reuse; it counts in the budget.
+    /// Released memory kept for quick reuse, and memory set aside for FIFO
+    /// waiters that have not collected it; it counts in the budget
+    /// (`in_use_bytes + cached_bytes <= max_memory`, after a shrink once
+    /// enough is released).
     pub cached_bytes: usize,
+    /// The number of live allocations (a [`SharedAlloc`](crate::SharedAlloc)
+    /// and its clones are one).
     pub live_allocations: usize,
     /// Requests waiting now: blocked calls plus pending async waiters.
     pub waiters: usize,
-    /// Requests granted.
+    /// Requests granted since the pool was created.
     pub total_allocations: u64,
-    /// Requests that had to wait.
+    /// Requests that had to wait, each counted once (a blocking or timed
+    /// call that queued, a [`Waiter`] request that became pending).
     pub total_waits: u64,
     /// Time blocked calls spent waiting, in nanoseconds.
     pub total_wait_ns: u64,
-    /// Requests not granted, whatever the error.
+    /// Requests not granted, whatever the error ([`Error::WouldBlock`]
+    /// included).
     pub total_failures: u64,
     /// Region mode: the longest run of free buffers, in buffers; else 0.
     pub largest_free_run: usize,
@@ -248,6 +264,10 @@ fn close(inner: NonNull<Inner>) {
         // Nothing to wait for: no handle is left to allocate with, and every
         // allocation made through one is counted in the sum (its counter
         // was written before that handle's drop, which happens before this).
+        // This relies on live_allocations never reading 0 while such an
+        // allocation is live (bufpool_get_stats(3): concurrent releases can
+        // only make it read higher); tests/lifetimes.rs holds one across a
+        // drop, so an inline destroy would hang it.
         c.destroy();
         return;
     }

@@ -67,7 +67,7 @@ use std::ptr::{self, NonNull};
 ///         Err(e) => return Err(e),
 ///     }
 /// };
-/// assert_eq!(alloc.len(), 2);
+/// assert_eq!(alloc.buffer_count(), 2);
 /// assert!(polls >= 1);
 /// releaser.join().unwrap();
 /// # Ok(())
