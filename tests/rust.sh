@@ -107,12 +107,13 @@ outside() (
         mkdir -p "$tmp/$app/src"
         cat > "$tmp/$app/src/main.rs" <<'EOF'
 use bufpool::{Config, Pool};
+use std::io::Write;
 fn main() {
     let pool = Pool::new(Config::new(4096, 1 << 20)).expect("Pool::new");
     let mut a = pool.allocate(2).expect("allocate");
-    a.as_mut_slice()[..5].copy_from_slice(b"hello");
-    let s = a.into_shared();
-    assert_eq!(&s.as_slice()[..5], b"hello");
+    write!(a, "hello, world").unwrap();
+    let s = a.freeze().slice(7..);
+    assert_eq!(&*s, b"world");
     assert_eq!(pool.stats().live_allocations, 1);
     drop(s);
     assert_eq!(pool.stats().live_allocations, 0);
