@@ -23,9 +23,11 @@ BUFPOOL__API int bufpool_version(void)
     return BUFPOOL_VERSION;
 }
 
-/* The system's description of errno e: static and untranslated, as our
- * own messages are, so the result never depends on the locale or on a
- * later call.  glibc before 2.32 and other libcs: strerror(). */
+/* The system's description of errno e.  glibc 2.32 on: static and
+ * untranslated, as our own messages are, so the result never depends on
+ * the locale or on a later call.  Older glibc and other libcs: strerror(),
+ * which may be translated and, on some libcs, overwritten by a later
+ * call. */
 static const char *system_message(int e)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
@@ -258,10 +260,12 @@ static int take_now(bufpool *pool, struct tcache *tc, size_t n, bufpool_alloc **
     int r = bufpool__block_new(pool, tc, n, &gave, &a);
     /* A purge without the lock (arena.c), and a charge the arena gave back
      * after a failure, are gives (W2): a waiter may have found the range
-     * claimed, or registered while the charge was held.  seq_cst load after
-     * the seq_cst uncharges, as in bufpool_alloc_release.  -EAGAIN looks
-     * in the queue it goes to. */
-    if (unlikely(r ? r != -EAGAIN : gave) && load_seqcst(&pool->nwait))
+     * claimed, or registered while the charge was held.  Looked after
+     * whatever the result: a call that fails with -EAGAIN after a purge
+     * may never reach the queue (a try that no steal can help, a try in
+     * FIFO order) or reach it only after a spin.  seq_cst load after the
+     * seq_cst uncharges, as in bufpool_alloc_release. */
+    if (unlikely(gave || (r && r != -EAGAIN)) && load_seqcst(&pool->nwait))
         bufpool__gave(pool, tc);
     if (r)
         return r;
@@ -330,8 +334,11 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
                 end = deadline(kind, timeout_ns);
             if (kind != ACQ_TRY && !spun) { /* once: memory seen may be gone */
                 spun = true;
-                if (bufpool__spin_for(pool, tc, n, end))
+                if (bufpool__spin_for(pool, tc, n, end)) {
+                    if (tells) /* as after a tell: a hand-off may have begun */
+                        queue = queue_after_tell(pool);
                     continue;
+                }
             }
             if (kind == ACQ_TRY && !steal_may_serve(pool, n))
                 break;
