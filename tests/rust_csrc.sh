@@ -20,7 +20,7 @@ csrc=$crate/csrc
 pairs() {
     for f in "$root"/src/*.c "$root"/src/*.h; do
         [ -e "$f" ] || continue
-        b=$(basename "$f")
+        b=${f##*/}
         echo "src/$b bindings/rust/csrc/src/$b"
     done
     echo "include/bufpool.h bindings/rust/csrc/include/bufpool.h"
@@ -29,17 +29,18 @@ pairs() {
 
 # files in the copy that no source maps to
 leftovers() {
+    dests=" $(pairs | cut -d' ' -f2 | tr '\n' ' ')"
     for d in src include; do
         [ -d "$csrc/$d" ] || continue
         for f in "$csrc/$d"/* "$csrc/$d"/.[!.]*; do
             [ -e "$f" ] || continue
-            rel=bindings/rust/csrc/$d/$(basename "$f")
-            pairs | cut -d' ' -f2 | grep -qxF "$rel" || echo "$rel"
+            rel=bindings/rust/csrc/$d/${f##*/}
+            case $dests in *" $rel "*) ;; *) echo "$rel" ;; esac
         done
     done
     for f in "$csrc"/* "$csrc"/.[!.]*; do
         [ -e "$f" ] || continue
-        case $(basename "$f") in src|include) ;; *) echo "bindings/rust/csrc/$(basename "$f")" ;; esac
+        case ${f##*/} in src|include) ;; *) echo "bindings/rust/csrc/${f##*/}" ;; esac
     done
 }
 
