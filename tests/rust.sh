@@ -1,7 +1,9 @@
 #!/bin/sh
-# rust.sh BUILD: the Rust bindings (bindings/rust), three ways:
-#   debug    cargo test --offline               (the crate builds ../../src/*.c itself)
+# rust.sh BUILD: the Rust bindings (bindings/rust), four ways:
+#   debug    cargo test --offline               (the crate builds its csrc/ copy itself)
 #   release  cargo test --offline --release, and a --quick run of the bench example
+#   outside  the crate outside the repository: a copy, its package, a project
+#            depending on it by path and one on a vendored copy (see below)
 #   asan     the C library built with -fsanitize=address,undefined into
 #            BUILD/rust/asan-lib, linked through BUFPOOL_LIB_DIR into the
 #            plain Rust tests, with the sanitizer runtimes linked in
@@ -61,6 +63,97 @@ part() {
 CARGO_TARGET_DIR=$out/target part debug "$cargo" test --offline -j "$jobs"
 CARGO_TARGET_DIR=$out/target part release "$cargo" test --offline --release -j "$jobs" &&
     CARGO_TARGET_DIR=$out/target part bench "$cargo" run --offline --release -j "$jobs" --example bench -- --quick
+
+# ---- outside: the crate away from this repository, as a user gets it.  In
+# a temporary directory outside the tree: a copy of bindings/rust (its
+# tests), the package `cargo package` makes of it (it must hold the C
+# sources and header), a cargo project depending on the copy by path, one
+# depending on `bufpool = "0.2"` from crates.io replaced by a vendor
+# directory holding the package unpacked with its .cargo-checksum.json
+# (what `cargo vendor` writes; cargo vendor itself needs the registry), and
+# the copy without its C sources, linking the library built by the first
+# run through BUFPOOL_LIB_DIR.  Everything goes at the end, the target
+# directory too.
+outside() (
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/bufpool-rust.XXXXXX") || exit 1
+    trap 'rm -rf "$tmp"' EXIT
+    # Its own target directory: the paths differ from run to run, so a kept
+    # one would only pile up builds nothing reuses.
+    export CARGO_TARGET_DIR=$tmp/target
+    echo "in $tmp"
+    mkdir "$tmp/bufpool" &&
+        (cd "$crate" && tar --exclude=./target -cf - .) | tar -C "$tmp/bufpool" -xf - || exit 1
+    cd "$tmp/bufpool" || exit 1
+
+    echo "-- the copy: cargo test"
+    "$cargo" test --offline -j "$jobs" || exit 1
+
+    echo "-- the copy: cargo package"
+    rm -rf "$CARGO_TARGET_DIR/package"
+    "$cargo" package --offline --allow-dirty --no-verify -q || exit 1
+    pkg=$(ls "$CARGO_TARGET_DIR"/package/bufpool-*.crate) || exit 1
+    tar tzf "$pkg" > "$tmp/list" || exit 1
+    for f in build.rs LICENSE csrc/include/bufpool.h csrc/src/internal.h probe/layout.c src/lib.rs; do
+        grep -q "^bufpool-[^/]*/$f\$" "$tmp/list" || { echo "the package lacks $f"; exit 1; }
+    done
+    for f in "$crate"/csrc/src/*; do
+        grep -q "^bufpool-[^/]*/csrc/src/$(basename "$f")\$" "$tmp/list" ||
+            { echo "the package lacks csrc/src/$(basename "$f")"; exit 1; }
+    done
+    echo "$(wc -l < "$tmp/list") files in $(basename "$pkg"), the C sources and header among them"
+
+    # A user's program: allocate, write, read back.
+    for app in app-path app-vendored; do
+        mkdir -p "$tmp/$app/src"
+        cat > "$tmp/$app/src/main.rs" <<'EOF'
+use bufpool::{Config, Pool};
+use std::io::Write;
+fn main() {
+    let pool = Pool::new(Config::new(4096, 1 << 20)).expect("Pool::new");
+    let mut a = pool.allocate(2).expect("allocate");
+    write!(a, "hello, world").unwrap();
+    let s = a.freeze().slice(7..);
+    assert_eq!(&*s, b"world");
+    assert_eq!(pool.stats().live_allocations, 1);
+    drop(s);
+    assert_eq!(pool.stats().live_allocations, 0);
+    println!("bufpool {} from outside the repository: ok", bufpool::version());
+}
+EOF
+    done
+    printf '[package]\nname = "app-path"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n\n[dependencies]\nbufpool = { path = "../bufpool" }\n' \
+        > "$tmp/app-path/Cargo.toml"
+    echo "-- a project depending on the copy by path"
+    (cd "$tmp/app-path" && "$cargo" run --offline -j "$jobs") || exit 1
+
+    echo "-- a project depending on a vendored copy"
+    v=$tmp/app-vendored/vendor/bufpool
+    mkdir -p "$v" && tar xzf "$pkg" -C "$v" --strip-components=1 || exit 1
+    {
+        printf '{"files":{'
+        sep=""
+        (cd "$v" && find . -type f ! -name .cargo-checksum.json | sed 's|^\./||' | LC_ALL=C sort) |
+            while read -r f; do
+                printf '%s"%s":"%s"' "$sep" "$f" "$(sha256sum "$v/$f" | cut -d' ' -f1)"
+                sep=","
+            done
+        printf '},"package":"%s"}' "$(sha256sum "$pkg" | cut -d' ' -f1)"
+    } > "$v/.cargo-checksum.json" || exit 1
+    printf '[package]\nname = "app-vendored"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n\n[dependencies]\nbufpool = "0.2"\n' \
+        > "$tmp/app-vendored/Cargo.toml"
+    mkdir -p "$tmp/app-vendored/.cargo"
+    printf '[source.crates-io]\nreplace-with = "vendored-sources"\n\n[source.vendored-sources]\ndirectory = "vendor"\n' \
+        > "$tmp/app-vendored/.cargo/config.toml"
+    (cd "$tmp/app-vendored" && "$cargo" run --offline -j "$jobs") || exit 1
+    grep -A2 'name = "bufpool"' "$tmp/app-vendored/Cargo.lock"
+
+    echo "-- the copy without C sources, BUFPOOL_LIB_DIR set"
+    lib=$(ls -t "$CARGO_TARGET_DIR"/debug/build/bufpool-*/out/libbufpool.a | head -1) || exit 1
+    rm -rf "$tmp/bufpool/csrc/src"
+    BUFPOOL_LIB_DIR=$(dirname "$lib") "$cargo" test --offline -j "$jobs" --test pool || exit 1
+    echo "outside: passed"
+)
+part outside outside
 
 # ---- asan: a compiler that builds and runs an ASan+UBSan program, the C
 # library built with it, and the Rust tests linked with its runtimes (and

@@ -1,10 +1,14 @@
-//! Builds the C library from this repository (`../../src/*.c`) into a static
-//! archive in OUT_DIR and links it, or links a prebuilt one from
-//! `BUFPOOL_LIB_DIR`.  Then compiles and runs `probe/layout.c`, which prints
-//! the C layout of the public structs for the FFI layout test.
+//! Builds the C library from the crate's own copy of it (`csrc/src/*.c`,
+//! `csrc/include/bufpool.h`; `make rust-sync` in the repository writes it,
+//! and `make check` fails while it differs from `src/` and `include/`) into
+//! a static archive in OUT_DIR and links it.  With `BUFPOOL_LIB_DIR` set, it
+//! links the prebuilt `libbufpool.a` (or `.so`) found there instead and
+//! compiles no C source.  Then it compiles and runs `probe/layout.c`, which
+//! prints the C layout of the public structs for the FFI layout test.
 //!
-//! Only std and two programs: the C compiler (`$CC`, else `cc`) and `ar`
-//! (`$AR`, else `ar`).
+//! Only std and two programs: the C compiler (`$CC`, else `cc`, with the
+//! flags the library needs and then `$CFLAGS`, else `-O2`) and `ar` (`$AR`,
+//! else `ar`).  Nothing outside the crate's directory is read.
 
 use std::env;
 use std::ffi::OsString;
@@ -12,36 +16,38 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// The flags the library is built with (the issue's list; the Makefile adds
-/// warnings on top of the same set).
-const CFLAGS: &[&str] = &["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-pthread"];
+/// The flags the library needs, whatever `$CFLAGS` says (the Makefile's
+/// set, without its warnings).
+const NEEDED_CFLAGS: &[&str] = &["-std=gnu11", "-fPIC", "-fvisibility=hidden", "-pthread"];
+/// `$CFLAGS` when it is unset or empty.
+const DEFAULT_CFLAGS: &str = "-O2";
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let root = manifest.join("../..");
-    let src = root.join("src");
-    let include = root.join("include");
+    let csrc = manifest.join("csrc");
+    let src = csrc.join("src");
+    let include = csrc.join("include");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
 
     println!("cargo:rerun-if-env-changed=BUFPOOL_LIB_DIR");
     println!("cargo:rerun-if-env-changed=CC");
+    println!("cargo:rerun-if-env-changed=CFLAGS");
     println!("cargo:rerun-if-env-changed=AR");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=probe/layout.c");
     println!("cargo:rerun-if-changed={}", include.join("bufpool.h").display());
 
     let cc = tool("CC", "cc");
-    let sources = c_sources(&src);
-    for s in &sources {
-        println!("cargo:rerun-if-changed={}", s.display());
-    }
-    println!("cargo:rerun-if-changed={}", src.join("internal.h").display());
-    // A directory: cargo rescans it, so an added or removed file reruns too.
-    println!("cargo:rerun-if-changed={}", src.display());
-
     match env::var_os("BUFPOOL_LIB_DIR") {
         Some(dir) if !dir.is_empty() => link_prebuilt(Path::new(&dir)),
-        _ => build_and_link(&cc, &sources, &src, &include, &out),
+        _ => {
+            let sources = c_sources(&src);
+            // A directory: cargo rescans it (every file's mtime), so an
+            // edited, added or removed file reruns this script.
+            println!("cargo:rerun-if-changed={}", src.display());
+            let cflags = tool("CFLAGS", DEFAULT_CFLAGS);
+            build_and_link(&cc, &cflags, &sources, &src, &include, &out)
+        }
     }
     // glibc >= 2.34 has pthreads in libc; older ones need it named.
     println!("cargo:rustc-link-lib=pthread");
@@ -49,7 +55,8 @@ fn main() {
     probe_layout(&cc, &manifest, &include, &out);
 }
 
-/// `$VAR` split on whitespace (so `CC="gcc -m64"` works), else `default`.
+/// `$VAR` split on whitespace (so `CC="gcc -m64"` works), else `default`
+/// (also when it is empty).
 fn tool(var: &str, default: &str) -> Vec<OsString> {
     let v = env::var(var).ok().filter(|s| !s.trim().is_empty());
     let v = v.unwrap_or_else(|| default.to_string());
@@ -64,7 +71,14 @@ fn command(tool: &[OsString]) -> Command {
 
 fn c_sources(src: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(src)
-        .unwrap_or_else(|e| panic!("bufpool build: cannot read {}: {e}", src.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "bufpool build: cannot read the crate's copy of the C sources, {}: {e} \
+                 (in a checkout of the bufpool repository, `make rust-sync` writes it; \
+                 or set BUFPOOL_LIB_DIR to a directory with a prebuilt libbufpool.a)",
+                src.display()
+            )
+        })
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .collect();
@@ -95,7 +109,14 @@ fn link_prebuilt(dir: &Path) {
     }
 }
 
-fn build_and_link(cc: &[OsString], sources: &[PathBuf], src: &Path, include: &Path, out: &Path) {
+fn build_and_link(
+    cc: &[OsString],
+    cflags: &[OsString],
+    sources: &[PathBuf],
+    src: &Path,
+    include: &Path,
+    out: &Path,
+) {
     let objdir = out.join("obj");
     fs::create_dir_all(&objdir).expect("create OUT_DIR/obj");
     // cargo's -j for build scripts; the C files compile that many at a time.
@@ -106,7 +127,7 @@ fn build_and_link(cc: &[OsString], sources: &[PathBuf], src: &Path, include: &Pa
     for s in sources {
         let obj = objdir.join(s.file_stem().unwrap()).with_extension("o");
         let mut c = command(cc);
-        c.args(CFLAGS).arg("-I").arg(include).arg("-I").arg(src);
+        c.args(NEEDED_CFLAGS).args(cflags).arg("-I").arg(include).arg("-I").arg(src);
         c.arg("-c").arg(s).arg("-o").arg(&obj).stdin(Stdio::null());
         let child = c.spawn().unwrap_or_else(|e| panic!("bufpool build: cannot run {:?}: {e}", cc[0]));
         running.push((s.clone(), child));

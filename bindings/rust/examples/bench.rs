@@ -13,7 +13,10 @@
 //!
 //! Every cell is the median of interleaved rounds (each round runs every
 //! implementation once per n, in an order that rotates between rounds),
-//! after a warm-up round.  Prints a markdown table.
+//! after a warm-up round.  Prints a markdown table, then each wrapper's
+//! ratio to the C API: per round (the two measured moments apart, so a
+//! busy machine slows both), the median of those ratios and their spread
+//! (the middle half of the rounds, and the extremes).
 
 use bufpool::compat::bufpool::{BufPool, BufPoolCfg};
 use bufpool::compat::utils::BufferSize;
@@ -71,6 +74,8 @@ struct Subjects {
 }
 
 const NAMES: [&str; 4] = ["bufpool::Pool", "compat::BufPool", "C API (ffi)", "Vec<u8> + atomic budget"];
+/// The index of the C API in NAMES.
+const C_API: usize = 2;
 
 impl Subjects {
     /// `iters` roundtrips of `n` buffers through implementation `which`;
@@ -126,9 +131,15 @@ impl Drop for Subjects {
 }
 
 fn median(v: &mut [f64]) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// The q-quantile (0 ..= 1) of `v`, interpolated between neighbours.
+fn quantile(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+    let x = q * (v.len() - 1) as f64;
+    let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (x - lo as f64)
 }
 
 fn main() {
@@ -179,8 +190,25 @@ fn main() {
     println!();
     for (ni, &n) in NS.iter().enumerate() {
         print!("| {n} |");
-        for v in samples[ni].iter_mut() {
+        for v in samples[ni].clone().iter_mut() {
             print!(" {:.1} |", median(v));
+        }
+        println!();
+    }
+
+    println!();
+    println!("ratio to the C API, per round: median [middle half] (min .. max)");
+    println!();
+    println!("| n | {} | {} |", NAMES[0], NAMES[1]);
+    println!("|--:|--:|--:|");
+    for (ni, &n) in NS.iter().enumerate() {
+        print!("| {n} |");
+        for which in [0, 1] {
+            let mut r: Vec<f64> =
+                samples[ni][which].iter().zip(&samples[ni][C_API]).map(|(w, c)| w / c).collect();
+            let (q1, q3) = (quantile(&mut r, 0.25), quantile(&mut r, 0.75));
+            let (lo, hi) = (r[0], r[r.len() - 1]);
+            print!(" {:.2}x [{q1:.2} .. {q3:.2}] ({lo:.2} .. {hi:.2}) |", median(&mut r));
         }
         println!();
     }

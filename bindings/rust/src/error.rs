@@ -91,9 +91,17 @@ impl Error {
     }
 }
 
-/// `rc == 0` is Ok, a negative errno is the error.
+/// `rc == 0` is Ok, a negative errno is the error.  Inline, with the error
+/// made out of line: the success path of an allocation is one comparison.
+#[inline]
 pub(crate) fn check(rc: i32) -> Result<(), Error> {
-    if rc == 0 { Ok(()) } else { Err(Error::from_code(rc)) }
+    if rc == 0 { Ok(()) } else { Err(failed(rc)) }
+}
+
+#[cold]
+#[inline(never)]
+fn failed(rc: i32) -> Error {
+    Error::from_code(rc)
 }
 
 impl fmt::Display for Error {

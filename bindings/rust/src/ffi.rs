@@ -62,21 +62,33 @@ pub struct bufpool_config {
     pub flags: c_uint,
 }
 
-/// `bufpool_stats`.
+/// `bufpool_stats`: see [`Stats`](crate::Stats) for each field.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct bufpool_stats {
+    /// Bytes per buffer.
     pub buffer_size: usize,
+    /// The budget now, in bytes.
     pub max_memory: usize,
+    /// Bytes of live allocations.
     pub in_use_bytes: usize,
+    /// The highest `in_use_bytes`, as sampled.
     pub peak_in_use_bytes: usize,
+    /// Released memory kept for reuse; it counts in the budget.
     pub cached_bytes: usize,
+    /// Live allocations.
     pub live_allocations: usize,
+    /// Requests waiting now: blocked calls plus pending async waiters.
     pub waiters: usize,
+    /// Requests granted.
     pub total_allocations: u64,
+    /// Requests that had to wait.
     pub total_waits: u64,
+    /// Time blocked calls spent waiting, in nanoseconds.
     pub total_wait_ns: u64,
+    /// Requests not granted, whatever the error.
     pub total_failures: u64,
+    /// Region mode: the longest run of free buffers, in buffers; else 0.
     pub largest_free_run: usize,
 }
 
@@ -84,34 +96,56 @@ pub struct bufpool_stats {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct iovec {
+    /// The first byte.
     pub iov_base: *mut c_void,
+    /// The length in bytes.
     pub iov_len: usize,
 }
 
 // Linux's errno values (every architecture but alpha, mips, parisc and
 // sparc, which bufpool does not target); the layout test checks them
 // against <errno.h>.
+/// `EPERM`: the system refused to lock a region.
 pub const EPERM: c_int = 1;
+/// `E2BIG`: a request larger than the whole budget.
 pub const E2BIG: c_int = 7;
+/// `EBADF`: an async waiter inherited across `fork()`.
 pub const EBADF: c_int = 9;
+/// `EAGAIN`: the request would wait.
 pub const EAGAIN: c_int = 11;
+/// `ENOMEM`: out of memory.
 pub const ENOMEM: c_int = 12;
+/// `EINVAL`: an argument out of range.
 pub const EINVAL: c_int = 22;
+/// `ERANGE`: an allocation larger than a region piece has no `buf_index`.
 pub const ERANGE: c_int = 34;
+/// `ENOTSUP`: a region call on a pool without `BUFPOOL_REGION`.
 pub const ENOTSUP: c_int = 95;
+/// `ETIMEDOUT`: a timed request ran out of time.
 pub const ETIMEDOUT: c_int = 110;
+/// `ECANCELED`: the pool was shut down.
 pub const ECANCELED: c_int = 125;
 
+// One line each, from include/bufpool.h; the man page of the same name has
+// the contract.
 unsafe extern "C" {
+    /// The library's version, `MAJOR * 10000 + MINOR * 100 + PATCH`.
     pub fn bufpool_version() -> c_int;
+    /// A static message for a return code (0 or a negative errno).
     pub fn bufpool_strerror(err: c_int) -> *const c_char;
 
+    /// Create a pool.  Never blocks.
     pub fn bufpool_create(pool: *mut *mut bufpool, cfg: *const bufpool_config) -> c_int;
+    /// Fail every waiting and every later request with `-ECANCELED`.
     pub fn bufpool_shutdown(pool: *mut bufpool);
+    /// Shut down, wait for every allocation and blocked call, free the pool.
     pub fn bufpool_destroy(pool: *mut bufpool);
 
+    /// Allocate `n` contiguous buffers, blocking while the budget is short.
     pub fn bufpool_allocate(pool: *mut bufpool, n: usize, out: *mut *mut bufpool_alloc) -> c_int;
+    /// As `bufpool_allocate`, never blocking: `-EAGAIN` when it would wait.
     pub fn bufpool_try_allocate(pool: *mut bufpool, n: usize, out: *mut *mut bufpool_alloc) -> c_int;
+    /// As `bufpool_allocate`, waiting at most `timeout_ns`: `-ETIMEDOUT`.
     pub fn bufpool_allocate_timeout(
         pool: *mut bufpool,
         n: usize,
@@ -119,24 +153,41 @@ unsafe extern "C" {
         out: *mut *mut bufpool_alloc,
     ) -> c_int;
 
+    /// The first buffer; buffer `i` is at `first + i * buffer_size`.
     pub fn bufpool_alloc_first(a: *const bufpool_alloc) -> *mut c_void;
+    /// The number of buffers, `n`.
     pub fn bufpool_alloc_length(a: *const bufpool_alloc) -> usize;
+    /// `n * buffer_size`.
     pub fn bufpool_alloc_bytes(a: *const bufpool_alloc) -> usize;
+    /// Buffer `i`, or NULL when `i >= n`.
     pub fn bufpool_alloc_buffer(a: *const bufpool_alloc, i: usize) -> *mut c_void;
+    /// Take one more reference; returns `a`.
     pub fn bufpool_alloc_retain(a: *mut bufpool_alloc) -> *mut bufpool_alloc;
+    /// Drop one reference; the last one gives the memory back.
     pub fn bufpool_alloc_release(a: *mut bufpool_alloc);
+    /// Region mode: the byte offset from the region's base; else `SIZE_MAX`.
     pub fn bufpool_alloc_offset(a: *const bufpool_alloc) -> usize;
 
+    /// Change the budget.
     pub fn bufpool_set_max_memory(pool: *mut bufpool, max_memory: usize) -> c_int;
+    /// A snapshot of the counters.
     pub fn bufpool_get_stats(pool: *mut bufpool, out: *mut bufpool_stats);
+    /// Region mode: the whole region as one iovec.
     pub fn bufpool_region(pool: *mut bufpool, out: *mut iovec) -> c_int;
+    /// Region mode: the region in pieces of at most 1 GiB.
     pub fn bufpool_region_iovecs(pool: *mut bufpool, iov: *mut iovec, max: c_uint) -> c_int;
+    /// Region mode: the index of the piece that holds all of `a`.
     pub fn bufpool_alloc_buf_index(a: *const bufpool_alloc) -> c_int;
 
+    /// Create an async waiter with its own eventfd.
     pub fn bufpool_waiter_create(pool: *mut bufpool, out: *mut *mut bufpool_waiter) -> c_int;
+    /// The waiter's fd: readable once a retry may succeed.
     pub fn bufpool_waiter_fd(w: *const bufpool_waiter) -> c_int;
+    /// Try to allocate; on `-EAGAIN` the waiter is pending for `n`.
     pub fn bufpool_waiter_allocate(w: *mut bufpool_waiter, n: usize, out: *mut *mut bufpool_alloc) -> c_int;
+    /// Drop the pending request.
     pub fn bufpool_waiter_cancel(w: *mut bufpool_waiter);
+    /// Cancel, close the fd and free the waiter.
     pub fn bufpool_waiter_destroy(w: *mut bufpool_waiter);
 }
 

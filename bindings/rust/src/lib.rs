@@ -1,62 +1,97 @@
-//! Rust bindings to **bufpool**, a low-latency, memory-budgeted pool of
-//! fixed-size buffers with backpressure (the C library of this repository,
-//! built and linked statically by this crate's build script).
+//! A memory-budgeted pool of fixed-size buffers with backpressure, for
+//! Linux: Rust bindings to the **bufpool** C library, which this crate
+//! carries (`csrc/`) and builds and links statically itself (see
+//! "Building" below).  No dependency beyond std.
+//!
+//! A [`Pool`] hands out allocations of `n` contiguous buffers of one size,
+//! and never more bytes at once than its budget: a request that does not
+//! fit waits ([`Pool::allocate`]), fails at once ([`Pool::try_allocate`]),
+//! waits at most a while ([`Pool::allocate_timeout`]), or is signalled
+//! through a file descriptor ([`Waiter`]), until releases make room.
+//! Allocation and release are fast (per-thread caches; an allocate+release
+//! roundtrip costs about what the C call costs, a few nanoseconds).
 //!
 //! Two APIs:
 //!
 //! - the crate's own: [`Pool`], [`Alloc`], [`SharedAlloc`], [`Waiter`],
-//!   with every C error as an [`Error`] value;
+//!   with every C error as an [`Error`] value, and allocations that behave
+//!   as byte buffers (`Deref<Target = [u8]>`, [`std::io::Write`] and
+//!   [`std::io::Read`], [`std::io::IoSlice`] views, zero-copy shared
+//!   slices);
 //! - [`compat`]: the original's API, frozen-core 0.0.30's `bufpool` module
 //!   (`BufPool`, `BufPoolCfg`, `BufPoolAllocation`, ...), for code written
 //!   against it.
 //!
 //! ```
 //! use bufpool::{Config, Error, Pool};
+//! use std::io::Write;
 //!
-//! # fn main() -> Result<(), Error> {
-//! let pool = Pool::new(Config::new(4096, 64 << 20))?;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::new(Config::new(4096, 64 << 20))?; // 4 KiB buffers, 64 MiB budget
 //! let mut a = pool.allocate(16)?;            // blocks while the budget is short
-//! assert_eq!((a.len(), a.bytes()), (16, 16 * 4096));
-//! a.as_mut_slice().fill(0);
+//! assert_eq!((a.buffer_count(), a.byte_len()), (16, 16 * 4096));
+//! a.fill(0);                                 // Deref(Mut) to all the bytes
 //! a.buffer_mut(3).unwrap()[0] = 1;           // buffer 3: bytes 3*4096 .. 4*4096
-//! assert_eq!(a.as_slice()[3 * 4096], 1);
+//! assert_eq!(a[3 * 4096], 1);
 //!
-//! let shared = a.into_shared();              // read-only from here on
-//! let reader = shared.clone();               // bufpool_alloc_retain
-//! std::thread::spawn(move || assert_eq!(reader.buffer(3).unwrap()[0], 1)).join().unwrap();
-//! drop(shared);                              // the last handle: memory back, waiters woken
+//! a.clear();
+//! write!(a, "GET / HTTP/1.1\r\n")?;          // io::Write appends: the filled length
+//! let req = a.freeze();                      // shared, read-only: the filled bytes
+//! let reader = req.clone();                  // bufpool_alloc_retain
+//! std::thread::spawn(move || assert_eq!(&reader[..3], b"GET")).join().unwrap();
+//! let path = req.slice(4..5);                // a view of part of it, no copy
+//! drop(req);
+//! assert_eq!(&*path, b"/");
+//! drop(path);                                // the last handle: memory back, waiters woken
 //!
 //! assert_eq!(pool.try_allocate(1 << 20).unwrap_err(), Error::TooBig);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! # Lifetimes: allocations keep their pool alive
+//! # Building
 //!
-//! The C pool lives in an `Arc`'d inner handle.  [`Pool`] is a clone of it,
-//! and so is every [`Alloc`], [`SharedAlloc`] and [`Waiter`]:
-//! `bufpool_destroy` runs when the last of them drops.  Use after destroy is
-//! therefore impossible in safe code, and dropping a `Pool` never blocks
-//! (the C destroy runs when nothing of the pool is left, so it has nothing
-//! to wait for).
+//! The build script compiles the crate's copy of the C library
+//! (`csrc/src/*.c`, `csrc/include/bufpool.h`) with `$CC` (else `cc`): the
+//! flags the library needs (`-std=gnu11 -fPIC -fvisibility=hidden
+//! -pthread`), then `$CFLAGS` (else `-O2`); `ar` is `$AR` (else `ar`).  It
+//! reads nothing outside the crate's directory, so the crate builds the same
+//! from a checkout, a copy, a `cargo vendor` directory or a registry.  With
+//! `BUFPOOL_LIB_DIR` set, it links the `libbufpool.a` (else `libbufpool.so`)
+//! found there instead and compiles no C source.  Linux only.
 //!
-//! Why not borrow the pool (`Alloc<'pool>`) instead?  Allocations are made
-//! to travel: handed to another thread (`std::thread::spawn` and async
+//! # Lifetimes: no allocation outlives its pool
+//!
+//! [`Pool`] and [`Waiter`] are counted handles to the C pool (`Clone` on a
+//! `Pool` is an atomic increment).  An allocation ([`Alloc`],
+//! [`SharedAlloc`]) is not a handle: it costs no atomic operation of its
+//! own, and an allocate+release roundtrip through `Pool` runs at the C
+//! call's speed (the bench example measures it:
+//! `cargo run --release --example bench`).  Yet it may outlive every handle:
+//! when the last `Pool` and `Waiter` drop, the pool takes no new request,
+//! and `bufpool_destroy` frees it once its last allocation is released.
+//! The drop never blocks: with allocations still out (perhaps held by the
+//! dropping thread itself), the destroy waits for them on a thread of its
+//! own, named `bufpool-destroy`, that ends with it.  So use after destroy is
+//! impossible in safe code, and dropping a `Pool` never waits.  (Should the
+//! system refuse that thread, the pool is left alive: its allocations stay
+//! valid, and its memory is not given back.)
+//!
+//! Why not borrow the pool (`Alloc<'pool>`)?  Allocations are made to
+//! travel: handed to another thread (`std::thread::spawn` and async
 //! runtimes want `'static`), kept in a queue, in an io_uring request's
 //! state, in a struct without a lifetime parameter.  A borrow would forbid
-//! all of that or force scoped threads everywhere.  The price of the `Arc`
-//! is one uncontended atomic increment per allocation and one decrement per
-//! release (the bench example measures the whole roundtrip:
-//! `cargo run --release --example bench`).  [`compat::bufpool::BufPool`]
-//! keeps the original's model instead: the pool's drop blocks until its
-//! allocations are gone.
+//! all of that or force scoped threads everywhere.
+//! [`compat::bufpool::BufPool`] keeps the original's model instead: the
+//! pool's drop blocks until its allocations are gone.
 //!
 //! # Unique and shared handles
 //!
 //! A fresh allocation is an [`Alloc`], the only handle to its memory: it
-//! gives `&[u8]` and, through `&mut self`, `&mut [u8]`.  It is not
-//! `Clone`.  Sharing goes through [`Alloc::into_shared`], which consumes it
-//! and returns a [`SharedAlloc`]: `Clone` on that takes a C reference
+//! derefs to `[u8]` and, through `&mut self`, to `&mut [u8]`.  It is not
+//! `Clone`.  Sharing goes through [`Alloc::into_shared`] (or
+//! [`Alloc::freeze`]), which consumes it and returns a [`SharedAlloc`]:
+//! `Clone` and [`SharedAlloc::slice`] on that take a C reference
 //! (`bufpool_alloc_retain`), and no `SharedAlloc` gives `&mut`.  So once a
 //! second handle can exist, none can write, and that is a property of the
 //! types, not a runtime check.  (A `Clone` on `Alloc` would have to return
@@ -67,6 +102,14 @@
 //! let a = pool.allocate(1)?;
 //! let s = a.into_shared();
 //! s.as_mut_slice()[0] = 1; // no such method: a shared handle only reads
+//! # Ok(()) }
+//! ```
+//!
+//! ```compile_fail,E0596
+//! # fn f(pool: &bufpool::Pool) -> Result<(), bufpool::Error> {
+//! let a = pool.allocate(1)?;
+//! let mut s = a.into_shared();
+//! s[0] = 1; // it derefs to `[u8]`, not mutably
 //! # Ok(()) }
 //! ```
 //!
@@ -134,6 +177,7 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
 mod alloc;
@@ -147,6 +191,11 @@ pub use alloc::{Alloc, IoVec, SharedAlloc};
 pub use error::Error;
 pub use pool::{Config, Pool, Stats};
 pub use waiter::Waiter;
+
+/// README.md's Rust examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// The version of the C library linked, `MAJOR * 10000 + MINOR * 100 +
 /// PATCH` (`bufpool_version`).

@@ -7,7 +7,7 @@ use crate::waiter::Waiter;
 use std::fmt;
 use std::os::raw::c_uint;
 use std::ptr::{self, NonNull};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
 /// What a pool is made of: the buffer size, the budget, and the mode flags
@@ -68,24 +68,40 @@ impl Config {
 
 /// A snapshot of a pool's counters (`bufpool_get_stats(3)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// The counters are summed from per-thread parts without stopping the
+/// threads, so a snapshot taken while others allocate is not one instant;
+/// the budget figures are exact.
 pub struct Stats {
+    /// Bytes per buffer.
     pub buffer_size: usize,
+    /// The budget now, in bytes ([`Pool::set_max_memory`] changes it).
     pub max_memory: usize,
-    /// Bytes of live allocations.
+    /// Bytes of live allocations (not yet released for the last time).
     pub in_use_bytes: usize,
+    /// The highest `in_use_bytes` since the pool was created, as sampled
+    /// (whenever the budget is charged, a waiter is served, or stats are
+    /// read): never below this snapshot's `in_use_bytes`.
     pub peak_in_use_bytes: usize,
-    /// Released memory kept for reuse; it counts in the budget.
+    /// Released memory kept for quick reuse, and memory set aside for FIFO
+    /// waiters that have not collected it; it counts in the budget
+    /// (`in_use_bytes + cached_bytes <= max_memory`, after a shrink once
+    /// enough is released).
     pub cached_bytes: usize,
+    /// The number of live allocations (a [`SharedAlloc`](crate::SharedAlloc)
+    /// and its clones are one).
     pub live_allocations: usize,
     /// Requests waiting now: blocked calls plus pending async waiters.
     pub waiters: usize,
-    /// Requests granted.
+    /// Requests granted since the pool was created.
     pub total_allocations: u64,
-    /// Requests that had to wait.
+    /// Requests that had to wait, each counted once (a blocking or timed
+    /// call that queued, a [`Waiter`] request that became pending).
     pub total_waits: u64,
     /// Time blocked calls spent waiting, in nanoseconds.
     pub total_wait_ns: u64,
-    /// Requests not granted, whatever the error.
+    /// Requests not granted, whatever the error ([`Error::WouldBlock`]
+    /// included).
     pub total_failures: u64,
     /// Region mode: the longest run of free buffers, in buffers; else 0.
     pub largest_free_run: usize,
@@ -110,43 +126,171 @@ impl From<ffi::bufpool_stats> for Stats {
     }
 }
 
-/// The C pool, owned.  Every [`Pool`], [`Alloc`], [`SharedAlloc`](crate::SharedAlloc)
-/// and [`Waiter`] holds an `Arc` of it, so `bufpool_destroy` runs exactly
-/// once, when the last of them drops: by then no allocation is live, no
-/// call is blocked and no waiter exists, which is what destroy requires.
+/// The C pool, shared by the handles that may start calls on it: every
+/// [`Pool`] and [`Waiter`] holds a [`Handle`] (a count in `handles`).
+/// Allocations hold a plain pointer to it, uncounted: no atomic operation
+/// per allocation.
+///
+/// When the last handle drops, no call can start on the pool any more, and
+/// [`close`] destroys it: at once when no allocation is live, else on a
+/// thread of its own, where `bufpool_destroy` waits for the allocations
+/// still out (the dropping thread may hold some, and may release them only
+/// later).  The `Inner` is freed after `bufpool_destroy` returns, so an
+/// allocation may read it (`buffer_size`, `handles`) as long as it lives.
 pub(crate) struct Inner {
     pub(crate) raw: NonNull<ffi::bufpool>,
     pub(crate) buffer_size: usize,
+    /// Live [`Handle`]s.  Once 0 it never rises again ([`Handle::upgrade`]).
+    handles: AtomicUsize,
+}
+
+/// A counted reference to an [`Inner`]: what [`Pool`] and [`Waiter`] hold.
+pub(crate) struct Handle {
+    inner: NonNull<Inner>,
 }
 
 // SAFETY: the C pool is not tied to the thread that created it, and every
 // bufpool_* function on a pool is thread-safe (bufpool(3), THREAD SAFETY),
-// except bufpool_destroy, which only Inner::drop calls, when no other handle
-// to the pool is left (the Arc's count reached zero).  So an Inner may move
-// to, and be used through `&Inner` from, any thread.
-unsafe impl Send for Inner {}
-// SAFETY: see Send: through `&Inner` only the thread-safe functions are
-// called.
-unsafe impl Sync for Inner {}
+// except bufpool_destroy, which only `close` calls, once the last handle has
+// dropped (no call can start after that) and no allocation can start a call
+// either (destroy waits for them, on another thread when some are live).
+// The count is atomic.  So a Handle may move to, and be used through
+// `&Handle` from, any thread.
+unsafe impl Send for Handle {}
+// SAFETY: see Send: through `&Handle` only the thread-safe functions are
+// called and the count is changed atomically.
+unsafe impl Sync for Handle {}
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // SAFETY: the last handle is gone: nothing can be using the pool.
-        // destroy would wait for live allocations, but there are none (each
-        // holds an Arc of this Inner).
-        unsafe { ffi::bufpool_destroy(self.raw.as_ptr()) }
+impl Handle {
+    fn new(raw: NonNull<ffi::bufpool>, buffer_size: usize) -> Handle {
+        let inner = Box::new(Inner { raw, buffer_size, handles: AtomicUsize::new(1) });
+        Handle { inner: NonNull::from(Box::leak(inner)) }
     }
+
+    #[inline]
+    pub(crate) fn inner(&self) -> &Inner {
+        // SAFETY: a handle keeps the Inner alive (it is freed only after the
+        // count has dropped to 0 and bufpool_destroy has returned).
+        unsafe { self.inner.as_ref() }
+    }
+
+    /// The pointer allocations keep.
+    #[inline]
+    pub(crate) fn ptr(&self) -> NonNull<Inner> {
+        self.inner
+    }
+
+    /// A new handle, unless the last one has dropped already (then the pool
+    /// is being destroyed and no call may start on it).
+    ///
+    /// SAFETY: `inner` is alive: the caller holds an allocation of it (the
+    /// Inner is freed only after bufpool_destroy, which waits for it).
+    pub(crate) unsafe fn upgrade(inner: NonNull<Inner>) -> Option<Handle> {
+        // SAFETY: the caller's promise.
+        let count = unsafe { &inner.as_ref().handles };
+        // As Arc's Weak::upgrade: only from a count above 0, so a pool whose
+        // last handle dropped is never brought back.  Acquire: pairs with
+        // the Release of the handle drops, as Arc does.
+        count
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                if n == 0 {
+                    return None;
+                }
+                assert!(n < isize::MAX as usize, "bufpool: too many pool handles");
+                Some(n + 1)
+            })
+            .ok()
+            .map(|_| Handle { inner })
+    }
+}
+
+impl Clone for Handle {
+    #[inline]
+    fn clone(&self) -> Handle {
+        // Relaxed, as Arc::clone: the new handle comes from a live one, so the
+        // count cannot reach 0 meanwhile.
+        let old = self.inner().handles.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            std::process::abort(); // as Arc: a count this high is a leak loop
+        }
+        Handle { inner: self.inner }
+    }
+}
+
+impl Drop for Handle {
+    #[inline]
+    fn drop(&mut self) {
+        // Release, then Acquire for the last one, as Arc: every use of the
+        // pool through other handles happens before the destroy.
+        if self.inner().handles.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        close(self.inner);
+    }
+}
+
+/// A pointer that may move to the destroying thread.
+struct Closing(NonNull<Inner>);
+// SAFETY: nothing else uses the pool's handles any more (the count is 0);
+// the C destroy may run on any thread.
+unsafe impl Send for Closing {}
+
+impl Closing {
+    /// Destroy the C pool (waiting for its live allocations), then free the
+    /// Inner.
+    fn destroy(self) {
+        // SAFETY: the last handle dropped, so no call starts on the pool any
+        // more; the allocations still live only release (and retain, and read
+        // their own headers and the Inner), which bufpool_destroy waits for.
+        // The Inner was made by Box::new in Handle::new, and after destroy
+        // returns nothing reads it: every allocation is gone.
+        unsafe {
+            ffi::bufpool_destroy(self.0.as_ref().raw.as_ptr());
+            drop(Box::from_raw(self.0.as_ptr()));
+        }
+    }
+}
+
+/// The last handle of `inner` dropped: destroy the C pool without blocking
+/// this thread.
+#[cold]
+fn close(inner: NonNull<Inner>) {
+    let c = Closing(inner);
+    let mut s = ffi::bufpool_stats::default();
+    // SAFETY: the pool is alive (destroy has not run) and `s` is writable.
+    unsafe { ffi::bufpool_get_stats(c.0.as_ref().raw.as_ptr(), &mut s) };
+    if s.live_allocations == 0 {
+        // Nothing to wait for: no handle is left to allocate with, and every
+        // allocation made through one is counted in the sum (its counter
+        // was written before that handle's drop, which happens before this).
+        // This relies on live_allocations never reading 0 while such an
+        // allocation is live (bufpool_get_stats(3): concurrent releases can
+        // only make it read higher); tests/lifetimes.rs holds one across a
+        // drop, so an inline destroy would hang it.
+        c.destroy();
+        return;
+    }
+    // Allocations are out, maybe held by this very thread: bufpool_destroy
+    // waits for them on a thread of its own, so that dropping a Pool never
+    // blocks.  Should no thread be available, the pool is left alive (its
+    // allocations stay valid; its memory is not given back).
+    let _ = std::thread::Builder::new()
+        .name("bufpool-destroy".into())
+        .stack_size(64 << 10)
+        .spawn(move || c.destroy());
 }
 
 /// A memory-budgeted pool of fixed-size buffers with backpressure.
 ///
 /// `Pool` is a cheap handle (`Clone` shares the same pool) and is `Send`
-/// and `Sync`: one pool serves any number of threads.  The C pool is
-/// destroyed when the last `Pool`, [`Alloc`], [`SharedAlloc`](crate::SharedAlloc)
-/// or [`Waiter`] of it drops, so no allocation can outlive it.
+/// and `Sync`: one pool serves any number of threads.  When the last `Pool`
+/// and [`Waiter`] of it have dropped, the C pool is destroyed once its last
+/// allocation is released; the drop never blocks (see the crate docs,
+/// "Lifetimes").
 #[derive(Clone)]
 pub struct Pool {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) handle: Handle,
 }
 
 impl Pool {
@@ -166,16 +310,17 @@ impl Pool {
         // SAFETY: both pointers are valid for the call; the config is read only.
         check(unsafe { ffi::bufpool_create(&mut raw, &c) })?;
         let raw = NonNull::new(raw).expect("bufpool_create returned 0 and no pool");
-        Ok(Pool { inner: Arc::new(Inner { raw, buffer_size: cfg.buffer_size }) })
+        Ok(Pool { handle: Handle::new(raw, cfg.buffer_size) })
     }
 
+    #[inline]
     fn raw(&self) -> *mut ffi::bufpool {
-        self.inner.raw.as_ptr()
+        self.handle.inner().raw.as_ptr()
     }
 
     /// Bytes per buffer.
     pub fn buffer_size(&self) -> usize {
-        self.inner.buffer_size
+        self.handle.inner().buffer_size
     }
 
     #[inline]
@@ -183,7 +328,7 @@ impl Pool {
         check(rc)?;
         // SAFETY: rc == 0: `a` is a live allocation of this pool whose one
         // reference is now ours.
-        Ok(unsafe { Alloc::from_raw(&self.inner, a, n) })
+        Ok(unsafe { Alloc::from_raw(self.handle.ptr(), a, n) })
     }
 
     /// `n` contiguous buffers, blocking while the budget is short.
@@ -195,7 +340,7 @@ impl Pool {
     #[inline]
     pub fn allocate(&self, n: usize) -> Result<Alloc, Error> {
         let mut a = ptr::null_mut();
-        // SAFETY: the pool is alive (we hold an Arc of it) and `a` is writable.
+        // SAFETY: the pool is alive (we hold a handle) and `a` is writable.
         let rc = unsafe { ffi::bufpool_allocate(self.raw(), n, &mut a) };
         self.finish(rc, a, n)
     }
@@ -281,15 +426,15 @@ impl Pool {
     /// [`Waiter`].  Errors: [`Error::OutOfMemory`], or the eventfd's errno
     /// as [`Error::Other`] (`EMFILE`, `ENFILE`).
     pub fn waiter(&self) -> Result<Waiter, Error> {
-        Waiter::new(&self.inner)
+        Waiter::new(self.handle.clone())
     }
 }
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
-            .field("pool", &self.inner.raw)
-            .field("buffer_size", &self.inner.buffer_size)
+            .field("pool", &self.handle.inner().raw)
+            .field("buffer_size", &self.handle.inner().buffer_size)
             .finish_non_exhaustive()
     }
 }

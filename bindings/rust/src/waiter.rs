@@ -3,11 +3,10 @@
 use crate::alloc::Alloc;
 use crate::error::{Error, check};
 use crate::ffi;
-use crate::pool::{Inner, Pool};
+use crate::pool::{Handle, Pool};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr::{self, NonNull};
-use std::sync::Arc;
 
 /// An async waiter (`bufpool_waiter_create(3)`): allocation that never
 /// blocks, with a file descriptor to poll for when to try again.
@@ -68,7 +67,7 @@ use std::sync::Arc;
 ///         Err(e) => return Err(e),
 ///     }
 /// };
-/// assert_eq!(alloc.len(), 2);
+/// assert_eq!(alloc.buffer_count(), 2);
 /// assert!(polls >= 1);
 /// releaser.join().unwrap();
 /// # Ok(())
@@ -81,28 +80,28 @@ use std::sync::Arc;
 pub struct Waiter {
     raw: NonNull<ffi::bufpool_waiter>,
     fd: RawFd,
-    pool: Arc<Inner>,
+    pool: Handle,
 }
 
 // SAFETY: a waiter is not tied to the thread that created it: one thread
 // at a time must drive it (bufpool(3)), which `&mut self` on every call that
 // changes it (allocate, cancel, drop) guarantees wherever it moves.  The
-// pool handle is an Arc of a Send + Sync Inner.
+// pool handle is Send + Sync.
 unsafe impl Send for Waiter {}
 // SAFETY: through `&Waiter` only the fd number (cached at creation, it never
-// changes) and `pool()` (an Arc clone) are reachable; no C call is made.
+// changes) and `pool()` (a handle clone) are reachable; no C call is made.
 unsafe impl Sync for Waiter {}
 
 impl Waiter {
-    pub(crate) fn new(pool: &Arc<Inner>) -> Result<Waiter, Error> {
+    pub(crate) fn new(pool: Handle) -> Result<Waiter, Error> {
         let mut w = ptr::null_mut();
-        // SAFETY: the pool is alive (we hold an Arc of it) and `w` is writable.
-        check(unsafe { ffi::bufpool_waiter_create(pool.raw.as_ptr(), &mut w) })?;
+        // SAFETY: the pool is alive (we hold a handle) and `w` is writable.
+        check(unsafe { ffi::bufpool_waiter_create(pool.inner().raw.as_ptr(), &mut w) })?;
         let raw = NonNull::new(w).expect("bufpool_waiter_create returned 0 and no waiter");
         // SAFETY: `raw` is a live waiter.
         let fd = unsafe { ffi::bufpool_waiter_fd(raw.as_ptr()) };
         assert!(fd >= 0, "a live waiter without an fd");
-        Ok(Waiter { raw, fd, pool: Arc::clone(pool) })
+        Ok(Waiter { raw, fd, pool })
     }
 
     /// Try to allocate `n` buffers; never blocks.  [`Error::WouldBlock`]
@@ -118,7 +117,7 @@ impl Waiter {
         check(unsafe { ffi::bufpool_waiter_allocate(self.raw.as_ptr(), n, &mut a) })?;
         // SAFETY: success: `a` is a live allocation of our pool and its
         // reference is ours.
-        Ok(unsafe { Alloc::from_raw(&self.pool, a, n) })
+        Ok(unsafe { Alloc::from_raw(self.pool.ptr(), a, n) })
     }
 
     /// Drop the pending request, giving back memory set aside for it.
@@ -129,7 +128,7 @@ impl Waiter {
 
     /// A handle to the waiter's pool.
     pub fn pool(&self) -> Pool {
-        Pool { inner: Arc::clone(&self.pool) }
+        Pool { handle: self.pool.clone() }
     }
 }
 

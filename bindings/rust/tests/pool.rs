@@ -55,9 +55,9 @@ fn bad_configs_are_einval() {
 fn allocation_layout() {
     let p = pool(64, 64 * 64);
     let mut a = p.allocate(16).unwrap();
-    assert_eq!(a.len(), 16);
+    assert_eq!(a.buffer_count(), 16);
     assert!(!a.is_empty());
-    assert_eq!(a.bytes(), 16 * 64);
+    assert_eq!(a.byte_len(), 16 * 64);
     assert_eq!(a.buffer_size(), 64);
     assert_eq!(a.as_slice().len(), 16 * 64);
     assert_eq!(a.as_ptr() as usize % 64, 0, "aligned to min(buffer_size, 4096)");
@@ -123,8 +123,8 @@ fn try_and_timeout() {
     let waited = t.elapsed();
     assert!(waited >= Duration::from_millis(50), "waited only {waited:?}");
     drop(a);
-    assert_eq!(p.try_allocate(16).unwrap().len(), 16);
-    assert_eq!(p.allocate_timeout(16, Duration::MAX).unwrap().len(), 16, "an unbounded timeout");
+    assert_eq!(p.try_allocate(16).unwrap().buffer_count(), 16);
+    assert_eq!(p.allocate_timeout(16, Duration::MAX).unwrap().buffer_count(), 16, "an unbounded timeout");
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn shared_handles_count_references() {
     let s2 = s1.clone();
     let s3 = SharedAlloc::from(p.allocate(1).unwrap());
     assert_eq!(s1.as_ptr(), s2.as_ptr());
-    assert_eq!((s2.len(), s2.bytes(), s2.buffer_size()), (4, 256, 64));
+    assert_eq!((s2.buffer_count(), s2.byte_len(), s2.buffer_size()), (4, 256, 64));
     assert!(s2.as_slice().iter().all(|&b| b == 7));
     assert_eq!(s2.buffer(3).unwrap().len(), 64);
     assert!(s2.buffer(4).is_none());
@@ -188,23 +188,26 @@ fn shared_handles_count_references() {
 
 #[test]
 fn drop_order_pool_first() {
-    // An allocation keeps its pool alive: the pool handle may go first.
+    // An allocation outlives its pool's handles: the pool handle may go first.
     let p = pool(64, 1024);
     let mut a = p.allocate(2).unwrap();
     let w = p.waiter().unwrap();
     drop(p);
     a.as_mut_slice().fill(1);
-    let p2 = a.pool();
+    // The waiter is a handle: the pool still takes requests.
+    let p2 = a.pool().expect("the waiter still holds the pool");
     assert_eq!(p2.stats().live_allocations, 1);
     drop(p2);
     let s = a.into_shared();
     let s2 = s.clone();
     drop(s);
     assert_eq!(s2.as_slice()[127], 1);
-    // The waiter alone still holds the pool, then nothing does.
-    drop(s2);
-    assert_eq!(w.pool().stats().live_allocations, 0);
     drop(w);
+    // No handle is left: the pool is being destroyed, the allocation stays
+    // valid, and no handle can be made from it.
+    assert!(s2.pool().is_none());
+    assert_eq!(s2.as_slice()[127], 1);
+    drop(s2);
 }
 
 #[test]
@@ -219,7 +222,7 @@ fn drop_order_allocations_in_any_order() {
     }
     assert_eq!(p.stats().live_allocations, 0);
     drop(v);
-    assert_eq!(p.allocate(16).unwrap().len(), 16);
+    assert_eq!(p.allocate(16).unwrap().buffer_count(), 16);
 }
 
 #[test]
@@ -260,11 +263,11 @@ fn set_max_memory() {
     let a = p.allocate(20).unwrap();
     // shrinking never revokes a live allocation
     p.set_max_memory(512).unwrap();
-    assert_eq!(a.len(), 20);
+    assert_eq!(a.buffer_count(), 20);
     assert_eq!(p.try_allocate(1).unwrap_err(), Error::WouldBlock);
     assert_eq!(p.allocate(9).unwrap_err(), Error::TooBig);
     drop(a);
-    assert_eq!(p.allocate(8).unwrap().len(), 8);
+    assert_eq!(p.allocate(8).unwrap().buffer_count(), 8);
 }
 
 #[test]
@@ -294,7 +297,7 @@ fn region_mode() {
         assert_eq!(x.buf_index(), Ok(0));
         let off = x.offset().unwrap();
         assert_eq!(off % 4096, 0);
-        assert!(off + x.bytes() <= 1 << 20);
+        assert!(off + x.byte_len() <= 1 << 20);
         assert_eq!(whole.iov_base as usize + off, x.as_ptr() as usize);
     }
     assert_ne!(a.offset(), b.offset());
@@ -339,12 +342,12 @@ fn region_calls_without_region() {
 #[test]
 fn region_flags() {
     let hp = Pool::new(Config { region: true, hugepages: true, ..Config::new(4096, 4 << 20) }).unwrap();
-    assert_eq!(hp.allocate(2).unwrap().len(), 2);
+    assert_eq!(hp.allocate(2).unwrap().buffer_count(), 2);
     // locked: mlock may be refused (EPERM under a zero RLIMIT_MEMLOCK without
     // the capability, ENOMEM over it, EAGAIN when it cannot fault the region
     // in): those are the documented errors.
     match Pool::new(Config { region: true, locked: true, ..Config::new(4096, 64 << 10) }) {
-        Ok(p) => assert_eq!(p.allocate(16).unwrap().len(), 16),
+        Ok(p) => assert_eq!(p.allocate(16).unwrap().buffer_count(), 16),
         Err(e @ (Error::PermissionDenied | Error::WouldBlock | Error::OutOfMemory)) => {
             skip("region locked", &format!("mlock refused: {e}"))
         }
@@ -363,7 +366,7 @@ fn fifo_try_fails_while_anyone_waits() {
     assert_eq!(p.try_allocate(1).unwrap_err(), Error::WouldBlock);
     w.cancel();
     assert_eq!(p.stats().waiters, 0);
-    assert_eq!(p.try_allocate(1).unwrap().len(), 1);
+    assert_eq!(p.try_allocate(1).unwrap().buffer_count(), 1);
     drop(a);
 }
 
@@ -381,7 +384,7 @@ fn waiter_readiness_and_errors() {
     assert!(!readable(w.as_raw_fd()));
     drop(a);
     assert!(readable(w.as_raw_fd()), "a release that fits makes the fd readable");
-    assert_eq!(w.allocate(1).unwrap().len(), 1);
+    assert_eq!(w.allocate(1).unwrap().buffer_count(), 1);
     p.shutdown();
     assert_eq!(w.allocate(1).unwrap_err(), Error::Canceled);
 }

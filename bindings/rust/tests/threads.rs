@@ -29,7 +29,7 @@ fn allocate_blocks_until_a_release() {
     let t = thread::spawn(move || {
         let start = Instant::now();
         let a = p2.allocate(8).unwrap(); // 4 free: must wait
-        (start.elapsed(), a.len())
+        (start.elapsed(), a.buffer_count())
     });
     eventually("the request waits", || p.stats().waiters == 1);
     thread::sleep(Duration::from_millis(100));
@@ -50,7 +50,7 @@ fn timeout_served_by_a_release() {
     let p2 = p.clone();
     let t = thread::spawn(move || {
         let start = Instant::now();
-        let r = p2.allocate_timeout(4, Duration::from_secs(20)).map(|a| a.len());
+        let r = p2.allocate_timeout(4, Duration::from_secs(20)).map(|a| a.buffer_count());
         (r, start.elapsed())
     });
     eventually("the request waits", || p.stats().waiters == 1);
@@ -65,11 +65,11 @@ fn shutdown_cancels_a_blocked_call() {
     let p = pool(64, 1024);
     let held = p.allocate(16).unwrap();
     let p2 = p.clone();
-    let t = thread::spawn(move || p2.allocate(1).map(|a| a.len()));
+    let t = thread::spawn(move || p2.allocate(1).map(|a| a.buffer_count()));
     eventually("the request waits", || p.stats().waiters == 1);
     p.shutdown();
     assert_eq!(t.join().unwrap(), Err(Error::Canceled));
-    assert_eq!(held.len(), 16);
+    assert_eq!(held.buffer_count(), 16);
 }
 
 #[test]
@@ -77,12 +77,12 @@ fn shrink_fails_a_waiter_that_can_never_fit_and_grow_serves_one() {
     let p = pool(64, 1024);
     let held = p.allocate(8).unwrap();
     let (p2, p3) = (p.clone(), p.clone());
-    let big = thread::spawn(move || p2.allocate(12).map(|a| a.len()));
+    let big = thread::spawn(move || p2.allocate(12).map(|a| a.buffer_count()));
     eventually("the request waits", || p.stats().waiters == 1);
     p.set_max_memory(10 * 64).unwrap(); // 12 can never fit now
     assert_eq!(big.join().unwrap(), Err(Error::TooBig));
 
-    let small = thread::spawn(move || p3.allocate(4).map(|a| a.len()));
+    let small = thread::spawn(move || p3.allocate(4).map(|a| a.buffer_count()));
     eventually("the request waits", || p.stats().waiters == 1);
     p.set_max_memory(16 * 64).unwrap(); // now it fits
     assert_eq!(small.join().unwrap(), Ok(4));
@@ -140,7 +140,7 @@ fn shared_alloc_read_by_many_threads_released_by_the_last() {
     }
     let st = p.stats();
     assert_eq!((st.live_allocations, st.in_use_bytes), (0, 0));
-    assert_eq!(p.try_allocate(64).unwrap().len(), 64);
+    assert_eq!(p.try_allocate(64).unwrap().buffer_count(), 64);
 }
 
 #[test]
@@ -154,7 +154,7 @@ fn release_on_another_thread_wakes_a_blocked_caller() {
         drop(s2); // the last reference, released here
     });
     let a = p.allocate(16).unwrap(); // blocks until the other thread's drop
-    assert_eq!(a.len(), 16);
+    assert_eq!(a.buffer_count(), 16);
     dropper.join().unwrap();
 }
 
@@ -176,7 +176,7 @@ fn pool_handle_dropped_while_another_thread_waits() {
     let p = pool(64, 1024);
     let held = p.allocate(16).unwrap();
     let p2 = p.clone();
-    let t = thread::spawn(move || p2.allocate(2).map(|a| a.len()));
+    let t = thread::spawn(move || p2.allocate(2).map(|a| a.buffer_count()));
     eventually("the request waits", || p.stats().waiters == 1);
     drop(p); // the waiting thread's clone keeps the pool
     drop(held); // and the allocation's own handle too
@@ -203,7 +203,7 @@ fn waiter_driven_from_another_thread() {
         }
         loop {
             match w.allocate(4) {
-                Ok(a) => return a.len(),
+                Ok(a) => return a.buffer_count(),
                 Err(Error::WouldBlock) => {
                     let mut pfd = PollFd { fd: w.as_raw_fd(), events: 1, revents: 0 };
                     // SAFETY: one valid pollfd.

@@ -153,6 +153,7 @@ impl BufPool {
     ///
     /// When `max_memory` is below the buffer size (no request could ever
     /// be served), and when the system cannot provide the pool itself.
+    #[track_caller]
     #[inline]
     pub fn new(cfg: BufPoolCfg) -> Self {
         let bs = cfg.buffer_size.bytes();
@@ -191,6 +192,7 @@ impl BufPool {
     /// let ptrs: Vec<BufferPointer> = alloc.iter().collect();
     /// assert_eq!(ptrs.len(), 0x0A);
     /// ```
+    #[track_caller]
     #[inline(always)]
     pub fn allocate(&self, required: usize) -> BufPoolAllocation {
         let mut a = ptr::null_mut();
@@ -216,6 +218,7 @@ impl BufPool {
     /// Turns a failed request into the panic (or abort) that names it.
     #[cold]
     #[inline(never)]
+    #[track_caller]
     fn allocate_failed(&self, required: usize, rc: i32) -> ! {
         let bs = self.cfg.buffer_size.bytes();
         if required == 0 {

@@ -1,0 +1,169 @@
+/*
+ * bufpool: a low-latency, memory-budgeted pool of fixed-size buffers with
+ * backpressure, for Linux.  C11, libc and pthreads only.
+ *
+ * Every function that can fail returns 0 or a negative errno; on failure
+ * its out-parameters are set to NULL.  See bufpool(3) and README.md.
+ */
+#ifndef BUFPOOL_H
+#define BUFPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BUFPOOL_VERSION_MAJOR 1
+#define BUFPOOL_VERSION_MINOR 1
+#define BUFPOOL_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for #if comparisons */
+#define BUFPOOL_VERSION \
+    (BUFPOOL_VERSION_MAJOR * 10000 + BUFPOOL_VERSION_MINOR * 100 + BUFPOOL_VERSION_PATCH)
+
+typedef struct bufpool bufpool;               /* opaque */
+typedef struct bufpool_alloc bufpool_alloc;   /* opaque: one allocation */
+typedef struct bufpool_waiter bufpool_waiter; /* opaque: an async waiter */
+
+#define BUFPOOL_FIFO      1u /* waiting requests are served strictly in arrival order */
+#define BUFPOOL_REGION    2u /* reserve max_memory up front as one mmap'ed region; carve allocations from it */
+#define BUFPOOL_HUGEPAGES 4u /* with REGION: back it with huge pages where possible (MAP_HUGETLB, else THP advice); falls back silently */
+#define BUFPOOL_LOCKED    8u /* with REGION: mlock it; create fails with the mlock error (e.g. -EPERM, -ENOMEM, -EAGAIN) if it cannot */
+
+typedef struct bufpool_config {
+    size_t buffer_size; /* power of two, 8 .. 1 GiB */
+    size_t max_memory;  /* budget in bytes, >= buffer_size */
+    unsigned flags;     /* 0 or BUFPOOL_* flags above; unknown bits: -EINVAL */
+} bufpool_config;
+
+typedef struct bufpool_stats {
+    size_t buffer_size, max_memory;
+    size_t in_use_bytes;        /* bytes of live allocations */
+    size_t peak_in_use_bytes;
+    size_t cached_bytes;        /* released memory kept for reuse; counts in the budget */
+    size_t live_allocations;
+    size_t waiters;             /* requests waiting now: blocked calls plus pending async waiters */
+    uint64_t total_allocations; /* granted */
+    uint64_t total_waits;       /* requests that had to wait */
+    uint64_t total_wait_ns;     /* time blocked calls spent waiting */
+    uint64_t total_failures;    /* requests not granted, whatever the error */
+    size_t largest_free_run;    /* REGION: longest run of free buffers, in buffers; else 0 */
+} bufpool_stats;
+
+/* The library's version as MAJOR * 10000 + MINOR * 100 + PATCH. */
+int bufpool_version(void);
+/* A static message for a bufpool return code (0 or a negative errno). */
+const char *bufpool_strerror(int err);
+
+/* Create a pool.  Never blocks.  0, -EINVAL (bad config), -ENOMEM, or a
+ * region error (-EPERM/-EAGAIN/-ENOMEM from mmap or mlock). */
+int bufpool_create(bufpool **pool, const bufpool_config *cfg);
+/* Fail every waiting and every later request with -ECANCELED.  Idempotent,
+ * thread-safe, never blocks.  Live allocations stay valid. */
+void bufpool_shutdown(bufpool *pool);
+/* Shut down, block until every allocation is released and every blocked
+ * call has returned, then free the pool.  NULL: no-op. */
+void bufpool_destroy(bufpool *pool);
+
+/* Allocate n contiguous buffers, blocking while the budget is short.
+ * 0, -EINVAL, -E2BIG (can never fit), -ECANCELED, -ENOMEM. */
+int bufpool_allocate(bufpool *pool, size_t n, bufpool_alloc **out);
+/* As bufpool_allocate but never blocks: -EAGAIN when it would wait. */
+int bufpool_try_allocate(bufpool *pool, size_t n, bufpool_alloc **out);
+/* As bufpool_allocate but waits at most timeout_ns (CLOCK_MONOTONIC):
+ * -ETIMEDOUT when it runs out. */
+int bufpool_allocate_timeout(bufpool *pool, size_t n, uint64_t timeout_ns, bufpool_alloc **out);
+
+/* The first buffer; buffer i is at first + i * buffer_size.  NULL for NULL. */
+void *bufpool_alloc_first(const bufpool_alloc *a);
+/* The number of buffers n (0 for NULL). */
+size_t bufpool_alloc_length(const bufpool_alloc *a);
+/* n * buffer_size (0 for NULL). */
+size_t bufpool_alloc_bytes(const bufpool_alloc *a);
+/* Buffer i, or NULL when i >= n or a is NULL. */
+void *bufpool_alloc_buffer(const bufpool_alloc *a, size_t i);
+/* Take one more reference; returns a.  Thread-safe, never blocks. */
+bufpool_alloc *bufpool_alloc_retain(bufpool_alloc *a);
+/* Drop one reference; the last one returns the memory and wakes waiters
+ * that now fit.  Thread-safe, never blocks for long.  NULL: no-op. */
+void bufpool_alloc_release(bufpool_alloc *a);
+/* REGION: byte offset of the first buffer from the region's base;
+ * SIZE_MAX without REGION or for NULL. */
+size_t bufpool_alloc_offset(const bufpool_alloc *a);
+
+/* Change the budget.  Growing wakes waiters that now fit; shrinking never
+ * revokes live allocations and fails waiters that can no longer fit with
+ * -E2BIG.  0, -EINVAL (NULL pool, below buffer_size, or beyond the region). */
+int bufpool_set_max_memory(bufpool *pool, size_t max_memory);
+/* A snapshot of the pool's counters.  Never blocks the allocation path. */
+void bufpool_get_stats(bufpool *pool, bufpool_stats *out);
+/* REGION: the whole region, for io_uring_register_buffers(ring, out, 1).
+ * 0, -EINVAL (NULL), -ENOTSUP (not a region pool). */
+int bufpool_region(bufpool *pool, struct iovec *out);
+/* REGION: the region cut into pieces of at most 1 GiB, in address order, each a valid
+ * io_uring fixed buffer: io_uring_register_buffers(ring, iov, count).  Writes min(count, max)
+ * iovecs and returns count (>= 1); with iov NULL and max 0 it returns count alone.
+ * -EINVAL (NULL pool; iov NULL with max > 0), -ENOTSUP (not a region pool). */
+int bufpool_region_iovecs(bufpool *pool, struct iovec *iov, unsigned max);
+/* REGION: the index of the piece that holds all of a, for io_uring's buf_index.
+ * An allocation of at most 1 GiB never straddles two pieces.  -EINVAL for NULL or a pool
+ * without REGION; -ERANGE for an allocation larger than a piece. */
+int bufpool_alloc_buf_index(const bufpool_alloc *a);
+
+/* Create an async waiter with its own eventfd.  0, -EINVAL, -ENOMEM, or the
+ * eventfd error (-EMFILE, -ENFILE, ...). */
+int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out);
+/* The waiter's fd: readable (POLLIN) once a retry may succeed.  -EINVAL for NULL. */
+int bufpool_waiter_fd(const bufpool_waiter *w);
+/* Try to allocate; never blocks.  On -EAGAIN the waiter becomes pending for
+ * n and its fd turns readable when the caller should call again.  Errors as
+ * bufpool_try_allocate.  One waiter serves one request at a time. */
+int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_alloc **out);
+/* Drop the pending request, giving back memory set aside for it.  NULL: no-op. */
+void bufpool_waiter_cancel(bufpool_waiter *w);
+/* Cancel, close the fd and free the waiter.  NULL: no-op. */
+void bufpool_waiter_destroy(bufpool_waiter *w);
+
+/* ---- io_uring provided-buffer rings stocked from the pool (1.1) ---- */
+typedef struct bufpool_bufring bufpool_bufring; /* opaque */
+
+/* Register a provided-buffer ring of `entries` slots (a power of two, 1 .. 32768) with the
+ * io_uring instance ring_fd as buffer group bgid, and stock it with allocations of n buffers
+ * each, as far as the budget allows.  Buffers held by the kernel count as in use.
+ * 0, -EINVAL, -E2BIG (n never fits), -ECANCELED (shut down), -ENOMEM, or the kernel's
+ * error (e.g. -EEXIST for a taken bgid). */
+int bufpool_bufring_create(bufpool *pool, int ring_fd, unsigned short bgid, unsigned entries,
+                           size_t n, bufpool_bufring **out);
+/* The allocation behind buffer id bid of a completion (cqe->flags >> IORING_CQE_BUFFER_SHIFT).
+ * The caller owns it now and releases it when done; its slot is restocked at once if the
+ * budget allows.  NULL when bid is not a buffer the kernel holds (or the ring is incremental). */
+bufpool_alloc *bufpool_bufring_take(bufpool_bufring *br, unsigned bid);
+/* Restock empty slots as far as the budget allows.  Returns how many buffers the kernel
+ * holds now, or a negative errno (-EINVAL, -ECANCELED after a shutdown, -E2BIG, -ENOMEM). */
+int bufpool_bufring_refill(bufpool_bufring *br);
+/* An eventfd that turns readable when the ring has empty slots and memory has come back that
+ * could fill one (or the pool was shut down): call bufpool_bufring_refill and re-arm receives
+ * that ended with -ENOBUFS.  Reset by bufpool_bufring_refill.  -EINVAL for NULL. */
+int bufpool_bufring_fd(const bufpool_bufring *br);
+/* Unregister the ring, then release the buffers it still holds.  Before bufpool_destroy of
+ * its pool.  NULL: no-op. */
+void bufpool_bufring_destroy(bufpool_bufring *br);
+/* As bufpool_bufring_create, with incremental consumption (IOU_PBUF_RING_INC, Linux 6.12+):
+ * one buffer serves several receives, each where the one before ended, until it is used up.
+ * Take its completions with bufpool_bufring_take_inc.  A kernel without it: -EINVAL. */
+int bufpool_bufring_create_inc(bufpool *pool, int ring_fd, unsigned short bgid, unsigned entries,
+                               size_t n, bufpool_bufring **out);
+/* A completion's share of its buffer, on either kind of ring: *data is the first of its res
+ * bytes; the reference returned is the caller's to release, and the memory goes back once the
+ * kernel and every share are done with it.  NULL (*data NULL) when the completion carries no
+ * buffer the kernel holds. */
+bufpool_alloc *bufpool_bufring_take_inc(bufpool_bufring *br, unsigned cqe_flags, int res,
+                                        void **data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BUFPOOL_H */

@@ -1,0 +1,335 @@
+/*
+ * Shared internal declarations of bufpool.  Nothing here is public API.
+ *
+ * The files, bottom up.  A file calls only files listed before it, never
+ * one after it; tests/layers.sh checks this on the objects of every
+ * library variant, so the call graph between files has no cycle.
+ *
+ * LAYERS: util region purge arena block debug stats depot cache waitq wait fork pool bufring
+ *
+ *   util.c    clock, bookkeeping memory, list helpers, process-wide words
+ *   region.c  the carving allocator (an exact first-fit tree) the arena uses
+ *   purge.c   the arena's free resident memory back to the system
+ *   arena.c   every pool's memory, carved in runs; charges the byte budget
+ *   block.c   an allocation as the layers above see it: a header and a run
+ *   debug.c   misuse checks (BUFPOOL_DEBUG)
+ *   stats.c   statistics
+ *   depot.c   released chains between threads, lock-free
+ *   cache.c   per-thread caches of released allocations, the steal
+ *   waitq.c   the wait queue and serving it; the wait protocol's argument
+ *   wait.c    how a call waits: blocked calls, slow releases, async waiters
+ *   fork.c    the registry of live pools and the fork() handlers
+ *   pool.c    create/destroy/shutdown, the allocate and release paths
+ *   bufring.c io_uring provided-buffer rings, on the public API
+ */
+#ifndef BUFPOOL_INTERNAL_H
+#define BUFPOOL_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "bufpool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BUFPOOL__API __attribute__((visibility("default")))
+
+#include "atomics.h"
+#include "debug.h"
+#include "track.h"
+#include "tuning.h"
+#include "types.h"
+
+/* The interfaces between files, in the order of LAYERS above. */
+
+/* ---- util.c ------------------------------------------------------------- */
+uint64_t bufpool__now_ns(void); /* CLOCK_MONOTONIC */
+/* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
+void *bufpool__zalloc(size_t bytes);
+void bufpool__zfree(void *p, size_t bytes);
+/* more (a list, or NULL) put in front of list, by walking more. */
+struct bufpool_alloc *bufpool__list_append(struct bufpool_alloc *list, struct bufpool_alloc *more);
+extern unsigned bufpool__fork_gen; /* children forked so far in this line */
+/* An eventfd made readable (write 1), or drained (non-blocking read). */
+void bufpool__fd_signal(int fd);
+void bufpool__fd_drain(int fd);
+
+/* ---- region.c: the carving allocator ------------------------------------
+ * The region is max_memory rounded up to a page (to 2 MiB with HUGEPAGES),
+ * carved in units of one buffer.  Not thread-safe: the arena serializes
+ * every call under a chunk's lock. */
+struct bufpool__region;
+int bufpool__region_create(struct bufpool__region **out, size_t buffer_size,
+                           size_t max_memory, unsigned flags);
+void bufpool__region_destroy(struct bufpool__region *r);
+void *bufpool__region_base(const struct bufpool__region *r);
+size_t bufpool__region_length(const struct bufpool__region *r); /* bytes */
+/* A tree over memory it does not own (an arena's chunk). */
+int bufpool__region_create_over(struct bufpool__region **out, void *base, size_t length,
+                                size_t buffer_size);
+size_t bufpool__region_find_locked(const struct bufpool__region *r, size_t n);
+void bufpool__region_take_locked(struct bufpool__region *r, size_t index, size_t n);
+void bufpool__region_give_locked(struct bufpool__region *r, size_t index, size_t n);
+void bufpool__region_edges_locked(const struct bufpool__region *r, size_t *pre, size_t *suf,
+                                  size_t *max);
+size_t bufpool__region_units(const struct bufpool__region *r);
+/* Are the units [index, index + n) all free? */
+bool bufpool__region_free_locked(struct bufpool__region *r, size_t index, size_t n);
+
+/* ---- arena.c: every pool's memory -----------------------------------------
+ * Under the arena's innermost locks, one per chunk (pool->lock may be
+ * held; see the top of arena.c). */
+struct bufpool__arena;
+int bufpool__arena_create(struct bufpool__arena **out, size_t bs, size_t max, unsigned flags);
+void bufpool__arena_destroy(struct bufpool__arena *a);
+/* n buffers, charging the budget for what is not resident yet: 0, -EAGAIN
+ * (no budget, or in REGION mode no run, now), -ENOMEM.  *gave: it purged
+ * without the pool lock, a give the caller looks after (W2).  _locked:
+ * the caller holds pool->lock; a purge longer than the section's slice is
+ * then left to bufpool__unlock (pool->purge_want), and the call fails with
+ * -EAGAIN. */
+int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool *gave, char **first);
+int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, char **first);
+/* A pool over its budget is purged back down: by this call, or, _locked,
+ * within the section's slice and the rest by bufpool__unlock. */
+void bufpool__arena_free(struct bufpool *pool, char *first, size_t n);
+void bufpool__arena_free_locked(struct bufpool *pool, char *first, size_t n);
+/* Give back about `want` bytes of free resident memory if there is that
+ * much; the bytes uncharged.  No lock is held across a madvise. */
+size_t bufpool__arena_purge(struct bufpool *pool, size_t want);
+/* Under pool->lock: purge want bytes now if the section may still purge
+ * that much itself (a slice in all), else after the unlock. */
+void bufpool__arena_trim_locked(struct bufpool *pool, size_t want);
+/* Purge claims in flight: stable under every chunk's lock (fork.c). */
+unsigned bufpool__arena_purging(struct bufpool__arena *a);
+size_t bufpool__arena_dirty(const struct bufpool__arena *a); /* free resident bytes */
+size_t bufpool__arena_largest(struct bufpool__arena *a);    /* in buffers */
+/* Could a run of n buffers be carved now, the budget aside? */
+bool bufpool__arena_fits(struct bufpool__arena *a, size_t n);
+char *bufpool__arena_base(const struct bufpool__arena *a);  /* REGION, else NULL */
+size_t bufpool__arena_length(const struct bufpool__arena *a); /* REGION, else 0 */
+size_t bufpool__arena_piece(void); /* REGION: the largest io_uring fixed buffer */
+/* May the adjacent runs at p and q be joined (one chunk, not REGION)? */
+bool bufpool__arena_joinable(struct bufpool__arena *a, const char *p, const char *q);
+void bufpool__arena_lock(struct bufpool__arena *a);   /* for fork.c */
+void bufpool__arena_unlock(struct bufpool__arena *a);
+
+/* ---- block.c ------------------------------------------------------------ */
+/* A fresh allocation of n buffers from the arena, which charges the budget
+ * as needed: 0, -EAGAIN (no budget, or no run in REGION mode, now),
+ * -ENOMEM.  tc: the calling thread's cache (for its header stash) or NULL;
+ * the caller does not hold pool->lock.  _locked: the caller does. */
+/* *gave: it purged without the pool lock, a give the caller must look
+ * after (waitq.c's protocol). */
+int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *gave,
+                       struct bufpool_alloc **out);
+int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out);
+/* The owner's spare headers (block.c): one off its stash without a lock
+ * (NULL when empty), and one back (may take pool->lock). */
+struct bufpool_alloc *bufpool__hdr_stash_pop(struct tcache *tc);
+void bufpool__hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *h);
+/* Give an allocation's run back to the arena and its header to the spares. */
+void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a);
+/* Free a list of allocations.  Under the lock. */
+void bufpool__free_list(struct bufpool *pool, struct bufpool_alloc *list);
+void bufpool__free_hdrs(struct bufpool *pool);
+
+/* ---- stats.c ------------------------------------------------------------ */
+void bufpool__sum_counters(struct bufpool *pool, struct tc_counters *sum);
+
+/* A new peak of in-use bytes, sampled when the pool takes more memory. */
+void bufpool__sample_peak(struct bufpool *pool);
+
+/* ---- depot.c ------------------------------------------------------------
+ * Lock-free; lengths 1..FAST_N only. */
+/* A chain of count allocations of length n into the depot, or the arena. */
+void bufpool__depot_give(struct bufpool *pool, struct tcache *tc, size_t n,
+                         struct bufpool_alloc *chain, size_t count);
+/* One chain of length n out of the depot (NULL: none), *count its length. */
+struct bufpool_alloc *bufpool__depot_get(struct bufpool *pool, size_t n, size_t *count);
+/* A steal: every chain, appended to list. */
+struct bufpool_alloc *bufpool__depot_take(struct bufpool *pool, struct bufpool_alloc *list);
+/* Leftovers of serving, under pool->lock: into the depot or the arena. */
+void bufpool__depot_stash(struct bufpool *pool, struct bufpool_alloc *spare);
+
+/* ---- cache.c ------------------------------------------------------------ */
+struct tcache *bufpool__tcache_get_slow(struct bufpool *pool);
+/* Can stealers use membarrier() (asked once per process)?  If not, every
+ * pool stays fenced. */
+bool bufpool__asym_available(void);
+/* The fenced half of bufpool__tc_enter: a full fence, and now and then an
+ * attempt to leave fenced mode. */
+void bufpool__tc_fence_slow(struct bufpool *pool, struct tcache *tc);
+/* The cache's run: a cut of n buffers (NULL if it is shorter, or a steal
+ * is on), and a released allocation joined to it or kept as the run
+ * (false: not taken, the caller frees it). */
+struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc, size_t n);
+bool bufpool__run_give(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+/* Owner-side steps for when bufpool__tc_enter fails (a steal is on):
+ * the same pop and push under pool->lock. */
+struct bufpool_alloc *bufpool__tcache_pop_locked(struct tcache *tc, size_t n);
+int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
+/* Under pool->lock: take the cached allocations of tc (NULL: of every
+ * thread) and the depot, as one list (their bytes stay charged). */
+struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
+void bufpool__tcache_pool_fini(struct bufpool *pool);
+void bufpool__tcache_forget_others(struct bufpool *pool);
+/* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
+void bufpool__tcache_quiesce(struct bufpool *pool);
+void bufpool__tcache_resume(struct bufpool *pool);
+/* A full bin on release: the bin and a into the depot (or the arena). */
+void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+/* A miss: one depot chain's first allocation, the rest into tc's bin
+ * (*hid set: the caller looks at nwait); NULL. */
+struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache *tc, size_t n,
+                                             bool *hid);
+
+/* ---- waitq.c: the queue and serving it ---------------------------------- */
+void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare);
+/* Unlock pool->lock, then wake the sleepers served under it (W5). */
+void bufpool__unlock(struct bufpool *pool);
+/* Under pool->lock; enqueue registers (W1). */
+void bufpool__enqueue(struct bufpool *pool, struct waitnode *w);
+void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
+/* Memory for n buffers: a spare of that length, else fresh from the
+ * arena (charging the budget), giving up spares to make room: 0,
+ * -EAGAIN, -ENOMEM. */
+int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare,
+                  struct bufpool_alloc **out);
+/* An async node's grant (NULL if none), off the held list. */
+struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode *w);
+void bufpool__cancel_all(struct bufpool *pool);
+void bufpool__fail_impossible(struct bufpool *pool);
+/* For fork.c: blocked calls queued, and the child's detach of the rest. */
+size_t bufpool__blocked_queued(struct bufpool *pool);
+void bufpool__forget_others(struct bufpool *pool);
+/* For a bufring's waiter: reset its fd, then watch for max_memory to
+ * reach `bytes` (SIZE_MAX: never) or a shutdown; the fd turns readable at
+ * whichever comes first, at once if one has.  Ends when it fires, at the
+ * next watch, or at bufpool_waiter_cancel; bufpool_waiter_allocate leaves
+ * it.  0, -ECANCELED (shut down: the fd is readable), or -EBADF
+ * (inherited across fork()). */
+int bufpool__waiter_watch(struct bufpool_waiter *w, size_t bytes);
+void bufpool__watch_unlink(struct bufpool *pool, struct bufpool_waiter *w);
+/* max_memory grew: fire the watches it reaches. */
+void bufpool__watchers_grown(struct bufpool *pool);
+
+/* ---- wait.c: how a call waits ------------------------------------------- */
+/* Queue and wait: 0 and *out, or a negative errno; blocks until end
+ * (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for ACQ_TIMED.  *told: 0
+ * without memory, told that the memory is there (W6); the caller tries
+ * again with tells + 1, still counted in pool->inside (tells > 0: counted
+ * on entry).  *waited: the call has counted its wait in total_waits (once
+ * a call). */
+int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
+                          uint64_t end, unsigned tells, bool *waited, bool *told,
+                          struct bufpool_alloc **out);
+/* Before queueing, in the default mode: spin a little (never past end, a
+ * deadline as for acquire_slow) while watching for memory released
+ * elsewhere; true when some may fit n now. */
+bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64_t end);
+/* After a give that saw a waiter (W2), serve the queue with the caller's
+ * own cache and the depot: a release whose n buffers went into its cache
+ * (counted here), a release that hands `a` to the queue itself, or a give
+ * that is no release (a refill, a purge, a charge given back). */
+void bufpool__release_pushed(struct bufpool *pool, struct tcache *tc, size_t n);
+void bufpool__release_to_queue(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
+void bufpool__gave(struct bufpool *pool, struct tcache *tc);
+
+/* ---- fork.c ------------------------------------------------------------- */
+int bufpool__registry_add(struct bufpool *pool);
+void bufpool__registry_remove(struct bufpool *pool);
+
+/* ---- pool->lock ---- */
+
+/* Debug builds record the holder of pool->lock, so that a step that needs
+ * it asserts so (BUFPOOL__ASSERT_LOCKED) instead of saying it in a
+ * comment.  Relaxed: a thread compares the word with its own mark, which
+ * only it writes, and clears it before it unlocks. */
+#ifdef BUFPOOL_DEBUG
+#define BUFPOOL__SET_HOLDER(pool, v) store_relaxed(&(pool)->lock_holder, (v))
+#define BUFPOOL__ASSERT_LOCKED(pool) \
+    BUFPOOL__ASSERT(load_relaxed(&(pool)->lock_holder) == BUFPOOL__SELF, "pool->lock held")
+#else
+#define BUFPOOL__SET_HOLDER(pool, v) ((void)0)
+#define BUFPOOL__ASSERT_LOCKED(pool) ((void)0)
+#endif
+
+static inline void bufpool__lock(struct bufpool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    BUFPOOL__SET_HOLDER(pool, BUFPOOL__SELF);
+}
+
+static inline bool bufpool__trylock(struct bufpool *pool)
+{
+    if (pthread_mutex_trylock(&pool->lock) != 0)
+        return false;
+    BUFPOOL__SET_HOLDER(pool, BUFPOOL__SELF);
+    return true;
+}
+
+/* Unlock without waking anyone: for sections that served nobody (the
+ * waking unlock is bufpool__unlock, waitq.c). */
+static inline void bufpool__unlock_plain(struct bufpool *pool)
+{
+    BUFPOOL__SET_HOLDER(pool, 0);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* ---- small helpers on the pool ---- */
+
+/* Recompute the gate from its inputs, and the words the fast paths
+ * test instead of it (fast_max, hit_max, fast_id).  Under pool->lock (or at
+ * create). */
+static inline void bufpool__gate_update(struct bufpool *pool)
+{
+    uint32_t g = (load_relaxed(&pool->shut) ? GATE_SHUT : 0) |
+                 ((pool->flags & BUFPOOL_FIFO) || pool->starving ? GATE_FIFO : 0) |
+                 (pool->over ? GATE_OVER : 0);
+    /* relaxed: hints for the fast paths, each of whose inputs has its own
+     * ordering argument where it is set */
+    store_relaxed(&pool->gate, g);
+    size_t max = load_relaxed(&pool->max_memory) >> pool->shift;
+    store_relaxed(&pool->fast_max, (g & GATE_ALLOC) ? 0 : max < FAST_N ? max : FAST_N);
+    store_relaxed(&pool->hit_max, (g & GATE_ALLOC) ? 0 : max);
+    store_relaxed(&pool->fast_id, (g & GATE_RELEASE) ? FAST_ID_NONE : pool->id);
+}
+
+static inline size_t bufpool__bytes(const struct bufpool *pool, size_t n)
+{
+    return n << pool->shift;
+}
+
+/* An allocation's length, and the fast bin its release may use. */
+static inline void bufpool__set_length(struct bufpool_alloc *a, size_t n)
+{
+    a->n = n;
+    a->bin = n <= FAST_N ? (uint16_t)n : 0; /* bin 0 never has room */
+}
+
+/*
+ * pool->inside counts the calls that bufpool_destroy and fork() wait for:
+ * each call in acquire_slow from its lock on, and each told call while it
+ * starts over (acquire_search in pool.c), until its last touch of the pool.
+ * The increment is under pool->lock, which both readers hold, so relaxed.
+ * The decrement is that last touch: release, pairs with the load_acquire
+ * in bufpool_destroy and fork.c's settled(), which then see every count
+ * the call made.
+ */
+static inline void bufpool__inside_enter(struct bufpool *pool)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    fetch_add_relaxed(&pool->inside, 1);
+}
+
+static inline void bufpool__inside_leave(struct bufpool *pool)
+{
+    fetch_sub_release(&pool->inside, 1);
+}
+
+#endif /* BUFPOOL_INTERNAL_H */
