@@ -199,6 +199,7 @@ help:
 	'  bench            the benchmarks (BENCH_ARGS=--quick for a short run)' \
 	'  bench-uring      the io_uring copy benchmark alone' \
 	'  man-version      writes include/bufpool.h'"'"'s version into man/' \
+	'  rust-sync        copies src/ and include/ into bindings/rust/csrc (make check fails while they differ)' \
 	'  clean            removes build and build-*' \
 	'' \
 	'Variables (make VAR=value), with their values here:' \
