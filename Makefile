@@ -104,10 +104,12 @@ $(BUILD)/tests/build_clang.sh: tests/build_clang.sh
 CHECK_PROGS += $(BUILD)/tests/build_clang.sh
 
 # The runner (tests/run.sh) runs JOBS programs at a time, each under a
-# timeout, and ends with "N passed, M failed, K skipped".
+# timeout, and ends with each program's wall and CPU time, slowest first
+# (all of them in $(BUILD)/tests/times.txt), and "N passed, M failed, K
+# skipped".
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 check: $(CHECK_PROGS)
-	@tests/run.sh -j $(JOBS) $(CHECK_PROGS)
+	@tests/run.sh -j $(JOBS) -t $(BUILD)/tests/times.txt $(CHECK_PROGS)
 
 clean:
 	rm -rf build build-*
