@@ -43,9 +43,12 @@
 # run alone (they take every slot).  A program finds its number of slots in
 # BUFPOOL_JOBS, so a script that runs work of its own can use that many
 # cores.  Start order: programs that run alone first (then nothing has to
-# drain before they start), then the others longest first, by the duration
-# of their previous run (kept in PROG.dur); programs without one start
-# first, in the order given.
+# drain before they start), then the others longest first (so that the
+# run does not end with one long program on one core while the others
+# idle), by the duration of their previous run (kept in PROG.dur), else by
+# the one tests/durations expects (for a fresh build directory: what a
+# clean clone in CI has); programs with neither start first, in the order
+# given.
 usage() { echo "usage: run.sh [-j N] [-t FILE] PROG..." >&2; exit 2; }
 jobs=$(nproc 2>/dev/null || echo 1)
 times_file=
@@ -97,6 +100,9 @@ trap 'stop; trap - EXIT; exit 130' INT
 trap 'stop; trap - EXIT; exit 143' TERM
 
 # Number the programs (prog_1 ...) and sort them into the start order.
+# tests/durations: "SECONDS DIR/NAME" lines (DIR/NAME: the program's last
+# two path components, tests/stress.sh say).
+expected=$(dirname "$0")/durations
 n=0
 for t in "$@"; do
     n=$((n + 1))
@@ -104,6 +110,11 @@ for t in "$@"; do
     w=$(slots "$t"); [ "$w" -gt "$jobs" ] && w=$jobs
     eval "slots_$n=$w"
     prev=$(cat "$t.dur" 2>/dev/null)
+    case $prev in
+    ''|*[!0-9.]*)
+        key=$(basename "$(dirname "$t")")/$(basename "$t")
+        prev=$(awk -v k="$key" '$2 == k { print $1; exit }' "$expected" 2>/dev/null) ;;
+    esac
     case $prev in ''|*[!0-9.]*) prev=1000000 ;; esac
     # alone first (0), then by previous duration, longest first, then as given
     if [ "$w" -eq "$jobs" ] && [ "$jobs" -gt 1 ]; then alone=0; else alone=1; fi
@@ -143,13 +154,14 @@ report() {
     eval "t=\$prog_$i"
     name=$(basename "$t")
     echo "$d" > "$t.dur"
-    echo "$d $c $t" >> "$tmp/times"
+    case $rc in 124|137) ;; *) echo "$d $c $t" >> "$tmp/times" ;; esac
     case $rc in
     0) pass=$((pass + 1)); echo "PASS: $name (${d}s)" ;;
     77) skip=$((skip + 1))
         echo "SKIP: $name: $(tail -n 1 "$t.log" | sed 's/^skipped: //') (${d}s)"
         return ;;
     124|137) fail=$((fail + 1)); failed="$failed $name"
+        echo "$d $c $t (timed out: CPU time incomplete)" >> "$tmp/times"
         echo "FAIL: $name (timed out after ${timeout_s}s)"; tail -n 20 "$t.log" | sed 's/^/    /' ;;
     *) fail=$((fail + 1)); failed="$failed $name"
         echo "FAIL: $name (exit $rc, ${d}s)"; tail -n 20 "$t.log" | sed 's/^/    /' ;;
@@ -186,7 +198,7 @@ done
 # here (all of them without -t).
 elapsed=$(awk -v s="$run_start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 sort -k1,1gr "$tmp/times" | awk -v el="$elapsed" -v j="$jobs" '
-    { n++; line[n] = sprintf("%8.2f %8.2f  %s", $1, $2, $3); cpu += $2 }
+    { n++; p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); line[n] = sprintf("%8.2f %8.2f  %s", $1, $2, p); cpu += $2 }
     END {
         printf "times: %.1f s wall for the run; CPU %.1f s in all, %.1f s a core over %d\n", el, cpu, cpu / j, j
         printf "%8s %8s  %s\n", "wall s", "CPU s", "program (slowest first)"
