@@ -121,10 +121,16 @@ $(BUILD)/tests/layers.sh: tests/layers.sh $(LIB_A) $(HOOKS_LIB) $(DBG_LIB)
 CHECK_PROGS += $(BUILD)/tests/layers.sh
 
 # The runner (tests/run.sh) runs JOBS programs at a time, each under a
-# timeout, and ends with "N passed, M failed, K skipped".
+# timeout, and ends with each program's wall and CPU time, slowest first
+# (all of them in $(BUILD)/tests/times.txt), and "N passed, M failed, K
+# skipped".
+# The programs are built first, JOBS at a time unless make was given -j.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
-check: $(CHECK_PROGS)
-	@tests/run.sh -j $(JOBS) $(CHECK_PROGS)
+.PHONY: check-progs
+check-progs: $(CHECK_PROGS)
+check:
+	+@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS)) check-progs
+	@tests/run.sh -j $(JOBS) -t $(BUILD)/tests/times.txt $(CHECK_PROGS)
 
 clean:
 	rm -rf build build-*

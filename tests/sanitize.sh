@@ -32,6 +32,6 @@ for v in ${1:-asan tsan}; do
         tail -n 30 "$root/$b/make.log"; echo "FAIL: building $b"; failed=1; continue
     fi
     progs=$("$MAKE" -C "$root" --no-print-directory -s BUILD=$b print-reliability-progs)
-    (cd "$root" && tests/run.sh -j "$jobs" $progs) || failed=1
+    (cd "$root" && tests/run.sh -j "$jobs" -t "$b/tests/times.txt" $progs) || failed=1
 done
 exit $failed

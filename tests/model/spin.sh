@@ -23,11 +23,14 @@
 #       single verdict (-DHOLD verified, -DBADFIT: looking twice, refuted).
 # The model file says why the liveness search runs without weak fairness.
 # Usage: spin.sh [workdir [suite...]]; no suite: all eleven, one after the
-# other.  Exit 0 pass, 1 fail, 77 skip (no spin or cc).
+# other.  Exit 0 pass, 1 fail, 77 skip (no spin or C compiler).
 root=$(cd "$(dirname "$0")/../.." && pwd)
-CC=${CC:-cc}
+# pan.c's compiler: clang if there is one (it compiles pan.c at -O2 in
+# 5 s, gcc in 7.5 s; the searches run as fast), else $CC.  PAN_CC
+# overrides.
+PAN_CC=${PAN_CC:-$(command -v clang 2>/dev/null || echo "${CC:-cc}")}
 command -v spin >/dev/null 2>&1 || { echo "skipped: spin not installed (apt-get install spin)"; exit 77; }
-command -v "$CC" >/dev/null 2>&1 || { echo "skipped: no C compiler"; exit 77; }
+command -v "${PAN_CC%% *}" >/dev/null 2>&1 || { echo "skipped: no C compiler"; exit 77; }
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/bufpool-spin.XXXXXX")}
 [ $# -gt 0 ] && shift
 suites=${*:-safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo}
@@ -35,14 +38,40 @@ mkdir -p "$work" && cd "$work" || exit 1
 cp "$root/tests/model/waitq.pml" . || exit 1
 failed=0
 
-# pan.c is compiled at -O0: at -O2 the compiler takes 5-9 s per scenario,
-# at -O0 about 1 s, and a search of a few million states is as fast.  The
-# suites of the largest scenario (50 to 72 million states) are the
-# exception: -O2 (pan_opt) cuts a search from 200 s to 125 s here.  COLLAPSE compresses stored
-# states (about 40% less memory, same time).
-pan_opt=-O0
-verify() { # safety|liveness ok|bad spin-flags...
-    kind=$1 expect=$2; shift 2
+# The search is exhaustive in every scenario (no bitstate, no hash
+# compaction): COLLAPSE stores each state compressed, exactly (about a
+# third of the memory: 3.7 GB instead of 10.8 for the largest, 72 million
+# states).  What makes it fast, measured on a 2-CPU VM with a 12.8 million
+# state search (safety -DFIFO=0 -DTIMEOUT -DSHUTDOWN), CPU seconds:
+#   pan at -O0, pan's defaults                        compile 1.1  search 18.4
+#   pan at -O2, malloc's memory on transparent huge
+#     pages, hash table of 2^26 slots (-w26)          compile 5.0  search 11.7
+# The search is bound by memory latency (its hash table is read at random:
+# over half its time is the load of a hash slot).  Huge pages
+# (glibc.malloc.hugetlb=1: malloc asks for them with madvise, which the
+# kernel's default THP mode "madvise" grants) take most of the TLB misses
+# away, and only then does -O2 pay: with 4 KiB pages it saves about 10%.
+# Each scenario below names its class, from the state counts measured:
+#   S  -O0: up to about 4 million states, where -O2 does not pay for its
+#      compile (0.6 s at -O0, 4.7 s at -O2)
+#   L  -O2
+#   X  -O2 -w26: over 25 million states.  The table is sized for up to 134
+#      million, so that pan never stops to rehash (the default, -w24, is
+#      grown at 33 million); below that its 512 MB cost more to clear than
+#      they save.
+# Each result line gives the CPU time of the compile and of the search.
+export GLIBC_TUNABLES=${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1
+# cpu: cpu_s = the CPU seconds (user + system) of the children waited for
+# so far (`times` in this shell: a $(...) child has no children of its own)
+cpu() {
+    times > times.out
+    cpu_s=$(awk 'NR == 2 { t = 0
+        for (f = 1; f <= 2; f++) { split($f, a, "m"); sub(/s$/, "", a[2]); t += a[1] * 60 + a[2] }
+        print t }' times.out)
+}
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+verify() { # S|L|X safety|liveness ok|bad spin-flags...
+    class=$1 kind=$2 expect=$3; shift 3
     rm -f pan pan.* waitq.pml.trail
     [ "$kind" = liveness ] && set -- -DSC=1 "$@" # the model says why
     if ! spin "$@" -a waitq.pml > spin.log 2>&1; then cat spin.log; echo "FAIL: spin -a $*"; failed=1; return; fi
@@ -50,30 +79,38 @@ verify() { # safety|liveness ok|bad spin-flags...
     safety) cflags=-DSAFETY panflags= want="invalid end state" ;;
     liveness) cflags=-DNP panflags=-l want="non-progress cycle" ;;
     esac
-    "$CC" $pan_opt $cflags -DCOLLAPSE -o pan pan.c > cc.log 2>&1 || { cat cc.log; echo "FAIL: cc pan.c ($*)"; failed=1; return; }
-    ./pan $panflags -m200000 > pan.log 2>&1
+    case $class in S) opt=-O0 w= ;; L) opt=-O2 w= ;; X) opt=-O2 w=-w26 ;; esac
+    cpu; t0=$cpu_s
+    $PAN_CC $opt $cflags -DCOLLAPSE -o pan pan.c > cc.log 2>&1 || { cat cc.log; echo "FAIL: $PAN_CC pan.c ($*)"; failed=1; return; }
+    cpu; t1=$cpu_s
+    ./pan $panflags -m200000 $w > pan.log 2>&1
+    cpu; t2=$cpu_s
+    took="CPU: $(basename "${PAN_CC%% *}") $opt $(secs "$t0" "$t1") s, pan${w:+ $w} $(secs "$t1" "$t2") s"
     errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' pan.log)
     states=$(sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' pan.log)
     if grep -q "max search depth too small" pan.log; then echo "FAIL [$kind $*]: search depth too small"; failed=1; return; fi
     [ "$expect" = bad-assert ] && want="assertion violated" && expect=bad
     case $expect in
-    ok) if [ "$errors" = 0 ]; then echo "ok    [$kind $*] verified, $states states"
+    ok) if [ "$errors" = 0 ]; then echo "ok    [$kind $*] verified, $states states ($took)"
         else echo "FAIL  [$kind $*]: $errors errors"; cat pan.log; spin "$@" -t -p waitq.pml | tail -40; failed=1; fi ;;
     bad) if [ -n "$errors" ] && [ "$errors" != 0 ] && grep -q "$want" pan.log; then
-            echo "ok    [$kind $*] refuted as expected: $(grep '^pan:1' pan.log)"
+            echo "ok    [$kind $*] refuted as expected: $(grep '^pan:1' pan.log) ($took)"
         else echo "FAIL  [$kind $*]: the known-bad variant was not refuted ($want)"; cat pan.log; failed=1; fi ;;
     esac
 }
 
 # The scenarios, for both kinds of check; the largest (a resize to 3 units
-# and a shutdown) only when the second argument is not "small".
+# and a shutdown) only when the third argument is not "small".  The
+# shutdown scenario is L but in FIFO mode's liveness search (3.8 million
+# states; 7.6 to 12.8 million in the others).
 scenarios() { # safety|liveness fifo [small]
-    verify "$1" ok -DFIFO=$2
-    verify "$1" ok -DFIFO=$2 -DTIMEOUT
-    verify "$1" ok -DFIFO=$2 -DTIMEOUT -DSHUTDOWN
-    verify "$1" ok -DFIFO=$2 -DRESIZE=1 -DTIMEOUT
-    [ "$3" = small ] || verify "$1" ok -DFIFO=$2 -DRESIZE=3 -DSHUTDOWN
-    verify "$1" ok -DFIFO=$2 -DNB=1 -DTIMEOUT -DSHUTDOWN
+    case $1$2 in liveness1) c=S ;; *) c=L ;; esac
+    verify S "$1" ok -DFIFO=$2
+    verify S "$1" ok -DFIFO=$2 -DTIMEOUT
+    verify $c "$1" ok -DFIFO=$2 -DTIMEOUT -DSHUTDOWN
+    verify L "$1" ok -DFIFO=$2 -DRESIZE=1 -DTIMEOUT
+    [ "$3" = small ] || verify X "$1" ok -DFIFO=$2 -DRESIZE=3 -DSHUTDOWN
+    verify L "$1" ok -DFIFO=$2 -DNB=1 -DTIMEOUT -DSHUTDOWN
 }
 
 # The pipeline: B keeps what it got (a producer hands it on), a unit waits
@@ -81,44 +118,44 @@ scenarios() { # safety|liveness fifo [small]
 # while A sleeps.  With -DBADREFILL (no look after the refill) A must be
 # left asleep.
 pipeline() { # safety|liveness fifo
-    verify "$1" ok -DFIFO=$2 -DNB=1 -DNA=2 -DHOLD -DDEPOT0=1
-    [ "$1" = safety ] && verify safety bad -DFIFO=$2 -DNB=1 -DNA=2 -DHOLD -DDEPOT0=1 -DBADREFILL
+    verify S "$1" ok -DFIFO=$2 -DNB=1 -DNA=2 -DHOLD -DDEPOT0=1
+    [ "$1" = safety ] && verify S safety bad -DFIFO=$2 -DNB=1 -DNA=2 -DHOLD -DDEPOT0=1 -DBADREFILL
 }
 
 for s in $suites; do
     case $s in
-    safety-default) scenarios safety 0 small; verify safety bad -DFIFO=0 -DBAD
-        verify safety ok -DFIFO=0 -DTIMEOUT -DUNFENCE
-        verify safety bad -DFIFO=0 -DBADMB ;;
-    safety-fifo) scenarios safety 1 small; verify safety bad -DFIFO=1 -DBAD
-        verify safety ok -DFIFO=1 -DTIMEOUT -DUNFENCE
-        verify safety bad -DFIFO=1 -DBADMB ;;
+    safety-default) scenarios safety 0 small; verify S safety bad -DFIFO=0 -DBAD
+        verify S safety ok -DFIFO=0 -DTIMEOUT -DUNFENCE
+        verify S safety bad -DFIFO=0 -DBADMB ;;
+    safety-fifo) scenarios safety 1 small; verify S safety bad -DFIFO=1 -DBAD
+        verify S safety ok -DFIFO=1 -DTIMEOUT -DUNFENCE
+        verify S safety bad -DFIFO=1 -DBADMB ;;
     # the largest safety scenario (72 million states in the default mode
     # since a steal may leave the pool unfenced), a program of its own
-    safety-default-large) pan_opt=-O2; verify safety ok -DFIFO=0 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
-    safety-fifo-large) pan_opt=-O2; verify safety ok -DFIFO=1 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
+    safety-default-large) verify X safety ok -DFIFO=0 -DRESIZE=3 -DSHUTDOWN ;;
+    safety-fifo-large) verify X safety ok -DFIFO=1 -DRESIZE=3 -DSHUTDOWN ;;
     pipeline) for f in 0 1; do pipeline safety $f; pipeline liveness $f; done
-        verify safety ok -DFIFO=0 -DNB=1 -DHOLD
-        verify safety bad -DFIFO=0 -DNB=1 -DHOLD -DBADFIT ;;
+        verify S safety ok -DFIFO=0 -DNB=1 -DHOLD
+        verify S safety bad -DFIFO=0 -DNB=1 -DHOLD -DBADFIT ;;
     # the default mode's bound on starvation (-DSTARVE): B may turn
     # starving, and the pool then hands off to it; the hand-off order is
     # asserted, and -DBADHANDOFF (a starving B passed) must violate it
-    starve) verify safety ok -DFIFO=0 -DSTARVE
-        verify safety ok -DFIFO=0 -DSTARVE -DTIMEOUT
-        verify safety ok -DFIFO=0 -DSTARVE -DNB=1 -DTIMEOUT
-        verify safety bad-assert -DFIFO=0 -DSTARVE -DBADHANDOFF
-        verify liveness ok -DFIFO=0 -DSTARVE -DTIMEOUT ;;
+    starve) verify S safety ok -DFIFO=0 -DSTARVE
+        verify L safety ok -DFIFO=0 -DSTARVE -DTIMEOUT
+        verify L safety ok -DFIFO=0 -DSTARVE -DNB=1 -DTIMEOUT
+        verify S safety bad-assert -DFIFO=0 -DSTARVE -DBADHANDOFF
+        verify L liveness ok -DFIFO=0 -DSTARVE -DTIMEOUT ;;
     # In FIFO mode the fd turns readable only for a grant or a final result,
     # both of which end the poll loop, so -DBADPOLL changes nothing there.
-    # the default mode's liveness scenarios, in two programs of about 100 s
-    liveness-default) verify liveness ok -DFIFO=0; verify liveness ok -DFIFO=0 -DTIMEOUT
-        verify liveness ok -DFIFO=0 -DTIMEOUT -DSHUTDOWN
-        verify liveness bad -DFIFO=0 -DBADPOLL ;;
-    liveness-default-large) verify liveness ok -DFIFO=0 -DRESIZE=1 -DTIMEOUT
-        verify liveness ok -DFIFO=0 -DNB=1 -DTIMEOUT -DSHUTDOWN ;;
+    # the default mode's liveness scenarios, in two programs
+    liveness-default) verify S liveness ok -DFIFO=0; verify S liveness ok -DFIFO=0 -DTIMEOUT
+        verify L liveness ok -DFIFO=0 -DTIMEOUT -DSHUTDOWN
+        verify S liveness bad -DFIFO=0 -DBADPOLL ;;
+    liveness-default-large) verify L liveness ok -DFIFO=0 -DRESIZE=1 -DTIMEOUT
+        verify L liveness ok -DFIFO=0 -DNB=1 -DTIMEOUT -DSHUTDOWN ;;
     liveness-fifo) scenarios liveness 1 small ;;
-    liveness-resize-default) pan_opt=-O2; verify liveness ok -DFIFO=0 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
-    liveness-resize-fifo) pan_opt=-O2; verify liveness ok -DFIFO=1 -DRESIZE=3 -DSHUTDOWN; pan_opt=-O0 ;;
+    liveness-resize-default) verify X liveness ok -DFIFO=0 -DRESIZE=3 -DSHUTDOWN ;;
+    liveness-resize-fifo) verify L liveness ok -DFIFO=1 -DRESIZE=3 -DSHUTDOWN ;;
     *) echo "FAIL: unknown suite $s (safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo)"; failed=1 ;;
     esac
 done
