@@ -24,16 +24,16 @@
 # The model file says why the liveness search runs without weak fairness.
 #
 # Recorded results (opt-in: SPIN_RECORDED=1 in the environment, `make check
-# SPIN_RECORDED=1`).  A search's result is a function of what spin
-# generates from the model and the scenario's flags (pan.c and its
-# companions: the model after the preprocessor, and spin's version) and of
-# pan's options; nothing else, the C code included, goes into it.
-# tests/model/verified holds, for each scenario, a hash of those and the
-# result the search gave.  With SPIN_RECORDED=1 a scenario whose hash is
-# there is not searched again: its line says "recorded"; any other (the
-# model or spin changed) is searched as usual.  `make spin-record` searches
-# every scenario and writes the file anew (each run leaves its own lines in
-# WORKDIR/verified.new).
+# SPIN_RECORDED=1`).  A search's result is a function of the model as spin
+# reads it (waitq.pml through the C preprocessor with the scenario's
+# flags, as spin runs it: comments and layout do not count), of spin's
+# version and of pan's options; nothing else, the C code included, goes
+# into it.  tests/model/verified holds, for each scenario, a hash of those
+# and the result the search gave.  With SPIN_RECORDED=1 a scenario whose
+# hash is there is not searched again (its line says "recorded"); any
+# other (the model or spin changed) is searched as usual.  `make
+# spin-record` searches every scenario and writes the file anew (each run
+# leaves its own lines in WORKDIR/verified.new).
 # Usage: spin.sh [workdir [suite...]]; no suite: all eleven, one after the
 # other.  Exit 0 pass, 1 fail, 77 skip (no spin or C compiler).
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -89,18 +89,21 @@ verify() { # S|L|X safety|liveness ok|bad spin-flags...
     class=$1 kind=$2 expect=$3; shift 3
     rm -f pan pan.* waitq.pml.trail
     [ "$kind" = liveness ] && set -- -DSC=1 "$@" # the model says why
-    if ! spin "$@" -a waitq.pml > spin.log 2>&1; then cat spin.log; echo "FAIL: spin -a $*"; failed=1; return; fi
     case $kind in
     safety) cflags=-DSAFETY panflags= want="invalid end state" ;;
     liveness) cflags=-DNP panflags=-l want="non-progress cycle" ;;
     esac
     depth=-m200000
-    # what the result depends on (see "Recorded results" above)
-    key="$(cat pan.c pan.h pan.m pan.t pan.b pan.p | sha256sum | cut -c1-32) $cflags${panflags:+ $panflags} $depth $expect"
+    # what the result depends on (see "Recorded results" above): the model
+    # through spin's preprocessor (gcc -std=gnu99 -E -x c), its white space
+    # squeezed, and spin's version
+    key=$({ spin -V; gcc -std=gnu99 -E -P -x c "$@" waitq.pml | tr -s ' \t\n' '   '; } | sha256sum | cut -c1-32)
+    key="$key $cflags${panflags:+ $panflags} $depth $expect"
     if [ -n "$recorded" ] && line=$(grep -F "$key: " "$recorded" 2>/dev/null | head -n 1) && [ -n "$line" ]; then
         echo "ok    [$kind $*] ${line#*: } (recorded: tests/model/verified)"
         return
     fi
+    if ! spin "$@" -a waitq.pml > spin.log 2>&1; then cat spin.log; echo "FAIL: spin -a $*"; failed=1; return; fi
     case $class in S) opt=-O0 w= ;; L) opt=-O2 w= ;; X) opt=-O2 w=-w26 ;; esac
     cpu; t0=$cpu_s
     $PAN_CC $opt $cflags -DCOLLAPSE -o pan pan.c > cc.log 2>&1 || { cat cc.log; echo "FAIL: $PAN_CC pan.c ($*)"; failed=1; return; }
