@@ -90,18 +90,18 @@ $(SPIN_PROGS): $(BUILD)/tests/spin-%.sh: tests/model/spin.sh
 	@mkdir -p $(dir $@)
 	printf '#!/bin/sh\nexec "%s/tests/model/spin.sh" "%s/spin/%s" %s\n' "$(CURDIR)" "$(CURDIR)/$(BUILD)" "$*" "$*" > $@
 	chmod +x $@
-# SPIN_RECORDED=1 (`make check SPIN_RECORDED=1`): a scenario whose model,
-# flags and spin are those of a result in tests/model/verified is not
-# searched again (tests/model/spin.sh, "Recorded results", says why that
-# holds).  Off by default.  `make spin-record` searches every scenario and
-# writes tests/model/verified anew.
-SPIN_RECORDED ?=
+# Recorded results (tests/model/spin.sh, "Recorded results", says why they
+# hold): a large scenario whose model, flags and spin are those of a result
+# in tests/model/verified is not searched again.  SPIN_RECORDED=0 searches
+# every scenario.  `make spin-record` searches every scenario and writes
+# tests/model/verified anew: run it after changing the model.
+SPIN_RECORDED ?= 1
 export SPIN_RECORDED
 .PHONY: spin-record
 spin-record: $(SPIN_PROGS)
-	@SPIN_RECORDED= tests/run.sh -j $(JOBS) $(SPIN_PROGS)
+	@SPIN_RECORDED=0 tests/run.sh -j $(JOBS) $(SPIN_PROGS)
 	@{ echo "# The results of tests/model/spin.sh's searches, by a hash of what each"; \
-	   echo "# depends on (spin.sh, \"Recorded results\"), for \`make check SPIN_RECORDED=1\`."; \
+	   echo "# depends on (spin.sh, \"Recorded results\"), for make check."; \
 	   echo "# Written by \`make spin-record\`: HASH PAN-FLAGS DEPTH EXPECTED: RESULT."; \
 	   cat $(SPIN_SUITES:%=$(BUILD)/spin/%/verified.new); } > tests/model/verified
 	@echo "tests/model/verified: $$(grep -vc '^#' tests/model/verified) results"
