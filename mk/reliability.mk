@@ -49,7 +49,7 @@ $(BUILD)/tests/test_misuse: tests/test_misuse.c tests/check.h $(DBG_LIB)
 # The unit tests of the wait paths again, against the debug library: its
 # assertions check what comments used to only say (BUFPOOL__ASSERT_LOCKED,
 # BUFPOOL__ASSERT_OWNER in src/debug.h and src/cache.h).
-DBG_TESTS := test_api test_bufring test_fifo test_fork test_threads test_wait test_waiter
+DBG_TESTS := test_api test_bufring test_callback test_fifo test_fork test_threads test_wait test_waiter
 DBG_TEST_BINS := $(DBG_TESTS:%=$(BUILD)/tests/debug/%)
 $(BUILD)/tests/debug/%: tests/%.c tests/check.h $(DBG_LIB)
 	@mkdir -p $(dir $@)
@@ -84,7 +84,7 @@ $(BUILD)/tests/fuzz.sh: tests/model/fuzz.sh
 # each has a work directory of its own)
 SPIN_SUITES := liveness-resize-default liveness-resize-fifo liveness-default \
 	liveness-default-large liveness-fifo safety-default-large safety-fifo-large \
-	safety-default safety-fifo pipeline starve
+	safety-default safety-fifo pipeline starve callback-default callback-fifo
 SPIN_PROGS := $(SPIN_SUITES:%=$(BUILD)/tests/spin-%.sh)
 $(SPIN_PROGS): $(BUILD)/tests/spin-%.sh: tests/model/spin.sh
 	@mkdir -p $(dir $@)

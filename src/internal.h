@@ -217,6 +217,14 @@ int bufpool__waiter_watch(struct bufpool_waiter *w, size_t bytes);
 void bufpool__watch_unlink(struct bufpool *pool, struct bufpool_waiter *w);
 /* max_memory grew: fire the watches it reaches. */
 void bufpool__watchers_grown(struct bufpool *pool);
+/* Make an async waiter's owner call again: its fd, or its fn after the
+ * unlock.  Under pool->lock. */
+void bufpool__waiter_signal(struct bufpool *pool, struct bufpool_waiter *w);
+/* Reset an async waiter's readiness (W9).  Under pool->lock. */
+void bufpool__waiter_drain(struct bufpool *pool, struct bufpool_waiter *w);
+/* Wait for the calls of w's fn on other threads; returns how many run on
+ * this one (destroy from inside fn: the last frees w). */
+unsigned bufpool__waiter_quiesce(struct bufpool_waiter *w);
 
 /* ---- wait.c: how a call waits ------------------------------------------- */
 /* Queue and wait: 0 and *out, or a negative errno; blocks until end
@@ -277,6 +285,7 @@ static inline bool bufpool__trylock(struct bufpool *pool)
  * waking unlock is bufpool__unlock, waitq.c). */
 static inline void bufpool__unlock_plain(struct bufpool *pool)
 {
+    BUFPOOL__ASSERT(!pool->nwake && !pool->notify, "nobody served under a plain unlock");
     BUFPOOL__SET_HOLDER(pool, 0);
     pthread_mutex_unlock(&pool->lock);
 }

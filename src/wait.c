@@ -270,7 +270,9 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc)
 
 /* ---- async waiters ---------------------------------------------------- */
 
-BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
+/* The common part of the two creates: fd -1 and fn NULL for a callback
+ * waiter's first step. */
+static int waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (!out)
         return -EINVAL;
@@ -281,12 +283,14 @@ BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
     bufpool_waiter *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
-    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->fd < 0) {
+    w->fd = -1;
+    if (!fn && (w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         int err = -errno;
         free(w);
         return err;
     }
+    w->fn = fn;
+    w->arg = arg;
     w->pool = pool;
     w->gen = bufpool__fork_gen;
     w->node.async = w;
@@ -294,9 +298,25 @@ BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
     return 0;
 }
 
+BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
+{
+    return waiter_new(pool, NULL, NULL, out);
+}
+
+BUFPOOL__API int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn fn, void *arg,
+                                                bufpool_waiter **out)
+{
+    if (!fn) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    return waiter_new(pool, fn, arg, out);
+}
+
 BUFPOOL__API int bufpool_waiter_fd(const bufpool_waiter *w)
 {
-    return w ? w->fd : -EINVAL;
+    return w && w->fd >= 0 ? w->fd : -EINVAL;
 }
 
 /* Give back what a finished node holds and forget its outcome.  Under the
@@ -390,7 +410,7 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
                 pool->total_waits++;
             return -EAGAIN;
         }
-        bufpool__fd_drain(w->fd);
+        bufpool__waiter_drain(pool, w);
         int r = node->result;
         if (r == 0 && node->grant)
             *out = bufpool__grant_take(pool, node);
@@ -398,7 +418,7 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
         if (r != 0 || *out)
             return r;
     }
-    bufpool__fd_signal(w->fd); /* it fitted at the last look: let the loop retry */
+    bufpool__waiter_signal(pool, w); /* it fitted at the last look: let the loop retry */
     return -EAGAIN;
 }
 
@@ -416,11 +436,11 @@ static int waiter_check_locked(bufpool_waiter *w, size_t n)
     if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
         if (node->n == n && (node->queued || load_relaxed(&node->state) == WN_DONE)) {
             node_reset(pool, node);
-            bufpool__fd_drain(w->fd);
+            bufpool__waiter_drain(pool, w);
         }
         return -E2BIG;
     }
-    bufpool__fd_drain(w->fd);
+    bufpool__waiter_drain(pool, w);
     if (load_relaxed(&pool->shut)) {
         node_reset(pool, node);
         return -ECANCELED;
@@ -481,7 +501,7 @@ BUFPOOL__API void bufpool_waiter_cancel(bufpool_waiter *w)
     bufpool__lock(w->pool);
     bufpool__watch_unlink(w->pool, w);
     node_reset(w->pool, &w->node);
-    bufpool__fd_drain(w->fd);
+    bufpool__waiter_drain(w->pool, w);
     bufpool__unlock(w->pool);
 }
 
@@ -490,6 +510,13 @@ BUFPOOL__API void bufpool_waiter_destroy(bufpool_waiter *w)
     if (!w)
         return;
     bufpool_waiter_cancel(w);
-    close(w->fd);
+    if (w->fd >= 0)
+        close(w->fd);
+    /* After the cancel nothing signals w again.  Inherited across fork(),
+     * its calls ran in the parent's threads, which the child lacks. */
+    if (w->fn && w->gen == bufpool__fork_gen && bufpool__waiter_quiesce(w)) {
+        w->orphaned = true; /* destroyed from inside fn: its last call frees it */
+        return;
+    }
     free(w);
 }

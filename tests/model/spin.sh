@@ -1,6 +1,6 @@
 #!/bin/sh
 # Checks the wait protocol model (tests/model/waitq.pml) with spin, in
-# eleven suites that `make check` runs as eleven programs (in parallel), each
+# thirteen suites that `make check` runs as thirteen programs (in parallel), each
 # well under the runner's 300 s timeout:
 #   safety-default, safety-fifo (and -large: the largest scenario, a resize
 #   and a shutdown, one mode each)   every scenario of the correct protocol must
@@ -37,7 +37,7 @@
 # whose model, flags or spin changed.  So a change to the model is always
 # searched in full, and an unchanged one still gets a real search of 25
 # of its 44 scenarios.  SPIN_RECORDED=0 searches all 44.
-# Usage: spin.sh [workdir [suite...]]; no suite: all eleven, one after the
+# Usage: spin.sh [workdir [suite...]]; no suite: all thirteen, one after the
 # other.  Exit 0 pass, 1 fail, 77 skip (no spin or C compiler).
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # pan.c's compiler: clang if there is one (it compiles pan.c at -O2 in
@@ -48,7 +48,7 @@ command -v spin >/dev/null 2>&1 || { echo "skipped: spin not installed (apt-get 
 command -v "${PAN_CC%% *}" >/dev/null 2>&1 || { echo "skipped: no C compiler"; exit 77; }
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/bufpool-spin.XXXXXX")}
 [ $# -gt 0 ] && shift
-suites=${*:-safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo}
+suites=${*:-safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo callback-default callback-fifo}
 mkdir -p "$work" && cd "$work" || exit 1
 cp "$root/tests/model/waitq.pml" . || exit 1
 failed=0
@@ -191,7 +191,18 @@ for s in $suites; do
     liveness-fifo) scenarios liveness 1 small ;;
     liveness-resize-default) verify X liveness ok -DFIFO=0 -DRESIZE=3 -DSHUTDOWN ;;
     liveness-resize-fifo) verify L liveness ok -DFIFO=1 -DRESIZE=3 -DSHUTDOWN ;;
-    *) echo "FAIL: unknown suite $s (safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo)"; failed=1 ;;
+    # A as a callback waiter (-DCALLBACK): its call queued under the lock,
+    # run after the unlock; safety and liveness, BADPOLL refuted, the
+    # revocation of a held grant (RESIZE) in FIFO mode, where grants are held
+    callback-default) verify S safety ok -DFIFO=0 -DCALLBACK -DTIMEOUT
+        verify L safety ok -DFIFO=0 -DCALLBACK -DTIMEOUT -DSHUTDOWN
+        verify S liveness ok -DFIFO=0 -DCALLBACK -DTIMEOUT
+        verify S liveness bad -DFIFO=0 -DCALLBACK -DBADPOLL ;;
+    callback-fifo) verify S safety ok -DFIFO=1 -DCALLBACK -DTIMEOUT
+        verify L safety ok -DFIFO=1 -DCALLBACK -DTIMEOUT -DSHUTDOWN
+        verify L safety ok -DFIFO=1 -DCALLBACK -DRESIZE=1 -DTIMEOUT
+        verify S liveness ok -DFIFO=1 -DCALLBACK -DTIMEOUT ;;
+    *) echo "FAIL: unknown suite $s (safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo callback-default callback-fifo)"; failed=1 ;;
     esac
 done
 [ $failed -eq 0 ] && echo "spin: $suites: the wait protocol verified; the known-bad variants refuted"

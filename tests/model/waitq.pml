@@ -226,8 +226,35 @@ bit bstarve = 0;      /* B's node is starving: the pool hands off (FIFO order) *
 #define HANDOFF_ORDER() skip
 #endif
 
+/* A's readiness.  Its fd (bufpool_waiter_create): written by the
+ * signaller under the lock, drained by A under the lock (W9).  With
+ * -DCALLBACK (bufpool_waiter_create_callback) the signaller queues A's
+ * call under the lock (cbpend: this section's list; cbq: notify_queued,
+ * 1 until the runner is about to call), and whoever unlocks runs it after
+ * the unlock (W5): cbq = 0, then the call, which makes A's loop retry
+ * (fd = 1 stands for the task being woken).  A consumes the wake before
+ * its call, outside the lock, and its drain under the lock takes back a
+ * call its own section queued. */
+#ifdef CALLBACK
+bit cbpend = 0;
+bit cbq = 0;
+bit cbrun[8];      /* by _pid: a call this process runs after its unlock */
+#define SIGNAL_A() if :: !cbq -> cbq = 1; cbpend = 1 :: else -> skip fi
+#define DRAIN_A_LOCKED() if :: cbpend -> cbpend = 0; cbq = 0 :: else -> skip fi
+inline lock_pool() { atomic { lock == 0 -> lock = 1 } }
+inline unlock_pool() {
+    atomic { cbrun[_pid] = cbpend; cbpend = 0; lock = 0 };
+    if
+    :: cbrun[_pid] -> cbq = 0; atomic { cbrun[_pid] = 0; fd = 1 }
+    :: else -> skip
+    fi
+}
+#else
+#define SIGNAL_A() fd = 1
+#define DRAIN_A_LOCKED() fd = 0
 inline lock_pool() { atomic { lock == 0 -> lock = 1 } }
 inline unlock_pool() { lock = 0 }
+#endif
 
 inline dequeue(w) {
     d_i = 0;
@@ -267,7 +294,7 @@ inline finish(w, r, g) {
     grant[w] = g;
     state[w] = DONE;
     if
-    :: w == A -> fd = 1
+    :: w == A -> SIGNAL_A()
     :: else -> skip
     fi
 }
@@ -574,8 +601,11 @@ proctype async() {
     byte me = A, tid = 3;
     need[me] = NA;
 again:
+#if defined(CALLBACK) && !defined(BADPOLL)
+    fd = 0;                                      /* the task consumes its wake */
+#endif
     lock_pool();
-#ifndef BADPOLL
+#if !defined(CALLBACK) && !defined(BADPOLL)
     fd = 0;                                      /* drain_fd */
 #endif
     if
@@ -624,7 +654,7 @@ again:
     if
     :: state[me] == WAITING -> unlock_pool(); goto poll   /* -EAGAIN, pending */
     :: state[me] == DONE && result[me] == OK && grant[me] > 0 ->
-        got = grant[me]; grant[me] = 0; state[me] = WAITING; fd = 0;
+        got = grant[me]; grant[me] = 0; state[me] = WAITING; DRAIN_A_LOCKED();
         goto got_it
     :: state[me] == DONE && (result[me] != OK || grant[me] == 0) ->
         unlock_pool(); goto again

@@ -48,7 +48,7 @@ pub const BUFPOOL_LOCKED: c_uint = 8;
 
 /// The header's version, `MAJOR * 10000 + MINOR * 100 + PATCH`, that these
 /// declarations were written from.
-pub const BUFPOOL_VERSION: c_int = 10100;
+pub const BUFPOOL_VERSION: c_int = 10200;
 
 /// `bufpool_config`.
 #[repr(C)]

@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 #define BUFPOOL_VERSION_MAJOR 1
-#define BUFPOOL_VERSION_MINOR 1
+#define BUFPOOL_VERSION_MINOR 2
 #define BUFPOOL_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for #if comparisons */
 #define BUFPOOL_VERSION \
@@ -115,7 +115,8 @@ int bufpool_alloc_buf_index(const bufpool_alloc *a);
 /* Create an async waiter with its own eventfd.  0, -EINVAL, -ENOMEM, or the
  * eventfd error (-EMFILE, -ENFILE, ...). */
 int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out);
-/* The waiter's fd: readable (POLLIN) once a retry may succeed.  -EINVAL for NULL. */
+/* The waiter's fd: readable (POLLIN) once a retry may succeed.  -EINVAL for NULL or a
+ * callback waiter. */
 int bufpool_waiter_fd(const bufpool_waiter *w);
 /* Try to allocate; never blocks.  On -EAGAIN the waiter becomes pending for
  * n and its fd turns readable when the caller should call again.  Errors as
@@ -125,6 +126,16 @@ int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_alloc **out);
 void bufpool_waiter_cancel(bufpool_waiter *w);
 /* Cancel, close the fd and free the waiter.  NULL: no-op. */
 void bufpool_waiter_destroy(bufpool_waiter *w);
+
+/* ---- async waiters that call a function instead of writing an fd (1.2) ---- */
+typedef void (*bufpool_waiter_fn)(void *arg);
+
+/* An async waiter without an fd: where bufpool_waiter_fd's would turn readable, fn(arg) is
+ * called instead, on the thread that made the retry worth it, after the pool's lock is
+ * dropped; fn may call any bufpool function.  Calls may overlap on different threads.
+ * bufpool_waiter_destroy waits for calls running on other threads (from fn itself, the
+ * waiter is freed when fn returns).  Its bufpool_waiter_fd is -EINVAL.  0, -EINVAL, -ENOMEM. */
+int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out);
 
 /* ---- io_uring provided-buffer rings stocked from the pool (1.1) ---- */
 typedef struct bufpool_bufring bufpool_bufring; /* opaque */

@@ -133,9 +133,17 @@ struct waitnode {
 
 struct bufpool_waiter {
     struct bufpool *pool;
-    int fd;
+    int fd;       /* -1 for a callback waiter */
     unsigned gen; /* bufpool__fork_gen at creation: another means inherited */
     struct waitnode node;
+    /* A callback waiter: fn(arg) instead of a write to fd, run after the
+     * unlock of the section that signalled it (waitq.c, W5). */
+    bufpool_waiter_fn fn;
+    void *arg;
+    struct bufpool_waiter *notify_next; /* in pool->notify or a run of it */
+    _Atomic uint32_t notify_queued;     /* 1 from the signal to just before fn runs */
+    _Atomic uint32_t calls;             /* calls of fn queued or running */
+    bool orphaned;                      /* destroyed from inside its fn: freed after */
     /* A watch (bufpool__waiter_watch, for a bufring): in pool->watchers,
      * under pool->lock, while `watching`; its fd is written once
      * max_memory reaches watch_bytes, or at shutdown. */
@@ -202,6 +210,9 @@ struct bufpool {
      * woken thread never runs into the lock its waker still holds. */
     _Atomic uint32_t *wake[8];
     unsigned nwake;
+    /* Callback waiters signalled under the lock, whose fn runs after the
+     * unlock, for the same reason (waitq.c). */
+    struct bufpool_waiter *notify;
     bool destroying;
     pthread_cond_t idle;  /* destroy waits here */
     _Atomic(struct tcache *) tcaches;

@@ -59,7 +59,8 @@
  * an unrelated futex on that address, which every futex user tolerates.
  *
  * Async waiters use the same queue; instead of a futex wake the server
- * writes their eventfd.  BUFPOOL_FIFO serves strictly from the head and
+ * writes their eventfd, or for a callback waiter queues its call for the
+ * unlock (bufpool__waiter_signal).  BUFPOOL_FIFO serves strictly from the head and
  * stops at the first request that does not fit, granting each the memory
  * before it wakes it.  The default mode serves every request that fits, in
  * arrival order, by telling it so (finish with no grant): the woken call
@@ -267,6 +268,101 @@ struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode 
     return h;
 }
 
+/* TLS: the calls of fn this thread is running, innermost first (a fn may
+ * release memory, whose unlock runs other calls). */
+struct running {
+    struct bufpool_waiter *w;
+    struct running *outer;
+};
+static __thread struct running *running_fn;
+/*
+ * Make w's owner call again: write its eventfd, or queue fn(arg) for
+ * the unlock of this section (W5: no owner runs into the lock its waker
+ * holds, and fn may call into the pool).  Under the lock.
+ *
+ * Why no call is lost: notify_queued stays 1 from here until the runner
+ * (run_notified) is about to call fn, so a signal that finds it 1 skips,
+ * and that is safe: this section's change (made before this signal,
+ * under the lock) precedes the runner's clear, which precedes fn, which
+ * precedes the owner's retry; the retry takes the lock, so it sees this
+ * section's change.  The acquire load pairs with the runner's release
+ * clear, so the link written here comes after the runner's read of it.
+ */
+void bufpool__waiter_signal(struct bufpool *pool, struct bufpool_waiter *w)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    if (!w->fn) {
+        bufpool__fd_signal(w->fd);
+        return;
+    }
+    if (load_acquire(&w->notify_queued))
+        return;
+    store_relaxed(&w->notify_queued, 1);
+    /* counted under the lock: destroy waits for 0 after its own section */
+    fetch_add_relaxed(&w->calls, 1);
+    w->notify_next = pool->notify;
+    pool->notify = w;
+}
+
+/* Reset w's readiness (W9): drain its fd, or take back a call of its fn
+ * that this section queued.  A call already handed to a runner by an
+ * earlier section stays, a spurious retry at worst.  Under the lock. */
+void bufpool__waiter_drain(struct bufpool *pool, struct bufpool_waiter *w)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    if (!w->fn) {
+        bufpool__fd_drain(w->fd);
+        return;
+    }
+    for (struct bufpool_waiter **p = &pool->notify; *p; p = &(*p)->notify_next) {
+        if (*p == w) {
+            *p = w->notify_next;
+            store_relaxed(&w->notify_queued, 0);
+            fetch_sub_relaxed(&w->calls, 1); /* never ran: nothing to publish */
+            return;
+        }
+    }
+}
+
+/* The calls queued by a section, after its unlock (reverse order of the
+ * signals: the list is a stack).  After fn, the release half of the
+ * decrement pairs with the load_acquire in bufpool__waiter_quiesce: fn's
+ * last touch of w and arg comes before destroy frees them.  A waiter
+ * destroyed from inside its own fn is freed by the last of its calls. */
+static void run_notified(struct bufpool_waiter *w)
+{
+    while (w) {
+        struct bufpool_waiter *next = w->notify_next;
+        /* pairs with the load_acquire in bufpool__waiter_signal */
+        store_release(&w->notify_queued, 0);
+        struct running me = {w, running_fn};
+        running_fn = &me;
+        w->fn(w->arg);
+        running_fn = me.outer;
+        bool orphaned = w->orphaned; /* set by this thread only (quiesce) */
+        if (fetch_sub_acqrel(&w->calls, 1) == 1 && orphaned)
+            free(w);
+        w = next;
+    }
+}
+
+/* Wait until no call of w's fn runs but the caller's own (from inside
+ * it, perhaps nested): their count, so that w outlives them if nonzero. */
+unsigned bufpool__waiter_quiesce(struct bufpool_waiter *w)
+{
+    unsigned mine = 0;
+    for (struct running *r = running_fn; r; r = r->outer)
+        mine += r->w == w;
+    /* pairs with the fetch_sub_acqrel in run_notified */
+    for (unsigned spins = 0; load_acquire(&w->calls) > mine; spins++) {
+        if (spins < 64)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+    return mine;
+}
+
 /* Finish a queued request: unlink it, store its outcome, wake its owner
  * (W5: the wake itself comes after the unlock). */
 static void finish(struct bufpool *pool, struct waitnode *w, int result, struct bufpool_alloc *grant)
@@ -279,7 +375,7 @@ static void finish(struct bufpool *pool, struct waitnode *w, int result, struct 
         if (grant)
             held_link(pool, w);
         store_relaxed(&w->state, WN_DONE); /* read under the lock */
-        bufpool__fd_signal(w->async->fd);
+        bufpool__waiter_signal(pool, w->async);
     } else if (pool->nwake < sizeof pool->wake / sizeof *pool->wake) {
         pool->wake[pool->nwake++] = &w->state;
         /* pairs with the load_acquire in wait_node; the last touch of w */
@@ -298,9 +394,12 @@ static void unlock_wake(struct bufpool *pool)
     for (unsigned i = 0; i < n; i++)
         wake[i] = pool->wake[i];
     pool->nwake = 0;
+    struct bufpool_waiter *notify = pool->notify;
+    pool->notify = NULL;
     bufpool__unlock_plain(pool);
     for (unsigned i = 0; i < n; i++)
         syscall(SYS_futex, wake[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    run_notified(notify);
 }
 
 /*
@@ -538,7 +637,7 @@ static void revoke_held(struct bufpool *pool, size_t max, int result, struct buf
         w->result = result;
         store_relaxed(&h->next, *spare);
         *spare = h;
-        bufpool__fd_signal(w->async->fd);
+        bufpool__waiter_signal(pool, w->async);
     }
 }
 
