@@ -156,6 +156,17 @@
 //! readable when a retry may succeed: register it with `poll(2)`, epoll, mio
 //! or tokio's `AsyncFd`.  Its docs show a complete poll(2) loop.
 //!
+//! # Rings
+//!
+//! [`BufRing`] keeps an io_uring provided-buffer ring stocked from a pool,
+//! within its budget: the kernel picks a receive's buffer when data
+//! arrives, and [`BufRing::take`] hands it out as an [`Alloc`] (or
+//! [`BufRing::take_inc`] a completion's bytes as a [`RingShare`], on a ring
+//! with incremental consumption).  The takes are `unsafe`: only the caller
+//! knows that an id came from a completion, not from the ring the kernel
+//! still writes into.  The `ring_recv` example receives on a UDP socket
+//! through one, with raw io_uring system calls.
+//!
 //! # Region mode
 //!
 //! With [`Config::region`], the budget is one mapping that never moves, cut
@@ -185,11 +196,13 @@ pub mod compat;
 mod error;
 pub mod ffi;
 mod pool;
+mod ring;
 mod waiter;
 
 pub use alloc::{Alloc, IoVec, SharedAlloc};
 pub use error::Error;
 pub use pool::{Config, Pool, Stats};
+pub use ring::{BufRing, RingShare};
 pub use waiter::Waiter;
 
 /// README.md's Rust examples run as doc tests.
