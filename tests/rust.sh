@@ -1,6 +1,8 @@
 #!/bin/sh
 # rust.sh BUILD: the Rust bindings (bindings/rust), four ways:
 #   debug    cargo test --offline               (the crate builds its csrc/ copy itself)
+#   ring_recv  the example receiving through io_uring with a BufRing (it
+#            prints "SKIP: ring_recv: ..." where io_uring is not allowed)
 #   release  cargo test --offline --release, and a --quick run of the bench example
 #   outside  the crate outside the repository: a copy, its package, a project
 #            depending on it by path and one on a vendored copy (see below)
@@ -60,7 +62,8 @@ part() {
     return $rc
 }
 
-CARGO_TARGET_DIR=$out/target part debug "$cargo" test --offline -j "$jobs"
+CARGO_TARGET_DIR=$out/target part debug "$cargo" test --offline -j "$jobs" &&
+    CARGO_TARGET_DIR=$out/target part ring_recv "$cargo" run --offline -j "$jobs" --example ring_recv
 CARGO_TARGET_DIR=$out/target part release "$cargo" test --offline --release -j "$jobs" &&
     CARGO_TARGET_DIR=$out/target part bench "$cargo" run --offline --release -j "$jobs" --example bench -- --quick
 

@@ -136,7 +136,9 @@
 //! in `Drop` (so with exclusive access); an `Alloc` writes only through
 //! `&mut`; a `SharedAlloc` never writes; a `Waiter` changes only through
 //! `&mut` (the C library wants one thread at a time per waiter) and
-//! exposes only its fd through `&`.
+//! exposes only its fd through `&`.  [`BufRing`] and [`RingShare`] are
+//! `Send` and `Sync` on the same grounds (a ring changes only through
+//! `&mut`; a share only reads).
 //!
 //! # Memory
 //!

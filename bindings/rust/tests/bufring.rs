@@ -67,7 +67,11 @@ fn create_stocks_and_destroy_releases() {
     let Some(mut br) = bufring(&pool, &ring, 1, 8, 2) else { return };
     assert_eq!((br.bgid(), br.entries(), br.buffers_per_slot(), br.is_incremental()), (1, 8, 2, false));
     let s = pool.stats();
-    assert_eq!((s.live_allocations, s.in_use_bytes), (8, 8 * 2 * BS), "every slot stocked, charged to the pool");
+    assert_eq!(
+        (s.live_allocations, s.in_use_bytes),
+        (8, 8 * 2 * BS),
+        "every slot stocked, charged to the pool"
+    );
     assert_eq!(br.refill(), Ok(8));
     assert!(br.as_raw_fd() >= 0);
     assert!(!uring::readable(br.as_raw_fd(), 0), "a full ring's fd is readable");
