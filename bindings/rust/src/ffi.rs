@@ -59,6 +59,10 @@ pub const BUFPOOL_LOCKED: c_uint = 8;
 /// declarations were written from.
 pub const BUFPOOL_VERSION: c_int = 10200;
 
+/// The function a callback waiter calls (`bufpool_waiter_create_callback`),
+/// with the `arg` it was created with.
+pub type bufpool_waiter_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
+
 /// `bufpool_config`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -213,7 +217,8 @@ unsafe extern "C" {
     pub fn bufpool_waiter_allocate(w: *mut bufpool_waiter, n: usize, out: *mut *mut bufpool_alloc) -> c_int;
     /// Drop the pending request.
     pub fn bufpool_waiter_cancel(w: *mut bufpool_waiter);
-    /// Cancel, close the fd and free the waiter.
+    /// Cancel, close the fd and free the waiter; waits for calls of a
+    /// callback waiter's `fn` running on other threads.
     pub fn bufpool_waiter_destroy(w: *mut bufpool_waiter);
 
     /// Register a provided-buffer ring with io_uring instance `ring_fd` as
@@ -252,6 +257,14 @@ unsafe extern "C" {
         res: c_int,
         data: *mut *mut c_void,
     ) -> *mut bufpool_alloc;
+    /// Create an async waiter that calls `f(arg)`, after the pool's lock is
+    /// dropped, where an eventfd waiter's fd would turn readable.
+    pub fn bufpool_waiter_create_callback(
+        pool: *mut bufpool,
+        f: bufpool_waiter_fn,
+        arg: *mut c_void,
+        out: *mut *mut bufpool_waiter,
+    ) -> c_int;
 }
 
 #[cfg(test)]
