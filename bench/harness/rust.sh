@@ -39,3 +39,4 @@ else
     echo "Not measured: tokio is not in /usr/share/cargo/registry (apt-get install librust-tokio-dev)." >> "$results"
     echo "bench: async row skipped (no librust-tokio-dev)"
 fi
+echo >> "$results"
