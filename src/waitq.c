@@ -297,6 +297,8 @@ void bufpool__waiter_signal(struct bufpool *pool, struct bufpool_waiter *w)
     }
     if (load_acquire(&w->notify_queued))
         return;
+    /* relaxed: later signals read it under this lock; only the runner's
+     * clear, outside it, needs the release/acquire pair above */
     store_relaxed(&w->notify_queued, 1);
     /* counted under the lock: destroy waits for 0 after its own section */
     fetch_add_relaxed(&w->calls, 1);
@@ -317,7 +319,7 @@ void bufpool__waiter_drain(struct bufpool *pool, struct bufpool_waiter *w)
     for (struct bufpool_waiter **p = &pool->notify; *p; p = &(*p)->notify_next) {
         if (*p == w) {
             *p = w->notify_next;
-            store_relaxed(&w->notify_queued, 0);
+            store_relaxed(&w->notify_queued, 0); /* not handed to a runner: only under the lock */
             fetch_sub_relaxed(&w->calls, 1); /* never ran: nothing to publish */
             return;
         }
