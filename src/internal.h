@@ -5,7 +5,7 @@
  * one after it; tests/layers.sh checks this on the objects of every
  * library variant, so the call graph between files has no cycle.
  *
- * LAYERS: util region purge arena block debug stats depot cache waitq wait fork pool bufring
+ * LAYERS: util region purge arena block debug stats depot cache waitq wait fork account pool bufring
  *
  *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
@@ -19,6 +19,7 @@
  *   waitq.c   the wait queue and serving it; the wait protocol's argument
  *   wait.c    how a call waits: blocked calls, slow releases, async waiters
  *   fork.c    the registry of live pools and the fork() handlers
+ *   account.c accounts: the tree of reservations and caps
  *   pool.c    create/destroy/shutdown, the allocate and release paths
  *   bufring.c io_uring provided-buffer rings, on the public API
  */
@@ -251,6 +252,13 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc);
 /* ---- fork.c ------------------------------------------------------------- */
 int bufpool__registry_add(struct bufpool *pool);
 void bufpool__registry_remove(struct bufpool *pool);
+
+/* ---- account.c ---------------------------------------------------------- */
+/* Would a budget of max_memory hold the accounts' reservations?  Under
+ * pool->lock. */
+bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory);
+/* Destroy: free every account left. */
+void bufpool__accounts_free(struct bufpool *pool);
 
 /* ---- pool->lock ---- */
 

@@ -196,6 +196,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     bufpool__unlock_plain(pool);
     bufpool__registry_remove(pool);
     bufpool__tcache_pool_fini(pool);
+    bufpool__accounts_free(pool);
     bufpool__arena_destroy(pool->arena);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->idle);
@@ -714,6 +715,10 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     if ((pool->flags & BUFPOOL_REGION) && max_memory > bufpool__arena_length(pool->arena))
         return -EINVAL;
     bufpool__lock(pool);
+    if (!bufpool__accounts_fit_locked(pool, max_memory)) {
+        bufpool__unlock_plain(pool);
+        return -ENOSPC; /* below what the accounts reserve */
+    }
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
     bufpool__watchers_grown(pool); /* after the store, under the lock (waitq.c) */

@@ -152,6 +152,29 @@ struct bufpool_waiter {
     bool watching;
 };
 
+/* ---- accounts (account.c) ---- */
+/* Every field under pool->lock.  Byte figures are multiples of the
+ * buffer size; "use" and the counts cover the account and its
+ * descendants. */
+struct bufpool_account {
+    uint32_t magic;
+    int priority;
+    struct bufpool *pool;
+    struct bufpool_account *parent;
+    struct bufpool_account *children;     /* first child */
+    struct bufpool_account *prev, *next;  /* siblings (top level: pool->accounts) */
+    char *name;
+    size_t min, max;     /* max SIZE_MAX: no cap of its own */
+    size_t kids_eff;     /* the sum of the children's eff */
+    size_t eff;          /* max(min, kids_eff): what it reserves */
+    size_t use, peak;    /* live bytes */
+    size_t kids_unused;  /* the sum of the children's unused */
+    size_t unused;       /* max(eff - use, kids_unused): reserved, not in use */
+    size_t live, waiters;
+    unsigned nwaiters;   /* waiter objects made through this account (its own) */
+    uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
+};
+
 /* ---- the pool ---- */
 struct bufpool {
     /* read-mostly */
@@ -235,6 +258,10 @@ struct bufpool {
     unsigned purge_active; /* bufpool__unlock purges running: 0 or 1 */
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
     unsigned ncaches;              /* caches made so far, under lock: homes */
+    /* accounts (account.c), under lock: the top level; the sum of its
+     * reservations (eff); and of its unused reservations (unused) */
+    struct bufpool_account *accounts;
+    size_t reserved, reserve;
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
     uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
 };

@@ -1,0 +1,256 @@
+/*
+ * account.c: accounts, a tree of consumers sharing the pool's budget, each
+ * with a reservation (min), a cap (max) and a priority.  docs/accounts.md
+ * has the design; this file keeps the tree's arithmetic, under pool->lock.
+ *
+ * Each account keeps what its subtree reserves, eff = max(min, the sum of
+ * its children's eff), and what of that is not in use,
+ * unused = max(eff - use, the sum of its children's unused): a child's
+ * reservation is carved out of its parent's, and a parent's own share
+ * (its min beyond its children's) serves its own requests and its
+ * children's beyond their reservations.  The pool keeps the sums over the
+ * top level: reserved (it must fit the budget) and reserve (the memory
+ * nobody else may take).  Every change of min, use or the tree moves these
+ * sums up the path at once (refresh_up), so each is exact under the lock.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t max2(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+static size_t round_down(const struct bufpool *pool, size_t bytes)
+{
+    return bytes >> pool->shift << pool->shift;
+}
+
+/* Recompute a's eff and unused from its own fields, and carry the changes
+ * up to the pool's sums (size_t arithmetic wraps, so a decrease adds its
+ * two's complement).  Under the lock. */
+static void refresh_up(struct bufpool *pool, struct bufpool_account *a)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    for (;;) {
+        size_t old_eff = a->eff, old_unused = a->unused;
+        a->eff = max2(a->min, a->kids_eff);
+        a->unused = max2(a->eff > a->use ? a->eff - a->use : 0, a->kids_unused);
+        struct bufpool_account *p = a->parent;
+        if (!p) {
+            pool->reserved += a->eff - old_eff;
+            pool->reserve += a->unused - old_unused;
+            return;
+        }
+        p->kids_eff += a->eff - old_eff;
+        p->kids_unused += a->unused - old_unused;
+        a = p;
+    }
+}
+
+/* Would a reservation of the subtree below `parent` going from old_eff to
+ * new_eff fit every max above it and the budget?  Under the lock. */
+static bool fits_up(struct bufpool *pool, struct bufpool_account *parent, size_t old_eff,
+                    size_t new_eff)
+{
+    for (struct bufpool_account *p = parent; p; p = p->parent) {
+        size_t eff = max2(p->min, p->kids_eff - old_eff + new_eff);
+        if (eff > p->max)
+            return false;
+        old_eff = p->eff;
+        new_eff = eff;
+    }
+    return pool->reserved - old_eff + new_eff <= load_relaxed(&pool->max_memory);
+}
+
+/* min and max as the tree keeps them: whole buffers, max SIZE_MAX for
+ * none.  -EINVAL for a max that rounds to 0 or a min above the max. */
+static int limits(const struct bufpool *pool, size_t min_bytes, size_t max_bytes, size_t *min,
+                  size_t *max)
+{
+    *min = round_down(pool, min_bytes);
+    *max = max_bytes ? round_down(pool, max_bytes) : SIZE_MAX;
+    if (*max == 0 || *min > *max)
+        return -EINVAL;
+    return 0;
+}
+
+static bool account_ok(const struct bufpool_account *a)
+{
+    return a && a->magic == BUFPOOL__MAGIC_ACCOUNT;
+}
+
+static void link_child(struct bufpool *pool, struct bufpool_account *a)
+{
+    struct bufpool_account **head = a->parent ? &a->parent->children : &pool->accounts;
+    a->prev = NULL;
+    a->next = *head;
+    if (*head)
+        (*head)->prev = a;
+    *head = a;
+}
+
+static void unlink_child(struct bufpool *pool, struct bufpool_account *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else if (a->parent)
+        a->parent->children = a->next;
+    else
+        pool->accounts = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+}
+
+/* A new account, not yet linked: name copied, limits as given. */
+static struct bufpool_account *account_new(struct bufpool *pool, struct bufpool_account *parent,
+                                           const bufpool_account_config *cfg, size_t min, size_t max)
+{
+    struct bufpool_account *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->name = strdup(cfg->name ? cfg->name : "");
+    if (!a->name) {
+        free(a);
+        return NULL;
+    }
+    a->magic = BUFPOOL__MAGIC_ACCOUNT;
+    a->pool = pool;
+    a->parent = parent;
+    a->priority = cfg->priority;
+    a->min = min;
+    a->max = max;
+    return a;
+}
+
+BUFPOOL__API int bufpool_account_create(bufpool *pool, bufpool_account *parent,
+                                        const bufpool_account_config *cfg, bufpool_account **out)
+{
+    if (out)
+        *out = NULL;
+    if (!pool || !cfg || !out || (parent && (!account_ok(parent) || parent->pool != pool)))
+        return -EINVAL;
+    bufpool__check_pool(pool, "bufpool_account_create");
+    size_t min, max;
+    int r = limits(pool, cfg->min_bytes, cfg->max_bytes, &min, &max);
+    if (r)
+        return r;
+    struct bufpool_account *a = account_new(pool, parent, cfg, min, max);
+    if (!a)
+        return -ENOMEM;
+    bufpool__lock(pool);
+    if (load_relaxed(&pool->shut))
+        r = -ECANCELED;
+    else if (!fits_up(pool, parent, 0, min))
+        r = -ENOSPC;
+    if (r == 0) {
+        link_child(pool, a);
+        refresh_up(pool, a);
+    }
+    bufpool__unlock_plain(pool);
+    if (r) {
+        free(a->name);
+        free(a);
+        return r;
+    }
+    *out = a;
+    return 0;
+}
+
+BUFPOOL__API int bufpool_account_set_limits(bufpool_account *acct, size_t min_bytes, size_t max_bytes)
+{
+    if (!account_ok(acct))
+        return -EINVAL;
+    struct bufpool *pool = acct->pool;
+    size_t min, max;
+    int r = limits(pool, min_bytes, max_bytes, &min, &max);
+    if (r)
+        return r;
+    bufpool__lock(pool);
+    size_t eff = max2(min, acct->kids_eff);
+    if (load_relaxed(&pool->shut))
+        r = -ECANCELED;
+    else if (eff > max || !fits_up(pool, acct->parent, acct->eff, eff))
+        r = -ENOSPC;
+    if (r == 0) {
+        acct->min = min;
+        acct->max = max;
+        refresh_up(pool, acct);
+    }
+    bufpool__unlock(pool);
+    return r;
+}
+
+BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
+{
+    if (!acct)
+        return 0;
+    if (!account_ok(acct))
+        return -EINVAL;
+    struct bufpool *pool = acct->pool;
+    bufpool__lock(pool);
+    if (acct->live || acct->children || acct->waiters || acct->nwaiters) {
+        bufpool__unlock_plain(pool);
+        return -EBUSY;
+    }
+    acct->min = 0; /* no children, nothing in use: eff and unused go to 0 */
+    refresh_up(pool, acct);
+    unlink_child(pool, acct);
+    acct->magic = BUFPOOL__MAGIC_DEAD;
+    bufpool__unlock(pool);
+    free(acct->name);
+    free(acct);
+    return 0;
+}
+
+BUFPOOL__API void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!account_ok(acct))
+        return;
+    struct bufpool *pool = acct->pool;
+    bufpool__lock(pool);
+    out->min_bytes = acct->min;
+    out->max_bytes = acct->max == SIZE_MAX ? 0 : acct->max;
+    out->in_use_bytes = acct->use;
+    out->peak_in_use_bytes = acct->peak;
+    out->live_allocations = acct->live;
+    out->waiters = acct->waiters;
+    out->total_allocations = acct->total_allocations;
+    out->total_waits = acct->total_waits;
+    out->total_wait_ns = acct->total_wait_ns;
+    out->total_failures = acct->total_failures;
+    bufpool__unlock_plain(pool);
+}
+
+/* Would a budget of max_memory still hold the top-level reservations? */
+bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    return pool->reserved <= max_memory;
+}
+
+static void free_tree(struct bufpool_account *a)
+{
+    while (a) {
+        struct bufpool_account *next = a->next;
+        free_tree(a->children);
+        a->magic = BUFPOOL__MAGIC_DEAD;
+        free(a->name);
+        free(a);
+        a = next;
+    }
+}
+
+/* Destroy: the accounts left, whatever they hold (their allocations are
+ * gone by then). */
+void bufpool__accounts_free(struct bufpool *pool)
+{
+    free_tree(pool->accounts);
+    pool->accounts = NULL;
+    pool->reserved = pool->reserve = 0;
+}
