@@ -30,8 +30,9 @@ static size_t round_down(const struct bufpool *pool, size_t bytes)
 
 /* Recompute a's eff and unused from its own fields, and carry the changes
  * up to the pool's sums (size_t arithmetic wraps, so a decrease adds its
- * two's complement).  Under the lock. */
-static void refresh_up(struct bufpool *pool, struct bufpool_account *a)
+ * two's complement).  Under the lock.  Returns how much pool->reserve
+ * moved (wrapped), for the caller to move committed by. */
+static size_t refresh_up(struct bufpool *pool, struct bufpool_account *a)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     for (;;) {
@@ -42,7 +43,7 @@ static void refresh_up(struct bufpool *pool, struct bufpool_account *a)
         if (!p) {
             pool->reserved += a->eff - old_eff;
             pool->reserve += a->unused - old_unused;
-            return;
+            return a->unused - old_unused;
         }
         p->kids_eff += a->eff - old_eff;
         p->kids_unused += a->unused - old_unused;
@@ -63,6 +64,35 @@ static bool fits_up(struct bufpool *pool, struct bufpool_account *parent, size_t
         new_eff = eff;
     }
     return pool->reserved - old_eff + new_eff <= load_relaxed(&pool->max_memory);
+}
+
+/*
+ * The reservations moved by delta (wrapped): move committed with them.
+ * Less reserved is a give (W2): serve under the lock, where waiters
+ * register.  More may take committed over the budget (a reservation made
+ * while its memory is in use): the caches go back to the arena at once,
+ * and while still over, releases give back (GATE_OVER), so that the
+ * reservation fills from releases (docs/accounts.md).  Under the lock.
+ */
+static void reserve_moved(struct bufpool *pool, size_t delta)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    if (delta == 0)
+        return;
+    /* seq_cst: pairs with commit_try's CAS (block.c) and, for a decrease,
+     * with a waiter's nwait increment before its attempt */
+    fetch_add_seqcst(&pool->committed, delta);
+    if ((ptrdiff_t)delta < 0) {
+        bufpool__serve(pool, NULL);
+        return;
+    }
+    if (!bufpool__over_budget(pool))
+        return;
+    bufpool__free_list(pool, bufpool__steal(pool, NULL));
+    if (!pool->over && bufpool__over_budget(pool)) {
+        pool->over = true;
+        bufpool__gate_update(pool);
+    }
 }
 
 /* min and max as the tree keeps them: whole buffers, max SIZE_MAX for
@@ -147,9 +177,9 @@ BUFPOOL__API int bufpool_account_create(bufpool *pool, bufpool_account *parent,
         r = -ENOSPC;
     if (r == 0) {
         link_child(pool, a);
-        refresh_up(pool, a);
+        reserve_moved(pool, refresh_up(pool, a));
     }
-    bufpool__unlock_plain(pool);
+    bufpool__unlock(pool);
     if (r) {
         free(a->name);
         free(a);
@@ -177,7 +207,7 @@ BUFPOOL__API int bufpool_account_set_limits(bufpool_account *acct, size_t min_by
     if (r == 0) {
         acct->min = min;
         acct->max = max;
-        refresh_up(pool, acct);
+        reserve_moved(pool, refresh_up(pool, acct));
     }
     bufpool__unlock(pool);
     return r;
@@ -196,7 +226,7 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
         return -EBUSY;
     }
     acct->min = 0; /* no children, nothing in use: eff and unused go to 0 */
-    refresh_up(pool, acct);
+    reserve_moved(pool, refresh_up(pool, acct));
     unlink_child(pool, acct);
     acct->magic = BUFPOOL__MAGIC_DEAD;
     bufpool__unlock(pool);

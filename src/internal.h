@@ -127,7 +127,10 @@ void bufpool__arena_unlock(struct bufpool__arena *a);
  * after (waitq.c's protocol). */
 int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *gave,
                        struct bufpool_alloc **out);
-int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out);
+/* credit: bytes of a reservation the request uses (docs/accounts.md), 0
+ * for a request that uses none. */
+int bufpool__block_new_locked(struct bufpool *pool, size_t n, size_t credit,
+                              struct bufpool_alloc **out);
 /* The owner's spare headers (block.c): one off its stash without a lock
  * (NULL when empty), and one back (may take pool->lock). */
 struct bufpool_alloc *bufpool__hdr_stash_pop(struct tcache *tc);
@@ -299,6 +302,15 @@ static inline void bufpool__unlock_plain(struct bufpool *pool)
 }
 
 /* ---- small helpers on the pool ---- */
+
+/* Is the pool over its budget: more memory taken from the system (a
+ * shrink), or more committed (a reservation made while its memory was in
+ * use), than max_memory?  Then releases give back (GATE_OVER). */
+static inline bool bufpool__over_budget(const struct bufpool *pool)
+{
+    size_t max = load_relaxed(&pool->max_memory);
+    return load_relaxed(&pool->charged) > max || load_relaxed(&pool->committed) > max;
+}
 
 /* Recompute the gate from its inputs, and the words the fast paths
  * test instead of it (fast_max, hit_max, fast_id).  Under pool->lock (or at

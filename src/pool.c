@@ -522,7 +522,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
     /* A hint: with somebody waiting, or the budget shrunk below what is
      * held, the memory goes straight to the queue or back to the system. */
     if (unlikely(!tc || load_relaxed(&pool->nwait) || (load_relaxed(&pool->gate) & GATE_OVER) ||
-                 load_relaxed(&pool->charged) > load_relaxed(&pool->max_memory))) {
+                 bufpool__over_budget(pool))) {
         bufpool__release_to_queue(pool, tc, a);
         return;
     }
@@ -734,7 +734,7 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     /* Still over (live memory, memory being purged, or caches refilled
      * meanwhile): releases give back until a slow one, or the purge above,
      * finds the pool within budget (waitq.c). */
-    pool->over = charged > max_memory;
+    pool->over = bufpool__over_budget(pool);
     bufpool__gate_update(pool);
     bufpool__unlock(pool);
     return 0;

@@ -195,7 +195,7 @@ struct bufpool {
      * each tests it once: GATE_* bits, rewritten under lock by
      * bufpool__gate_update whenever one of its inputs changes. */
     _Atomic uint32_t gate;
-    bool over; /* under lock: charged may exceed a shrunk budget */
+    bool over; /* under lock: charged or committed may exceed the budget */
     /* The budget and the fast paths' bounds, rewritten only by a resize
      * or a gate change: read-mostly, so not on charged's line, which
      * every carve and free of REGION mode writes. */
@@ -210,6 +210,12 @@ struct bufpool {
 
     /* written on cache misses only */
     alignas(CACHELINE) _Atomic size_t charged; /* in_use + cached bytes */
+    /* Bytes carved out of the arena and not freed back to it (live,
+     * cached by threads, in the depot), plus the accounts' unused
+     * reservations (reserve): within max_memory, so that a reservation
+     * holds whatever the caches do (docs/accounts.md).  Block.c moves it
+     * at the arena's boundary, account.c with the reservations. */
+    _Atomic size_t committed;
     _Atomic size_t peak_in_use;
     _Atomic uint64_t failures;
 

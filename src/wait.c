@@ -244,7 +244,7 @@ static void serve_after_give(struct bufpool *pool, struct tcache *tc, struct buf
         spare = a;
     }
     bufpool__serve(pool, spare);
-    if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
+    if (pool->over && !bufpool__over_budget(pool)) {
         pool->over = false; /* back within a shrunk budget: releases may cache */
         bufpool__gate_update(pool);
     }

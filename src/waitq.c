@@ -455,7 +455,7 @@ void bufpool__unlock(struct bufpool *pool) /* W5: the wakes after the unlock */
         bufpool__lock(pool);
         if (got)
             bufpool__serve(pool, NULL);
-        if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
+        if (pool->over && !bufpool__over_budget(pool)) {
             pool->over = false;
             bufpool__gate_update(pool);
         }
@@ -506,11 +506,10 @@ int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, 
     BUFPOOL__ASSERT_LOCKED(pool);
     /* A spare of this length is ready memory, unless the pool is over a
      * shrunk budget: then the spares must go back first. */
-    if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) &&
-        (*out = spare_take(spare, n)))
+    if (!bufpool__over_budget(pool) && (*out = spare_take(spare, n)))
         return 0;
     /* The arena charges what it must and purges free memory for it. */
-    int r = bufpool__block_new_locked(pool, n, out);
+    int r = bufpool__block_new_locked(pool, n, 0, out);
     if (r != -EAGAIN || !*spare)
         return r;
     /* Give the spares back to the arena and try again.  Nothing is lost:
@@ -518,7 +517,7 @@ int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, 
      * purges only what the request needs. */
     bufpool__free_list(pool, *spare);
     *spare = NULL;
-    return bufpool__block_new_locked(pool, n, out);
+    return bufpool__block_new_locked(pool, n, 0, out);
 }
 
 /* Would n buffers fit now, counting memory already promised to woken async
@@ -529,7 +528,8 @@ static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
 {
     size_t bytes = bufpool__bytes(pool, n);
     size_t charged = load_relaxed(&pool->charged), dirty = bufpool__arena_dirty(pool->arena);
-    size_t used = (charged > dirty ? charged - dirty : 0) + promised;
+    size_t used = charged > dirty ? charged - dirty : 0, committed = load_relaxed(&pool->committed);
+    used = (used > committed ? used : committed) + promised; /* the reservations count */
     size_t max = load_relaxed(&pool->max_memory);
     if (used > max || bytes > max - used)
         return false;

@@ -7,6 +7,9 @@
  * -ENOSPC; destroy is -EBUSY while children remain and gives the
  * reservation back; shutdown makes create and set_limits -ECANCELED;
  * bufpool_destroy frees the accounts left (the leak checkers see it).
+ * Reservations hold against plain requests, cached memory or not; one made
+ * while its memory is in use fills from releases; one given back serves
+ * a blocked request at once.
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -14,6 +17,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 enum { BS = 64 };
@@ -153,11 +157,103 @@ static void part_shutdown(void)
     bufpool_destroy(p);
 }
 
+/* Plain requests draw on what the reservations leave, even while the
+ * reserving account is idle and the memory sits in a thread's cache. */
+static void part_reserved_from_plain(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_alloc *a[16], *x;
+    for (int i = 0; i < 16; i++) /* every buffer cached in this thread */
+        CHECK_EQ(bufpool_allocate(p, 1, &a[i]), 0);
+    for (int i = 0; i < 16; i++)
+        bufpool_alloc_release(a[i]);
+    bufpool_account *r = mk_acct(p, NULL, 6 * BS, 0);
+    CHECK_EQ(bufpool_try_allocate(p, 11, &x), -EAGAIN); /* not -E2BIG: it may fit later */
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(bufpool_try_allocate(p, 1, &a[i]), 0);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &x), -EAGAIN);
+    for (int i = 0; i < 10; i++)
+        bufpool_alloc_release(a[i]);
+    for (int i = 0; i < 10; i++) /* from the cache again: still 10 */
+        CHECK_EQ(bufpool_try_allocate(p, 1, &a[i]), 0);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &x), -EAGAIN);
+    for (int i = 0; i < 10; i++)
+        bufpool_alloc_release(a[i]);
+    CHECK_EQ(bufpool_account_destroy(r), 0);
+    CHECK_EQ(bufpool_try_allocate(p, 16, &x), 0); /* all of it again */
+    bufpool_alloc_release(x);
+    bufpool_destroy(p);
+}
+
+/* A reservation made while plain allocations hold the memory: admitted by
+ * the arithmetic, filled by releases before anyone else is served. */
+static void part_fills_from_releases(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_alloc *a[12], *x;
+    for (int i = 0; i < 12; i++)
+        CHECK_EQ(bufpool_allocate(p, 1, &a[i]), 0);
+    bufpool_account *r = mk_acct(p, NULL, 8 * BS, 0);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &x), -EAGAIN); /* 12 + 8 > 16 */
+    for (int i = 0; i < 4; i++)
+        bufpool_alloc_release(a[i]);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &x), -EAGAIN); /* those 4 went to the reservation */
+    bufpool_alloc_release(a[4]);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &x), 0); /* 8 live + 8 reserved */
+    CHECK_EQ(bufpool_try_allocate(p, 1, &a[4]), -EAGAIN);
+    bufpool_alloc_release(x);
+    for (int i = 5; i < 12; i++)
+        bufpool_alloc_release(a[i]);
+    CHECK_EQ(bufpool_account_destroy(r), 0);
+    bufpool_destroy(p);
+}
+
+struct blocked {
+    bufpool *p;
+    size_t n;
+    int r;
+};
+
+static void *block_for(void *arg)
+{
+    struct blocked *b = arg;
+    bufpool_alloc *x;
+    b->r = bufpool_allocate(b->p, b->n, &x);
+    if (b->r == 0)
+        bufpool_alloc_release(x);
+    return NULL;
+}
+
+/* A reservation lowered or destroyed gives its room to a blocked request
+ * at once (a give, W2). */
+static void part_given_back(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *r = mk_acct(p, NULL, 8 * BS, 0);
+    struct blocked b = {p, 12, 1};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, block_for, &b), 0);
+    await_waiters(p, 1);
+    CHECK_EQ(bufpool_account_set_limits(r, 4 * BS, 0), 0);
+    pthread_join(t, NULL);
+    CHECK_EQ(b.r, 0);
+    b.n = 16;
+    CHECK_EQ(pthread_create(&t, NULL, block_for, &b), 0);
+    await_waiters(p, 1);
+    CHECK_EQ(bufpool_account_destroy(r), 0);
+    pthread_join(t, NULL);
+    CHECK_EQ(b.r, 0);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
         {"bad_input", part_bad_input}, {"rounding", part_rounding}, {"budget", part_budget},
         {"nesting", part_nesting},     {"shutdown", part_shutdown},
+        {"reserved_from_plain", part_reserved_from_plain},
+        {"fills_from_releases", part_fills_from_releases},
+        {"given_back", part_given_back},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
