@@ -5,7 +5,8 @@
 # mk/region.mk).
 #
 # What a run writes, all in $(BUILD)/bench:
-#   results.md   the tables: every section, then the io_uring copy, then
+#   results.md   the tables: every section, then the io_uring copy, the
+#                Rust crate's (bench/harness/rust.sh), then
 #                BENCH_BUSY_SECTIONS again with BENCH_BUSY busy threads
 #                (`bench --busy`: CPU-bound threads in a child process
 #                compete for the CPUs; a pool's backpressure matters most
@@ -97,6 +98,12 @@ endif
 ifeq ($(strip $(BENCH_BUSY)),0)
 BENCH_BUSY_RUN = @echo "bench: no run with busy threads (BENCH_BUSY=0)"
 endif
+# The Rust crate's tables (bench/harness/rust.sh), unless BENCH_ARGS picks
+# sections; --quick passes on.
+BENCH_RUST_RUN = sh bench/harness/rust.sh $(BENCH_DIR)/results.md $(abspath $(BENCH_DIR)) $(filter --quick,$(BENCH_ARGS))
+ifneq ($(filter --section,$(BENCH_ARGS)),)
+BENCH_RUST_RUN = @echo "bench: no Rust tables (BENCH_ARGS picks the sections)"
+endif
 BENCH_PUBLISH = sh bench/harness/publish.sh $(BENCH_DIR)/results.md $(BENCH_DOC) $(BENCH_DIR)/bench.png
 ifneq ($(strip $(BENCH_ARGS)),)
 BENCH_PUBLISH = @echo "bench: $(BENCH_DOC) not updated (BENCH_ARGS given: not a full run)"
@@ -109,6 +116,7 @@ bench: $(BENCH_BIN)
 	$(BENCH_BIN) --out $(BENCH_DIR) --md $(BENCH_DIR)/results.md --targets $(BENCH_DIR)/targets.md \
 	    $(BENCH_ARGS)
 	@$(MAKE) --no-print-directory bench-uring
+	$(BENCH_RUST_RUN)
 	$(BENCH_BUSY_RUN)
 	@if command -v gnuplot >/dev/null 2>&1; then \
 	    gnuplot -e "dir='$(BENCH_DIR)'" bench/harness/plot.gp && echo "plot: $(BENCH_DIR)/bench.png"; \

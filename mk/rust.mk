@@ -4,7 +4,8 @@
 # cargo builds the C library itself (bindings/rust/build.rs compiles the
 # crate's copy, bindings/rust/csrc), so the wrapper depends on no make
 # target.  tests/rust.sh runs `cargo test --offline` in debug and release, a
-# quick run of the bench example, the tests against the library built with
+# quick run of the bench example, the tokio example (examples/tokio-async,
+# with Debian's librust-tokio-dev), the tests against the library built with
 # ASan+UBSan, and the crate outside the repository (a copy, a cargo project
 # depending on it by path, and one on a vendored copy of its package);
 # target directories go to $(BUILD)/rust.  It exits 77 (skipped) without cargo and

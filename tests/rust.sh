@@ -1,7 +1,11 @@
 #!/bin/sh
-# rust.sh BUILD: the Rust bindings (bindings/rust), four ways:
+# rust.sh BUILD: the Rust bindings (bindings/rust), five ways:
 #   debug    cargo test --offline               (the crate builds its csrc/ copy itself)
+#   ring_recv  the example receiving through io_uring with a BufRing (it
+#            prints "SKIP: ring_recv: ..." where io_uring is not allowed)
 #   release  cargo test --offline --release, and a --quick run of the bench example
+#   tokio    examples/tokio-async (allocate_async under tokio, its bench row
+#            --quick), with tokio from Debian's librust-tokio-dev
 #   outside  the crate outside the repository: a copy, its package, a project
 #            depending on it by path and one on a vendored copy (see below)
 #   asan     the C library built with -fsanitize=address,undefined into
@@ -60,9 +64,24 @@ part() {
     return $rc
 }
 
-CARGO_TARGET_DIR=$out/target part debug "$cargo" test --offline -j "$jobs"
+CARGO_TARGET_DIR=$out/target part debug "$cargo" test --offline -j "$jobs" &&
+    CARGO_TARGET_DIR=$out/target part ring_recv "$cargo" run --offline -j "$jobs" --example ring_recv
 CARGO_TARGET_DIR=$out/target part release "$cargo" test --offline --release -j "$jobs" &&
     CARGO_TARGET_DIR=$out/target part bench "$cargo" run --offline --release -j "$jobs" --example bench -- --quick
+
+# ---- tokio: examples/tokio-async, a package of its own depending on the
+# crate by path and on tokio from the directory source that Debian's
+# librust-tokio-dev fills (its .cargo/config.toml): allocate_async under
+# tokio's multi-thread runtime, then a --quick run of its async bench row.
+registry=/usr/share/cargo/registry
+if ls -d "$registry"/tokio-1.* > /dev/null 2>&1; then
+    cd "$crate/examples/tokio-async" || exit 1
+    CARGO_TARGET_DIR=$out/target-tokio part tokio "$cargo" run --offline --release -j "$jobs" &&
+        CARGO_TARGET_DIR=$out/target-tokio part tokio-bench "$cargo" run --offline --release -j "$jobs" -- --bench --quick
+    cd "$crate" || exit 1
+else
+    echo "SKIP: tokio: no tokio in $registry (install librust-tokio-dev)"
+fi
 
 # ---- outside: the crate away from this repository, as a user gets it.  In
 # a temporary directory outside the tree: a copy of bindings/rust (its

@@ -1,10 +1,12 @@
 /* Prints the C side of what the hand-written FFI declarations in src/ffi.rs
  * assume: sizes, alignments and field offsets of the public structs, the
- * flag values, the errno values bufpool returns and the header's version.
+ * flag values, the errno values bufpool returns, the io_uring completion
+ * flags its ring calls read, and the header's version.
  * build.rs compiles and runs it; src/ffi.rs's layout test compares each
  * line with the Rust side.  Format: "name value", one per line. */
 #include <bufpool.h>
 #include <errno.h>
+#include <linux/io_uring.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -56,5 +58,15 @@ int main(void)
     CONST(EPERM);
     CONST(EBADF);
     CONST(ERANGE);
+    CONST(EEXIST);
+    CONST(ENOBUFS);
+
+    /* the completion flags the bufring calls read */
+    CONST(IORING_CQE_F_BUFFER);
+    CONST(IORING_CQE_F_MORE);
+    CONST(IORING_CQE_BUFFER_SHIFT);
+#ifdef IORING_CQE_F_BUF_MORE
+    CONST(IORING_CQE_F_BUF_MORE);
+#endif
     return 0;
 }

@@ -11,7 +11,7 @@
 #![allow(non_camel_case_types)]
 
 use std::marker::{PhantomData, PhantomPinned};
-use std::os::raw::{c_char, c_int, c_uint, c_void};
+use std::os::raw::{c_char, c_int, c_uint, c_ushort, c_void};
 
 /// An opaque pool (`bufpool *`).
 #[repr(C)]
@@ -37,6 +37,15 @@ pub struct bufpool_waiter {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+/// An opaque io_uring provided-buffer ring stocked from a pool
+/// (`bufpool_bufring *`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct bufpool_bufring {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
 /// Waiting requests are served strictly in arrival order.
 pub const BUFPOOL_FIFO: c_uint = 1;
 /// Reserve `max_memory` up front as one mmap'ed region; carve allocations from it.
@@ -49,6 +58,10 @@ pub const BUFPOOL_LOCKED: c_uint = 8;
 /// The header's version, `MAJOR * 10000 + MINOR * 100 + PATCH`, that these
 /// declarations were written from.
 pub const BUFPOOL_VERSION: c_int = 10200;
+
+/// The function a callback waiter calls (`bufpool_waiter_create_callback`),
+/// with the `arg` it was created with.
+pub type bufpool_waiter_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// `bufpool_config`.
 #[repr(C)]
@@ -125,6 +138,23 @@ pub const ENOTSUP: c_int = 95;
 pub const ETIMEDOUT: c_int = 110;
 /// `ECANCELED`: the pool was shut down.
 pub const ECANCELED: c_int = 125;
+/// `EEXIST`: a ring's buffer group id is taken on that io_uring instance.
+pub const EEXIST: c_int = 17;
+/// `ENOBUFS`: a receive found its provided-buffer ring empty (a
+/// completion's `res`, from the kernel): refill, then re-arm it.
+pub const ENOBUFS: c_int = 105;
+
+// Kernel ABI (<linux/io_uring.h>) that bufpool_bufring_take and _take_inc
+// read from a completion's flags; checked by the layout test too.
+/// `IORING_CQE_F_BUFFER`: the completion carries a buffer id.
+pub const IORING_CQE_F_BUFFER: c_uint = 1 << 0;
+/// `IORING_CQE_F_MORE`: a multishot request stays armed.
+pub const IORING_CQE_F_MORE: c_uint = 1 << 1;
+/// `IORING_CQE_F_BUF_MORE` (Linux 6.12): an incremental ring's kernel keeps
+/// the buffer for later receives.
+pub const IORING_CQE_F_BUF_MORE: c_uint = 1 << 4;
+/// `IORING_CQE_BUFFER_SHIFT`: the buffer id is `flags >> 16`.
+pub const IORING_CQE_BUFFER_SHIFT: c_uint = 16;
 
 // One line each, from include/bufpool.h; the man page of the same name has
 // the contract.
@@ -187,8 +217,54 @@ unsafe extern "C" {
     pub fn bufpool_waiter_allocate(w: *mut bufpool_waiter, n: usize, out: *mut *mut bufpool_alloc) -> c_int;
     /// Drop the pending request.
     pub fn bufpool_waiter_cancel(w: *mut bufpool_waiter);
-    /// Cancel, close the fd and free the waiter.
+    /// Cancel, close the fd and free the waiter; waits for calls of a
+    /// callback waiter's `fn` running on other threads.
     pub fn bufpool_waiter_destroy(w: *mut bufpool_waiter);
+
+    /// Register a provided-buffer ring with io_uring instance `ring_fd` as
+    /// group `bgid`, stocked with allocations of `n` buffers.
+    pub fn bufpool_bufring_create(
+        pool: *mut bufpool,
+        ring_fd: c_int,
+        bgid: c_ushort,
+        entries: c_uint,
+        n: usize,
+        out: *mut *mut bufpool_bufring,
+    ) -> c_int;
+    /// The allocation behind a completion's buffer id, now the caller's;
+    /// NULL when the kernel holds no buffer under `bid`.
+    pub fn bufpool_bufring_take(br: *mut bufpool_bufring, bid: c_uint) -> *mut bufpool_alloc;
+    /// Restock empty slots: the count the kernel holds, or a negative errno.
+    pub fn bufpool_bufring_refill(br: *mut bufpool_bufring) -> c_int;
+    /// The ring's eventfd: readable when a refill may stock a slot.
+    pub fn bufpool_bufring_fd(br: *const bufpool_bufring) -> c_int;
+    /// Unregister the ring, release the buffers it holds, free it.
+    pub fn bufpool_bufring_destroy(br: *mut bufpool_bufring);
+    /// As `bufpool_bufring_create`, with incremental consumption (6.12+).
+    pub fn bufpool_bufring_create_inc(
+        pool: *mut bufpool,
+        ring_fd: c_int,
+        bgid: c_ushort,
+        entries: c_uint,
+        n: usize,
+        out: *mut *mut bufpool_bufring,
+    ) -> c_int;
+    /// A completion's share of its buffer: `*data` is its first byte; the
+    /// reference returned is the caller's.
+    pub fn bufpool_bufring_take_inc(
+        br: *mut bufpool_bufring,
+        cqe_flags: c_uint,
+        res: c_int,
+        data: *mut *mut c_void,
+    ) -> *mut bufpool_alloc;
+    /// Create an async waiter that calls `f(arg)`, after the pool's lock is
+    /// dropped, where an eventfd waiter's fd would turn readable.
+    pub fn bufpool_waiter_create_callback(
+        pool: *mut bufpool,
+        f: bufpool_waiter_fn,
+        arg: *mut c_void,
+        out: *mut *mut bufpool_waiter,
+    ) -> c_int;
 }
 
 #[cfg(test)]
@@ -299,11 +375,25 @@ mod layout {
             ("EPERM", EPERM as i64),
             ("EBADF", EBADF as i64),
             ("ERANGE", ERANGE as i64),
+            ("EEXIST", EEXIST as i64),
+            ("ENOBUFS", ENOBUFS as i64),
+            ("IORING_CQE_F_BUFFER", IORING_CQE_F_BUFFER as i64),
+            ("IORING_CQE_F_MORE", IORING_CQE_F_MORE as i64),
+            ("IORING_CQE_BUFFER_SHIFT", IORING_CQE_BUFFER_SHIFT as i64),
         ];
         for (name, v) in consts {
             assert_eq!(c[&format!("const {name}")] as i64, *v, "{name}");
         }
-        assert_eq!(c.keys().filter(|k| k.starts_with("const ")).count(), consts.len());
+        // Headers before 6.12 lack it (the probe prints it only if defined).
+        let optional: &[(&str, i64)] = &[("IORING_CQE_F_BUF_MORE", IORING_CQE_F_BUF_MORE as i64)];
+        let mut present = 0;
+        for (name, v) in optional {
+            if let Some(&c_v) = c.get(&format!("const {name}")) {
+                assert_eq!(c_v as i64, *v, "{name}");
+                present += 1;
+            }
+        }
+        assert_eq!(c.keys().filter(|k| k.starts_with("const ")).count(), consts.len() + present);
     }
 
     #[test]

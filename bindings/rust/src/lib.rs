@@ -6,14 +6,16 @@
 //! A [`Pool`] hands out allocations of `n` contiguous buffers of one size,
 //! and never more bytes at once than its budget: a request that does not
 //! fit waits ([`Pool::allocate`]), fails at once ([`Pool::try_allocate`]),
-//! waits at most a while ([`Pool::allocate_timeout`]), or is signalled
-//! through a file descriptor ([`Waiter`]), until releases make room.
+//! waits at most a while ([`Pool::allocate_timeout`]), is awaited as a
+//! future ([`Pool::allocate_async`]), or is signalled through a file
+//! descriptor ([`Waiter`]), until releases make room.
 //! Allocation and release are fast (per-thread caches; an allocate+release
 //! roundtrip costs about what the C call costs, a few nanoseconds).
 //!
 //! Two APIs:
 //!
-//! - the crate's own: [`Pool`], [`Alloc`], [`SharedAlloc`], [`Waiter`],
+//! - the crate's own: [`Pool`], [`Alloc`], [`SharedAlloc`],
+//!   [`AllocateFuture`], [`Waiter`],
 //!   with every C error as an [`Error`] value, and allocations that behave
 //!   as byte buffers (`Deref<Target = [u8]>`, [`std::io::Write`] and
 //!   [`std::io::Read`], [`std::io::IoSlice`] views, zero-copy shared
@@ -130,13 +132,17 @@
 //!
 //! # Threads
 //!
-//! [`Pool`], [`Alloc`], [`SharedAlloc`] and [`Waiter`] are all `Send` and
-//! `Sync`; each `unsafe impl` says why in a `// SAFETY:` comment.  In short:
-//! every C function is thread-safe except the two destroys, which run only
-//! in `Drop` (so with exclusive access); an `Alloc` writes only through
-//! `&mut`; a `SharedAlloc` never writes; a `Waiter` changes only through
-//! `&mut` (the C library wants one thread at a time per waiter) and
+//! [`Pool`], [`Alloc`], [`SharedAlloc`], [`AllocateFuture`] and [`Waiter`]
+//! are all `Send` and `Sync`; each `unsafe impl` says why in a `// SAFETY:`
+//! comment.  In short: every C function is thread-safe except the two
+//! destroys, which run only in `Drop` (so with exclusive access); an
+//! `Alloc` writes only through `&mut`; a `SharedAlloc` never writes; a
+//! `Waiter` or an `AllocateFuture` changes only through `&mut` (the C
+//! library wants one thread at a time per waiter; the future's callback,
+//! on any thread, touches only a locked waker slot), and a `Waiter`
 //! exposes only its fd through `&`.
+//! [`BufRing`] and [`RingShare`] are `Send` and `Sync` on the same grounds
+//! (a ring changes only through `&mut`; a share only reads).
 //!
 //! # Memory
 //!
@@ -151,10 +157,56 @@
 //!
 //! # Async allocation
 //!
-//! [`Waiter`] is an eventfd-backed async waiter: `allocate` never blocks,
-//! and on [`Error::WouldBlock`] its fd ([`std::os::fd::AsRawFd`]) turns
-//! readable when a retry may succeed: register it with `poll(2)`, epoll, mio
-//! or tokio's `AsyncFd`.  Its docs show a complete poll(2) loop.
+//! [`Pool::allocate_async`] returns an [`AllocateFuture`]: it completes
+//! when the budget covers the request, under any executor (it needs only
+//! the task's [`Waker`](std::task::Waker): the C library calls back on the
+//! thread whose release makes room, and the callback wakes the task).  It
+//! never blocks a thread, and dropping it cancels the request, giving back
+//! memory the pool had set aside for it.  A request served at once costs a
+//! `try_allocate`.
+//!
+//! ```
+//! use bufpool::{Config, Pool};
+//! # use std::sync::Arc;
+//! # use std::task::{Context, Poll, Wake, Waker};
+//! # struct Unpark(std::thread::Thread);
+//! # impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+//! # // A minimal executor: any runtime's would do.
+//! # fn block_on<F: Future>(f: F) -> F::Output {
+//! #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+//! #     let mut f = std::pin::pin!(f);
+//! #     loop {
+//! #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+//! #         std::thread::park();
+//! #     }
+//! # }
+//!
+//! # fn main() -> Result<(), bufpool::Error> {
+//! let pool = Pool::new(Config::new(4096, 4 * 4096))?;
+//! let held = pool.allocate(4)?; // the whole budget
+//! std::thread::spawn(move || drop(held)); // this release wakes the task
+//! let a = block_on(async { pool.allocate_async(2).await })?;
+//! assert_eq!(a.buffer_count(), 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Waiter`] is an eventfd-backed async waiter for readiness loops:
+//! `allocate` never blocks, and on [`Error::WouldBlock`] its fd
+//! ([`std::os::fd::AsRawFd`]) turns readable when a retry may succeed:
+//! register it with `poll(2)`, epoll, mio or tokio's `AsyncFd`.  Its docs
+//! show a complete poll(2) loop.
+//!
+//! # Rings
+//!
+//! [`BufRing`] keeps an io_uring provided-buffer ring stocked from a pool,
+//! within its budget: the kernel picks a receive's buffer when data
+//! arrives, and [`BufRing::take`] hands it out as an [`Alloc`] (or
+//! [`BufRing::take_inc`] a completion's bytes as a [`RingShare`], on a ring
+//! with incremental consumption).  The takes are `unsafe`: only the caller
+//! knows that an id came from a completion, not from the ring the kernel
+//! still writes into.  The `ring_recv` example receives on a UDP socket
+//! through one, with raw io_uring system calls.
 //!
 //! # Region mode
 //!
@@ -184,12 +236,16 @@ mod alloc;
 pub mod compat;
 mod error;
 pub mod ffi;
+mod future;
 mod pool;
+mod ring;
 mod waiter;
 
 pub use alloc::{Alloc, IoVec, SharedAlloc};
 pub use error::Error;
+pub use future::AllocateFuture;
 pub use pool::{Config, Pool, Stats};
+pub use ring::{BufRing, RingShare};
 pub use waiter::Waiter;
 
 /// README.md's Rust examples run as doc tests.

@@ -3,6 +3,7 @@
 use crate::alloc::{Alloc, IoVec};
 use crate::error::{Error, check};
 use crate::ffi;
+use crate::future::AllocateFuture;
 use crate::waiter::Waiter;
 use std::fmt;
 use std::os::raw::c_uint;
@@ -366,6 +367,23 @@ impl Pool {
         // SAFETY: as in allocate.
         let rc = unsafe { ffi::bufpool_allocate_timeout(self.raw(), n, ns, &mut a) };
         self.finish(rc, a, n)
+    }
+
+    /// `n` contiguous buffers, awaited: the future completes when the
+    /// budget covers them, without blocking a thread, under any executor;
+    /// dropping it cancels the request.  Errors as
+    /// [`try_allocate`](Pool::try_allocate), never [`Error::WouldBlock`].
+    /// See [`AllocateFuture`].
+    ///
+    /// ```
+    /// # use bufpool::{Config, Pool};
+    /// # async fn f(pool: Pool) -> Result<(), bufpool::Error> {
+    /// let a = pool.allocate_async(4).await?; // waits, as a task, while the budget is short
+    /// assert_eq!(a.buffer_count(), 4);
+    /// # Ok(()) }
+    /// ```
+    pub fn allocate_async(&self, n: usize) -> AllocateFuture {
+        AllocateFuture::new(self.handle.clone(), n)
     }
 
     /// A snapshot of the counters; never blocks the allocation path.
