@@ -168,6 +168,9 @@ int bufpool_account_destroy(bufpool_account *acct);
 /* Change min and max under the rules of create; a lower max never revokes live allocations.
  * 0, -EINVAL, -ENOSPC, -ECANCELED. */
 int bufpool_account_set_limits(bufpool_account *acct, size_t min_bytes, size_t max_bytes);
+/* n buffers charged to acct.  timeout_ns 0: a try (-EAGAIN); BUFPOOL_FOREVER: block; else
+ * -ETIMEDOUT.  -E2BIG at once when n * buffer_size exceeds a max on acct's path or the budget. */
+int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_ns, bufpool_alloc **out);
 /* A snapshot of the account's counters (its descendants' included). */
 void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stats *out);
 

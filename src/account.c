@@ -13,10 +13,12 @@
  * nobody else may take).  Every change of min, use or the tree moves these
  * sums up the path at once (refresh_up), so each is exact under the lock.
  */
-#include "internal.h"
+#include "cache.h"
+#include "account.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static size_t max2(size_t a, size_t b)
 {
@@ -283,4 +285,180 @@ void bufpool__accounts_free(struct bufpool *pool)
     free_tree(pool->accounts);
     pool->accounts = NULL;
     pool->reserved = pool->reserve = 0;
+}
+
+/* ---- allocations through an account ------------------------------------ */
+
+/* Charge b bytes (one allocation more) to a and its ancestors.  The
+ * reservations they use came off committed with the carve's credit, so
+ * the reserve's move is not applied again. */
+static void charge_path(struct bufpool *pool, struct bufpool_account *a, size_t b)
+{
+    for (struct bufpool_account *p = a; p; p = p->parent) {
+        p->use += b;
+        p->live++;
+        p->total_allocations++;
+        if (p->use > p->peak)
+            p->peak = p->use;
+    }
+    (void)refresh_up(pool, a);
+}
+
+static void count_path(struct bufpool_account *a, uint64_t *(*field)(struct bufpool_account *),
+                       uint64_t v)
+{
+    for (struct bufpool_account *p = a; p; p = p->parent)
+        *field(p) += v;
+}
+
+static uint64_t *f_failures(struct bufpool_account *p) { return &p->total_failures; }
+static uint64_t *f_waits(struct bufpool_account *p) { return &p->total_waits; }
+static uint64_t *f_wait_ns(struct bufpool_account *p) { return &p->total_wait_ns; }
+
+/* Does b exceed a max on a's path or the budget (never fits)? */
+static bool never_fits(struct bufpool *pool, const struct bufpool_account *a, size_t b)
+{
+    if (b > load_relaxed(&pool->max_memory))
+        return true;
+    for (; a; a = a->parent)
+        if (b > a->max)
+            return true;
+    return false;
+}
+
+/*
+ * One attempt under the lock: the caps and the credit (account.h), then
+ * the memory: this thread's cache, the depot and the arena, with the
+ * credit (bufpool__take); failing that, every thread's cache (a steal:
+ * memory cached anywhere is free for a request that fits its caps, which
+ * the issue's work-conserving rule asks of a try too).  0 and *out,
+ * -EAGAIN, -ENOMEM.
+ */
+static int take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a, size_t n,
+                       struct bufpool_alloc **out)
+{
+    size_t b = bufpool__bytes(pool, n), credit;
+    if (!bufpool__acct_admit(a, b, &credit))
+        return -EAGAIN;
+    struct bufpool_alloc *spare = tc ? bufpool__steal(pool, tc) : NULL;
+    int r = bufpool__take(pool, n, credit, &spare, out);
+    if (r == -EAGAIN) {
+        spare = bufpool__list_append(spare, bufpool__steal(pool, NULL));
+        r = bufpool__take(pool, n, credit, &spare, out);
+    }
+    /* what is left, and what a failed take gave the arena, may serve
+     * others: a give under the lock (W2) */
+    bufpool__serve(pool, spare);
+    if (r)
+        return r;
+    struct bufpool_alloc *h = *out;
+    store_relaxed(&h->next, NULL);
+    store_relaxed(&h->refs, 1);
+    h->acct = a;
+    h->bin = 0; /* its release takes the full path (pool.c) */
+    charge_path(pool, a, b);
+    bufpool__account_alloc(pool, tc, h);
+    return 0;
+}
+
+static uint64_t end_of(uint64_t timeout_ns)
+{
+    if (timeout_ns == BUFPOOL_FOREVER)
+        return UINT64_MAX;
+    uint64_t now = bufpool__now_ns();
+    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
+/* Wait for a's request, told until it fits (bufpool__wait_told).  Under
+ * the lock.  0 told, or why not. */
+static int wait_for(struct bufpool *pool, struct bufpool_account *a, size_t n, uint64_t end,
+                    bool *waited)
+{
+    struct waitnode node = {.n = n, .acct = a, .priority = a->priority};
+    for (struct bufpool_account *p = a; p; p = p->parent)
+        p->waiters++;
+    if (!*waited) {
+        *waited = true;
+        count_path(a, f_waits, 1);
+    }
+    uint64_t start = bufpool__now_ns();
+    int r = bufpool__wait_told(pool, &node, end);
+    count_path(a, f_wait_ns, bufpool__now_ns() - start);
+    for (struct bufpool_account *p = a; p; p = p->parent)
+        p->waiters--;
+    return r;
+}
+
+BUFPOOL__API int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_ns,
+                                          bufpool_alloc **out)
+{
+    if (out)
+        *out = NULL;
+    if (!account_ok(acct) || !out || n == 0)
+        return -EINVAL;
+    struct bufpool *pool = acct->pool;
+    struct tcache *tc = bufpool__tcache_get(pool, pool->id);
+    uint64_t end = timeout_ns ? end_of(timeout_ns) : 0;
+    bool waited = false;
+    int r;
+    bufpool__lock(pool);
+    bufpool__inside_enter(pool);
+    for (;;) {
+        r = -E2BIG;
+        if (n > (SIZE_MAX >> pool->shift) || never_fits(pool, acct, bufpool__bytes(pool, n)))
+            break;
+        r = -ECANCELED;
+        if (load_relaxed(&pool->shut))
+            break;
+        r = take_locked(pool, tc, acct, n, out);
+        if (r != -EAGAIN || timeout_ns == 0)
+            break;
+        r = wait_for(pool, acct, n, end, &waited);
+        if (r != 0)
+            break;
+    }
+    if (r)
+        count_path(acct, f_failures, 1);
+    bufpool__inside_leave(pool);
+    bufpool__unlock(pool);
+    if (r == 0)
+        bufpool__sample_peak(pool);
+    else
+        fetch_add_relaxed(&pool->failures, 1);
+    return r;
+}
+
+/*
+ * The last release of an allocation made through an account: uncharge the
+ * path; what it reopens of a reservation (e <= b) goes back to committed
+ * as the memory goes back to the arena (net -b + e: a release never takes
+ * the pool over), else the memory goes to the depot as a spare.  Then
+ * serve: a give under the lock (W2).
+ */
+void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
+{
+    struct tcache *tc = bufpool__tcache_get(pool, pool->id);
+    size_t n = a->n, b = bufpool__bytes(pool, n);
+    bufpool__lock(pool);
+    struct bufpool_account *acct = a->acct;
+    a->acct = NULL;
+    bufpool__set_length(a, n); /* its bin again */
+    for (struct bufpool_account *p = acct; p; p = p->parent) {
+        p->use -= b;
+        p->live--;
+    }
+    size_t reopened = refresh_up(pool, acct);
+    bufpool__account_free(pool, tc, n);
+    struct bufpool_alloc *spare = NULL;
+    if (reopened) {
+        bufpool__block_free_locked(pool, a);
+        fetch_add_seqcst(&pool->committed, reopened); /* pairs as in reserve_moved */
+    } else {
+        store_relaxed(&a->next, NULL);
+        spare = a;
+    }
+    bufpool__serve(pool, spare);
+    if (pool->destroying)
+        pthread_cond_broadcast(&pool->idle);
+    bufpool__unlock(pool);
 }

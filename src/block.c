@@ -139,6 +139,7 @@ static void uncommit(struct bufpool *pool, size_t bytes)
 static void block_init(struct bufpool_alloc *h, char *mem, size_t n)
 {
     h->first = mem;
+    h->acct = NULL;
     bufpool__set_length(h, n);
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);

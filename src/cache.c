@@ -264,6 +264,7 @@ struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc,
     } else if (r && r->n > n && (a = bufpool__hdr_stash_pop(tc))) {
         a->first = r->first;
         bufpool__set_length(a, n);
+        a->acct = NULL;
         r->first += bufpool__bytes(pool, n);
         (void)BUFPOOL__HOOK(BUFPOOL__HOOK_RUN_CUT, pool);
         bufpool__set_length(r, r->n - n);

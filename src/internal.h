@@ -202,7 +202,7 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
 /* Memory for n buffers: a spare of that length, else fresh from the
  * arena (charging the budget), giving up spares to make room: 0,
  * -EAGAIN, -ENOMEM. */
-int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare,
+int bufpool__take(struct bufpool *pool, size_t n, size_t credit, struct bufpool_alloc **spare,
                   struct bufpool_alloc **out);
 /* An async node's grant (NULL if none), off the held list. */
 struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode *w);
@@ -251,6 +251,10 @@ bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64
 void bufpool__release_pushed(struct bufpool *pool, struct tcache *tc, size_t n);
 void bufpool__release_to_queue(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
 void bufpool__gave(struct bufpool *pool, struct tcache *tc);
+/* An account's request waits: queued (its node's acct and priority set),
+ * looked at, told when it may fit.  Under pool->lock, held again on
+ * return: 0 told, -ETIMEDOUT, or what serve stored. */
+int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end);
 
 /* ---- fork.c ------------------------------------------------------------- */
 int bufpool__registry_add(struct bufpool *pool);
@@ -262,6 +266,8 @@ void bufpool__registry_remove(struct bufpool *pool);
 bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory);
 /* Destroy: free every account left. */
 void bufpool__accounts_free(struct bufpool *pool);
+/* The last release of an allocation made through an account (pool.c). */
+void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a);
 
 /* ---- pool->lock ---- */
 

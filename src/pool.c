@@ -518,6 +518,10 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
 static __attribute__((noinline)) void release_full(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
+    if (unlikely(a->acct)) {
+        bufpool__acct_release(pool, a);
+        return;
+    }
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     /* A hint: with somebody waiting, or the budget shrunk below what is
      * held, the memory goes straight to the queue or back to the system. */
@@ -562,7 +566,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
 static __attribute__((noinline)) void release_long(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
-    if (n > FAST_N && bufpool__tl[0].id == load_relaxed(&pool->fast_id)) {
+    if (n > FAST_N && !a->acct && bufpool__tl[0].id == load_relaxed(&pool->fast_id)) {
         struct tcache *tc = bufpool__tl[0].tc;
         if (likely(bufpool__tc_try_enter(tc))) {
             struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];

@@ -28,6 +28,9 @@ struct bufpool_alloc {
     char *first;
     size_t n;
     struct bufpool *pool;
+    /* The account charged while live through one, else NULL (its bin is
+     * then 0, so that its release takes the full path, pool.c). */
+    struct bufpool_account *acct;
     _Atomic uint32_t refs; /* 0 while cached */
     uint16_t bin;          /* n when n <= FAST_N (its bin), else 0: the release's fast path */
     uint16_t magic;
@@ -119,6 +122,8 @@ struct waitnode {
     struct waitnode *prev, *next;
     size_t n;
     struct bufpool_waiter *async; /* NULL for a blocked call */
+    struct bufpool_account *acct; /* a request through an account (always told) */
+    int priority;                 /* its account's; 0 for a plain call */
     bool queued;                  /* in pool's queue */
     bool held;                    /* in pool->held: grant set aside */
     _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */

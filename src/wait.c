@@ -140,6 +140,27 @@ static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end
 }
 
 /*
+ * An account's request (account.c) waits here: registered and looked at
+ * (W1) like any call, and told, never granted, when serve finds that it
+ * fits its caps and the memory with its credit (account.h); the caller
+ * then takes it itself under the lock.  Under the lock, which it holds
+ * again on return.  0: told (try again), -ETIMEDOUT, or the result serve
+ * stored (-ECANCELED, -E2BIG).
+ */
+int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    node->state = WN_WAITING;
+    node->result = 0;
+    if (register_and_look(pool, node))
+        return node->result;
+    if (!sleep_queued(pool, node, end))
+        return -ETIMEDOUT;
+    bufpool__lock(pool);
+    return node->result;
+}
+
+/*
  * How a call leaves acquire_slow, with its result in me and without the
  * lock.  Told (no grant): the call keeps its count in inside and starts
  * over (acquire_search in pool.c).  Otherwise it accounts what it got and
@@ -394,7 +415,7 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
             struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL;
             if (!h) {
                 struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
-                int r = bufpool__take(pool, n, &spare, &h);
+                int r = bufpool__take(pool, n, 0, &spare, &h);
                 bufpool__serve(pool, spare);
                 if (r == -ENOMEM)
                     return r;

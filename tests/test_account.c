@@ -9,7 +9,12 @@
  * bufpool_destroy frees the accounts left (the leak checkers see it).
  * Reservations hold against plain requests, cached memory or not; one made
  * while its memory is in use fills from releases; one given back serves
- * a blocked request at once.
+ * a blocked request at once.  Allocations through accounts: caps (with
+ * -E2BIG for what never fits), a reservation served at once whatever
+ * others hold, a cap that protects a sibling's reservation, waits on a
+ * cap (released by the account's own release; timeouts), priority among
+ * waiting requests, no head-of-line blocking by a capped account, stats
+ * that cover descendants, -EBUSY while allocations live.
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -18,6 +23,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 enum { BS = 64 };
@@ -246,6 +252,143 @@ static void part_given_back(void)
     bufpool_destroy(p);
 }
 
+static bufpool_alloc *acct_get(bufpool_account *a, size_t n)
+{
+    bufpool_alloc *x = NULL;
+    CHECK_EQ(bufpool_account_allocate(a, n, 0, &x), 0);
+    CHECK(x != NULL);
+    return x;
+}
+
+static void part_caps(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 4 * BS);
+    bufpool_alloc *x[4], *y = (bufpool_alloc *)1;
+    CHECK_EQ(bufpool_account_allocate(a, 5, BUFPOOL_FOREVER, &y), -E2BIG); /* never fits */
+    CHECK(y == NULL);
+    CHECK_EQ(bufpool_account_allocate(a, 17, 0, &y), -E2BIG);
+    for (int i = 0; i < 4; i++)
+        x[i] = acct_get(a, 1);
+    CHECK_EQ(bufpool_account_allocate(a, 1, 0, &y), -EAGAIN);
+    CHECK_EQ(bufpool_account_allocate(a, 1, 20 * 1000 * 1000, &y), -ETIMEDOUT);
+    bufpool_account_stats s = astats(a);
+    CHECK_EQ(s.in_use_bytes, 4 * BS);
+    CHECK_EQ(s.live_allocations, 4);
+    CHECK_EQ(s.total_allocations, 4);
+    CHECK_EQ(s.total_failures, 4);
+    CHECK_EQ(s.total_waits, 1);
+    CHECK_EQ(bufpool_account_destroy(a), -EBUSY); /* live allocations */
+    CHECK_EQ(bufpool_try_allocate(p, 12, &y), 0); /* the pool's other 12 */
+    bufpool_alloc_release(y);
+    bufpool_alloc_release(x[0]);
+    x[0] = acct_get(a, 1);
+    for (int i = 0; i < 4; i++)
+        bufpool_alloc_release(x[i]);
+    s = astats(a);
+    CHECK_EQ(s.in_use_bytes, 0);
+    CHECK_EQ(s.peak_in_use_bytes, 4 * BS);
+    CHECK_EQ(stats_of(p).in_use_bytes, 0);
+    CHECK_EQ(bufpool_account_destroy(a), 0);
+    bufpool_destroy(p);
+}
+
+/* A reservation is served at once whatever others hold, and others never
+ * take it; a parent's cap keeps a child's reservation whole. */
+static void part_reservation_at_once(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *r = mk_acct(p, NULL, 8 * BS, 0), *o = mk_acct(p, NULL, 0, 0);
+    bufpool_alloc *plain, *x, *y;
+    CHECK_EQ(bufpool_try_allocate(p, 8, &plain), 0); /* all that is not reserved */
+    CHECK_EQ(bufpool_account_allocate(o, 1, 0, &y), -EAGAIN);
+    x = acct_get(r, 8); /* at once */
+    CHECK_EQ(bufpool_account_allocate(r, 1, 0, &y), -EAGAIN);
+    bufpool_alloc_release(plain);
+    y = acct_get(r, 1); /* beyond its reservation: shared memory */
+    bufpool_alloc_release(y);
+    bufpool_alloc_release(x);
+    /* nested: top caps 8, c1 reserves 4: c2 gets at most 4 */
+    bufpool_account *top = mk_acct(p, NULL, 0, 8 * BS);
+    bufpool_account *c1 = mk_acct(p, top, 4 * BS, 0), *c2 = mk_acct(p, top, 0, 0);
+    CHECK_EQ(bufpool_account_allocate(c2, 5, 0, &y), -EAGAIN);
+    y = acct_get(c2, 4);
+    x = acct_get(c1, 4);
+    CHECK_EQ(astats(top).in_use_bytes, 8 * BS); /* a parent's covers its children's */
+    CHECK_EQ(astats(top).live_allocations, 2);
+    CHECK_EQ(bufpool_account_destroy(top), -EBUSY);
+    bufpool_alloc_release(x);
+    bufpool_alloc_release(y);
+    CHECK_EQ(astats(top).in_use_bytes, 0);
+    bufpool_destroy(p); /* frees the accounts left */
+}
+
+struct acct_req {
+    bufpool_account *a;
+    size_t n;
+    int r;
+    bufpool_alloc *x;
+    atomic_int done;
+};
+
+static void *acct_block(void *arg)
+{
+    struct acct_req *q = arg;
+    q->r = bufpool_account_allocate(q->a, q->n, BUFPOOL_FOREVER, &q->x);
+    atomic_store(&q->done, 1);
+    return NULL;
+}
+
+/* A request blocked on its own cap: woken by its account's release, and in
+ * the way of nobody else meanwhile. */
+static void part_cap_wait(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 2 * BS);
+    bufpool_alloc *x = acct_get(a, 2), *y;
+    struct acct_req q = {.a = a, .n = 1};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, acct_block, &q), 0);
+    await_waiters(p, 1);
+    CHECK_EQ(astats(a).waiters, 1);
+    CHECK_EQ(bufpool_try_allocate(p, 14, &y), 0); /* no head-of-line blocking */
+    bufpool_alloc_release(y);
+    CHECK_EQ(atomic_load(&q.done), 0);
+    bufpool_alloc_release(x);
+    pthread_join(t, NULL);
+    CHECK_EQ(q.r, 0);
+    bufpool_alloc_release(q.x);
+    CHECK_EQ(astats(a).waiters, 0);
+    bufpool_destroy(p);
+}
+
+/* Waiting requests of higher priority are served first. */
+static void part_priority(void)
+{
+    bufpool *p = make(BS, 8 * BS, 0);
+    bufpool_account_config lo_c = {.name = "lo", .priority = 0}, hi_c = {.name = "hi", .priority = 5};
+    bufpool_account *lo, *hi;
+    CHECK_EQ(bufpool_account_create(p, NULL, &lo_c, &lo), 0);
+    CHECK_EQ(bufpool_account_create(p, NULL, &hi_c, &hi), 0);
+    bufpool_alloc *all;
+    CHECK_EQ(bufpool_try_allocate(p, 8, &all), 0);
+    struct acct_req ql = {.a = lo, .n = 8}, qh = {.a = hi, .n = 8};
+    pthread_t tl, th;
+    CHECK_EQ(pthread_create(&tl, NULL, acct_block, &ql), 0);
+    await_waiters(p, 1);
+    CHECK_EQ(pthread_create(&th, NULL, acct_block, &qh), 0);
+    await_waiters(p, 2);
+    bufpool_alloc_release(all);
+    pthread_join(th, NULL); /* the later, higher one first */
+    CHECK_EQ(qh.r, 0);
+    CHECK_EQ(atomic_load(&ql.done), 0);
+    bufpool_alloc_release(qh.x);
+    pthread_join(tl, NULL);
+    CHECK_EQ(ql.r, 0);
+    bufpool_alloc_release(ql.x);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -254,6 +397,10 @@ int main(int argc, char **argv)
         {"reserved_from_plain", part_reserved_from_plain},
         {"fills_from_releases", part_fills_from_releases},
         {"given_back", part_given_back},
+        {"caps", part_caps},
+        {"reservation_at_once", part_reservation_at_once},
+        {"cap_wait", part_cap_wait},
+        {"priority", part_priority},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
