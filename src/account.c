@@ -210,6 +210,7 @@ BUFPOOL__API int bufpool_account_set_limits(bufpool_account *acct, size_t min_by
         acct->min = min;
         acct->max = max;
         reserve_moved(pool, refresh_up(pool, acct));
+        bufpool__fail_impossible(pool); /* requests a lower max leaves no room for */
     }
     bufpool__unlock(pool);
     return r;
@@ -318,12 +319,7 @@ static uint64_t *f_wait_ns(struct bufpool_account *p) { return &p->total_wait_ns
 /* Does b exceed a max on a's path or the budget (never fits)? */
 static bool never_fits(struct bufpool *pool, const struct bufpool_account *a, size_t b)
 {
-    if (b > load_relaxed(&pool->max_memory))
-        return true;
-    for (; a; a = a->parent)
-        if (b > a->max)
-            return true;
-    return false;
+    return b > load_relaxed(&pool->max_memory) || bufpool__acct_never_fits(a, b);
 }
 
 /*

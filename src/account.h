@@ -37,4 +37,13 @@ static inline bool bufpool__acct_admit(const struct bufpool_account *a, size_t b
     return true;
 }
 
+/* Does b exceed a max on a's path (a request that can never fit)? */
+static inline bool bufpool__acct_never_fits(const struct bufpool_account *a, size_t b)
+{
+    for (; a; a = a->parent)
+        if (b > a->max)
+            return true;
+    return false;
+}
+
 #endif /* BUFPOOL_ACCOUNT_H */

@@ -704,7 +704,8 @@ void bufpool__fail_impossible(struct bufpool *pool)
     struct waitnode *w = pool->qhead, *next;
     for (; w; w = next) {
         next = w->next;
-        if (bufpool__bytes(pool, w->n) > max)
+        size_t b = bufpool__bytes(pool, w->n);
+        if (b > max || (w->acct && bufpool__acct_never_fits(w->acct, b)))
             finish(pool, w, -E2BIG, NULL);
     }
     struct bufpool_alloc *spare = bufpool__steal(pool, NULL);

@@ -389,6 +389,52 @@ static void part_priority(void)
     bufpool_destroy(p);
 }
 
+/* A lower max never revokes live allocations, binds new requests until
+ * the in-use falls below it, and fails a waiting request that can no
+ * longer fit with -E2BIG. */
+static void part_lower_max(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 8 * BS);
+    bufpool_alloc *x = acct_get(a, 6), *y;
+    struct acct_req q = {.a = a, .n = 4};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, acct_block, &q), 0);
+    await_waiters(p, 1);
+    CHECK_EQ(bufpool_account_set_limits(a, 0, 3 * BS), 0); /* 4 can never fit now */
+    pthread_join(t, NULL);
+    CHECK_EQ(q.r, -E2BIG);
+    bufpool_account_stats s = astats(a);
+    CHECK_EQ(s.in_use_bytes, 6 * BS); /* above the max: kept */
+    CHECK_EQ(s.waiters, 0);
+    CHECK_EQ(bufpool_account_allocate(a, 1, 0, &y), -EAGAIN);
+    bufpool_alloc_release(x);
+    y = acct_get(a, 3);
+    bufpool_alloc_release(y);
+    bufpool_destroy(p);
+}
+
+/* Shutdown fails a waiting account request with -ECANCELED, and later
+ * ones at once; allocations live on and release as usual. */
+static void part_shutdown_waiting(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 2 * BS);
+    bufpool_alloc *x = acct_get(a, 2), *y;
+    struct acct_req q = {.a = a, .n = 1};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, acct_block, &q), 0);
+    await_waiters(p, 1);
+    bufpool_shutdown(p);
+    pthread_join(t, NULL);
+    CHECK_EQ(q.r, -ECANCELED);
+    CHECK_EQ(bufpool_account_allocate(a, 1, BUFPOOL_FOREVER, &y), -ECANCELED);
+    bufpool_alloc_release(x);
+    CHECK_EQ(astats(a).in_use_bytes, 0);
+    CHECK_EQ(bufpool_account_destroy(a), 0);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -401,6 +447,8 @@ int main(int argc, char **argv)
         {"reservation_at_once", part_reservation_at_once},
         {"cap_wait", part_cap_wait},
         {"priority", part_priority},
+        {"lower_max", part_lower_max},
+        {"shutdown_waiting", part_shutdown_waiting},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
