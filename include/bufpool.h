@@ -171,6 +171,8 @@ int bufpool_account_set_limits(bufpool_account *acct, size_t min_bytes, size_t m
 /* n buffers charged to acct.  timeout_ns 0: a try (-EAGAIN); BUFPOOL_FOREVER: block; else
  * -ETIMEDOUT.  -E2BIG at once when n * buffer_size exceeds a max on acct's path or the budget. */
 int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_ns, bufpool_alloc **out);
+/* An async waiter (as bufpool_waiter_create) whose requests are charged to acct. */
+int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out);
 /* A snapshot of the account's counters (its descendants' included). */
 void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stats *out);
 

@@ -20,37 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-static size_t max2(size_t a, size_t b)
-{
-    return a > b ? a : b;
-}
 
 static size_t round_down(const struct bufpool *pool, size_t bytes)
 {
     return bytes >> pool->shift << pool->shift;
-}
-
-/* Recompute a's eff and unused from its own fields, and carry the changes
- * up to the pool's sums (size_t arithmetic wraps, so a decrease adds its
- * two's complement).  Under the lock.  Returns how much pool->reserve
- * moved (wrapped), for the caller to move committed by. */
-static size_t refresh_up(struct bufpool *pool, struct bufpool_account *a)
-{
-    BUFPOOL__ASSERT_LOCKED(pool);
-    for (;;) {
-        size_t old_eff = a->eff, old_unused = a->unused;
-        a->eff = max2(a->min, a->kids_eff);
-        a->unused = max2(a->eff > a->use ? a->eff - a->use : 0, a->kids_unused);
-        struct bufpool_account *p = a->parent;
-        if (!p) {
-            pool->reserved += a->eff - old_eff;
-            pool->reserve += a->unused - old_unused;
-            return a->unused - old_unused;
-        }
-        p->kids_eff += a->eff - old_eff;
-        p->kids_unused += a->unused - old_unused;
-        a = p;
-    }
 }
 
 /* Would a reservation of the subtree below `parent` going from old_eff to
@@ -59,7 +32,7 @@ static bool fits_up(struct bufpool *pool, struct bufpool_account *parent, size_t
                     size_t new_eff)
 {
     for (struct bufpool_account *p = parent; p; p = p->parent) {
-        size_t eff = max2(p->min, p->kids_eff - old_eff + new_eff);
+        size_t eff = bufpool__max2(p->min, p->kids_eff - old_eff + new_eff);
         if (eff > p->max)
             return false;
         old_eff = p->eff;
@@ -179,7 +152,7 @@ BUFPOOL__API int bufpool_account_create(bufpool *pool, bufpool_account *parent,
         r = -ENOSPC;
     if (r == 0) {
         link_child(pool, a);
-        reserve_moved(pool, refresh_up(pool, a));
+        reserve_moved(pool, bufpool__acct_refresh_up(pool, a));
     }
     bufpool__unlock(pool);
     if (r) {
@@ -201,7 +174,7 @@ BUFPOOL__API int bufpool_account_set_limits(bufpool_account *acct, size_t min_by
     if (r)
         return r;
     bufpool__lock(pool);
-    size_t eff = max2(min, acct->kids_eff);
+    size_t eff = bufpool__max2(min, acct->kids_eff);
     if (load_relaxed(&pool->shut))
         r = -ECANCELED;
     else if (eff > max || !fits_up(pool, acct->parent, acct->eff, eff))
@@ -209,7 +182,7 @@ BUFPOOL__API int bufpool_account_set_limits(bufpool_account *acct, size_t min_by
     if (r == 0) {
         acct->min = min;
         acct->max = max;
-        reserve_moved(pool, refresh_up(pool, acct));
+        reserve_moved(pool, bufpool__acct_refresh_up(pool, acct));
         bufpool__fail_impossible(pool); /* requests a lower max leaves no room for */
     }
     bufpool__unlock(pool);
@@ -229,7 +202,7 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
         return -EBUSY;
     }
     acct->min = 0; /* no children, nothing in use: eff and unused go to 0 */
-    reserve_moved(pool, refresh_up(pool, acct));
+    reserve_moved(pool, bufpool__acct_refresh_up(pool, acct));
     unlink_child(pool, acct);
     acct->magic = BUFPOOL__MAGIC_DEAD;
     bufpool__unlock(pool);
@@ -290,21 +263,6 @@ void bufpool__accounts_free(struct bufpool *pool)
 
 /* ---- allocations through an account ------------------------------------ */
 
-/* Charge b bytes (one allocation more) to a and its ancestors.  The
- * reservations they use came off committed with the carve's credit, so
- * the reserve's move is not applied again. */
-static void charge_path(struct bufpool *pool, struct bufpool_account *a, size_t b)
-{
-    for (struct bufpool_account *p = a; p; p = p->parent) {
-        p->use += b;
-        p->live++;
-        p->total_allocations++;
-        if (p->use > p->peak)
-            p->peak = p->use;
-    }
-    (void)refresh_up(pool, a);
-}
-
 static void count_path(struct bufpool_account *a, uint64_t *(*field)(struct bufpool_account *),
                        uint64_t v)
 {
@@ -320,41 +278,6 @@ static uint64_t *f_wait_ns(struct bufpool_account *p) { return &p->total_wait_ns
 static bool never_fits(struct bufpool *pool, const struct bufpool_account *a, size_t b)
 {
     return b > load_relaxed(&pool->max_memory) || bufpool__acct_never_fits(a, b);
-}
-
-/*
- * One attempt under the lock: the caps and the credit (account.h), then
- * the memory: this thread's cache, the depot and the arena, with the
- * credit (bufpool__take); failing that, every thread's cache (a steal:
- * memory cached anywhere is free for a request that fits its caps, which
- * the issue's work-conserving rule asks of a try too).  0 and *out,
- * -EAGAIN, -ENOMEM.
- */
-static int take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a, size_t n,
-                       struct bufpool_alloc **out)
-{
-    size_t b = bufpool__bytes(pool, n), credit;
-    if (!bufpool__acct_admit(a, b, &credit))
-        return -EAGAIN;
-    struct bufpool_alloc *spare = tc ? bufpool__steal(pool, tc) : NULL;
-    int r = bufpool__take(pool, n, credit, &spare, out);
-    if (r == -EAGAIN) {
-        spare = bufpool__list_append(spare, bufpool__steal(pool, NULL));
-        r = bufpool__take(pool, n, credit, &spare, out);
-    }
-    /* what is left, and what a failed take gave the arena, may serve
-     * others: a give under the lock (W2) */
-    bufpool__serve(pool, spare);
-    if (r)
-        return r;
-    struct bufpool_alloc *h = *out;
-    store_relaxed(&h->next, NULL);
-    store_relaxed(&h->refs, 1);
-    h->acct = a;
-    h->bin = 0; /* its release takes the full path (pool.c) */
-    charge_path(pool, a, b);
-    bufpool__account_alloc(pool, tc, h);
-    return 0;
 }
 
 static uint64_t end_of(uint64_t timeout_ns)
@@ -406,7 +329,9 @@ BUFPOOL__API int bufpool_account_allocate(bufpool_account *acct, size_t n, uint6
         r = -ECANCELED;
         if (load_relaxed(&pool->shut))
             break;
-        r = take_locked(pool, tc, acct, n, out);
+        r = bufpool__acct_take_locked(pool, tc, acct, n, out);
+        if (r == 0)
+            bufpool__account_alloc(pool, tc, *out);
         if (r != -EAGAIN || timeout_ns == 0)
             break;
         r = wait_for(pool, acct, n, end, &waited);
@@ -443,7 +368,7 @@ void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
         p->use -= b;
         p->live--;
     }
-    size_t reopened = refresh_up(pool, acct);
+    size_t reopened = bufpool__acct_refresh_up(pool, acct);
     bufpool__account_free(pool, tc, n);
     struct bufpool_alloc *spare = NULL;
     if (reopened) {
@@ -457,4 +382,29 @@ void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
     bufpool__unlock(pool);
+}
+
+BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out)
+{
+    if (out)
+        *out = NULL;
+    if (!account_ok(acct) || !out)
+        return -EINVAL;
+    struct bufpool *pool = acct->pool;
+    bufpool_waiter *w;
+    int r = bufpool__waiter_new(pool, NULL, NULL, &w);
+    if (r)
+        return r;
+    bufpool__lock(pool);
+    if (load_relaxed(&pool->shut)) {
+        bufpool__unlock_plain(pool);
+        bufpool_waiter_destroy(w);
+        return -ECANCELED;
+    }
+    w->acct = w->node.acct = acct;
+    w->node.priority = acct->priority;
+    acct->nwaiters++;
+    bufpool__unlock_plain(pool);
+    *out = w;
+    return 0;
 }

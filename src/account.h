@@ -8,6 +8,11 @@
 
 #include "internal.h"
 
+static inline size_t bufpool__max2(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
 /*
  * May account a take b more bytes under every max on its path, and how
  * much of the reservations would that use (*credit: the drop of the top
@@ -44,6 +49,44 @@ static inline bool bufpool__acct_never_fits(const struct bufpool_account *a, siz
         if (b > a->max)
             return true;
     return false;
+}
+
+/* Recompute a's eff and unused from its own fields, and carry the changes
+ * up to the pool's sums (size_t arithmetic wraps, so a decrease adds its
+ * two's complement).  Under the lock.  Returns how much pool->reserve
+ * moved (wrapped), for the caller to move committed by. */
+static inline size_t bufpool__acct_refresh_up(struct bufpool *pool, struct bufpool_account *a)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    for (;;) {
+        size_t old_eff = a->eff, old_unused = a->unused;
+        a->eff = bufpool__max2(a->min, a->kids_eff);
+        a->unused = bufpool__max2(a->eff > a->use ? a->eff - a->use : 0, a->kids_unused);
+        struct bufpool_account *p = a->parent;
+        if (!p) {
+            pool->reserved += a->eff - old_eff;
+            pool->reserve += a->unused - old_unused;
+            return a->unused - old_unused;
+        }
+        p->kids_eff += a->eff - old_eff;
+        p->kids_unused += a->unused - old_unused;
+        a = p;
+    }
+}
+
+/* Charge b bytes (one allocation more) to a and its ancestors.  The
+ * reservations they use came off committed with the carve's credit, so
+ * the reserve's move is not applied again. */
+static inline void bufpool__acct_charge_path(struct bufpool *pool, struct bufpool_account *a, size_t b)
+{
+    for (struct bufpool_account *p = a; p; p = p->parent) {
+        p->use += b;
+        p->live++;
+        p->total_allocations++;
+        if (p->use > p->peak)
+            p->peak = p->use;
+    }
+    (void)bufpool__acct_refresh_up(pool, a);
 }
 
 #endif /* BUFPOOL_ACCOUNT_H */

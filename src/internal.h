@@ -255,6 +255,12 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc);
  * looked at, told when it may fit.  Under pool->lock, held again on
  * return: 0 told, -ETIMEDOUT, or what serve stored. */
 int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end);
+/* An account's attempt under pool->lock (docs/accounts.md): its caps and
+ * credit, then the memory; charged to its path.  0, -EAGAIN, -ENOMEM. */
+int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a,
+                              size_t n, struct bufpool_alloc **out);
+/* A new async waiter: an eventfd one (fn NULL) or a callback one. */
+int bufpool__waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out);
 
 /* ---- fork.c ------------------------------------------------------------- */
 int bufpool__registry_add(struct bufpool *pool);

@@ -138,6 +138,7 @@ struct waitnode {
 
 struct bufpool_waiter {
     struct bufpool *pool;
+    struct bufpool_account *acct; /* charged to it (node.acct too), or NULL */
     int fd;       /* -1 for a callback waiter */
     unsigned gen; /* bufpool__fork_gen at creation: another means inherited */
     struct waitnode node;

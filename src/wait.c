@@ -7,6 +7,7 @@
  * docs/design.md).
  */
 #include "cache.h"
+#include "account.h"
 
 #include <linux/futex.h>
 #include <sched.h>
@@ -289,11 +290,45 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc)
     serve_after_give(pool, tc, NULL, 0);
 }
 
+/*
+ * One attempt under the lock: the caps and the credit (account.h), then
+ * the memory: this thread's cache, the depot and the arena, with the
+ * credit (bufpool__take); failing that, every thread's cache (a steal:
+ * memory cached anywhere is free for a request that fits its caps, which
+ * the issue's work-conserving rule asks of a try too).  0 and *out,
+ * -EAGAIN, -ENOMEM.
+ */
+int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a, size_t n,
+                       struct bufpool_alloc **out)
+{
+    size_t b = bufpool__bytes(pool, n), credit;
+    if (!bufpool__acct_admit(a, b, &credit))
+        return -EAGAIN;
+    struct bufpool_alloc *spare = tc ? bufpool__steal(pool, tc) : NULL;
+    int r = bufpool__take(pool, n, credit, &spare, out);
+    if (r == -EAGAIN) {
+        spare = bufpool__list_append(spare, bufpool__steal(pool, NULL));
+        r = bufpool__take(pool, n, credit, &spare, out);
+    }
+    /* what is left, and what a failed take gave the arena, may serve
+     * others: a give under the lock (W2) */
+    bufpool__serve(pool, spare);
+    if (r)
+        return r;
+    struct bufpool_alloc *h = *out;
+    store_relaxed(&h->next, NULL);
+    store_relaxed(&h->refs, 1);
+    h->acct = a;
+    h->bin = 0; /* its release takes the full path (pool.c) */
+    bufpool__acct_charge_path(pool, a, b);
+    return 0;
+}
+
 /* ---- async waiters ---------------------------------------------------- */
 
 /* The common part of the two creates: fd -1 and fn NULL for a callback
  * waiter's first step. */
-static int waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
+int bufpool__waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (!out)
         return -EINVAL;
@@ -321,7 +356,7 @@ static int waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_wa
 
 BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
 {
-    return waiter_new(pool, NULL, NULL, out);
+    return bufpool__waiter_new(pool, NULL, NULL, out);
 }
 
 BUFPOOL__API int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn fn, void *arg,
@@ -332,7 +367,7 @@ BUFPOOL__API int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn
             *out = NULL;
         return -EINVAL;
     }
-    return waiter_new(pool, fn, arg, out);
+    return bufpool__waiter_new(pool, fn, arg, out);
 }
 
 BUFPOOL__API int bufpool_waiter_fd(const bufpool_waiter *w)
@@ -411,7 +446,11 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
     struct waitnode *node = &w->node;
     bool fifo = pool->flags & BUFPOOL_FIFO;
     for (int round = 0; round < 3; round++) {
-        if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
+        if (w->acct) { /* its caps and credit, then the memory; told, never granted */
+            int r = bufpool__acct_take_locked(pool, tc, w->acct, n, out);
+            if (r != -EAGAIN)
+                return r;
+        } else if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
             struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL;
             if (!h) {
                 struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
@@ -531,6 +570,11 @@ BUFPOOL__API void bufpool_waiter_destroy(bufpool_waiter *w)
     if (!w)
         return;
     bufpool_waiter_cancel(w);
+    if (w->acct && w->gen == bufpool__fork_gen) {
+        bufpool__lock(w->pool);
+        w->acct->nwaiters--; /* its account may go once none is left (account.c) */
+        bufpool__unlock_plain(w->pool);
+    }
     if (w->fd >= 0)
         close(w->fd);
     /* After the cancel nothing signals w again.  Inherited across fork(),

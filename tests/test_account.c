@@ -22,6 +22,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -435,6 +436,34 @@ static void part_shutdown_waiting(void)
     bufpool_destroy(p);
 }
 
+/* An account's async waiter: its requests are charged to the account and
+ * wait on its caps; its fd turns readable when the account's release makes
+ * room; an account with a waiter is -EBUSY to destroy. */
+static void part_waiter(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 2 * BS);
+    bufpool_waiter *w = (bufpool_waiter *)1;
+    CHECK_EQ(bufpool_account_waiter_create(NULL, &w), -EINVAL);
+    CHECK(w == NULL);
+    CHECK_EQ(bufpool_account_waiter_create(a, &w), 0);
+    bufpool_alloc *x = acct_get(a, 2), *y = NULL;
+    CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), -EAGAIN);
+    struct pollfd pfd = {.fd = bufpool_waiter_fd(w), .events = POLLIN};
+    CHECK_EQ(poll(&pfd, 1, 0), 0);
+    CHECK_EQ(bufpool_account_destroy(a), -EBUSY); /* live allocations, and the waiter */
+    bufpool_alloc_release(x);
+    CHECK_EQ(poll(&pfd, 1, 1000), 1);
+    CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), 0);
+    CHECK_EQ(astats(a).in_use_bytes, BS);
+    CHECK_EQ(astats(a).live_allocations, 1);
+    bufpool_alloc_release(y);
+    CHECK_EQ(bufpool_account_destroy(a), -EBUSY); /* the waiter */
+    bufpool_waiter_destroy(w);
+    CHECK_EQ(bufpool_account_destroy(a), 0);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -449,6 +478,7 @@ int main(int argc, char **argv)
         {"priority", part_priority},
         {"lower_max", part_lower_max},
         {"shutdown_waiting", part_shutdown_waiting},
+        {"waiter", part_waiter},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
