@@ -304,17 +304,23 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
     size_t b = bufpool__bytes(pool, n), credit;
     if (!bufpool__acct_admit(a, b, &credit))
         return -EAGAIN;
-    struct bufpool_alloc *spare = tc ? bufpool__steal(pool, tc) : NULL;
-    int r = bufpool__take(pool, n, credit, &spare, out);
-    if (r == -EAGAIN) {
-        spare = bufpool__list_append(spare, bufpool__steal(pool, NULL));
+    int r = 0;
+    if (tc && (*out = bufpool__bin_pop(tc, n))) { /* its own cache: committed already */
+        if (credit)
+            fetch_sub_seqcst(&pool->committed, credit);
+    } else {
+        struct bufpool_alloc *spare = NULL;
         r = bufpool__take(pool, n, credit, &spare, out);
+        if (r == -EAGAIN) {
+            spare = bufpool__steal(pool, NULL);
+            r = bufpool__take(pool, n, credit, &spare, out);
+        }
+        /* what is left, and what a failed take gave the arena, may serve
+         * others: a give under the lock (W2) */
+        bufpool__serve(pool, spare);
+        if (r)
+            return r;
     }
-    /* what is left, and what a failed take gave the arena, may serve
-     * others: a give under the lock (W2) */
-    bufpool__serve(pool, spare);
-    if (r)
-        return r;
     struct bufpool_alloc *h = *out;
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);
