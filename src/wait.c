@@ -332,8 +332,8 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
 
 /* ---- async waiters ---------------------------------------------------- */
 
-/* The common part of the two creates: fd -1 and fn NULL for a callback
- * waiter's first step. */
+/* The common part of the creates: an eventfd when fn is NULL (fd -1
+ * otherwise), fn and arg for a callback waiter. */
 int bufpool__waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (!out)

@@ -104,8 +104,9 @@ outside() (
         (cd "$crate" && tar --exclude=./target -cf - .) | tar -C "$tmp/bufpool" -xf - || exit 1
     cd "$tmp/bufpool" || exit 1
 
-    echo "-- the copy: cargo test"
-    "$cargo" test --offline -j "$jobs" || exit 1
+    # its tests ran in the tree above: here it must build
+    echo "-- the copy: cargo build"
+    "$cargo" build --offline -j "$jobs" || exit 1
 
     echo "-- the copy: cargo package"
     rm -rf "$CARGO_TARGET_DIR/package"

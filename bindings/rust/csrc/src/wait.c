@@ -270,8 +270,8 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc)
 
 /* ---- async waiters ---------------------------------------------------- */
 
-/* The common part of the two creates: fd -1 and fn NULL for a callback
- * waiter's first step. */
+/* The common part of the two creates: an eventfd when fn is NULL (fd -1
+ * otherwise), fn and arg for a callback waiter. */
 static int waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (!out)
