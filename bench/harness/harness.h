@@ -57,6 +57,7 @@
     X(xthread, "cross-thread release: producer allocates, consumer releases, 4 KiB")    \
     X(oversub, "8 and 32 threads on a 16 KiB budget: throughput, per-thread spread")    \
     X(starve, "a whole-budget request against 16 threads taking 1 buffer each")         \
+    X(isolation, "a protected tenant beside a greedy one: shared, per-tenant pools, accounts") \
     X(instr, "instructions per cached roundtrip, counted by callgrind")                  \
     X(bufring, "io_uring provided-buffer rings: receive MB/s and peak RSS, N connections")
 
