@@ -197,6 +197,14 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
         return -EINVAL;
     struct bufpool *pool = acct->pool;
     bufpool__lock(pool);
+    /* A thread cache that serves it (its memory, or only the pointer):
+     * flushed first, through a steal's handshake, since owners read
+     * tc->acct inside their window.  tc->acct changes only under the lock. */
+    bool cached = false;
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
+        cached |= tc->acct == acct;
+    if (cached)
+        bufpool__serve(pool, bufpool__steal(pool, NULL));
     if (acct->live || acct->children || acct->waiters || acct->nwaiters) {
         bufpool__unlock_plain(pool);
         return -EBUSY;
@@ -222,9 +230,21 @@ BUFPOOL__API void bufpool_account_get_stats(const bufpool_account *acct, bufpool
     bufpool__lock(pool);
     out->min_bytes = acct->min;
     out->max_bytes = acct->max == SIZE_MAX ? 0 : acct->max;
-    out->in_use_bytes = acct->use;
     out->peak_in_use_bytes = acct->peak;
-    out->live_allocations = acct->live;
+    /* what the fast paths handed out or took back since their caches were
+     * last stolen: each cache's count, read under the lock (its account
+     * changes only under it) */
+    size_t live = acct->live, cached = 0;
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
+        for (struct bufpool_account *p = tc->acct; p; p = p->parent)
+            if (p == acct) {
+                live += (size_t)load_relaxed(&tc->acct_live);
+                cached += load_relaxed(&tc->acct_bytes);
+            }
+    out->live_allocations = live;
+    /* use counts the account caches too; in use is what is live (a moment
+     * apart from the caches' own counts: never below 0, never above use) */
+    out->in_use_bytes = cached < acct->use ? acct->use - cached : 0;
     out->waiters = acct->waiters;
     out->total_allocations = acct->total_allocations;
     out->total_waits = acct->total_waits;
@@ -308,8 +328,87 @@ static int wait_for(struct bufpool *pool, struct bufpool_account *a, size_t n, u
     return r;
 }
 
+/*
+ * The fast path: a hit in this thread's account cache, inside the cache's
+ * window (the steal handshake, cache.c), as the plain fast path does.  The
+ * memory is charged to the account already, so no shared word is written;
+ * fast_max is 0 once the pool is shut down (or FIFO, or handing off),
+ * which sends every call to the full path.
+ */
+static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool, struct bufpool_account *a,
+                                                         size_t n, bufpool_alloc **out)
+{
+    if (n - 1 >= FAST_N || bufpool__tl[0].id != pool->id || !load_relaxed(&pool->fast_max))
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (!bufpool__tc_try_enter(tc))
+        return false;
+    struct bufpool_alloc *h = tc->acct == a ? tc->acct_head[n] : NULL;
+    if (h) {
+        tc->acct_head[n] = load_relaxed(&h->next);
+        tc->acct_count[n]--;
+        store_relaxed(&tc->acct_live, load_relaxed(&tc->acct_live) + 1); /* owner only */
+        store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) - bufpool__bytes(pool, n));
+    }
+    bufpool__tc_exit(tc);
+    if (!h)
+        return false;
+    store_relaxed(&h->next, NULL);
+    store_relaxed(&h->refs, 1);
+    bufpool__account_alloc(pool, tc, h);
+    *out = h;
+    return true;
+}
+
+/*
+ * A release into this thread's account cache, when it serves a's account
+ * and has room: a push inside the window, then the look of W2 (seq_cst,
+ * pairs with enqueue's increment; the push is ordered before it by a
+ * waiter's steal handshake, as for the plain bins).  False: the caller
+ * takes the locked path.
+ */
+bool bufpool__acct_release_fast(struct bufpool *pool, struct bufpool_alloc *a)
+{
+    size_t n = a->n;
+    if (n > FAST_N || bufpool__tl[0].id != load_relaxed(&pool->fast_id))
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (!bufpool__tc_try_enter(tc))
+        return false;
+    if (tc->acct != a->acct || tc->acct_count[n] >= ACCT_BIN_MAX) {
+        bufpool__tc_exit(tc);
+        return false;
+    }
+    store_relaxed(&a->next, tc->acct_head[n]);
+    compiler_fence(); /* linked, then published, as in bufpool__bin_push */
+    tc->acct_head[n] = a;
+    tc->acct_count[n]++;
+    store_relaxed(&tc->acct_live, load_relaxed(&tc->acct_live) - 1); /* owner only */
+    store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) + bufpool__bytes(pool, n));
+    bufpool__tc_exit(tc);
+    if (load_seqcst(&pool->nwait)) { /* W2: give, then look */
+        bufpool__release_pushed(pool, tc, n);
+        return true;
+    }
+    bufpool__count_free(&tc->c, n);
+    return true;
+}
+
+static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct, size_t n,
+                                                           uint64_t timeout_ns, bufpool_alloc **out);
+
+/* The fast path (acct_hit) apart from the full one, so that a hit saves
+ * no registers (as pool.c's acquire). */
 BUFPOOL__API int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_ns,
                                           bufpool_alloc **out)
+{
+    if (likely(out && account_ok(acct) && acct_hit(acct->pool, acct, n, out)))
+        return 0;
+    return account_allocate_full(acct, n, timeout_ns, out);
+}
+
+static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct, size_t n,
+                                                           uint64_t timeout_ns, bufpool_alloc **out)
 {
     if (out)
         *out = NULL;
@@ -330,8 +429,11 @@ BUFPOOL__API int bufpool_account_allocate(bufpool_account *acct, size_t n, uint6
         if (load_relaxed(&pool->shut))
             break;
         r = bufpool__acct_take_locked(pool, tc, acct, n, out);
-        if (r == 0)
+        if (r == 0) {
             bufpool__account_alloc(pool, tc, *out);
+            if (tc) /* its releases on this thread now fill the account cache */
+                bufpool__serve(pool, bufpool__tcache_acct_switch(tc, acct));
+        }
         if (r != -EAGAIN || timeout_ns == 0)
             break;
         r = wait_for(pool, acct, n, end, &waited);

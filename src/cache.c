@@ -52,6 +52,7 @@
  * for that pool never matches again.
  */
 #include "cache.h"
+#include "account.h"
 
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -398,8 +399,63 @@ struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache
 
 /* Take every bin of tc, and its run; the caller owns tc, or has its
  * handshake. */
+/*
+ * The account cache's memory, under pool->lock: uncharged from the
+ * account's path, its live count brought up to date.  What that reopens of
+ * a reservation goes to the arena, committed growing by less than it
+ * shrinks (docs/accounts.md); the rest joins list as spares.
+ */
+static struct bufpool_alloc *take_acct(struct tcache *tc, struct bufpool_alloc *list)
+{
+    struct bufpool_account *a = tc->acct;
+    if (!a)
+        return list;
+    struct bufpool *pool = tc->pool;
+    struct bufpool_alloc *got = NULL;
+    size_t bytes = 0;
+    for (int n = 1; n <= FAST_N; n++) {
+        for (struct bufpool_alloc *h = tc->acct_head[n], *next; h; h = next) {
+            next = load_relaxed(&h->next);
+            h->acct = NULL;
+            bufpool__set_length(h, h->n);
+            store_relaxed(&h->next, got);
+            got = h;
+            bytes += bufpool__bytes(pool, h->n);
+        }
+        tc->acct_head[n] = NULL;
+        tc->acct_count[n] = 0;
+    }
+    for (struct bufpool_account *p = a; p; p = p->parent) {
+        p->use -= bytes;
+        p->live += (size_t)load_relaxed(&tc->acct_live); /* wraps back for a negative delta */
+    }
+    store_relaxed(&tc->acct_live, 0);
+    store_relaxed(&tc->acct_bytes, 0);
+    tc->acct = NULL;
+    size_t reopened = bufpool__acct_refresh_up(pool, a);
+    if (!reopened)
+        return bufpool__list_append(list, got);
+    bufpool__free_list(pool, got);
+    fetch_add_seqcst(&pool->committed, reopened); /* pairs as in account.c's reserve_moved */
+    return list;
+}
+
+/* The calling thread's cache serves account a from now on; what its
+ * account cache held is returned as spares, for the caller to serve with
+ * (a give, W2).  Under pool->lock; tc is the caller's. */
+struct bufpool_alloc *bufpool__tcache_acct_switch(struct tcache *tc, struct bufpool_account *a)
+{
+    BUFPOOL__ASSERT_LOCKED(tc->pool);
+    if (tc->acct == a)
+        return NULL;
+    struct bufpool_alloc *spare = take_acct(tc, NULL);
+    tc->acct = a;
+    return spare;
+}
+
 static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *list)
 {
+    list = take_acct(tc, list);
     if (tc->run) {
         store_relaxed(&tc->run->next, list);
         list = tc->run;

@@ -182,6 +182,9 @@ int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
 struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
 void bufpool__tcache_pool_fini(struct bufpool *pool);
 void bufpool__tcache_forget_others(struct bufpool *pool);
+/* Under pool->lock, the caller's own cache: serve account a from now on;
+ * the memory it cached for another account, as spares to serve with. */
+struct bufpool_alloc *bufpool__tcache_acct_switch(struct tcache *tc, struct bufpool_account *a);
 /* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
 void bufpool__tcache_quiesce(struct bufpool *pool);
 void bufpool__tcache_resume(struct bufpool *pool);
@@ -272,7 +275,9 @@ void bufpool__registry_remove(struct bufpool *pool);
 bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory);
 /* Destroy: free every account left. */
 void bufpool__accounts_free(struct bufpool *pool);
-/* The last release of an allocation made through an account (pool.c). */
+/* The last release of an allocation made through an account (pool.c):
+ * into the thread's account cache (false: it could not), or locked. */
+bool bufpool__acct_release_fast(struct bufpool *pool, struct bufpool_alloc *a);
 void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a);
 
 /* ---- pool->lock ---- */

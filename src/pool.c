@@ -519,7 +519,8 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
                                                    size_t n)
 {
     if (unlikely(a->acct)) {
-        bufpool__acct_release(pool, a);
+        if (!bufpool__acct_release_fast(pool, a))
+            bufpool__acct_release(pool, a);
         return;
     }
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
@@ -566,6 +567,11 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
 static __attribute__((noinline)) void release_long(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
+    if (a->acct) { /* through an account: its bin is 0 (account.c) */
+        if (!bufpool__acct_release_fast(pool, a))
+            bufpool__acct_release(pool, a);
+        return;
+    }
     if (n > FAST_N && !a->acct && bufpool__tl[0].id == load_relaxed(&pool->fast_id)) {
         struct tcache *tc = bufpool__tl[0].tc;
         if (likely(bufpool__tc_try_enter(tc))) {

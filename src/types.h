@@ -80,6 +80,16 @@ struct tc_counters {
 struct tcache {
     struct tc_bin bins[TC_BINS]; /* first, so that bin n is at n * 32 */
     struct bufpool_alloc *stash; /* owner-only: spare headers (block.c) */
+    /* The account caches (docs/accounts.md): released memory of one
+     * account, still charged to it, by length 1..FAST_N; owner only,
+     * inside the window or under pool->lock, and stolen like the bins.
+     * acct_live: the allocations the fast paths handed out (+) and took
+     * back (-), added to the account's live count when stolen. */
+    struct bufpool_account *acct;
+    struct bufpool_alloc *acct_head[FAST_N + 1];
+    uint8_t acct_count[FAST_N + 1];
+    _Atomic long acct_live;    /* owner-written; stats read it under pool->lock */
+    _Atomic size_t acct_bytes; /* bytes in acct_head[]: the same */
     /* The run: released memory of any length, kept whole (adjacent
      * releases join it) and cut for misses of any length that fits; owner
      * only, inside the window or under pool->lock, and stolen like the

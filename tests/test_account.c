@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -464,6 +465,53 @@ static void part_waiter(void)
     bufpool_destroy(p);
 }
 
+/* Threads sharing a capped account through its fast paths (each thread's
+ * account cache): every request completes (a wakeup lost would hang, and
+ * the runner's timeout fail it), the cap holds at every moment, and the
+ * counts add up at the end. */
+enum { MT_THREADS = 3, MT_ROUNDS = 3000 };
+struct mt {
+    bufpool_account *a;
+    atomic_long *inuse;
+};
+
+static void *mt_run(void *arg)
+{
+    struct mt *m = arg;
+    for (int i = 0; i < MT_ROUNDS; i++) {
+        bufpool_alloc *x;
+        size_t n = 1 + (size_t)(i % 2);
+        CHECK_EQ(bufpool_account_allocate(m->a, n, BUFPOOL_FOREVER, &x), 0);
+        long now = atomic_fetch_add(m->inuse, (long)n) + (long)n;
+        CHECK(now <= 4);
+        if (i % 64 == 0)
+            sched_yield();
+        atomic_fetch_sub(m->inuse, (long)n);
+        bufpool_alloc_release(x);
+    }
+    return NULL;
+}
+
+static void part_threads(void)
+{
+    bufpool *p = make(BS, 64 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 2 * BS, 4 * BS);
+    atomic_long inuse = 0;
+    struct mt m = {a, &inuse};
+    pthread_t t[MT_THREADS];
+    for (int i = 0; i < MT_THREADS; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, mt_run, &m), 0);
+    for (int i = 0; i < MT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    bufpool_account_stats s = astats(a);
+    CHECK_EQ(s.live_allocations, 0);
+    CHECK_EQ(s.in_use_bytes, 0);
+    CHECK(s.peak_in_use_bytes <= 4 * BS);
+    CHECK_EQ(bufpool_account_destroy(a), 0); /* flushes the threads' account caches */
+    CHECK_EQ(stats_of(p).in_use_bytes, 0);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -479,6 +527,7 @@ int main(int argc, char **argv)
         {"lower_max", part_lower_max},
         {"shutdown_waiting", part_shutdown_waiting},
         {"waiter", part_waiter},
+        {"threads", part_threads},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
