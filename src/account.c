@@ -203,8 +203,11 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
     bool cached = false;
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         cached |= tc->acct == acct;
-    if (cached)
+    if (cached) {
+        pool->flush_accts = true;
         bufpool__serve(pool, bufpool__steal(pool, NULL));
+        pool->flush_accts = false;
+    }
     if (acct->live || acct->children || acct->waiters || acct->nwaiters) {
         bufpool__unlock_plain(pool);
         return -EBUSY;

@@ -405,12 +405,32 @@ struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache
  * a reservation goes to the arena, committed growing by less than it
  * shrinks (docs/accounts.md); the rest joins list as spares.
  */
-static struct bufpool_alloc *take_acct(struct tcache *tc, struct bufpool_alloc *list)
+/*
+ * Must a steal take this account cache?  Not when its account and every
+ * ancestor stay within their reservations (use <= eff) and none has a
+ * waiter: uncharging it would only reopen a reservation, so the memory
+ * would go to the arena with committed as it was, and no waiting request
+ * could use it.  So a look (W1) leaves a reserved tenant's cache alone.
+ * Destroys flush all (pool->flush_accts).
+ */
+static bool acct_wanted(struct bufpool *pool, const struct bufpool_account *a)
+{
+    if (pool->flush_accts)
+        return true;
+    for (; a; a = a->parent)
+        if (a->use > a->eff || a->waiters || a->nwaiters)
+            return true;
+    return false;
+}
+
+/* The cache's account memory (all of it when `all`, else when a steal
+ * wants it, acct_wanted) ... */
+static struct bufpool_alloc *take_acct(struct tcache *tc, struct bufpool_alloc *list, bool all)
 {
     struct bufpool_account *a = tc->acct;
-    if (!a)
-        return list;
     struct bufpool *pool = tc->pool;
+    if (!a || !(all || acct_wanted(pool, a)))
+        return list;
     struct bufpool_alloc *got = NULL;
     size_t bytes = 0;
     for (int n = 1; n <= FAST_N; n++) {
@@ -448,14 +468,14 @@ struct bufpool_alloc *bufpool__tcache_acct_switch(struct tcache *tc, struct bufp
     BUFPOOL__ASSERT_LOCKED(tc->pool);
     if (tc->acct == a)
         return NULL;
-    struct bufpool_alloc *spare = take_acct(tc, NULL);
+    struct bufpool_alloc *spare = take_acct(tc, NULL, true);
     tc->acct = a;
     return spare;
 }
 
 static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *list)
 {
-    list = take_acct(tc, list);
+    list = take_acct(tc, list, false);
     if (tc->run) {
         store_relaxed(&tc->run->next, list);
         list = tc->run;

@@ -179,6 +179,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         bufpool__sum_counters(pool, &sum);
         /* The queue is empty after shutdown, so serving wakes nobody and
          * the plain unlock in the timed wait below loses no wake. */
+        pool->flush_accts = true; /* no cache keeps an account past its pool */
         bufpool__serve(pool, bufpool__steal(pool, NULL));
         if (inside == 0 && load_relaxed(&sum.allocs) == load_relaxed(&sum.frees))
             break;

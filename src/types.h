@@ -284,6 +284,7 @@ struct bufpool {
      * reservations (eff); and of its unused reservations (unused) */
     struct bufpool_account *accounts;
     size_t reserved, reserve;
+    bool flush_accts; /* the next steals flush every account cache (destroys) */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
     uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
 };
