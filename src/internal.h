@@ -275,9 +275,8 @@ void bufpool__registry_remove(struct bufpool *pool);
 bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory);
 /* Destroy: free every account left. */
 void bufpool__accounts_free(struct bufpool *pool);
-/* The last release of an allocation made through an account (pool.c):
- * into the thread's account cache (false: it could not), or locked. */
-bool bufpool__acct_release_fast(struct bufpool *pool, struct bufpool_alloc *a);
+/* The last release of an allocation made through an account, when the
+ * thread's account cache (pool.c) could not take it. */
 void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a);
 
 /* ---- pool->lock ---- */

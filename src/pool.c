@@ -512,6 +512,41 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
 }
 
 /*
+ * A release into this thread's account cache, when it serves a's account
+ * and has room: a push inside the window, then the look of W2 (seq_cst,
+ * pairs with enqueue's increment; the push is ordered before it by a
+ * waiter's steal handshake, as for the plain bins).  False: the caller
+ * takes the locked path.
+ */
+static inline __attribute__((always_inline)) bool acct_release_fast(struct bufpool *pool,
+                                                                 struct bufpool_alloc *a)
+{
+    size_t n = a->n;
+    if (n > FAST_N || bufpool__tl[0].id != load_relaxed(&pool->fast_id))
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (!bufpool__tc_try_enter(tc))
+        return false;
+    if (tc->acct != a->acct || tc->acct_count[n] >= ACCT_BIN_MAX) {
+        bufpool__tc_exit(tc);
+        return false;
+    }
+    store_relaxed(&a->next, tc->acct_head[n]);
+    compiler_fence(); /* linked, then published, as in bufpool__bin_push */
+    tc->acct_head[n] = a;
+    tc->acct_count[n]++;
+    store_relaxed(&tc->acct_live, load_relaxed(&tc->acct_live) - 1); /* owner only */
+    store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) + bufpool__bytes(pool, n));
+    bufpool__tc_exit(tc);
+    if (load_seqcst(&pool->nwait)) { /* W2: give, then look */
+        bufpool__release_pushed(pool, tc, n);
+        return true;
+    }
+    bufpool__count_free(&tc->c, n);
+    return true;
+}
+
+/*
  * A last release that the fast paths below did not finish: no cache, a
  * waiter, a pool over its budget, a fenced pool or a steal going on, a
  * full bin or one of another length.  refs is 0 already.
@@ -520,7 +555,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
                                                    size_t n)
 {
     if (unlikely(a->acct)) {
-        if (!bufpool__acct_release_fast(pool, a))
+        if (!acct_release_fast(pool, a))
             bufpool__acct_release(pool, a);
         return;
     }
@@ -569,7 +604,7 @@ static __attribute__((noinline)) void release_long(struct bufpool *pool, struct 
                                                    size_t n)
 {
     if (a->acct) { /* through an account: its bin is 0 (account.c) */
-        if (!bufpool__acct_release_fast(pool, a))
+        if (!acct_release_fast(pool, a))
             bufpool__acct_release(pool, a);
         return;
     }
