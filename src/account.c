@@ -238,18 +238,20 @@ BUFPOOL__API void bufpool_account_get_stats(const bufpool_account *acct, bufpool
      * last stolen: each cache's count, read under the lock (its account
      * changes only under it) */
     size_t live = acct->live, cached = 0;
+    uint64_t allocs = acct->total_allocations;
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         for (struct bufpool_account *p = tc->acct; p; p = p->parent)
             if (p == acct) {
                 live += (size_t)load_relaxed(&tc->acct_live);
                 cached += load_relaxed(&tc->acct_bytes);
+                allocs += load_relaxed(&tc->acct_allocs);
             }
     out->live_allocations = live;
     /* use counts the account caches too; in use is what is live (a moment
      * apart from the caches' own counts: never below 0, never above use) */
     out->in_use_bytes = cached < acct->use ? acct->use - cached : 0;
     out->waiters = acct->waiters;
-    out->total_allocations = acct->total_allocations;
+    out->total_allocations = allocs;
     out->total_waits = acct->total_waits;
     out->total_wait_ns = acct->total_wait_ns;
     out->total_failures = acct->total_failures;
@@ -322,6 +324,7 @@ static int wait_for(struct bufpool *pool, struct bufpool_account *a, size_t n, u
     if (!*waited) {
         *waited = true;
         count_path(a, f_waits, 1);
+        pool->total_waits++; /* under the lock, as acquire_slow counts */
     }
     uint64_t start = bufpool__now_ns();
     int r = bufpool__wait_told(pool, &node, end);
@@ -351,6 +354,7 @@ static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool,
         tc->acct_head[n] = load_relaxed(&h->next);
         tc->acct_count[n]--;
         store_relaxed(&tc->acct_live, load_relaxed(&tc->acct_live) + 1); /* owner only */
+        store_relaxed(&tc->acct_allocs, load_relaxed(&tc->acct_allocs) + 1);
         store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) - bufpool__bytes(pool, n));
     }
     bufpool__tc_exit(tc);

@@ -448,7 +448,9 @@ static struct bufpool_alloc *take_acct(struct tcache *tc, struct bufpool_alloc *
     for (struct bufpool_account *p = a; p; p = p->parent) {
         p->use -= bytes;
         p->live += (size_t)load_relaxed(&tc->acct_live); /* wraps back for a negative delta */
+        p->total_allocations += load_relaxed(&tc->acct_allocs);
     }
+    store_relaxed(&tc->acct_allocs, 0);
     store_relaxed(&tc->acct_live, 0);
     store_relaxed(&tc->acct_bytes, 0);
     tc->acct = NULL;

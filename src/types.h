@@ -90,6 +90,7 @@ struct tcache {
     uint8_t acct_count[FAST_N + 1];
     _Atomic long acct_live;    /* owner-written; stats read it under pool->lock */
     _Atomic size_t acct_bytes; /* bytes in acct_head[]: the same */
+    _Atomic uint64_t acct_allocs; /* allocations acct_hit handed out: the same */
     /* The run: released memory of any length, kept whole (adjacent
      * releases join it) and cut for misses of any length that fits; owner
      * only, inside the window or under pool->lock, and stolen like the

@@ -302,8 +302,21 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
                        struct bufpool_alloc **out)
 {
     size_t b = bufpool__bytes(pool, n), credit;
-    if (!bufpool__acct_admit(a, b, &credit))
-        return -EAGAIN;
+    if (!bufpool__acct_admit(a, b, &credit)) {
+        /* Its caps count the memory account caches hold: take them all
+         * back (a steal, with its handshake) and ask again, so that a try
+         * within the caps does not fail on cached memory. */
+        bool cached = false;
+        for (struct tcache *c = load_acquire(&pool->tcaches); c && !cached; c = c->next)
+            cached = c->acct != NULL; /* changes only under the lock */
+        if (!cached)
+            return -EAGAIN;
+        pool->flush_accts = true;
+        bufpool__serve(pool, bufpool__steal(pool, NULL));
+        pool->flush_accts = false;
+        if (!bufpool__acct_admit(a, b, &credit))
+            return -EAGAIN;
+    }
     int r = 0;
     if (tc && (*out = bufpool__bin_pop(tc, n))) { /* its own cache: committed already */
         if (credit)
@@ -312,7 +325,11 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
         struct bufpool_alloc *spare = NULL;
         r = bufpool__take(pool, n, credit, &spare, out);
         if (r == -EAGAIN) {
+            /* every cache, account caches too: this account's own may hold
+             * its memory in other lengths (a try must not fail on it) */
+            pool->flush_accts = true;
             spare = bufpool__steal(pool, NULL);
+            pool->flush_accts = false;
             r = bufpool__take(pool, n, credit, &spare, out);
         }
         /* what is left, and what a failed take gave the arena, may serve
@@ -499,7 +516,8 @@ static int waiter_check_locked(bufpool_waiter *w, size_t n)
 {
     struct bufpool *pool = w->pool;
     struct waitnode *node = &w->node;
-    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
+    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory) ||
+        (w->acct && bufpool__acct_never_fits(w->acct, bufpool__bytes(pool, n)))) {
         if (node->n == n && (node->queued || load_relaxed(&node->state) == WN_DONE)) {
             node_reset(pool, node);
             bufpool__waiter_drain(pool, w);

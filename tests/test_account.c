@@ -512,6 +512,34 @@ static void part_threads(void)
     bufpool_destroy(p);
 }
 
+/* Found in review (the man pages' helper): a try within a reservation must
+ * not fail on memory the account's own thread cache holds in another
+ * length; an account waiter gets -E2BIG for a request above its cap;
+ * total_allocations counts the fast path's allocations too. */
+static void part_review(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 4 * BS, 4 * BS);
+    bufpool_alloc *x[4], *y;
+    for (int i = 0; i < 4; i++)
+        x[i] = acct_get(a, 1);
+    for (int i = 0; i < 4; i++)
+        bufpool_alloc_release(x[i]); /* into this thread's account cache */
+    CHECK_EQ(bufpool_account_allocate(a, 3, 0, &y), 0); /* another length: still at once */
+    bufpool_alloc_release(y);
+    for (int i = 0; i < 10; i++) {
+        y = acct_get(a, 1);
+        bufpool_alloc_release(y);
+    }
+    CHECK_EQ(astats(a).total_allocations, 4 + 1 + 10);
+    bufpool_waiter *w;
+    CHECK_EQ(bufpool_account_waiter_create(a, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 5, &y), -E2BIG);
+    CHECK_EQ(bufpool_waiter_allocate(w, 5, &y), -E2BIG); /* not pending afterwards either */
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -528,6 +556,7 @@ int main(int argc, char **argv)
         {"shutdown_waiting", part_shutdown_waiting},
         {"waiter", part_waiter},
         {"threads", part_threads},
+        {"review", part_review},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
