@@ -137,6 +137,45 @@ typedef void (*bufpool_waiter_fn)(void *arg);
  * waiter is freed when fn returns).  Its bufpool_waiter_fd is -EINVAL.  0, -EINVAL, -ENOMEM. */
 int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out);
 
+/* ---- accounts: one budget shared by consumers in a tree (1.2) ---- */
+typedef struct bufpool_account bufpool_account; /* opaque */
+
+typedef struct bufpool_account_config {
+    const char *name; /* copied; in stats and reports; NULL: "" */
+    size_t min_bytes; /* reserved for this account and its descendants; 0: none */
+    size_t max_bytes; /* cap on the in-use bytes of this account and its descendants; 0: none */
+    int priority;     /* waiting requests of higher priority are served first; 0: default */
+} bufpool_account_config;
+
+typedef struct bufpool_account_stats {
+    size_t min_bytes, max_bytes;
+    size_t in_use_bytes; /* live allocations charged to this account and its descendants */
+    size_t peak_in_use_bytes;
+    size_t live_allocations; /* this account's and its descendants' */
+    size_t waiters;
+    uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
+} bufpool_account_stats;
+
+#define BUFPOOL_FOREVER UINT64_MAX
+
+/* parent NULL: a top-level account.  0, -EINVAL, -ENOSPC (the reservations would not fit),
+ * -ECANCELED (shut down), -ENOMEM. */
+int bufpool_account_create(bufpool *pool, bufpool_account *parent, const bufpool_account_config *cfg,
+                           bufpool_account **out);
+/* 0, or -EBUSY while it has live allocations, child accounts, waiting requests or waiters;
+ * NULL: 0. */
+int bufpool_account_destroy(bufpool_account *acct);
+/* Change min and max under the rules of create; a lower max never revokes live allocations.
+ * 0, -EINVAL, -ENOSPC, -ECANCELED. */
+int bufpool_account_set_limits(bufpool_account *acct, size_t min_bytes, size_t max_bytes);
+/* n buffers charged to acct.  timeout_ns 0: a try (-EAGAIN); BUFPOOL_FOREVER: block; else
+ * -ETIMEDOUT.  -E2BIG at once when n * buffer_size exceeds a max on acct's path or the budget. */
+int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_ns, bufpool_alloc **out);
+/* An async waiter (as bufpool_waiter_create) whose requests are charged to acct. */
+int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out);
+/* A snapshot of the account's counters (its descendants' included). */
+void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stats *out);
+
 /* ---- io_uring provided-buffer rings stocked from the pool (1.1) ---- */
 typedef struct bufpool_bufring bufpool_bufring; /* opaque */
 

@@ -5,7 +5,7 @@
  * one after it; tests/layers.sh checks this on the objects of every
  * library variant, so the call graph between files has no cycle.
  *
- * LAYERS: util region purge arena block debug stats depot cache waitq wait fork pool bufring
+ * LAYERS: util region purge arena block debug stats depot cache waitq wait fork account pool bufring
  *
  *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
@@ -19,6 +19,7 @@
  *   waitq.c   the wait queue and serving it; the wait protocol's argument
  *   wait.c    how a call waits: blocked calls, slow releases, async waiters
  *   fork.c    the registry of live pools and the fork() handlers
+ *   account.c accounts: the tree of reservations and caps
  *   pool.c    create/destroy/shutdown, the allocate and release paths
  *   bufring.c io_uring provided-buffer rings, on the public API
  */
@@ -126,7 +127,10 @@ void bufpool__arena_unlock(struct bufpool__arena *a);
  * after (waitq.c's protocol). */
 int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *gave,
                        struct bufpool_alloc **out);
-int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out);
+/* credit: bytes of a reservation the request uses (docs/accounts.md), 0
+ * for a request that uses none. */
+int bufpool__block_new_locked(struct bufpool *pool, size_t n, size_t credit,
+                              struct bufpool_alloc **out);
 /* The owner's spare headers (block.c): one off its stash without a lock
  * (NULL when empty), and one back (may take pool->lock). */
 struct bufpool_alloc *bufpool__hdr_stash_pop(struct tcache *tc);
@@ -178,6 +182,9 @@ int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
 struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
 void bufpool__tcache_pool_fini(struct bufpool *pool);
 void bufpool__tcache_forget_others(struct bufpool *pool);
+/* Under pool->lock, the caller's own cache: serve account a from now on;
+ * the memory it cached for another account, as spares to serve with. */
+struct bufpool_alloc *bufpool__tcache_acct_switch(struct tcache *tc, struct bufpool_account *a);
 /* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
 void bufpool__tcache_quiesce(struct bufpool *pool);
 void bufpool__tcache_resume(struct bufpool *pool);
@@ -198,7 +205,7 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
 /* Memory for n buffers: a spare of that length, else fresh from the
  * arena (charging the budget), giving up spares to make room: 0,
  * -EAGAIN, -ENOMEM. */
-int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare,
+int bufpool__take(struct bufpool *pool, size_t n, size_t credit, struct bufpool_alloc **spare,
                   struct bufpool_alloc **out);
 /* An async node's grant (NULL if none), off the held list. */
 struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode *w);
@@ -247,10 +254,30 @@ bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64
 void bufpool__release_pushed(struct bufpool *pool, struct tcache *tc, size_t n);
 void bufpool__release_to_queue(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
 void bufpool__gave(struct bufpool *pool, struct tcache *tc);
+/* An account's request waits: queued (its node's acct and priority set),
+ * looked at, told when it may fit.  Under pool->lock, held again on
+ * return: 0 told, -ETIMEDOUT, or what serve stored. */
+int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end);
+/* An account's attempt under pool->lock (docs/accounts.md): its caps and
+ * credit, then the memory; charged to its path.  0, -EAGAIN, -ENOMEM. */
+int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a,
+                              size_t n, struct bufpool_alloc **out);
+/* A new async waiter: an eventfd one (fn NULL) or a callback one. */
+int bufpool__waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out);
 
 /* ---- fork.c ------------------------------------------------------------- */
 int bufpool__registry_add(struct bufpool *pool);
 void bufpool__registry_remove(struct bufpool *pool);
+
+/* ---- account.c ---------------------------------------------------------- */
+/* Would a budget of max_memory hold the accounts' reservations?  Under
+ * pool->lock. */
+bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory);
+/* Destroy: free every account left. */
+void bufpool__accounts_free(struct bufpool *pool);
+/* The last release of an allocation made through an account, when the
+ * thread's account cache (pool.c) could not take it. */
+void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a);
 
 /* ---- pool->lock ---- */
 
@@ -291,6 +318,15 @@ static inline void bufpool__unlock_plain(struct bufpool *pool)
 }
 
 /* ---- small helpers on the pool ---- */
+
+/* Is the pool over its budget: more memory taken from the system (a
+ * shrink), or more committed (a reservation made while its memory was in
+ * use), than max_memory?  Then releases give back (GATE_OVER). */
+static inline bool bufpool__over_budget(const struct bufpool *pool)
+{
+    size_t max = load_relaxed(&pool->max_memory);
+    return load_relaxed(&pool->charged) > max || load_relaxed(&pool->committed) > max;
+}
 
 /* Recompute the gate from its inputs, and the words the fast paths
  * test instead of it (fast_max, hit_max, fast_id).  Under pool->lock (or at

@@ -62,6 +62,8 @@ BUFPOOL__API const char *bufpool_strerror(int err)
     case -EBADF: return "bad file descriptor (a ring_fd that is not open, or an async waiter "
                         "inherited across fork())";
     case -ERANGE: return "allocation larger than one region piece";
+    case -ENOSPC: return "the accounts' reservations would not fit (a max or the budget)";
+    case -EBUSY: return "account in use (live allocations, child accounts, waiting requests or waiters)";
     case -EEXIST: return "file exists (for a provided-buffer ring: its buffer group id is taken "
                          "on that io_uring instance)";
     case -ENOBUFS: return "no buffer space available (for a provided-buffer ring: it ran dry; "
@@ -179,6 +181,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         bufpool__sum_counters(pool, &sum);
         /* The queue is empty after shutdown, so serving wakes nobody and
          * the plain unlock in the timed wait below loses no wake. */
+        pool->flush_accts = true; /* no cache keeps an account past its pool */
         bufpool__serve(pool, bufpool__steal(pool, NULL));
         if (inside == 0 && load_relaxed(&sum.allocs) == load_relaxed(&sum.frees))
             break;
@@ -196,6 +199,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     bufpool__unlock_plain(pool);
     bufpool__registry_remove(pool);
     bufpool__tcache_pool_fini(pool);
+    bufpool__accounts_free(pool);
     bufpool__arena_destroy(pool->arena);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->idle);
@@ -510,6 +514,41 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
 }
 
 /*
+ * A release into this thread's account cache, when it serves a's account
+ * and has room: a push inside the window, then the look of W2 (seq_cst,
+ * pairs with enqueue's increment; the push is ordered before it by a
+ * waiter's steal handshake, as for the plain bins).  False: the caller
+ * takes the locked path.
+ */
+static inline __attribute__((always_inline)) bool acct_release_fast(struct bufpool *pool,
+                                                                 struct bufpool_alloc *a)
+{
+    size_t n = a->n;
+    if (n > FAST_N || bufpool__tl[0].id != load_relaxed(&pool->fast_id))
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (!bufpool__tc_try_enter(tc))
+        return false;
+    if (tc->acct != a->acct || tc->acct_count[n] >= ACCT_BIN_MAX) {
+        bufpool__tc_exit(tc);
+        return false;
+    }
+    store_relaxed(&a->next, tc->acct_head[n]);
+    compiler_fence(); /* linked, then published, as in bufpool__bin_push */
+    tc->acct_head[n] = a;
+    tc->acct_count[n]++;
+    store_relaxed(&tc->acct_live, load_relaxed(&tc->acct_live) - 1); /* owner only */
+    store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) + bufpool__bytes(pool, n));
+    bufpool__tc_exit(tc);
+    if (load_seqcst(&pool->nwait)) { /* W2: give, then look */
+        bufpool__release_pushed(pool, tc, n);
+        return true;
+    }
+    bufpool__count_free(&tc->c, n);
+    return true;
+}
+
+/*
  * A last release that the fast paths below did not finish: no cache, a
  * waiter, a pool over its budget, a fenced pool or a steal going on, a
  * full bin or one of another length.  refs is 0 already.
@@ -517,11 +556,16 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
 static __attribute__((noinline)) void release_full(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
+    if (unlikely(a->acct)) {
+        if (!acct_release_fast(pool, a))
+            bufpool__acct_release(pool, a);
+        return;
+    }
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     /* A hint: with somebody waiting, or the budget shrunk below what is
      * held, the memory goes straight to the queue or back to the system. */
     if (unlikely(!tc || load_relaxed(&pool->nwait) || (load_relaxed(&pool->gate) & GATE_OVER) ||
-                 load_relaxed(&pool->charged) > load_relaxed(&pool->max_memory))) {
+                 bufpool__over_budget(pool))) {
         bufpool__release_to_queue(pool, tc, a);
         return;
     }
@@ -561,7 +605,12 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
 static __attribute__((noinline)) void release_long(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
-    if (n > FAST_N && bufpool__tl[0].id == load_relaxed(&pool->fast_id)) {
+    if (a->acct) { /* through an account: its bin is 0 (account.c) */
+        if (!acct_release_fast(pool, a))
+            bufpool__acct_release(pool, a);
+        return;
+    }
+    if (n > FAST_N && !a->acct && bufpool__tl[0].id == load_relaxed(&pool->fast_id)) {
         struct tcache *tc = bufpool__tl[0].tc;
         if (likely(bufpool__tc_try_enter(tc))) {
             struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
@@ -714,6 +763,10 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     if ((pool->flags & BUFPOOL_REGION) && max_memory > bufpool__arena_length(pool->arena))
         return -EINVAL;
     bufpool__lock(pool);
+    if (!bufpool__accounts_fit_locked(pool, max_memory)) {
+        bufpool__unlock_plain(pool);
+        return -ENOSPC; /* below what the accounts reserve */
+    }
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
     bufpool__watchers_grown(pool); /* after the store, under the lock (waitq.c) */
@@ -729,7 +782,7 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     /* Still over (live memory, memory being purged, or caches refilled
      * meanwhile): releases give back until a slow one, or the purge above,
      * finds the pool within budget (waitq.c). */
-    pool->over = charged > max_memory;
+    pool->over = bufpool__over_budget(pool);
     bufpool__gate_update(pool);
     bufpool__unlock(pool);
     return 0;

@@ -28,6 +28,9 @@ struct bufpool_alloc {
     char *first;
     size_t n;
     struct bufpool *pool;
+    /* The account charged while live through one, else NULL (its bin is
+     * then 0, so that its release takes the full path, pool.c). */
+    struct bufpool_account *acct;
     _Atomic uint32_t refs; /* 0 while cached */
     uint16_t bin;          /* n when n <= FAST_N (its bin), else 0: the release's fast path */
     uint16_t magic;
@@ -77,6 +80,17 @@ struct tc_counters {
 struct tcache {
     struct tc_bin bins[TC_BINS]; /* first, so that bin n is at n * 32 */
     struct bufpool_alloc *stash; /* owner-only: spare headers (block.c) */
+    /* The account caches (docs/accounts.md): released memory of one
+     * account, still charged to it, by length 1..FAST_N; owner only,
+     * inside the window or under pool->lock, and stolen like the bins.
+     * acct_live: the allocations the fast paths handed out (+) and took
+     * back (-), added to the account's live count when stolen. */
+    struct bufpool_account *acct;
+    struct bufpool_alloc *acct_head[FAST_N + 1];
+    uint8_t acct_count[FAST_N + 1];
+    _Atomic long acct_live;    /* owner-written; stats read it under pool->lock */
+    _Atomic size_t acct_bytes; /* bytes in acct_head[]: the same */
+    _Atomic uint64_t acct_allocs; /* allocations acct_hit handed out: the same */
     /* The run: released memory of any length, kept whole (adjacent
      * releases join it) and cut for misses of any length that fits; owner
      * only, inside the window or under pool->lock, and stolen like the
@@ -119,6 +133,8 @@ struct waitnode {
     struct waitnode *prev, *next;
     size_t n;
     struct bufpool_waiter *async; /* NULL for a blocked call */
+    struct bufpool_account *acct; /* a request through an account (always told) */
+    int priority;                 /* its account's; 0 for a plain call */
     bool queued;                  /* in pool's queue */
     bool held;                    /* in pool->held: grant set aside */
     _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */
@@ -133,6 +149,7 @@ struct waitnode {
 
 struct bufpool_waiter {
     struct bufpool *pool;
+    struct bufpool_account *acct; /* charged to it (node.acct too), or NULL */
     int fd;       /* -1 for a callback waiter */
     unsigned gen; /* bufpool__fork_gen at creation: another means inherited */
     struct waitnode node;
@@ -150,6 +167,29 @@ struct bufpool_waiter {
     struct bufpool_waiter *wprev, *wnext;
     size_t watch_bytes;
     bool watching;
+};
+
+/* ---- accounts (account.c) ---- */
+/* Every field under pool->lock.  Byte figures are multiples of the
+ * buffer size; "use" and the counts cover the account and its
+ * descendants. */
+struct bufpool_account {
+    uint32_t magic;
+    int priority;
+    struct bufpool *pool;
+    struct bufpool_account *parent;
+    struct bufpool_account *children;     /* first child */
+    struct bufpool_account *prev, *next;  /* siblings (top level: pool->accounts) */
+    char *name;
+    size_t min, max;     /* max SIZE_MAX: no cap of its own */
+    size_t kids_eff;     /* the sum of the children's eff */
+    size_t eff;          /* max(min, kids_eff): what it reserves */
+    size_t use, peak;    /* live bytes */
+    size_t kids_unused;  /* the sum of the children's unused */
+    size_t unused;       /* max(eff - use, kids_unused): reserved, not in use */
+    size_t live, waiters;
+    unsigned nwaiters;   /* waiter objects made through this account (its own) */
+    uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
 };
 
 /* ---- the pool ---- */
@@ -172,7 +212,7 @@ struct bufpool {
      * each tests it once: GATE_* bits, rewritten under lock by
      * bufpool__gate_update whenever one of its inputs changes. */
     _Atomic uint32_t gate;
-    bool over; /* under lock: charged may exceed a shrunk budget */
+    bool over; /* under lock: charged or committed may exceed the budget */
     /* The budget and the fast paths' bounds, rewritten only by a resize
      * or a gate change: read-mostly, so not on charged's line, which
      * every carve and free of REGION mode writes. */
@@ -187,6 +227,12 @@ struct bufpool {
 
     /* written on cache misses only */
     alignas(CACHELINE) _Atomic size_t charged; /* in_use + cached bytes */
+    /* Bytes carved out of the arena and not freed back to it (live,
+     * cached by threads, in the depot), plus the accounts' unused
+     * reservations (reserve): within max_memory, so that a reservation
+     * holds whatever the caches do (docs/accounts.md).  Block.c moves it
+     * at the arena's boundary, account.c with the reservations. */
+    _Atomic size_t committed;
     _Atomic size_t peak_in_use;
     _Atomic uint64_t failures;
 
@@ -235,6 +281,11 @@ struct bufpool {
     unsigned purge_active; /* bufpool__unlock purges running: 0 or 1 */
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
     unsigned ncaches;              /* caches made so far, under lock: homes */
+    /* accounts (account.c), under lock: the top level; the sum of its
+     * reservations (eff); and of its unused reservations (unused) */
+    struct bufpool_account *accounts;
+    size_t reserved, reserve;
+    bool flush_accts; /* the next steals flush every account cache (destroys) */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
     uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
 };

@@ -7,6 +7,7 @@
  * docs/design.md).
  */
 #include "cache.h"
+#include "account.h"
 
 #include <linux/futex.h>
 #include <sched.h>
@@ -140,6 +141,27 @@ static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end
 }
 
 /*
+ * An account's request (account.c) waits here: registered and looked at
+ * (W1) like any call, and told, never granted, when serve finds that it
+ * fits its caps and the memory with its credit (account.h); the caller
+ * then takes it itself under the lock.  Under the lock, which it holds
+ * again on return.  0: told (try again), -ETIMEDOUT, or the result serve
+ * stored (-ECANCELED, -E2BIG).
+ */
+int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    node->state = WN_WAITING;
+    node->result = 0;
+    if (register_and_look(pool, node))
+        return node->result;
+    if (!sleep_queued(pool, node, end))
+        return -ETIMEDOUT;
+    bufpool__lock(pool);
+    return node->result;
+}
+
+/*
  * How a call leaves acquire_slow, with its result in me and without the
  * lock.  Told (no grant): the call keeps its count in inside and starts
  * over (acquire_search in pool.c).  Otherwise it accounts what it got and
@@ -244,7 +266,7 @@ static void serve_after_give(struct bufpool *pool, struct tcache *tc, struct buf
         spare = a;
     }
     bufpool__serve(pool, spare);
-    if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
+    if (pool->over && !bufpool__over_budget(pool)) {
         pool->over = false; /* back within a shrunk budget: releases may cache */
         bufpool__gate_update(pool);
     }
@@ -268,11 +290,68 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc)
     serve_after_give(pool, tc, NULL, 0);
 }
 
+/*
+ * One attempt under the lock: the caps and the credit (account.h), then
+ * the memory: this thread's cache, the depot and the arena, with the
+ * credit (bufpool__take); failing that, every thread's cache (a steal:
+ * memory cached anywhere is free for a request that fits its caps, which
+ * the issue's work-conserving rule asks of a try too).  0 and *out,
+ * -EAGAIN, -ENOMEM.
+ */
+int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a, size_t n,
+                       struct bufpool_alloc **out)
+{
+    size_t b = bufpool__bytes(pool, n), credit;
+    if (!bufpool__acct_admit(a, b, &credit)) {
+        /* Its caps count the memory account caches hold: take them all
+         * back (a steal, with its handshake) and ask again, so that a try
+         * within the caps does not fail on cached memory. */
+        bool cached = false;
+        for (struct tcache *c = load_acquire(&pool->tcaches); c && !cached; c = c->next)
+            cached = c->acct != NULL; /* changes only under the lock */
+        if (!cached)
+            return -EAGAIN;
+        pool->flush_accts = true;
+        bufpool__serve(pool, bufpool__steal(pool, NULL));
+        pool->flush_accts = false;
+        if (!bufpool__acct_admit(a, b, &credit))
+            return -EAGAIN;
+    }
+    int r = 0;
+    if (tc && (*out = bufpool__bin_pop(tc, n))) { /* its own cache: committed already */
+        if (credit)
+            fetch_sub_seqcst(&pool->committed, credit);
+    } else {
+        struct bufpool_alloc *spare = NULL;
+        r = bufpool__take(pool, n, credit, &spare, out);
+        if (r == -EAGAIN) {
+            /* every cache, account caches too: this account's own may hold
+             * its memory in other lengths (a try must not fail on it) */
+            pool->flush_accts = true;
+            spare = bufpool__steal(pool, NULL);
+            pool->flush_accts = false;
+            r = bufpool__take(pool, n, credit, &spare, out);
+        }
+        /* what is left, and what a failed take gave the arena, may serve
+         * others: a give under the lock (W2) */
+        bufpool__serve(pool, spare);
+        if (r)
+            return r;
+    }
+    struct bufpool_alloc *h = *out;
+    store_relaxed(&h->next, NULL);
+    store_relaxed(&h->refs, 1);
+    h->acct = a;
+    h->bin = 0; /* its release takes the full path (pool.c) */
+    bufpool__acct_charge_path(pool, a, b);
+    return 0;
+}
+
 /* ---- async waiters ---------------------------------------------------- */
 
-/* The common part of the two creates: an eventfd when fn is NULL (fd -1
+/* The common part of the creates: an eventfd when fn is NULL (fd -1
  * otherwise), fn and arg for a callback waiter. */
-static int waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
+int bufpool__waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (!out)
         return -EINVAL;
@@ -300,7 +379,7 @@ static int waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_wa
 
 BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
 {
-    return waiter_new(pool, NULL, NULL, out);
+    return bufpool__waiter_new(pool, NULL, NULL, out);
 }
 
 BUFPOOL__API int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn fn, void *arg,
@@ -311,7 +390,7 @@ BUFPOOL__API int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn
             *out = NULL;
         return -EINVAL;
     }
-    return waiter_new(pool, fn, arg, out);
+    return bufpool__waiter_new(pool, fn, arg, out);
 }
 
 BUFPOOL__API int bufpool_waiter_fd(const bufpool_waiter *w)
@@ -390,11 +469,15 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
     struct waitnode *node = &w->node;
     bool fifo = pool->flags & BUFPOOL_FIFO;
     for (int round = 0; round < 3; round++) {
-        if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
+        if (w->acct) { /* its caps and credit, then the memory; told, never granted */
+            int r = bufpool__acct_take_locked(pool, tc, w->acct, n, out);
+            if (r != -EAGAIN)
+                return r;
+        } else if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
             struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL;
             if (!h) {
                 struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
-                int r = bufpool__take(pool, n, &spare, &h);
+                int r = bufpool__take(pool, n, 0, &spare, &h);
                 bufpool__serve(pool, spare);
                 if (r == -ENOMEM)
                     return r;
@@ -433,7 +516,8 @@ static int waiter_check_locked(bufpool_waiter *w, size_t n)
 {
     struct bufpool *pool = w->pool;
     struct waitnode *node = &w->node;
-    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
+    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory) ||
+        (w->acct && bufpool__acct_never_fits(w->acct, bufpool__bytes(pool, n)))) {
         if (node->n == n && (node->queued || load_relaxed(&node->state) == WN_DONE)) {
             node_reset(pool, node);
             bufpool__waiter_drain(pool, w);
@@ -510,6 +594,11 @@ BUFPOOL__API void bufpool_waiter_destroy(bufpool_waiter *w)
     if (!w)
         return;
     bufpool_waiter_cancel(w);
+    if (w->acct && w->gen == bufpool__fork_gen) {
+        bufpool__lock(w->pool);
+        w->acct->nwaiters--; /* its account may go once none is left (account.c) */
+        bufpool__unlock_plain(w->pool);
+    }
     if (w->fd >= 0)
         close(w->fd);
     /* After the cancel nothing signals w again.  Inherited across fork(),

@@ -105,6 +105,7 @@
  * Model: tests/model/waitq.pml checks this protocol with spin.
  */
 #include "cache.h"
+#include "account.h"
 
 #include <linux/futex.h>
 #include <sched.h>
@@ -117,13 +118,20 @@
 void bufpool__enqueue(struct bufpool *pool, struct waitnode *w)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
-    w->next = NULL;
-    w->prev = pool->qtail;
-    if (pool->qtail)
-        pool->qtail->next = w;
+    /* Behind every node of its priority or higher (plain calls are 0) */
+    struct waitnode *after = pool->qtail;
+    while (after && after->priority < w->priority)
+        after = after->prev;
+    w->prev = after;
+    w->next = after ? after->next : pool->qhead;
+    if (w->next)
+        w->next->prev = w;
+    else
+        pool->qtail = w;
+    if (after)
+        after->next = w;
     else
         pool->qhead = w;
-    pool->qtail = w;
     w->queued = true;
     pool->queued++;
     /* seq_cst: the "register" of W1; pairs with the nwait load of every
@@ -455,7 +463,7 @@ void bufpool__unlock(struct bufpool *pool) /* W5: the wakes after the unlock */
         bufpool__lock(pool);
         if (got)
             bufpool__serve(pool, NULL);
-        if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
+        if (pool->over && !bufpool__over_budget(pool)) {
             pool->over = false;
             bufpool__gate_update(pool);
         }
@@ -501,16 +509,20 @@ static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
  * budget; spares of other lengths are given up first when the budget (or
  * the region) is short.  0, -EAGAIN (does not fit now), -ENOMEM.
  */
-int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, struct bufpool_alloc **out)
+int bufpool__take(struct bufpool *pool, size_t n, size_t credit, struct bufpool_alloc **spare,
+                  struct bufpool_alloc **out)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     /* A spare of this length is ready memory, unless the pool is over a
-     * shrunk budget: then the spares must go back first. */
-    if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) &&
-        (*out = spare_take(spare, n)))
+     * shrunk budget: then the spares must go back first.  It is committed
+     * already: only the credit comes off (docs/accounts.md). */
+    if (!bufpool__over_budget(pool) && (*out = spare_take(spare, n))) {
+        if (credit)
+            fetch_sub_seqcst(&pool->committed, credit);
         return 0;
+    }
     /* The arena charges what it must and purges free memory for it. */
-    int r = bufpool__block_new_locked(pool, n, out);
+    int r = bufpool__block_new_locked(pool, n, credit, out);
     if (r != -EAGAIN || !*spare)
         return r;
     /* Give the spares back to the arena and try again.  Nothing is lost:
@@ -518,22 +530,35 @@ int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, 
      * purges only what the request needs. */
     bufpool__free_list(pool, *spare);
     *spare = NULL;
-    return bufpool__block_new_locked(pool, n, out);
+    return bufpool__block_new_locked(pool, n, credit, out);
 }
 
 /* Would n buffers fit now, counting memory already promised to woken async
  * waiters?  Free memory the arena keeps resident is as good as free budget
  * (it is reused, or purged for the request).  Opportunistic async waiters
  * are told, not given. */
-static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
+static bool within(size_t used, size_t bytes, size_t max)
+{
+    return used <= max && bytes <= max - used;
+}
+
+/* As would_fit, for a request that uses `credit` bytes of a reservation:
+ * the memory in full, committed less the credit (docs/accounts.md). */
+static bool would_fit_credit(struct bufpool *pool, size_t n, size_t promised, size_t credit)
 {
     size_t bytes = bufpool__bytes(pool, n);
     size_t charged = load_relaxed(&pool->charged), dirty = bufpool__arena_dirty(pool->arena);
     size_t used = (charged > dirty ? charged - dirty : 0) + promised;
+    size_t committed = load_relaxed(&pool->committed) + promised;
     size_t max = load_relaxed(&pool->max_memory);
-    if (used > max || bytes > max - used)
+    if (!within(used, bytes, max) || !within(committed, bytes - credit, max))
         return false;
     return bufpool__arena_fits(pool->arena, n);
+}
+
+static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
+{
+    return would_fit_credit(pool, n, promised, 0);
 }
 
 /*
@@ -589,6 +614,22 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
 
     for (; w; w = next) {
         next = w->next;
+        if (w->acct) { /* told when it fits, never granted, never in the way */
+            size_t credit;
+            if (!bufpool__acct_admit(w->acct, bufpool__bytes(pool, w->n), &credit))
+                continue; /* its caps: outside the line */
+            bool fits = would_fit_credit(pool, w->n, promised, credit);
+            if (!fits && spare) { /* as below: one verdict with the spares given up */
+                bufpool__free_list(pool, spare);
+                spare = NULL;
+                fits = would_fit_credit(pool, w->n, promised, credit);
+            }
+            if (fits) {
+                promised += bufpool__bytes(pool, w->n) - credit;
+                finish(pool, w, 0, NULL);
+            }
+            continue;
+        }
         if (!fifo && (w->async || w->tells < BUFPOOL__TELLS_MAX)) {
             /* One verdict per try, each taken as it is: a fast path may
              * charge the budget between two looks (no lock), and a second
@@ -610,7 +651,7 @@ void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
             fifo = true; /* w starves: served as in FIFO mode from here on */
         }
         struct bufpool_alloc *h;
-        int r = bufpool__take(pool, w->n, &spare, &h);
+        int r = bufpool__take(pool, w->n, 0, &spare, &h);
         if (r != -EAGAIN)
             finish(pool, w, r, r == 0 ? h : NULL);
         else if (fifo)
@@ -663,7 +704,8 @@ void bufpool__fail_impossible(struct bufpool *pool)
     struct waitnode *w = pool->qhead, *next;
     for (; w; w = next) {
         next = w->next;
-        if (bufpool__bytes(pool, w->n) > max)
+        size_t b = bufpool__bytes(pool, w->n);
+        if (b > max || (w->acct && bufpool__acct_never_fits(w->acct, b)))
             finish(pool, w, -E2BIG, NULL);
     }
     struct bufpool_alloc *spare = bufpool__steal(pool, NULL);

@@ -1,0 +1,92 @@
+/*
+ * account.h: the accounts' admission arithmetic (docs/accounts.md), inline
+ * so that the wait queue (waitq.c) can ask it below account.c.  Under
+ * pool->lock; pure reads of the tree.
+ */
+#ifndef BUFPOOL_ACCOUNT_H
+#define BUFPOOL_ACCOUNT_H
+
+#include "internal.h"
+
+static inline size_t bufpool__max2(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/*
+ * May account a take b more bytes under every max on its path, and how
+ * much of the reservations would that use (*credit: the drop of the top
+ * level's unused, docs/accounts.md)?  A cap counts the unused
+ * reservations of the other descendants below it: a's own request never
+ * takes its children's, and a sibling's never takes a's.
+ */
+static inline bool bufpool__acct_admit(const struct bufpool_account *a, size_t b, size_t *credit)
+{
+    size_t others = a->kids_unused, old = a->unused, now;
+    size_t use = a->use + b;
+    if (use + others < use || use + others > a->max)
+        return false;
+    now = a->eff > use ? a->eff - use : 0;
+    now = now > a->kids_unused ? now : a->kids_unused;
+    for (const struct bufpool_account *p = a->parent; p; p = p->parent) {
+        size_t kids = p->kids_unused - old + now; /* with the child's new unused */
+        use = p->use + b;
+        others = p->kids_unused - old;           /* the other children's */
+        if (use + others < use || use + others > p->max)
+            return false;
+        old = p->unused;
+        now = p->eff > use ? p->eff - use : 0;
+        now = now > kids ? now : kids;
+    }
+    *credit = old - now;
+    return true;
+}
+
+/* Does b exceed a max on a's path (a request that can never fit)? */
+static inline bool bufpool__acct_never_fits(const struct bufpool_account *a, size_t b)
+{
+    for (; a; a = a->parent)
+        if (b > a->max)
+            return true;
+    return false;
+}
+
+/* Recompute a's eff and unused from its own fields, and carry the changes
+ * up to the pool's sums (size_t arithmetic wraps, so a decrease adds its
+ * two's complement).  Under the lock.  Returns how much pool->reserve
+ * moved (wrapped), for the caller to move committed by. */
+static inline size_t bufpool__acct_refresh_up(struct bufpool *pool, struct bufpool_account *a)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    for (;;) {
+        size_t old_eff = a->eff, old_unused = a->unused;
+        a->eff = bufpool__max2(a->min, a->kids_eff);
+        a->unused = bufpool__max2(a->eff > a->use ? a->eff - a->use : 0, a->kids_unused);
+        struct bufpool_account *p = a->parent;
+        if (!p) {
+            pool->reserved += a->eff - old_eff;
+            pool->reserve += a->unused - old_unused;
+            return a->unused - old_unused;
+        }
+        p->kids_eff += a->eff - old_eff;
+        p->kids_unused += a->unused - old_unused;
+        a = p;
+    }
+}
+
+/* Charge b bytes (one allocation more) to a and its ancestors.  The
+ * reservations they use came off committed with the carve's credit, so
+ * the reserve's move is not applied again. */
+static inline void bufpool__acct_charge_path(struct bufpool *pool, struct bufpool_account *a, size_t b)
+{
+    for (struct bufpool_account *p = a; p; p = p->parent) {
+        p->use += b;
+        p->live++;
+        p->total_allocations++;
+        if (p->use > p->peak)
+            p->peak = p->use;
+    }
+    (void)bufpool__acct_refresh_up(pool, a);
+}
+
+#endif /* BUFPOOL_ACCOUNT_H */
