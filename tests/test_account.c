@@ -14,7 +14,12 @@
  * others hold, a cap that protects a sibling's reservation, waits on a
  * cap (released by the account's own release; timeouts), priority among
  * waiting requests, no head-of-line blocking by a capped account, stats
- * that cover descendants, -EBUSY while allocations live.
+ * that cover descendants, -EBUSY while allocations live.  FIFO across
+ * accounts (arrival order; a try waits its turn unless its reservation
+ * covers it; a request on its own cap is outside the line); the
+ * starvation bound for an account's request; async requests counted as
+ * waiters; fork() (the child drops the parent's waiting requests and can
+ * destroy the account).
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -27,6 +32,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 enum { BS = 64 };
 
@@ -450,6 +457,7 @@ static void part_waiter(void)
     CHECK_EQ(bufpool_account_waiter_create(a, &w), 0);
     bufpool_alloc *x = acct_get(a, 2), *y = NULL;
     CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), -EAGAIN);
+    CHECK_EQ(astats(a).waiters, 1); /* its pending request */
     struct pollfd pfd = {.fd = bufpool_waiter_fd(w), .events = POLLIN};
     CHECK_EQ(poll(&pfd, 1, 0), 0);
     CHECK_EQ(bufpool_account_destroy(a), -EBUSY); /* live allocations, and the waiter */
@@ -540,6 +548,139 @@ static void part_review(void)
     bufpool_destroy(p);
 }
 
+static void start(pthread_t *t, struct acct_req *q)
+{
+    CHECK_EQ(pthread_create(t, NULL, acct_block, q), 0);
+}
+
+/* FIFO: requests for shared memory are served in arrival order across
+ * accounts, and a try waits its turn; a try within its account's own
+ * reservation goes whoever waits; a request waiting on its own cap is
+ * outside the line, for account and plain requests alike. */
+static void part_fifo_order(void)
+{
+    bufpool *p = make(BS, 6 * BS, BUFPOOL_FIFO);
+    bufpool_account *a = mk_acct(p, NULL, 0, 0), *b = mk_acct(p, NULL, 0, 0);
+    bufpool_account *c = mk_acct(p, NULL, BS, 0), *d = mk_acct(p, NULL, 0, BS);
+    bufpool_alloc *dx = acct_get(d, 1), *y, *held[4];
+    struct acct_req qd = {.a = d, .n = 1}, qa = {.a = a, .n = 3}, qb = {.a = b, .n = 1};
+    pthread_t td, ta, tb;
+    start(&td, &qd);
+    await_waiters(p, 1);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &y), 0); /* d's request is in nobody's way */
+    bufpool_alloc_release(y);
+    CHECK_EQ(bufpool_account_allocate(a, 1, 0, &y), 0);
+    bufpool_alloc_release(y);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(bufpool_try_allocate(p, 1, &held[i]), 0);
+    start(&ta, &qa);
+    await_waiters(p, 2);
+    start(&tb, &qb);
+    await_waiters(p, 3);
+    bufpool_alloc_release(held[0]); /* room for b's request, not a's */
+    CHECK_EQ(astats(b).waiters, 1);
+    CHECK_EQ(astats(b).in_use_bytes, 0);
+    CHECK_EQ(bufpool_account_allocate(b, 1, 0, &y), -EAGAIN); /* its turn comes after a's */
+    CHECK_EQ(bufpool_try_allocate(p, 1, &y), -EAGAIN);
+    CHECK_EQ(bufpool_account_allocate(c, 1, 0, &y), 0); /* its reservation */
+    bufpool_alloc_release(y);
+    for (int i = 1; i < 4; i++)
+        bufpool_alloc_release(held[i]);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK_EQ(qa.r, 0);
+    CHECK_EQ(qb.r, 0);
+    CHECK_EQ(atomic_load(&qd.done), 0); /* still on its cap */
+    bufpool_alloc_release(dx);
+    pthread_join(td, NULL);
+    CHECK_EQ(qd.r, 0);
+    bufpool_alloc_release(qa.x);
+    bufpool_alloc_release(qb.x);
+    bufpool_alloc_release(qd.x);
+    bufpool_destroy(p);
+}
+
+/* A request of a high-priority account for the whole budget against 16
+ * threads that each allocate and release one buffer in a loop: the budget
+ * is never free all at once, so only the starvation bound of the default
+ * mode (the hand-off) serves it, well within its 2 s. */
+#define CHURNERS 16
+static atomic_int churn_stop;
+
+static void *churn(void *arg)
+{
+    bufpool *p = arg;
+    while (!atomic_load(&churn_stop)) {
+        bufpool_alloc *x;
+        int r = bufpool_allocate_timeout(p, 1, 100000000u, &x);
+        CHECK(r == 0 || r == -ETIMEDOUT);
+        if (r == 0)
+            bufpool_alloc_release(x);
+    }
+    return NULL;
+}
+
+static void part_starve(void)
+{
+    bufpool *p = make(4096, 32 * 4096, 0);
+    bufpool_account_config hc = {.name = "whole", .priority = 5};
+    bufpool_account *hi;
+    CHECK_EQ(bufpool_account_create(p, NULL, &hc, &hi), 0);
+    pthread_t t[CHURNERS];
+    atomic_store(&churn_stop, 0);
+    for (int i = 0; i < CHURNERS; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, churn, p), 0);
+    usleep(20000);
+    for (int round = 0; round < 5; round++) {
+        bufpool_alloc *x;
+        CHECK_EQ(bufpool_account_allocate(hi, 32, 2000000000u, &x), 0);
+        bufpool_alloc_release(x);
+        usleep(5000);
+    }
+    atomic_store(&churn_stop, 1);
+    for (int i = 0; i < CHURNERS; i++)
+        pthread_join(t[i], NULL);
+    bufpool_destroy(p);
+}
+
+/* fork() with an account's requests waiting: the child has none of them
+ * (their threads and fds are the parent's), so once it releases what its
+ * thread held and destroys the inherited waiter, the account goes. */
+static void part_fork(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 2 * BS);
+    bufpool_waiter *w;
+    CHECK_EQ(bufpool_account_waiter_create(a, &w), 0);
+    bufpool_alloc *x = acct_get(a, 2), *y;
+    CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), -EAGAIN);
+    struct acct_req q = {.a = a, .n = 1};
+    pthread_t t;
+    start(&t, &q);
+    await_waiters(p, 2); /* the async request and the blocked one */
+    CHECK_EQ(astats(a).waiters, 2);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int bad = astats(a).waiters != 0 || astats(a).live_allocations != 1;
+        bufpool_alloc_release(x);
+        bufpool_waiter_destroy(w);
+        bad |= bufpool_account_destroy(a) != 0;
+        bufpool_destroy(p);
+        _exit(bad);
+    }
+    int status;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    bufpool_alloc_release(x);
+    pthread_join(t, NULL);
+    CHECK_EQ(q.r, 0);
+    bufpool_alloc_release(q.x);
+    bufpool_waiter_destroy(w);
+    CHECK_EQ(bufpool_account_destroy(a), 0);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -557,6 +698,9 @@ int main(int argc, char **argv)
         {"waiter", part_waiter},
         {"threads", part_threads},
         {"review", part_review},
+        {"fifo_order", part_fifo_order},
+        {"starve", part_starve},
+        {"fork", part_fork},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
