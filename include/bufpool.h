@@ -175,6 +175,8 @@ int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_n
 int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out);
 /* A snapshot of the account's counters (its descendants' included). */
 void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stats *out);
+/* The name given at create (a copy, "" for none), valid until the account is destroyed; NULL for NULL. */
+const char *bufpool_account_name(const bufpool_account *acct);
 
 /* ---- io_uring provided-buffer rings stocked from the pool (1.1) ---- */
 typedef struct bufpool_bufring bufpool_bufring; /* opaque */

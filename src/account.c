@@ -258,6 +258,12 @@ BUFPOOL__API void bufpool_account_get_stats(const bufpool_account *acct, bufpool
     bufpool__unlock_plain(pool);
 }
 
+/* The name never changes after create: no lock. */
+BUFPOOL__API const char *bufpool_account_name(const bufpool_account *acct)
+{
+    return account_ok(acct) ? acct->name : NULL;
+}
+
 /* Would a budget of max_memory still hold the top-level reservations? */
 bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory)
 {
@@ -288,17 +294,6 @@ void bufpool__accounts_free(struct bufpool *pool)
 
 /* ---- allocations through an account ------------------------------------ */
 
-static void count_path(struct bufpool_account *a, uint64_t *(*field)(struct bufpool_account *),
-                       uint64_t v)
-{
-    for (struct bufpool_account *p = a; p; p = p->parent)
-        *field(p) += v;
-}
-
-static uint64_t *f_failures(struct bufpool_account *p) { return &p->total_failures; }
-static uint64_t *f_waits(struct bufpool_account *p) { return &p->total_waits; }
-static uint64_t *f_wait_ns(struct bufpool_account *p) { return &p->total_wait_ns; }
-
 /* Does b exceed a max on a's path or the budget (never fits)? */
 static bool never_fits(struct bufpool *pool, const struct bufpool_account *a, size_t b)
 {
@@ -320,14 +315,14 @@ static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, b
 {
     if (!*waited) { /* a told request that waits again is still one request */
         *waited = true;
-        count_path(node->acct, f_waits, 1);
+        bufpool__acct_count(node->acct, 1, 0, 0);
         pool->total_waits++; /* under the lock, as acquire_slow counts */
     }
     uint64_t start = bufpool__now_ns();
     /* its starvation clock (waitq.c); FIFO serves in order already */
     node->clock = pool->flags & BUFPOOL_FIFO ? 0 : start;
     int r = bufpool__wait_told(pool, node, end);
-    count_path(node->acct, f_wait_ns, bufpool__now_ns() - start);
+    bufpool__acct_count(node->acct, 0, bufpool__now_ns() - start, 0);
     return r;
 }
 
@@ -413,7 +408,7 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
             bufpool__serve(pool, bufpool__tcache_acct_switch(tc, acct));
     }
     if (r)
-        count_path(acct, f_failures, 1);
+        bufpool__acct_count(acct, 0, 0, 1);
     bufpool__inside_leave(pool);
     bufpool__unlock(pool);
     if (r == 0)

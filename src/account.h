@@ -129,6 +129,18 @@ static inline void bufpool__acct_grant(struct bufpool *pool, struct bufpool_acco
     bufpool__acct_charge_path(pool, a, bufpool__bytes(pool, h->n));
 }
 
+/* Count on a's path: requests that waited, the time they waited, and
+ * requests that failed.  Under the lock. */
+static inline void bufpool__acct_count(struct bufpool_account *a, uint64_t waits, uint64_t wait_ns,
+                                       uint64_t failures)
+{
+    for (; a; a = a->parent) {
+        a->total_waits += waits;
+        a->total_wait_ns += wait_ns;
+        a->total_failures += failures;
+    }
+}
+
 /* An account's request entered (+1) or left (-1, wrapped) the queue:
  * `waiters` of its path counts it. */
 static inline void bufpool__acct_queued(struct bufpool_account *a, size_t d)

@@ -488,8 +488,10 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
         }
         node->n = n;
         if (!register_and_look(pool, node)) {
-            if (!retry)
+            if (!retry) {
                 pool->total_waits++;
+                bufpool__acct_count(w->acct, 1, 0, 0);
+            }
             return -EAGAIN;
         }
         bufpool__waiter_drain(pool, w);
@@ -564,6 +566,8 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     if (r == 0) {
         store_relaxed(&(*out)->refs, 1);
         bufpool__account_alloc(pool, tc, *out);
+    } else if (r != -EAGAIN) { /* pending is no failure of its account */
+        bufpool__acct_count(w->acct, 0, 0, 1);
     }
     bufpool__unlock(pool);
     if (r == 0) {

@@ -88,6 +88,13 @@ static void part_bad_input(void)
     bufpool_account_get_stats(NULL, &s);
     CHECK_EQ(s.in_use_bytes, 0);
     bufpool_account_get_stats(x, NULL); /* no crash */
+    CHECK(bufpool_account_name(NULL) == NULL);
+    CHECK_EQ(strcmp(bufpool_account_name(x), "t"), 0); /* mk_acct's */
+    bufpool_account_config unnamed = {.name = NULL};
+    bufpool_account *u;
+    CHECK_EQ(bufpool_account_create(p, NULL, &unnamed, &u), 0);
+    CHECK_EQ(strcmp(bufpool_account_name(u), ""), 0);
+    CHECK_EQ(bufpool_account_destroy(u), 0);
     CHECK_EQ(bufpool_account_destroy(x), 0);
     CHECK_EQ(bufpool_account_destroy(other), 0);
     bufpool_destroy(p);
@@ -458,6 +465,10 @@ static void part_waiter(void)
     bufpool_alloc *x = acct_get(a, 2), *y = NULL;
     CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), -EAGAIN);
     CHECK_EQ(astats(a).waiters, 1); /* its pending request */
+    CHECK_EQ(astats(a).total_waits, 1);
+    CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), -EAGAIN); /* still the one request */
+    CHECK_EQ(astats(a).total_waits, 1);
+    CHECK_EQ(astats(a).total_failures, 0); /* pending is no failure */
     struct pollfd pfd = {.fd = bufpool_waiter_fd(w), .events = POLLIN};
     CHECK_EQ(poll(&pfd, 1, 0), 0);
     CHECK_EQ(bufpool_account_destroy(a), -EBUSY); /* live allocations, and the waiter */
@@ -544,6 +555,7 @@ static void part_review(void)
     CHECK_EQ(bufpool_account_waiter_create(a, &w), 0);
     CHECK_EQ(bufpool_waiter_allocate(w, 5, &y), -E2BIG);
     CHECK_EQ(bufpool_waiter_allocate(w, 5, &y), -E2BIG); /* not pending afterwards either */
+    CHECK_EQ(astats(a).total_failures, 2);
     bufpool_waiter_destroy(w);
     bufpool_destroy(p);
 }
