@@ -327,14 +327,14 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
             fetch_sub_seqcst(&pool->committed, credit);
     } else {
         struct bufpool_alloc *spare = NULL;
-        r = bufpool__take(pool, n, credit, &spare, out);
+        r = bufpool__take(pool, tc, n, credit, &spare, out);
         if (r == -EAGAIN) {
             /* every cache, account caches too: this account's own may hold
              * its memory in other lengths (a try must not fail on it) */
             pool->flush_accts = true;
             spare = bufpool__steal(pool, NULL);
             pool->flush_accts = false;
-            r = bufpool__take(pool, n, credit, &spare, out);
+            r = bufpool__take(pool, tc, n, credit, &spare, out);
         }
         /* what is left, and what a failed take gave the arena, may serve
          * others: a give under the lock (W2) */
@@ -476,7 +476,7 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
             struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL;
             if (!h) {
                 struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
-                int r = bufpool__take(pool, n, 0, &spare, &h);
+                int r = bufpool__take(pool, tc, n, 0, &spare, &h);
                 bufpool__serve(pool, spare);
                 if (r == -ENOMEM)
                     return r;

@@ -218,6 +218,7 @@ enum {
     IMPL_REGION, /* bufpool with BUFPOOL_REGION */
     IMPL_FIFO,   /* bufpool with BUFPOOL_FIFO */
     IMPL_V10,    /* bufpool 1.0.0, built from the history (v10.h); noted when not built */
+    IMPL_ACCOUNT, /* bufpool through one account (a 1 MiB reservation) */
     NIMPL
 };
 

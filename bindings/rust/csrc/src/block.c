@@ -55,7 +55,10 @@ static void hdr_put_locked(struct bufpool *pool, struct bufpool_alloc *h)
 
 /* A header for the owner of tc (NULL: none), from its stash, refilled from
  * the pool in one batch under the lock. */
-static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
+/* A header for the owner of tc (NULL: none): off its stash, else from
+ * the pool with a batch more for the stash, so that one thread's headers
+ * share no cache line with another's.  Under the lock. */
+static struct bufpool_alloc *hdr_get_for_locked(struct bufpool *pool, struct tcache *tc)
 {
     struct bufpool_alloc *h;
     if (tc && (h = tc->stash)) {
@@ -63,7 +66,6 @@ static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
         tc->nstash--;
         return h;
     }
-    bufpool__lock(pool);
     h = hdr_get_locked(pool);
     for (int i = 1; tc && h && i < STASH_BATCH; i++) {
         struct bufpool_alloc *more = hdr_get_locked(pool);
@@ -73,6 +75,19 @@ static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
         tc->stash = more;
         tc->nstash++;
     }
+    return h;
+}
+
+static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
+{
+    struct bufpool_alloc *h;
+    if (tc && (h = tc->stash)) { /* without the lock: the owner's */
+        tc->stash = load_relaxed(&h->next);
+        tc->nstash--;
+        return h;
+    }
+    bufpool__lock(pool);
+    h = hdr_get_for_locked(pool, tc);
     bufpool__unlock_plain(pool);
     return h;
 }
@@ -174,21 +189,21 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *
     return 0;
 }
 
-int bufpool__block_new_locked(struct bufpool *pool, size_t n, size_t credit,
+int bufpool__block_new_locked(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
                               struct bufpool_alloc **out)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *h;
     char *mem;
     size_t bytes = bufpool__bytes(pool, n);
-    int err = bufpool__arena_alloc_locked(pool, n, &mem);
+    int err = bufpool__arena_alloc_locked(pool, n, tc ? tc->home : 0, &mem);
     if (err)
         return err;
     if (!commit_try(pool, bytes, credit)) { /* as in bufpool__block_new */
         bufpool__arena_free_locked(pool, mem, n);
         return -EAGAIN;
     }
-    if (!(h = hdr_get_locked(pool))) {
+    if (!(h = hdr_get_for_locked(pool, tc))) {
         bufpool__arena_free_locked(pool, mem, n);
         uncommit(pool, bytes - credit); /* as it was, the credit included */
         return -ENOMEM;

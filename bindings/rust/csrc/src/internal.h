@@ -93,7 +93,7 @@ void bufpool__arena_destroy(struct bufpool__arena *a);
  * then left to bufpool__unlock (pool->purge_want), and the call fails with
  * -EAGAIN. */
 int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool *gave, char **first);
-int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, char **first);
+int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, unsigned home, char **first);
 /* A pool over its budget is purged back down: by this call, or, _locked,
  * within the section's slice and the rest by bufpool__unlock. */
 void bufpool__arena_free(struct bufpool *pool, char *first, size_t n);
@@ -128,8 +128,9 @@ void bufpool__arena_unlock(struct bufpool__arena *a);
 int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *gave,
                        struct bufpool_alloc **out);
 /* credit: bytes of a reservation the request uses (docs/accounts.md), 0
- * for a request that uses none. */
-int bufpool__block_new_locked(struct bufpool *pool, size_t n, size_t credit,
+ * for a request that uses none.  tc: the caller's own cache, whose home
+ * chunk and header stash serve it (NULL: a grant to another thread). */
+int bufpool__block_new_locked(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
                               struct bufpool_alloc **out);
 /* The owner's spare headers (block.c): one off its stash without a lock
  * (NULL when empty), and one back (may take pool->lock). */
@@ -205,7 +206,8 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
 /* Memory for n buffers: a spare of that length, else fresh from the
  * arena (charging the budget), giving up spares to make room: 0,
  * -EAGAIN, -ENOMEM. */
-int bufpool__take(struct bufpool *pool, size_t n, size_t credit, struct bufpool_alloc **spare,
+int bufpool__take(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
+                  struct bufpool_alloc **spare,
                   struct bufpool_alloc **out);
 /* A node's grant (NULL if none), off the held list; or dropped into
  * *spare, uncharged from its account first. */

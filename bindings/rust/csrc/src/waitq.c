@@ -528,8 +528,8 @@ static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
  * budget; spares of other lengths are given up first when the budget (or
  * the region) is short.  0, -EAGAIN (does not fit now), -ENOMEM.
  */
-int bufpool__take(struct bufpool *pool, size_t n, size_t credit, struct bufpool_alloc **spare,
-                  struct bufpool_alloc **out)
+int bufpool__take(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
+                  struct bufpool_alloc **spare, struct bufpool_alloc **out)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     /* A spare of this length is ready memory, unless the pool is over a
@@ -541,7 +541,7 @@ int bufpool__take(struct bufpool *pool, size_t n, size_t credit, struct bufpool_
         return 0;
     }
     /* The arena charges what it must and purges free memory for it. */
-    int r = bufpool__block_new_locked(pool, n, credit, out);
+    int r = bufpool__block_new_locked(pool, tc, n, credit, out);
     if (r != -EAGAIN || !*spare)
         return r;
     /* Give the spares back to the arena and try again.  Nothing is lost:
@@ -549,7 +549,7 @@ int bufpool__take(struct bufpool *pool, size_t n, size_t credit, struct bufpool_
      * purges only what the request needs. */
     bufpool__free_list(pool, *spare);
     *spare = NULL;
-    return bufpool__block_new_locked(pool, n, credit, out);
+    return bufpool__block_new_locked(pool, tc, n, credit, out);
 }
 
 /* Would n buffers fit now, counting memory already promised to woken async
@@ -667,7 +667,7 @@ static bool serve_one(struct bufpool *pool, struct pass *p, struct waitnode *w)
         p->fifo = true; /* w starves: served as in FIFO mode from here on */
     }
     struct bufpool_alloc *h;
-    int r = bufpool__take(pool, w->n, credit, &p->spare, &h);
+    int r = bufpool__take(pool, NULL, w->n, credit, &p->spare, &h);
     if (r == 0 && w->acct)
         bufpool__acct_grant(pool, w->acct, h);
     if (r != -EAGAIN)
