@@ -204,9 +204,7 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         cached |= tc->acct == acct;
     if (cached) {
-        pool->flush_accts = true;
-        bufpool__serve(pool, bufpool__steal(pool, NULL));
-        pool->flush_accts = false;
+        bufpool__serve(pool, bufpool__steal_under(pool, acct));
     }
     if (acct->live || acct->children || acct->waiters || acct->nwaiters) {
         bufpool__unlock_plain(pool);
@@ -329,14 +327,19 @@ static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, b
 /*
  * The fast path: a hit in this thread's account cache, inside the cache's
  * window (the steal handshake, cache.c), as the plain fast path does.  The
- * memory is charged to the account already, so no shared word is written;
- * fast_max is 0 once the pool is shut down (or FIFO, or handing off),
- * which sends every call to the full path.
+ * memory is charged to the account already, so no shared word is written.
+ * It stays open in FIFO and during a hand-off, where the plain fast path
+ * closes: memory in an account cache is not the pool's.  While a request
+ * on the account's path waits, or the path is above its reservations, the
+ * waiter's look takes the cache (acct_wanted in cache.c), and every push
+ * that sees nwait serves its own cache at once (W2); so what a hit finds
+ * then is memory the waiters may not have: the account's reservation.
+ * Only a shutdown closes it.
  */
 static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool, struct bufpool_account *a,
                                                          size_t n, bufpool_alloc **out)
 {
-    if (n - 1 >= FAST_N || bufpool__tl[0].id != pool->id || !load_relaxed(&pool->fast_max))
+    if (n - 1 >= FAST_N || bufpool__tl[0].id != pool->id || (load_relaxed(&pool->gate) & GATE_SHUT))
         return false;
     struct tcache *tc = bufpool__tl[0].tc;
     if (!bufpool__tc_try_enter(tc))

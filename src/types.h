@@ -285,7 +285,10 @@ struct bufpool {
      * reservations (eff); and of its unused reservations (unused) */
     struct bufpool_account *accounts;
     size_t reserved, reserve;
-    bool flush_accts; /* the next steals flush every account cache (destroys) */
+    bool flush_accts; /* the next steals flush every account cache (destroy) */
+    /* the next steals flush the account caches of this subtree too (a
+     * request short of memory, or over a cap, account.c and wait.c) */
+    struct bufpool_account *flush_under;
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
     uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
 };

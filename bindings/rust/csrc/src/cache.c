@@ -409,14 +409,17 @@ struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache
  * waiter: uncharging it would only reopen a reservation, so the memory
  * would go to the arena with committed as it was, and no waiting request
  * could use it.  So a look (W1) leaves a reserved tenant's cache alone.
- * Destroys flush all (pool->flush_accts).
+ * bufpool_destroy flushes all (pool->flush_accts); a request short of
+ * memory or over a cap flushes the subtree that may hold what it needs
+ * (pool->flush_under), and no other: another tenant's reservation is no
+ * use to it.
  */
 static bool acct_wanted(struct bufpool *pool, const struct bufpool_account *a)
 {
     if (pool->flush_accts)
         return true;
     for (; a; a = a->parent)
-        if (a->use > a->eff || a->waiters || a->nwaiters)
+        if (a == pool->flush_under || a->use > a->eff || a->waiters || a->nwaiters)
             return true;
     return false;
 }

@@ -290,6 +290,15 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc)
     serve_after_give(pool, tc, NULL, 0);
 }
 
+struct bufpool_alloc *bufpool__steal_under(struct bufpool *pool, struct bufpool_account *top)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    pool->flush_under = top;
+    struct bufpool_alloc *got = bufpool__steal(pool, NULL);
+    pool->flush_under = NULL;
+    return got;
+}
+
 /*
  * One attempt under the lock: the caps and the credit (account.h), then
  * the memory: this thread's cache, the depot and the arena, with the
@@ -303,17 +312,20 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
 {
     size_t b = bufpool__bytes(pool, n), credit;
     if (!bufpool__acct_admit(a, b, &credit)) {
-        /* Its caps count the memory account caches hold: take them all
-         * back (a steal, with its handshake) and ask again, so that a try
-         * within the caps does not fail on cached memory. */
+        /* Its caps count the memory account caches hold: take back those
+         * of its top-level account's subtree, the only ones a cap on its
+         * path counts (a steal, with its handshake), and ask again, so
+         * that a try within the caps does not fail on cached memory. */
+        struct bufpool_account *top = a;
+        while (top->parent)
+            top = top->parent;
         bool cached = false;
         for (struct tcache *c = load_acquire(&pool->tcaches); c && !cached; c = c->next)
-            cached = c->acct != NULL; /* changes only under the lock */
+            for (struct bufpool_account *p = c->acct; p && !cached; p = p->parent)
+                cached = p == top; /* tc->acct changes only under the lock */
         if (!cached)
             return -EAGAIN;
-        pool->flush_accts = true;
-        bufpool__serve(pool, bufpool__steal(pool, NULL));
-        pool->flush_accts = false;
+        bufpool__serve(pool, bufpool__steal_under(pool, top));
         if (!bufpool__acct_admit(a, b, &credit))
             return -EAGAIN;
     }
@@ -329,11 +341,11 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
         struct bufpool_alloc *spare = NULL;
         r = bufpool__take(pool, tc, n, credit, &spare, out);
         if (r == -EAGAIN) {
-            /* every cache, account caches too: this account's own may hold
-             * its memory in other lengths (a try must not fail on it) */
-            pool->flush_accts = true;
-            spare = bufpool__steal(pool, NULL);
-            pool->flush_accts = false;
+            /* every cache, and the account caches of its subtree: they
+             * may hold its memory in other lengths (a try must not fail
+             * on it); other accounts' are taken when above their
+             * reservations (acct_wanted in cache.c) */
+            spare = bufpool__steal_under(pool, a);
             r = bufpool__take(pool, tc, n, credit, &spare, out);
         }
         /* what is left, and what a failed take gave the arena, may serve
