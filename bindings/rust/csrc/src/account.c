@@ -336,14 +336,10 @@ static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, b
  * then is memory the waiters may not have: the account's reservation.
  * Only a shutdown closes it.
  */
-static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool, struct bufpool_account *a,
-                                                         size_t n, bufpool_alloc **out)
+/* Pop a's cached allocation of length n, inside tc's window. */
+static inline __attribute__((always_inline)) struct bufpool_alloc *
+acct_pop(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a, size_t n)
 {
-    if (n - 1 >= FAST_N || bufpool__tl[0].id != pool->id || (load_relaxed(&pool->gate) & GATE_SHUT))
-        return false;
-    struct tcache *tc = bufpool__tl[0].tc;
-    if (!bufpool__tc_try_enter(tc))
-        return false;
     struct bufpool_alloc *h = tc->acct == a ? tc->acct_head[n] : NULL;
     if (h) {
         tc->acct_head[n] = load_relaxed(&h->next);
@@ -352,13 +348,56 @@ static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool,
         store_relaxed(&tc->acct_allocs, load_relaxed(&tc->acct_allocs) + 1);
         store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) - bufpool__bytes(pool, n));
     }
-    bufpool__tc_exit(tc);
-    if (!h)
-        return false;
+    return h;
+}
+
+static inline __attribute__((always_inline)) void acct_hand_out(struct bufpool *pool, struct tcache *tc,
+                                                                struct bufpool_alloc *h,
+                                                                bufpool_alloc **out)
+{
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);
     bufpool__account_alloc(pool, tc, h);
     *out = h;
+}
+
+/* May this call use the calling thread's account cache at all? */
+static inline __attribute__((always_inline)) bool acct_cache_open(struct bufpool *pool, size_t n)
+{
+    return n - 1 < FAST_N && bufpool__tl[0].id == pool->id && !(load_relaxed(&pool->gate) & GATE_SHUT);
+}
+
+static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool, struct bufpool_account *a,
+                                                         size_t n, bufpool_alloc **out)
+{
+    if (!acct_cache_open(pool, n))
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (!bufpool__tc_try_enter(tc))
+        return false;
+    struct bufpool_alloc *h = acct_pop(pool, tc, a, n);
+    bufpool__tc_exit(tc);
+    if (!h)
+        return false;
+    acct_hand_out(pool, tc, h, out);
+    return true;
+}
+
+/* The hit again where the fast path's window was closed by a fenced pool
+ * (tc_try_enter): the full window fences and goes on, as the plain full
+ * path does (cache.h); only a steal at work sends it to the lock. */
+static bool acct_hit_fenced(struct bufpool *pool, struct bufpool_account *a, size_t n, bufpool_alloc **out)
+{
+    if (!acct_cache_open(pool, n))
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (!bufpool__tc_enter(pool, tc))
+        return false;
+    struct bufpool_alloc *h = acct_pop(pool, tc, a, n);
+    bufpool__tc_exit(tc);
+    if (!h)
+        return false;
+    acct_hand_out(pool, tc, h, out);
     return true;
 }
 
@@ -383,6 +422,8 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     if (!account_ok(acct) || !out || n == 0)
         return -EINVAL;
     struct bufpool *pool = acct->pool;
+    if (acct_hit_fenced(pool, acct, n, out))
+        return 0;
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     uint64_t end = timeout_ns ? end_of(timeout_ns) : 0;
     struct waitnode node = {.n = n, .acct = acct, .priority = acct->priority};

@@ -513,22 +513,11 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
     bufpool__count_free(&tc->c, n);
 }
 
-/*
- * A release into this thread's account cache, when it serves a's account
- * and has room: a push inside the window, then the look of W2 (seq_cst,
- * pairs with enqueue's increment; the push is ordered before it by a
- * waiter's steal handshake, as for the plain bins).  False: the caller
- * takes the locked path.
- */
-static inline __attribute__((always_inline)) bool acct_release_fast(struct bufpool *pool,
-                                                                 struct bufpool_alloc *a)
+/* Inside tc's window: push a into the account cache if the cache serves
+ * a's account and has room; closes the window either way. */
+static inline __attribute__((always_inline)) bool acct_push_exit(struct bufpool *pool, struct tcache *tc,
+                                                                struct bufpool_alloc *a, size_t n)
 {
-    size_t n = a->n;
-    if (n > FAST_N || bufpool__tl[0].id != load_relaxed(&pool->fast_id))
-        return false;
-    struct tcache *tc = bufpool__tl[0].tc;
-    if (!bufpool__tc_try_enter(tc))
-        return false;
     if (tc->acct != a->acct || tc->acct_count[n] >= ACCT_BIN_MAX) {
         bufpool__tc_exit(tc);
         return false;
@@ -540,11 +529,52 @@ static inline __attribute__((always_inline)) bool acct_release_fast(struct bufpo
     store_relaxed(&tc->acct_live, load_relaxed(&tc->acct_live) - 1); /* owner only */
     store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) + bufpool__bytes(pool, n));
     bufpool__tc_exit(tc);
-    if (load_seqcst(&pool->nwait)) { /* W2: give, then look */
+    return true;
+}
+
+/* After a push: the look of W2 (seq_cst, pairs with enqueue's increment). */
+static inline __attribute__((always_inline)) void acct_pushed(struct bufpool *pool, struct tcache *tc,
+                                                             size_t n)
+{
+    if (load_seqcst(&pool->nwait)) {
         bufpool__release_pushed(pool, tc, n);
-        return true;
+        return;
     }
     bufpool__count_free(&tc->c, n);
+}
+
+/* As acct_release_fast, where a fenced pool closed the fast window: the
+ * full window fences (cache.h), and so does the push before its look, as
+ * in release_full. */
+static __attribute__((noinline)) bool acct_release_fenced(struct bufpool *pool, struct tcache *tc,
+                                                          struct bufpool_alloc *a, size_t n)
+{
+    if (!bufpool__tc_enter(pool, tc) || !acct_push_exit(pool, tc, a, n))
+        return false;
+    if (load_relaxed(&pool->fenced))
+        fence_seqcst();
+    acct_pushed(pool, tc, n);
+    return true;
+}
+
+/*
+ * A release into this thread's account cache, when it serves a's account
+ * and has room: a push inside the window, then the look of W2; the push
+ * is ordered before it as for the plain bins (a waiter's steal handshake,
+ * or the fence of a fenced pool).  The caller has matched the thread's
+ * slot with fast_id.  False: the caller takes the locked path.
+ */
+static inline __attribute__((always_inline)) bool acct_release_fast(struct bufpool *pool,
+                                                                 struct bufpool_alloc *a, size_t n)
+{
+    if (n > FAST_N) /* the caller matched fast_id */
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (!bufpool__tc_try_enter(tc))
+        return acct_release_fenced(pool, tc, a, n);
+    if (!acct_push_exit(pool, tc, a, n))
+        return false;
+    acct_pushed(pool, tc, n);
     return true;
 }
 
@@ -557,7 +587,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
                                                    size_t n)
 {
     if (unlikely(a->acct)) {
-        if (!acct_release_fast(pool, a))
+        if (bufpool__tl[0].id != load_relaxed(&pool->fast_id) || !acct_release_fast(pool, a, n))
             bufpool__acct_release(pool, a);
         return;
     }
@@ -605,8 +635,8 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
 static __attribute__((noinline)) void release_long(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
-    if (a->acct) { /* through an account: its bin is 0 (account.c) */
-        if (!acct_release_fast(pool, a))
+    if (a->acct) { /* through an account: its bin is 0; fast_id matched */
+        if (!acct_release_fast(pool, a, n))
             bufpool__acct_release(pool, a);
         return;
     }
