@@ -393,6 +393,7 @@ static bool acct_hit_fenced(struct bufpool *pool, struct bufpool_account *a, siz
     struct tcache *tc = bufpool__tl[0].tc;
     if (!bufpool__tc_enter(pool, tc))
         return false;
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
     struct bufpool_alloc *h = acct_pop(pool, tc, a, n);
     bufpool__tc_exit(tc);
     if (!h)
