@@ -336,9 +336,11 @@ static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, b
  * then is memory the waiters may not have: the account's reservation.
  * Only a shutdown closes it.
  */
-/* Pop a's cached allocation of length n, inside tc's window. */
-static inline __attribute__((always_inline)) struct bufpool_alloc *
-acct_pop(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a, size_t n)
+/* Inside tc's window: pop a's cached allocation of length n, close the
+ * window, and hand it out. */
+static inline __attribute__((always_inline)) bool acct_pop_exit(struct bufpool *pool, struct tcache *tc,
+                                                               struct bufpool_account *a, size_t n,
+                                                               bufpool_alloc **out)
 {
     struct bufpool_alloc *h = tc->acct == a ? tc->acct_head[n] : NULL;
     if (h) {
@@ -348,17 +350,14 @@ acct_pop(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a, siz
         store_relaxed(&tc->acct_allocs, load_relaxed(&tc->acct_allocs) + 1);
         store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) - bufpool__bytes(pool, n));
     }
-    return h;
-}
-
-static inline __attribute__((always_inline)) void acct_hand_out(struct bufpool *pool, struct tcache *tc,
-                                                                struct bufpool_alloc *h,
-                                                                bufpool_alloc **out)
-{
+    bufpool__tc_exit(tc);
+    if (!h)
+        return false;
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);
     bufpool__account_alloc(pool, tc, h);
     *out = h;
+    return true;
 }
 
 /* May this call use the calling thread's account cache at all? */
@@ -373,14 +372,7 @@ static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool,
     if (!acct_cache_open(pool, n))
         return false;
     struct tcache *tc = bufpool__tl[0].tc;
-    if (!bufpool__tc_try_enter(tc))
-        return false;
-    struct bufpool_alloc *h = acct_pop(pool, tc, a, n);
-    bufpool__tc_exit(tc);
-    if (!h)
-        return false;
-    acct_hand_out(pool, tc, h, out);
-    return true;
+    return bufpool__tc_try_enter(tc) && acct_pop_exit(pool, tc, a, n, out);
 }
 
 /* The hit again where the fast path's window was closed by a fenced pool
@@ -394,12 +386,7 @@ static bool acct_hit_fenced(struct bufpool *pool, struct bufpool_account *a, siz
     if (!bufpool__tc_enter(pool, tc))
         return false;
     (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
-    struct bufpool_alloc *h = acct_pop(pool, tc, a, n);
-    bufpool__tc_exit(tc);
-    if (!h)
-        return false;
-    acct_hand_out(pool, tc, h, out);
-    return true;
+    return acct_pop_exit(pool, tc, a, n, out);
 }
 
 static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct, size_t n,
