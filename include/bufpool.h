@@ -99,6 +99,14 @@ size_t bufpool_alloc_offset(const bufpool_alloc *a);
 int bufpool_set_max_memory(bufpool *pool, size_t max_memory);
 /* A snapshot of the pool's counters.  Never blocks the allocation path. */
 void bufpool_get_stats(bufpool *pool, bufpool_stats *out);
+/* 1.2: the stats and what later versions count, in a struct that may grow at its end. */
+typedef struct bufpool_stats_ex {
+    bufpool_stats stats; /* as bufpool_get_stats */
+    uint64_t stall_ns;   /* time during which at least one request was waiting ("some" in PSI's terms) */
+} bufpool_stats_ex;
+/* Fill the first size bytes of *out (pass sizeof *out; bytes past what this library knows are zeroed).
+ * 0, -EINVAL (NULL pool or out, size below sizeof(bufpool_stats)). */
+int bufpool_get_stats_ex(bufpool *pool, bufpool_stats_ex *out, size_t size);
 /* REGION: the whole region, for io_uring_register_buffers(ring, out, 1).
  * 0, -EINVAL (NULL), -ENOTSUP (not a region pool). */
 int bufpool_region(bufpool *pool, struct iovec *out);
@@ -154,6 +162,7 @@ typedef struct bufpool_account_stats {
     size_t live_allocations; /* this account's and its descendants' */
     size_t waiters;
     uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
+    uint64_t stall_ns;         /* time during which at least one of those requests was waiting */
 } bufpool_account_stats;
 
 #define BUFPOOL_FOREVER UINT64_MAX

@@ -253,6 +253,7 @@ BUFPOOL__API void bufpool_account_get_stats(const bufpool_account *acct, bufpool
     out->total_waits = acct->total_waits;
     out->total_wait_ns = acct->total_wait_ns;
     out->total_failures = acct->total_failures;
+    out->stall_ns = bufpool__stall_at(acct->stall_ns, acct->stall_since, acct->waiters, bufpool__now_ns());
     bufpool__unlock_plain(pool);
 }
 

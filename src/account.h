@@ -142,11 +142,17 @@ static inline void bufpool__acct_count(struct bufpool_account *a, uint64_t waits
 }
 
 /* An account's request entered (+1) or left (-1, wrapped) the queue:
- * `waiters` of its path counts it. */
-static inline void bufpool__acct_queued(struct bufpool_account *a, size_t d)
+ * `waiters` of its path counts it, and each account's stall runs while
+ * its count is not 0.  Under the lock. */
+static inline void bufpool__acct_queued(struct bufpool_account *a, size_t d, uint64_t *now)
 {
-    for (; a; a = a->parent)
+    for (; a; a = a->parent) {
+        if (d == 1 && a->waiters == 0)
+            a->stall_since = bufpool__now_once(now);
+        else if (d != 1 && a->waiters == 1)
+            a->stall_ns += bufpool__now_once(now) - a->stall_since;
         a->waiters += d;
+    }
 }
 
 #endif /* BUFPOOL_ACCOUNT_H */

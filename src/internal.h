@@ -48,6 +48,13 @@
 
 /* ---- util.c ------------------------------------------------------------- */
 uint64_t bufpool__now_ns(void); /* CLOCK_MONOTONIC */
+/* The time, read once for all of a section's uses (*now 0: not yet). */
+static inline uint64_t bufpool__now_once(uint64_t *now)
+{
+    if (!*now)
+        *now = bufpool__now_ns();
+    return *now;
+}
 /* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
 void *bufpool__zalloc(size_t bytes);
 void bufpool__zfree(void *p, size_t bytes);
@@ -280,6 +287,12 @@ int bufpool__registry_add(struct bufpool *pool);
 void bufpool__registry_remove(struct bufpool *pool);
 
 /* ---- account.c ---------------------------------------------------------- */
+/* A stall's total at now: the ended periods, and the current one while
+ * something waits. */
+static inline uint64_t bufpool__stall_at(uint64_t ended, uint64_t since, bool waiting, uint64_t now)
+{
+    return ended + (waiting && now > since ? now - since : 0);
+}
 /* Would a budget of max_memory hold the accounts' reservations?  Under
  * pool->lock. */
 bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory);

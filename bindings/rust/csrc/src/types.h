@@ -190,6 +190,7 @@ struct bufpool_account {
     size_t live, waiters;
     unsigned nwaiters;   /* waiter objects made through this account (its own) */
     uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
+    uint64_t stall_ns, stall_since; /* as the pool's, while waiters > 0 */
 };
 
 /* ---- the pool ---- */
@@ -251,6 +252,9 @@ struct bufpool {
     struct waitnode *held; /* async nodes holding a grant (see waitnode) */
     struct bufpool_waiter *watchers; /* watching the budget or a shutdown */
     size_t queued;        /* nodes in the queue */
+    /* stall: time during which the queue was not empty, ended periods
+     * (stall_ns) and the start of the current one (stall_since) */
+    uint64_t stall_ns, stall_since;
     unsigned starving;    /* queued nodes that are starving: the pool hands off (waitq.c) */
     /* Futex words of served sleepers, woken after the unlock so that a
      * woken thread never runs into the lock its waker still holds. */

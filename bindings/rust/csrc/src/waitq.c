@@ -133,8 +133,10 @@ void bufpool__enqueue(struct bufpool *pool, struct waitnode *w)
     else
         pool->qhead = w;
     w->queued = true;
-    pool->queued++;
-    bufpool__acct_queued(w->acct, 1);
+    uint64_t now = 0;
+    if (pool->queued++ == 0)
+        pool->stall_since = bufpool__now_once(&now);
+    bufpool__acct_queued(w->acct, 1, &now);
     /* seq_cst: the "register" of W1; pairs with the nwait load of every
      * give (W2), e.g. in bufpool_alloc_release. */
     fetch_add_seqcst(&pool->nwait, 1);
@@ -153,8 +155,10 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w)
         pool->qtail = w->prev;
     w->prev = w->next = NULL;
     w->queued = false;
-    pool->queued--;
-    bufpool__acct_queued(w->acct, (size_t)-1);
+    uint64_t now = 0;
+    if (--pool->queued == 0)
+        pool->stall_ns += bufpool__now_once(&now) - pool->stall_since;
+    bufpool__acct_queued(w->acct, (size_t)-1, &now);
     if (w->starving) {
         w->starving = false;
         if (--pool->starving == 0)
