@@ -58,7 +58,7 @@ static void reserve_moved(struct bufpool *pool, size_t delta)
      * with a waiter's nwait increment before its attempt */
     fetch_add_seqcst(&pool->committed, delta);
     if ((ptrdiff_t)delta < 0) {
-        bufpool__serve(pool, NULL);
+        bufpool__serve_uncharged(pool, NULL);
         return;
     }
     if (!bufpool__over_budget(pool))
@@ -437,7 +437,7 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     if (r == 0) {
         bufpool__account_alloc(pool, tc, *out);
         if (tc) /* its releases on this thread now fill the account cache */
-            bufpool__serve(pool, bufpool__tcache_acct_switch(tc, acct));
+            bufpool__serve_uncharged(pool, bufpool__tcache_acct_switch(tc, acct));
     }
     if (r)
         bufpool__acct_count(acct, 0, 0, 1);
@@ -468,8 +468,7 @@ void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
     size_t reopened = bufpool__acct_uncharge(pool, acct, b, 1);
     bufpool__account_free(pool, tc, n);
     store_relaxed(&a->next, NULL);
-    struct bufpool_alloc *spare = bufpool__acct_settle(pool, a, reopened);
-    bufpool__serve(pool, spare);
+    bufpool__serve_uncharged(pool, bufpool__acct_settle(pool, a, reopened));
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
     bufpool__unlock(pool);

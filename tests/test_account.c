@@ -693,6 +693,42 @@ static void part_fork(void)
     bufpool_destroy(p);
 }
 
+static void *release_in_thread(void *arg)
+{
+    bufpool_alloc **xs = arg;
+    for (; *xs; xs++)
+        bufpool_alloc_release(*xs);
+    return NULL;
+}
+
+/* A request waiting on its account's cap, whose memory went to the depot
+ * while it waited (released plain memory: each release looked, could not
+ * serve it, and stashed the memory): the releases that then make room
+ * under the cap, from a thread whose cache does not serve the account
+ * (the locked release), must serve it with that memory. */
+static void part_cap_wake_from_depot(void)
+{
+    bufpool *p = make(BS, 4 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 3 * BS);
+    bufpool_alloc *x[3] = {acct_get(a, 1), acct_get(a, 1), NULL}, *plain[2], *y;
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(bufpool_try_allocate(p, 1, &plain[i]), 0);
+    bufpool_waiter *w;
+    CHECK_EQ(bufpool_account_waiter_create(a, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 3, &y), -EAGAIN); /* on the cap */
+    for (int i = 0; i < 2; i++)
+        bufpool_alloc_release(plain[i]); /* looked, stashed */
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, release_in_thread, x), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    struct pollfd pfd = {.fd = bufpool_waiter_fd(w), .events = POLLIN};
+    CHECK_EQ(poll(&pfd, 1, 2000), 1);
+    CHECK_EQ(bufpool_waiter_allocate(w, 3, &y), 0);
+    bufpool_alloc_release(y);
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -713,6 +749,7 @@ int main(int argc, char **argv)
         {"fifo_order", part_fifo_order},
         {"starve", part_starve},
         {"fork", part_fork},
+        {"cap_wake_from_depot", part_cap_wake_from_depot},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
