@@ -313,24 +313,21 @@ static uint64_t end_of(uint64_t timeout_ns)
     return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
 }
 
-/* Wait for a's request, told until it fits (bufpool__wait_told).  Under
- * the lock.  0 told, or why not. */
-static int wait_for(struct bufpool *pool, struct bufpool_account *a, size_t n, uint64_t end,
-                    bool *waited)
+/* Wait for the request of node (bufpool__wait_told): 0 told or granted,
+ * or why not.  Its path's `waiters` count it while queued (waitq.c).
+ * Under the lock. */
+static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, bool *waited)
 {
-    struct waitnode node = {.n = n, .acct = a, .priority = a->priority};
-    for (struct bufpool_account *p = a; p; p = p->parent)
-        p->waiters++;
-    if (!*waited) {
+    if (!*waited) { /* a told request that waits again is still one request */
         *waited = true;
-        count_path(a, f_waits, 1);
+        count_path(node->acct, f_waits, 1);
         pool->total_waits++; /* under the lock, as acquire_slow counts */
     }
     uint64_t start = bufpool__now_ns();
-    int r = bufpool__wait_told(pool, &node, end);
-    count_path(a, f_wait_ns, bufpool__now_ns() - start);
-    for (struct bufpool_account *p = a; p; p = p->parent)
-        p->waiters--;
+    /* its starvation clock (waitq.c); FIFO serves in order already */
+    node->clock = pool->flags & BUFPOOL_FIFO ? 0 : start;
+    int r = bufpool__wait_told(pool, node, end);
+    count_path(node->acct, f_wait_ns, bufpool__now_ns() - start);
     return r;
 }
 
@@ -390,6 +387,7 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     struct bufpool *pool = acct->pool;
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     uint64_t end = timeout_ns ? end_of(timeout_ns) : 0;
+    struct waitnode node = {.n = n, .acct = acct, .priority = acct->priority};
     bool waited = false;
     int r;
     bufpool__lock(pool);
@@ -402,16 +400,17 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
         if (load_relaxed(&pool->shut))
             break;
         r = bufpool__acct_take_locked(pool, tc, acct, n, out);
-        if (r == 0) {
-            bufpool__account_alloc(pool, tc, *out);
-            if (tc) /* its releases on this thread now fill the account cache */
-                bufpool__serve(pool, bufpool__tcache_acct_switch(tc, acct));
-        }
         if (r != -EAGAIN || timeout_ns == 0)
             break;
-        r = wait_for(pool, acct, n, end, &waited);
-        if (r != 0)
+        r = wait_for(pool, &node, end, &waited);
+        if (r != 0 || (*out = bufpool__grant_take(pool, &node)))
             break;
+        node.tells++; /* told: BUFPOOL__TELLS_MAX bounds the retries (waitq.c) */
+    }
+    if (r == 0) {
+        bufpool__account_alloc(pool, tc, *out);
+        if (tc) /* its releases on this thread now fill the account cache */
+            bufpool__serve(pool, bufpool__tcache_acct_switch(tc, acct));
     }
     if (r)
         count_path(acct, f_failures, 1);
@@ -439,20 +438,10 @@ void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
     struct bufpool_account *acct = a->acct;
     a->acct = NULL;
     bufpool__set_length(a, n); /* its bin again */
-    for (struct bufpool_account *p = acct; p; p = p->parent) {
-        p->use -= b;
-        p->live--;
-    }
-    size_t reopened = bufpool__acct_refresh_up(pool, acct);
+    size_t reopened = bufpool__acct_uncharge(pool, acct, b, 1);
     bufpool__account_free(pool, tc, n);
-    struct bufpool_alloc *spare = NULL;
-    if (reopened) {
-        bufpool__block_free_locked(pool, a);
-        fetch_add_seqcst(&pool->committed, reopened); /* pairs as in reserve_moved */
-    } else {
-        store_relaxed(&a->next, NULL);
-        spare = a;
-    }
+    store_relaxed(&a->next, NULL);
+    struct bufpool_alloc *spare = bufpool__acct_settle(pool, a, reopened);
     bufpool__serve(pool, spare);
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);

@@ -89,4 +89,52 @@ static inline void bufpool__acct_charge_path(struct bufpool *pool, struct bufpoo
     (void)bufpool__acct_refresh_up(pool, a);
 }
 
+/* Give b bytes and `live` allocations back from a's path (live wraps for
+ * a negative delta, as the account caches' counts do).  Under the lock.
+ * Returns what that reopens of the reservations, as refresh_up. */
+static inline size_t bufpool__acct_uncharge(struct bufpool *pool, struct bufpool_account *a, size_t b,
+                                            size_t live)
+{
+    for (struct bufpool_account *p = a; p; p = p->parent) {
+        p->use -= b;
+        p->live -= live;
+    }
+    return bufpool__acct_refresh_up(pool, a);
+}
+
+/* Uncharged memory (list) whose uncharge reopened `reopened` bytes of the
+ * reservations: that much must leave committed's carved part, so the list
+ * goes to the arena and committed grows by reopened (net: never up); with
+ * nothing reopened the list stays, as spares.  Under the lock.  Returns
+ * what is left to serve with. */
+static inline struct bufpool_alloc *bufpool__acct_settle(struct bufpool *pool, struct bufpool_alloc *list,
+                                                         size_t reopened)
+{
+    if (!reopened)
+        return list;
+    bufpool__free_list(pool, list);
+    /* seq_cst: pairs with commit_try's CAS (block.c), as reserve_moved */
+    fetch_add_seqcst(&pool->committed, reopened);
+    return NULL;
+}
+
+/* h, just taken with a's credit, is a's: charged to its path, its release
+ * sent to the full path (bin 0, pool.c).  Under the lock. */
+static inline void bufpool__acct_grant(struct bufpool *pool, struct bufpool_account *a, struct bufpool_alloc *h)
+{
+    store_relaxed(&h->next, NULL);
+    store_relaxed(&h->refs, 1);
+    h->acct = a;
+    h->bin = 0;
+    bufpool__acct_charge_path(pool, a, bufpool__bytes(pool, h->n));
+}
+
+/* An account's request entered (+1) or left (-1, wrapped) the queue:
+ * `waiters` of its path counts it. */
+static inline void bufpool__acct_queued(struct bufpool_account *a, size_t d)
+{
+    for (; a; a = a->parent)
+        a->waiters += d;
+}
+
 #endif /* BUFPOOL_ACCOUNT_H */

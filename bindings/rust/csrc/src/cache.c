@@ -397,8 +397,6 @@ struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache
     return got;
 }
 
-/* Take every bin of tc, and its run; the caller owns tc, or has its
- * handshake. */
 /*
  * The account cache's memory, under pool->lock: uncharged from the
  * account's path, its live count brought up to date.  What that reopens of
@@ -445,21 +443,17 @@ static struct bufpool_alloc *take_acct(struct tcache *tc, struct bufpool_alloc *
         tc->acct_head[n] = NULL;
         tc->acct_count[n] = 0;
     }
-    for (struct bufpool_account *p = a; p; p = p->parent) {
-        p->use -= bytes;
-        p->live += (size_t)load_relaxed(&tc->acct_live); /* wraps back for a negative delta */
-        p->total_allocations += load_relaxed(&tc->acct_allocs);
-    }
+    uint64_t allocs = load_relaxed(&tc->acct_allocs);
+    for (struct bufpool_account *p = a; p; p = p->parent)
+        p->total_allocations += allocs;
+    /* live: what the fast paths handed out (+) less what they took back */
+    size_t live = (size_t)load_relaxed(&tc->acct_live);
     store_relaxed(&tc->acct_allocs, 0);
     store_relaxed(&tc->acct_live, 0);
     store_relaxed(&tc->acct_bytes, 0);
     tc->acct = NULL;
-    size_t reopened = bufpool__acct_refresh_up(pool, a);
-    if (!reopened)
-        return bufpool__list_append(list, got);
-    bufpool__free_list(pool, got);
-    fetch_add_seqcst(&pool->committed, reopened); /* pairs as in account.c's reserve_moved */
-    return list;
+    size_t reopened = bufpool__acct_uncharge(pool, a, bytes, -live);
+    return bufpool__list_append(list, bufpool__acct_settle(pool, got, reopened));
 }
 
 /* The calling thread's cache serves account a from now on; what its
@@ -475,6 +469,8 @@ struct bufpool_alloc *bufpool__tcache_acct_switch(struct tcache *tc, struct bufp
     return spare;
 }
 
+/* Take every bin of tc, and its run; the caller owns tc, or has its
+ * handshake. */
 static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *list)
 {
     list = take_acct(tc, list, false);

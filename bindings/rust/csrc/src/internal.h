@@ -207,8 +207,13 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
  * -EAGAIN, -ENOMEM. */
 int bufpool__take(struct bufpool *pool, size_t n, size_t credit, struct bufpool_alloc **spare,
                   struct bufpool_alloc **out);
-/* An async node's grant (NULL if none), off the held list. */
+/* A node's grant (NULL if none), off the held list; or dropped into
+ * *spare, uncharged from its account first. */
 struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode *w);
+void bufpool__grant_drop(struct bufpool *pool, struct waitnode *w, struct bufpool_alloc **spare);
+/* Must a new request of this priority queue behind those waiting (FIFO, a
+ * hand-off)?  Under pool->lock. */
+bool bufpool__line_ahead(struct bufpool *pool, int prio);
 void bufpool__cancel_all(struct bufpool *pool);
 void bufpool__fail_impossible(struct bufpool *pool);
 /* For fork.c: blocked calls queued, and the child's detach of the rest. */
@@ -255,8 +260,8 @@ void bufpool__release_pushed(struct bufpool *pool, struct tcache *tc, size_t n);
 void bufpool__release_to_queue(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
 void bufpool__gave(struct bufpool *pool, struct tcache *tc);
 /* An account's request waits: queued (its node's acct and priority set),
- * looked at, told when it may fit.  Under pool->lock, held again on
- * return: 0 told, -ETIMEDOUT, or what serve stored. */
+ * looked at, told when it may fit or granted (node->grant).  Under
+ * pool->lock, held again on return: 0, -ETIMEDOUT, or what serve stored. */
 int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end);
 /* An account's attempt under pool->lock (docs/accounts.md): its caps and
  * credit, then the memory; charged to its path.  0, -EAGAIN, -ENOMEM. */

@@ -142,11 +142,12 @@ static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end
 
 /*
  * An account's request (account.c) waits here: registered and looked at
- * (W1) like any call, and told, never granted, when serve finds that it
- * fits its caps and the memory with its credit (account.h); the caller
- * then takes it itself under the lock.  Under the lock, which it holds
- * again on return.  0: told (try again), -ETIMEDOUT, or the result serve
- * stored (-ECANCELED, -E2BIG).
+ * (W1) like any call, and served as one (serve_one in waitq.c) once it
+ * fits its caps and the memory with its credit: told (the caller tries
+ * again under the lock) or granted (node->grant, charged to the account).
+ * Under the lock, which it holds again on return.  0: told or granted,
+ * -ETIMEDOUT, or the result serve stored (-ECANCELED, -E2BIG).  A request
+ * served as it timed out keeps what it was served.
  */
 int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end)
 {
@@ -155,10 +156,9 @@ int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end
     node->result = 0;
     if (register_and_look(pool, node))
         return node->result;
-    if (!sleep_queued(pool, node, end))
-        return -ETIMEDOUT;
-    bufpool__lock(pool);
-    return node->result;
+    if (sleep_queued(pool, node, end))
+        bufpool__lock(pool);
+    return node->result; /* -ETIMEDOUT if sleep_queued took it out itself */
 }
 
 /*
@@ -223,7 +223,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         me.result = -ECANCELED;
         goto out;
     }
-    if (kind == ACQ_TRY && ((pool->flags & BUFPOOL_FIFO) || pool->starving) && pool->queued) {
+    if (kind == ACQ_TRY && bufpool__line_ahead(pool, 0)) {
         me.result = -EAGAIN;
         goto out;
     }
@@ -317,6 +317,10 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
         if (!bufpool__acct_admit(a, b, &credit))
             return -EAGAIN;
     }
+    /* In line (FIFO, a hand-off): memory beyond its reservation waits its
+     * turn; within it, a request goes whoever waits. */
+    if (credit < b && bufpool__line_ahead(pool, a->priority))
+        return -EAGAIN;
     int r = 0;
     if (tc && (*out = bufpool__bin_pop(tc, n))) { /* its own cache: committed already */
         if (credit)
@@ -338,12 +342,7 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
         if (r)
             return r;
     }
-    struct bufpool_alloc *h = *out;
-    store_relaxed(&h->next, NULL);
-    store_relaxed(&h->refs, 1);
-    h->acct = a;
-    h->bin = 0; /* its release takes the full path (pool.c) */
-    bufpool__acct_charge_path(pool, a, b);
+    bufpool__acct_grant(pool, a, *out);
     return 0;
 }
 
@@ -404,11 +403,12 @@ static void node_reset(struct bufpool *pool, struct waitnode *w)
 {
     if (w->queued)
         bufpool__dequeue(pool, w);
-    struct bufpool_alloc *h = bufpool__grant_take(pool, w);
+    struct bufpool_alloc *spare = NULL;
+    bufpool__grant_drop(pool, w, &spare);
     /* Serve even without a grant: in FIFO those behind us may fit now,
      * and in the default mode memory promised to us (would_fit) was held
      * back from the waiters behind us. */
-    bufpool__serve(pool, h);
+    bufpool__serve(pool, spare);
     w->result = 0;
     store_relaxed(&w->state, WN_WAITING);
 }
@@ -467,13 +467,12 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
 {
     struct bufpool *pool = w->pool;
     struct waitnode *node = &w->node;
-    bool fifo = pool->flags & BUFPOOL_FIFO;
     for (int round = 0; round < 3; round++) {
-        if (w->acct) { /* its caps and credit, then the memory; told, never granted */
+        if (w->acct) { /* its caps and credit, then the memory */
             int r = bufpool__acct_take_locked(pool, tc, w->acct, n, out);
             if (r != -EAGAIN)
                 return r;
-        } else if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
+        } else if (!bufpool__line_ahead(pool, 0)) { /* may it overtake? */
             struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL;
             if (!h) {
                 struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
@@ -594,7 +593,7 @@ BUFPOOL__API void bufpool_waiter_destroy(bufpool_waiter *w)
     if (!w)
         return;
     bufpool_waiter_cancel(w);
-    if (w->acct && w->gen == bufpool__fork_gen) {
+    if (w->acct) { /* inherited across fork() too: the child's copy counts it */
         bufpool__lock(w->pool);
         w->acct->nwaiters--; /* its account may go once none is left (account.c) */
         bufpool__unlock_plain(w->pool);

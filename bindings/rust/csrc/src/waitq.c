@@ -134,6 +134,7 @@ void bufpool__enqueue(struct bufpool *pool, struct waitnode *w)
         pool->qhead = w;
     w->queued = true;
     pool->queued++;
+    bufpool__acct_queued(w->acct, 1);
     /* seq_cst: the "register" of W1; pairs with the nwait load of every
      * give (W2), e.g. in bufpool_alloc_release. */
     fetch_add_seqcst(&pool->nwait, 1);
@@ -153,6 +154,7 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w)
     w->prev = w->next = NULL;
     w->queued = false;
     pool->queued--;
+    bufpool__acct_queued(w->acct, (size_t)-1);
     if (w->starving) {
         w->starving = false;
         if (--pool->starving == 0)
@@ -274,6 +276,23 @@ struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode 
     if (h)
         store_relaxed(&h->next, NULL);
     return h;
+}
+
+/* Drop w's grant, if it has one, into *spare: one made through an account
+ * is uncharged first (what that reopens of a reservation goes to the
+ * arena instead, account.h).  Under the lock. */
+void bufpool__grant_drop(struct bufpool *pool, struct waitnode *w, struct bufpool_alloc **spare)
+{
+    struct bufpool_alloc *h = bufpool__grant_take(pool, w);
+    if (h && h->acct) {
+        struct bufpool_account *a = h->acct;
+        h->acct = NULL;
+        bufpool__set_length(h, h->n); /* its bin again */
+        for (struct bufpool_account *p = a; p; p = p->parent)
+            p->total_allocations--; /* never handed out */
+        h = bufpool__acct_settle(pool, h, bufpool__acct_uncharge(pool, a, bufpool__bytes(pool, h->n), 1));
+    }
+    *spare = bufpool__list_append(*spare, h);
 }
 
 /* TLS: the calls of fn this thread is running, innermost first (a fn may
@@ -543,13 +562,15 @@ static bool within(size_t used, size_t bytes, size_t max)
 }
 
 /* As would_fit, for a request that uses `credit` bytes of a reservation:
- * the memory in full, committed less the credit (docs/accounts.md). */
-static bool would_fit_credit(struct bufpool *pool, size_t n, size_t promised, size_t credit)
+ * the memory in full, committed less the credit (docs/accounts.md).
+ * promised_c: what the requests told before it may add to committed. */
+static bool would_fit_credit(struct bufpool *pool, size_t n, size_t promised, size_t promised_c,
+                             size_t credit)
 {
     size_t bytes = bufpool__bytes(pool, n);
     size_t charged = load_relaxed(&pool->charged), dirty = bufpool__arena_dirty(pool->arena);
     size_t used = (charged > dirty ? charged - dirty : 0) + promised;
-    size_t committed = load_relaxed(&pool->committed) + promised;
+    size_t committed = load_relaxed(&pool->committed) + promised_c;
     size_t max = load_relaxed(&pool->max_memory);
     if (!within(used, bytes, max) || !within(committed, bytes - credit, max))
         return false;
@@ -558,7 +579,7 @@ static bool would_fit_credit(struct bufpool *pool, size_t n, size_t promised, si
 
 static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
 {
-    return would_fit_credit(pool, n, promised, 0);
+    return would_fit_credit(pool, n, promised, promised, 0);
 }
 
 /*
@@ -597,69 +618,99 @@ static bool starving_now(struct bufpool *pool, struct waitnode *w, size_t promis
     return true;
 }
 
+/* What one pass of serve carries from request to request. */
+struct pass {
+    bool fifo;          /* in order from here: FIFO, or a starving request met */
+    size_t promised;    /* bytes told this pass, which their owners may take */
+    size_t promised_c;  /* what those may add to committed (less their credits) */
+    uint64_t now;       /* read once, if a request's clock needs it */
+    struct bufpool_alloc *spare;
+};
+
+/* One verdict per try, each taken as it is (W8): a fast path may charge
+ * the budget between two looks (no lock), and a second look that then
+ * failed, with the spares still in hand, would leave them in the depot
+ * and w asleep beside them.  So the spares are given up before the one
+ * look that counts them. */
+static bool pass_fits(struct bufpool *pool, struct pass *p, size_t n, size_t credit)
+{
+    if (would_fit_credit(pool, n, p->promised, p->promised_c, credit))
+        return true;
+    if (!p->spare)
+        return false;
+    bufpool__free_list(pool, p->spare);
+    p->spare = NULL;
+    return would_fit_credit(pool, n, p->promised, p->promised_c, credit);
+}
+
+/*
+ * Serve w: told when it fits (W6), granted in order in FIFO, while a
+ * request starves, and once told BUFPOOL__TELLS_MAX times (W7).  A request
+ * through an account counts its credit (docs/accounts.md), and its grant
+ * is charged to it; one that waits on its account's caps is outside the
+ * line: it delays nobody.  False: the line stops at w.
+ */
+static bool serve_one(struct bufpool *pool, struct pass *p, struct waitnode *w)
+{
+    size_t b = bufpool__bytes(pool, w->n), credit = 0;
+    if (w->acct && !bufpool__acct_admit(w->acct, b, &credit))
+        return true;
+    if (!p->fifo && (w->async || w->tells < BUFPOOL__TELLS_MAX)) {
+        if (pass_fits(pool, p, w->n, credit)) {
+            p->promised += b;
+            p->promised_c += b - credit;
+            finish(pool, w, 0, NULL);
+            return true;
+        }
+        if (!starving_now(pool, w, p->promised, &p->now))
+            return true;
+        p->fifo = true; /* w starves: served as in FIFO mode from here on */
+    }
+    struct bufpool_alloc *h;
+    int r = bufpool__take(pool, w->n, credit, &p->spare, &h);
+    if (r == 0 && w->acct)
+        bufpool__acct_grant(pool, w->acct, h);
+    if (r != -EAGAIN)
+        finish(pool, w, r, r == 0 ? h : NULL);
+    return r != -EAGAIN || !p->fifo;
+}
+
 /*
  * Serve the queue with the given spare allocations (cached memory already
- * charged), then put back whatever spare is left.  Under pool->lock (W4);
- * tells in the default mode (W6), grants in order in FIFO and while a
- * request starves (W7), one verdict per look (W8).
+ * charged), then put back whatever spare is left.  Under pool->lock (W4),
+ * in the queue's order: priority, then arrival.
  */
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     /* A starving request turns the pool FIFO until it is served. */
-    bool fifo = (pool->flags & BUFPOOL_FIFO) || pool->starving;
-    size_t promised = 0;
-    uint64_t now = 0; /* read once, if a request's clock needs it */
-    struct waitnode *w = pool->qhead, *next;
-
-    for (; w; w = next) {
+    struct pass p = {.fifo = (pool->flags & BUFPOOL_FIFO) || pool->starving, .spare = spare};
+    for (struct waitnode *w = pool->qhead, *next; w; w = next) {
         next = w->next;
-        if (w->acct) { /* told when it fits, never granted, never in the way */
-            size_t credit;
-            if (!bufpool__acct_admit(w->acct, bufpool__bytes(pool, w->n), &credit))
-                continue; /* its caps: outside the line */
-            bool fits = would_fit_credit(pool, w->n, promised, credit);
-            if (!fits && spare) { /* as below: one verdict with the spares given up */
-                bufpool__free_list(pool, spare);
-                spare = NULL;
-                fits = would_fit_credit(pool, w->n, promised, credit);
-            }
-            if (fits) {
-                promised += bufpool__bytes(pool, w->n) - credit;
-                finish(pool, w, 0, NULL);
-            }
-            continue;
-        }
-        if (!fifo && (w->async || w->tells < BUFPOOL__TELLS_MAX)) {
-            /* One verdict per try, each taken as it is: a fast path may
-             * charge the budget between two looks (no lock), and a second
-             * look that then failed, with the spares still in hand, would
-             * leave them in the depot and w asleep beside them. */
-            bool fits = would_fit(pool, w->n, promised);
-            if (!fits && spare) {
-                bufpool__free_list(pool, spare);
-                spare = NULL;
-                fits = would_fit(pool, w->n, promised);
-            }
-            if (fits) {
-                promised += bufpool__bytes(pool, w->n);
-                finish(pool, w, 0, NULL);
-                continue;
-            }
-            if (!starving_now(pool, w, promised, &now))
-                continue;
-            fifo = true; /* w starves: served as in FIFO mode from here on */
-        }
-        struct bufpool_alloc *h;
-        int r = bufpool__take(pool, w->n, 0, &spare, &h);
-        if (r != -EAGAIN)
-            finish(pool, w, r, r == 0 ? h : NULL);
-        else if (fifo)
+        if (!serve_one(pool, &p, w))
             break;
     }
-    bufpool__depot_stash(pool, spare);
+    bufpool__depot_stash(pool, p.spare);
 }
 
+/*
+ * Must a new request of priority prio queue behind the line?  Only in
+ * FIFO and during a hand-off, and only while a request of its priority or
+ * higher waits for memory: one waiting on its own account's caps is
+ * outside the line.  Under the lock.
+ */
+bool bufpool__line_ahead(struct bufpool *pool, int prio)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    if (!(pool->flags & BUFPOOL_FIFO) && !pool->starving)
+        return false;
+    for (struct waitnode *w = pool->qhead; w && w->priority >= prio; w = w->next) {
+        size_t credit;
+        if (!w->acct || bufpool__acct_admit(w->acct, bufpool__bytes(pool, w->n), &credit))
+            return true;
+    }
+    return false;
+}
 
 /*
  * Take back what async waiters hold set aside for requests of more than
@@ -674,10 +725,8 @@ static void revoke_held(struct bufpool *pool, size_t max, int result, struct buf
         next = w->next;
         if (bufpool__bytes(pool, w->n) <= max)
             continue;
-        struct bufpool_alloc *h = bufpool__grant_take(pool, w);
+        bufpool__grant_drop(pool, w, spare);
         w->result = result;
-        store_relaxed(&h->next, *spare);
-        *spare = h;
         bufpool__waiter_signal(pool, w->async);
     }
 }
@@ -741,11 +790,8 @@ void bufpool__forget_others(struct bufpool *pool)
             fetch_sub_relaxed(&pool->inside, 1);
         bufpool__dequeue(pool, w);
     }
-    while (pool->held) {
-        struct bufpool_alloc *h = bufpool__grant_take(pool, pool->held);
-        store_relaxed(&h->next, spare);
-        spare = h;
-    }
+    while (pool->held)
+        bufpool__grant_drop(pool, pool->held, &spare);
     while (pool->watchers) /* the parent's fds: never written here */
         bufpool__watch_unlink(pool, pool->watchers);
     pool->nwake = 0;
