@@ -73,13 +73,15 @@ pub struct AccountStats {
     pub peak_in_use_bytes: usize,
     /// Live allocations made through the account and its descendants.
     pub live_allocations: usize,
-    /// Blocked calls ([`Account::allocate`], [`Account::allocate_timeout`])
-    /// on the account or a descendant; pending async requests are counted
-    /// in the pool's [`Stats::waiters`](crate::Stats::waiters) only.
+    /// Requests waiting now on the account or a descendant: blocked calls
+    /// ([`Account::allocate`], [`Account::allocate_timeout`]) and pending
+    /// async requests (an account [`Waiter`]'s, an
+    /// [`AccountAllocateFuture`]'s).
     pub waiters: usize,
     /// Allocations made through the account and its descendants.
     pub total_allocations: u64,
-    /// Blocked calls that had to wait, each counted once.
+    /// Blocked calls that had to wait, each counted once (pending async
+    /// requests are not counted here).
     pub total_waits: u64,
     /// Time those calls spent waiting, in nanoseconds.
     pub total_wait_ns: u64,
