@@ -361,7 +361,10 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
              * on it); other accounts' are taken when above their
              * reservations (acct_wanted in cache.c) */
             spare = bufpool__steal_under(pool, a);
-            r = bufpool__take(pool, tc, n, credit, &spare, out);
+            /* the caches it uncharged may have reopened a's reservation:
+             * the credit as it is now (the caps only loosen) */
+            if (bufpool__acct_admit(a, b, &credit))
+                r = bufpool__take(pool, tc, n, credit, &spare, out);
         }
         /* what is left, and what a failed take gave the arena, may serve
          * others: a give under the lock (W2) */

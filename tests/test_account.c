@@ -729,6 +729,27 @@ static void part_cap_wake_from_depot(void)
     bufpool_destroy(p);
 }
 
+/* A request within its caps whose carve fails for the budget flushes its
+ * account's cached memory and carves again; the flush may reopen the
+ * account's reservation, and the second carve must use it (its credit
+ * as it is then): otherwise the pool's committed bytes keep what the
+ * reservation gave, and the budget shrinks for good. */
+static void part_credit_after_flush(void)
+{
+    bufpool *p = make(BS, 4 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, BS, 3 * BS);
+    bufpool_alloc *x = acct_get(a, 2), *plain, *y;
+    bufpool_alloc_release(x); /* into this thread's account cache: still charged */
+    CHECK_EQ(bufpool_try_allocate(p, 2, &plain), 0); /* the rest of the budget */
+    y = acct_get(a, 1); /* no carve room until the cache is flushed */
+    bufpool_alloc_release(y);
+    bufpool_alloc_release(plain);
+    bufpool_account_set_limits(a, BS, 3 * BS); /* a steal: every cache back */
+    CHECK_EQ(bufpool_try_allocate(p, 3, &plain), 0); /* the budget less the reservation */
+    bufpool_alloc_release(plain);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -750,6 +771,7 @@ int main(int argc, char **argv)
         {"starve", part_starve},
         {"fork", part_fork},
         {"cap_wake_from_depot", part_cap_wake_from_depot},
+        {"credit_after_flush", part_credit_after_flush},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
