@@ -474,7 +474,9 @@ void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
     bufpool__unlock(pool);
 }
 
-BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out)
+/* The two creates of an account's waiter: an eventfd one (fn NULL) or a
+ * callback one, as bufpool__waiter_new makes them. */
+static int account_waiter_new(bufpool_account *acct, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (out)
         *out = NULL;
@@ -482,7 +484,7 @@ BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_wa
         return -EINVAL;
     struct bufpool *pool = acct->pool;
     bufpool_waiter *w;
-    int r = bufpool__waiter_new(pool, NULL, NULL, &w);
+    int r = bufpool__waiter_new(pool, fn, arg, &w);
     if (r)
         return r;
     bufpool__lock(pool);
@@ -497,4 +499,20 @@ BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_wa
     bufpool__unlock_plain(pool);
     *out = w;
     return 0;
+}
+
+BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out)
+{
+    return account_waiter_new(acct, NULL, NULL, out);
+}
+
+BUFPOOL__API int bufpool_account_waiter_create_callback(bufpool_account *acct, bufpool_waiter_fn fn, void *arg,
+                                                        bufpool_waiter **out)
+{
+    if (!fn) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    return account_waiter_new(acct, fn, arg, out);
 }

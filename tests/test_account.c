@@ -750,6 +750,38 @@ static void part_credit_after_flush(void)
     bufpool_destroy(p);
 }
 
+static void count_call(void *arg)
+{
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* The callback form of the account waiter: the release that makes room
+ * under the cap calls it (before the release returns: on this thread,
+ * after the unlock), and the next call takes the memory; fn NULL is
+ * -EINVAL. */
+static void part_waiter_callback(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 2 * BS);
+    atomic_int calls = 0;
+    bufpool_waiter *w = (bufpool_waiter *)1;
+    CHECK_EQ(bufpool_account_waiter_create_callback(a, NULL, &calls, &w), -EINVAL);
+    CHECK(w == NULL);
+    CHECK_EQ(bufpool_account_waiter_create_callback(a, count_call, &calls, &w), 0);
+    bufpool_alloc *x = acct_get(a, 2), *y;
+    CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), -EAGAIN);
+    CHECK_EQ(atomic_load(&calls), 0);
+    bufpool_alloc_release(x);
+    CHECK_EQ(atomic_load(&calls), 1);
+    CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), 0);
+    CHECK_EQ(astats(a).in_use_bytes, BS);
+    bufpool_alloc_release(y);
+    CHECK_EQ(bufpool_account_destroy(a), -EBUSY); /* the waiter */
+    bufpool_waiter_destroy(w);
+    CHECK_EQ(bufpool_account_destroy(a), 0);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -772,6 +804,7 @@ int main(int argc, char **argv)
         {"fork", part_fork},
         {"cap_wake_from_depot", part_cap_wake_from_depot},
         {"credit_after_flush", part_credit_after_flush},
+        {"waiter_callback", part_waiter_callback},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }
