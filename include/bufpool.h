@@ -188,6 +188,9 @@ int bufpool_account_set_limits(bufpool_account *acct, size_t min_bytes, size_t m
 int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_ns, bufpool_alloc **out);
 /* An async waiter (as bufpool_waiter_create) whose requests are charged to acct. */
 int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out);
+/* The same with a callback (as bufpool_waiter_create_callback) instead of a descriptor. */
+int bufpool_account_waiter_create_callback(bufpool_account *acct, bufpool_waiter_fn fn, void *arg,
+                                           bufpool_waiter **out);
 /* A snapshot of the account's counters (its descendants' included). */
 void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stats *out);
 /* The name given at create (a copy, "" for none), valid until the account is destroyed; NULL for NULL. */

@@ -58,7 +58,7 @@ static void reserve_moved(struct bufpool *pool, size_t delta)
      * with a waiter's nwait increment before its attempt */
     fetch_add_seqcst(&pool->committed, delta);
     if ((ptrdiff_t)delta < 0) {
-        bufpool__serve(pool, NULL);
+        bufpool__serve_uncharged(pool, NULL);
         return;
     }
     if (!bufpool__over_budget(pool))
@@ -452,7 +452,7 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     if (r == 0) {
         bufpool__account_alloc(pool, tc, *out);
         if (tc) /* its releases on this thread now fill the account cache */
-            bufpool__serve(pool, bufpool__tcache_acct_switch(tc, acct));
+            bufpool__serve_uncharged(pool, bufpool__tcache_acct_switch(tc, acct));
         if (tc && unlikely(tc->sample_left == 0)) /* counted down by the fast path */
             acct_sample(tc, *out, site);
     }
@@ -485,14 +485,15 @@ void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
     size_t reopened = bufpool__acct_uncharge(pool, acct, b, 1);
     bufpool__account_free(pool, tc, n);
     store_relaxed(&a->next, NULL);
-    struct bufpool_alloc *spare = bufpool__acct_settle(pool, a, reopened);
-    bufpool__serve(pool, spare);
+    bufpool__serve_uncharged(pool, bufpool__acct_settle(pool, a, reopened));
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
     bufpool__unlock(pool);
 }
 
-BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out)
+/* The two creates of an account's waiter: an eventfd one (fn NULL) or a
+ * callback one, as bufpool__waiter_new makes them. */
+static int account_waiter_new(bufpool_account *acct, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (out)
         *out = NULL;
@@ -500,7 +501,7 @@ BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_wa
         return -EINVAL;
     struct bufpool *pool = acct->pool;
     bufpool_waiter *w;
-    int r = bufpool__waiter_new(pool, NULL, NULL, &w);
+    int r = bufpool__waiter_new(pool, fn, arg, &w);
     if (r)
         return r;
     bufpool__lock(pool);
@@ -515,4 +516,20 @@ BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_wa
     bufpool__unlock_plain(pool);
     *out = w;
     return 0;
+}
+
+BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out)
+{
+    return account_waiter_new(acct, NULL, NULL, out);
+}
+
+BUFPOOL__API int bufpool_account_waiter_create_callback(bufpool_account *acct, bufpool_waiter_fn fn, void *arg,
+                                                        bufpool_waiter **out)
+{
+    if (!fn) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    return account_waiter_new(acct, fn, arg, out);
 }

@@ -277,6 +277,9 @@ int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end
  * credit, then the memory; charged to its path.  0, -EAGAIN, -ENOMEM. */
 int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a,
                               size_t n, struct bufpool_alloc **out);
+/* Serve after an account's uncharge or a reservation's shrink: with
+ * spare and the depot.  Under the lock. */
+void bufpool__serve_uncharged(struct bufpool *pool, struct bufpool_alloc *spare);
 /* A steal (bufpool__steal(pool, NULL)) that takes the account caches of
  * top's subtree too.  Under pool->lock. */
 struct bufpool_alloc *bufpool__steal_under(struct bufpool *pool, struct bufpool_account *top);

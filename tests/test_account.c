@@ -693,6 +693,95 @@ static void part_fork(void)
     bufpool_destroy(p);
 }
 
+static void *release_in_thread(void *arg)
+{
+    bufpool_alloc **xs = arg;
+    for (; *xs; xs++)
+        bufpool_alloc_release(*xs);
+    return NULL;
+}
+
+/* A request waiting on its account's cap, whose memory went to the depot
+ * while it waited (released plain memory: each release looked, could not
+ * serve it, and stashed the memory): the releases that then make room
+ * under the cap, from a thread whose cache does not serve the account
+ * (the locked release), must serve it with that memory. */
+static void part_cap_wake_from_depot(void)
+{
+    bufpool *p = make(BS, 4 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 3 * BS);
+    bufpool_alloc *x[3] = {acct_get(a, 1), acct_get(a, 1), NULL}, *plain[2], *y;
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(bufpool_try_allocate(p, 1, &plain[i]), 0);
+    bufpool_waiter *w;
+    CHECK_EQ(bufpool_account_waiter_create(a, &w), 0);
+    CHECK_EQ(bufpool_waiter_allocate(w, 3, &y), -EAGAIN); /* on the cap */
+    for (int i = 0; i < 2; i++)
+        bufpool_alloc_release(plain[i]); /* looked, stashed */
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, release_in_thread, x), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    struct pollfd pfd = {.fd = bufpool_waiter_fd(w), .events = POLLIN};
+    CHECK_EQ(poll(&pfd, 1, 2000), 1);
+    CHECK_EQ(bufpool_waiter_allocate(w, 3, &y), 0);
+    bufpool_alloc_release(y);
+    bufpool_waiter_destroy(w);
+    bufpool_destroy(p);
+}
+
+/* A request within its caps whose carve fails for the budget flushes its
+ * account's cached memory and carves again; the flush may reopen the
+ * account's reservation, and the second carve must use it (its credit
+ * as it is then): otherwise the pool's committed bytes keep what the
+ * reservation gave, and the budget shrinks for good. */
+static void part_credit_after_flush(void)
+{
+    bufpool *p = make(BS, 4 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, BS, 3 * BS);
+    bufpool_alloc *x = acct_get(a, 2), *plain, *y;
+    bufpool_alloc_release(x); /* into this thread's account cache: still charged */
+    CHECK_EQ(bufpool_try_allocate(p, 2, &plain), 0); /* the rest of the budget */
+    y = acct_get(a, 1); /* no carve room until the cache is flushed */
+    bufpool_alloc_release(y);
+    bufpool_alloc_release(plain);
+    bufpool_account_set_limits(a, BS, 3 * BS); /* a steal: every cache back */
+    CHECK_EQ(bufpool_try_allocate(p, 3, &plain), 0); /* the budget less the reservation */
+    bufpool_alloc_release(plain);
+    bufpool_destroy(p);
+}
+
+static void count_call(void *arg)
+{
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* The callback form of the account waiter: the release that makes room
+ * under the cap calls it (before the release returns: on this thread,
+ * after the unlock), and the next call takes the memory; fn NULL is
+ * -EINVAL. */
+static void part_waiter_callback(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *a = mk_acct(p, NULL, 0, 2 * BS);
+    atomic_int calls = 0;
+    bufpool_waiter *w = (bufpool_waiter *)1;
+    CHECK_EQ(bufpool_account_waiter_create_callback(a, NULL, &calls, &w), -EINVAL);
+    CHECK(w == NULL);
+    CHECK_EQ(bufpool_account_waiter_create_callback(a, count_call, &calls, &w), 0);
+    bufpool_alloc *x = acct_get(a, 2), *y;
+    CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), -EAGAIN);
+    CHECK_EQ(atomic_load(&calls), 0);
+    bufpool_alloc_release(x);
+    CHECK_EQ(atomic_load(&calls), 1);
+    CHECK_EQ(bufpool_waiter_allocate(w, 1, &y), 0);
+    CHECK_EQ(astats(a).in_use_bytes, BS);
+    bufpool_alloc_release(y);
+    CHECK_EQ(bufpool_account_destroy(a), -EBUSY); /* the waiter */
+    bufpool_waiter_destroy(w);
+    CHECK_EQ(bufpool_account_destroy(a), 0);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -713,6 +802,9 @@ int main(int argc, char **argv)
         {"fifo_order", part_fifo_order},
         {"starve", part_starve},
         {"fork", part_fork},
+        {"cap_wake_from_depot", part_cap_wake_from_depot},
+        {"credit_after_flush", part_credit_after_flush},
+        {"waiter_callback", part_waiter_callback},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #ifdef __cplusplus
@@ -31,6 +32,7 @@ typedef struct bufpool_waiter bufpool_waiter; /* opaque: an async waiter */
 #define BUFPOOL_REGION    2u /* reserve max_memory up front as one mmap'ed region; carve allocations from it */
 #define BUFPOOL_HUGEPAGES 4u /* with REGION: back it with huge pages where possible (MAP_HUGETLB, else THP advice); falls back silently */
 #define BUFPOOL_LOCKED    8u /* with REGION: mlock it; create fails with the mlock error (e.g. -EPERM, -ENOMEM, -EAGAIN) if it cannot */
+#define BUFPOOL_TRACK    16u /* 1.2: 1 allocation in 113 remembers its call site (bufpool_report_live); BUFPOOL_TRACK=N in the environment: 1 in N, every pool */
 
 typedef struct bufpool_config {
     size_t buffer_size; /* power of two, 8 .. 1 GiB */
@@ -107,6 +109,10 @@ typedef struct bufpool_stats_ex {
 /* Fill the first size bytes of *out (pass sizeof *out; bytes past what this library knows are zeroed).
  * 0, -EINVAL (NULL pool or out, size below sizeof(bufpool_stats)). */
 int bufpool_get_stats_ex(bufpool *pool, bufpool_stats_ex *out, size_t size);
+/* Leak tracking (BUFPOOL_TRACK): write the live sampled allocations older than min_age_ns to out, one line
+ * per call site (count, bytes, oldest age, the site).  The number of sites, or -EINVAL, -ENOMEM; without
+ * tracking one line saying so, and 0. */
+int bufpool_report_live(bufpool *pool, uint64_t min_age_ns, FILE *out);
 /* REGION: the whole region, for io_uring_register_buffers(ring, out, 1).
  * 0, -EINVAL (NULL), -ENOTSUP (not a region pool). */
 int bufpool_region(bufpool *pool, struct iovec *out);
@@ -182,6 +188,9 @@ int bufpool_account_set_limits(bufpool_account *acct, size_t min_bytes, size_t m
 int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_ns, bufpool_alloc **out);
 /* An async waiter (as bufpool_waiter_create) whose requests are charged to acct. */
 int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out);
+/* The same with a callback (as bufpool_waiter_create_callback) instead of a descriptor. */
+int bufpool_account_waiter_create_callback(bufpool_account *acct, bufpool_waiter_fn fn, void *arg,
+                                           bufpool_waiter **out);
 /* A snapshot of the account's counters (its descendants' included). */
 void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stats *out);
 /* The name given at create (a copy, "" for none), valid until the account is destroyed; NULL for NULL. */

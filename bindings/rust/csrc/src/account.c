@@ -58,7 +58,7 @@ static void reserve_moved(struct bufpool *pool, size_t delta)
      * with a waiter's nwait increment before its attempt */
     fetch_add_seqcst(&pool->committed, delta);
     if ((ptrdiff_t)delta < 0) {
-        bufpool__serve(pool, NULL);
+        bufpool__serve_uncharged(pool, NULL);
         return;
     }
     if (!bufpool__over_budget(pool))
@@ -240,7 +240,7 @@ BUFPOOL__API void bufpool_account_get_stats(const bufpool_account *acct, bufpool
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         for (struct bufpool_account *p = tc->acct; p; p = p->parent)
             if (p == acct) {
-                live += (size_t)load_relaxed(&tc->acct_live);
+                live += (size_t)(load_relaxed(&tc->acct_allocs) - load_relaxed(&tc->acct_frees));
                 cached += load_relaxed(&tc->acct_bytes);
                 allocs += load_relaxed(&tc->acct_allocs);
             }
@@ -325,18 +325,14 @@ static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, b
     return r;
 }
 
-/*
- * The fast path: a hit in this thread's account cache, inside the cache's
- * window (the steal handshake, cache.c), as the plain fast path does.  The
- * memory is charged to the account already, so no shared word is written.
- * It stays open in FIFO and during a hand-off, where the plain fast path
- * closes: memory in an account cache is not the pool's.  While a request
- * on the account's path waits, or the path is above its reservations, the
- * waiter's look takes the cache (acct_wanted in cache.c), and every push
- * that sees nwait serves its own cache at once (W2); so what a hit finds
- * then is memory the waiters may not have: the account's reservation.
- * Only a shutdown closes it.
- */
+/* The allocation a thread's countdown reaches in a tracking pool
+ * (leaks.c), as pool.c's sample. */
+static __attribute__((noinline, cold)) void acct_sample(struct tcache *tc, struct bufpool_alloc *h, void *site)
+{
+    tc->sample_left = bufpool__sample_period(tc->pool);
+    bufpool__leak_add(tc->pool, h, site);
+}
+
 /* Inside tc's window: pop a's cached allocation of length n, close the
  * window, and hand it out. */
 static inline __attribute__((always_inline)) bool acct_pop_exit(struct bufpool *pool, struct tcache *tc,
@@ -347,8 +343,7 @@ static inline __attribute__((always_inline)) bool acct_pop_exit(struct bufpool *
     if (h) {
         tc->acct_head[n] = load_relaxed(&h->next);
         tc->acct_count[n]--;
-        store_relaxed(&tc->acct_live, load_relaxed(&tc->acct_live) + 1); /* owner only */
-        store_relaxed(&tc->acct_allocs, load_relaxed(&tc->acct_allocs) + 1);
+        store_relaxed(&tc->acct_allocs, load_relaxed(&tc->acct_allocs) + 1); /* owner only */
         store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) - bufpool__bytes(pool, n));
     }
     bufpool__tc_exit(tc);
@@ -367,15 +362,6 @@ static inline __attribute__((always_inline)) bool acct_cache_open(struct bufpool
     return n - 1 < FAST_N && bufpool__tl[0].id == pool->id && !(load_relaxed(&pool->gate) & GATE_SHUT);
 }
 
-static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool, struct bufpool_account *a,
-                                                         size_t n, bufpool_alloc **out)
-{
-    if (!acct_cache_open(pool, n))
-        return false;
-    struct tcache *tc = bufpool__tl[0].tc;
-    return bufpool__tc_try_enter(tc) && acct_pop_exit(pool, tc, a, n, out);
-}
-
 /* The hit again where the fast path's window was closed by a fenced pool
  * (tc_try_enter): the full window fences and goes on, as the plain full
  * path does (cache.h); only a steal at work sends it to the lock. */
@@ -391,7 +377,30 @@ static bool acct_hit_fenced(struct bufpool *pool, struct bufpool_account *a, siz
 }
 
 static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct, size_t n,
-                                                           uint64_t timeout_ns, bufpool_alloc **out);
+                                                           uint64_t timeout_ns, bufpool_alloc **out,
+                                                           void *site);
+
+/*
+ * The fast path: a hit in this thread's account cache, inside the cache's
+ * window (the steal handshake, cache.c), as the plain fast path does.  The
+ * memory is charged to the account already, so no shared word is written.
+ * It stays open in FIFO and during a hand-off, where the plain fast path
+ * closes: memory in an account cache is not the pool's.  While a request
+ * on the account's path waits, or the path is above its reservations, the
+ * waiter's look takes the cache (acct_wanted in cache.c), and every push
+ * that sees nwait serves its own cache at once (W2); so what a hit finds
+ * then is memory the waiters may not have: the account's reservation.
+ * Only a shutdown closes it.
+ */
+static inline __attribute__((always_inline)) bool acct_hit(struct bufpool *pool, struct bufpool_account *a,
+                                                         size_t n, bufpool_alloc **out)
+{
+    if (!acct_cache_open(pool, n))
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    /* counting down to the next sample, as pool.c's fast path does */
+    return --tc->sample_left != 0 && bufpool__tc_try_enter(tc) && acct_pop_exit(pool, tc, a, n, out);
+}
 
 /* The fast path (acct_hit) apart from the full one, so that a hit saves
  * no registers (as pool.c's acquire). */
@@ -400,19 +409,24 @@ BUFPOOL__API int bufpool_account_allocate(bufpool_account *acct, size_t n, uint6
 {
     if (likely(out && account_ok(acct) && acct_hit(acct->pool, acct, n, out)))
         return 0;
-    return account_allocate_full(acct, n, timeout_ns, out);
+    return account_allocate_full(acct, n, timeout_ns, out, __builtin_return_address(0));
 }
 
 static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct, size_t n,
-                                                           uint64_t timeout_ns, bufpool_alloc **out)
+                                                           uint64_t timeout_ns, bufpool_alloc **out,
+                                                           void *site)
 {
     if (out)
         *out = NULL;
     if (!account_ok(acct) || !out || n == 0)
         return -EINVAL;
     struct bufpool *pool = acct->pool;
-    if (acct_hit_fenced(pool, acct, n, out))
+    if (acct_hit_fenced(pool, acct, n, out)) {
+        struct tcache *tc = bufpool__tl[0].tc;
+        if (unlikely(tc->sample_left == 0)) /* counted down by the fast path */
+            acct_sample(tc, *out, site);
         return 0;
+    }
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     uint64_t end = timeout_ns ? end_of(timeout_ns) : 0;
     struct waitnode node = {.n = n, .acct = acct, .priority = acct->priority};
@@ -438,7 +452,9 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     if (r == 0) {
         bufpool__account_alloc(pool, tc, *out);
         if (tc) /* its releases on this thread now fill the account cache */
-            bufpool__serve(pool, bufpool__tcache_acct_switch(tc, acct));
+            bufpool__serve_uncharged(pool, bufpool__tcache_acct_switch(tc, acct));
+        if (tc && unlikely(tc->sample_left == 0)) /* counted down by the fast path */
+            acct_sample(tc, *out, site);
     }
     if (r)
         bufpool__acct_count(acct, 0, 0, 1);
@@ -469,14 +485,15 @@ void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
     size_t reopened = bufpool__acct_uncharge(pool, acct, b, 1);
     bufpool__account_free(pool, tc, n);
     store_relaxed(&a->next, NULL);
-    struct bufpool_alloc *spare = bufpool__acct_settle(pool, a, reopened);
-    bufpool__serve(pool, spare);
+    bufpool__serve_uncharged(pool, bufpool__acct_settle(pool, a, reopened));
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
     bufpool__unlock(pool);
 }
 
-BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out)
+/* The two creates of an account's waiter: an eventfd one (fn NULL) or a
+ * callback one, as bufpool__waiter_new makes them. */
+static int account_waiter_new(bufpool_account *acct, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (out)
         *out = NULL;
@@ -484,7 +501,7 @@ BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_wa
         return -EINVAL;
     struct bufpool *pool = acct->pool;
     bufpool_waiter *w;
-    int r = bufpool__waiter_new(pool, NULL, NULL, &w);
+    int r = bufpool__waiter_new(pool, fn, arg, &w);
     if (r)
         return r;
     bufpool__lock(pool);
@@ -499,4 +516,20 @@ BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_wa
     bufpool__unlock_plain(pool);
     *out = w;
     return 0;
+}
+
+BUFPOOL__API int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out)
+{
+    return account_waiter_new(acct, NULL, NULL, out);
+}
+
+BUFPOOL__API int bufpool_account_waiter_create_callback(bufpool_account *acct, bufpool_waiter_fn fn, void *arg,
+                                                        bufpool_waiter **out)
+{
+    if (!fn) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    return account_waiter_new(acct, fn, arg, out);
 }

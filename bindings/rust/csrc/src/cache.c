@@ -117,6 +117,7 @@ static struct tcache *tcache_attach(struct bufpool *pool)
     memset(tc, 0, sizeof *tc);
     tc->pool = pool;
     tc->home = pool->ncaches++;
+    tc->sample_left = bufpool__sample_period(pool);
     atomic_init(&tc->owners, 2);
     atomic_init(&tc->stop, load_relaxed(&pool->fenced) ? STOP_FENCED : 0);
     tc->next = load_relaxed(&pool->tcaches);
@@ -449,10 +450,10 @@ static struct bufpool_alloc *take_acct(struct tcache *tc, struct bufpool_alloc *
     uint64_t allocs = load_relaxed(&tc->acct_allocs);
     for (struct bufpool_account *p = a; p; p = p->parent)
         p->total_allocations += allocs;
-    /* live: what the fast paths handed out (+) less what they took back */
-    size_t live = (size_t)load_relaxed(&tc->acct_live);
+    /* live: what the fast paths handed out less what they took back */
+    size_t live = (size_t)(allocs - load_relaxed(&tc->acct_frees));
     store_relaxed(&tc->acct_allocs, 0);
-    store_relaxed(&tc->acct_live, 0);
+    store_relaxed(&tc->acct_frees, 0);
     store_relaxed(&tc->acct_bytes, 0);
     tc->acct = NULL;
     size_t reopened = bufpool__acct_uncharge(pool, a, bytes, -live);

@@ -5,7 +5,7 @@
  * one after it; tests/layers.sh checks this on the objects of every
  * library variant, so the call graph between files has no cycle.
  *
- * LAYERS: util region purge arena block debug stats depot cache waitq wait fork account pool bufring
+ * LAYERS: util region purge arena block debug leaks stats depot cache waitq wait fork account pool bufring
  *
  *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
@@ -13,6 +13,7 @@
  *   arena.c   every pool's memory, carved in runs; charges the byte budget
  *   block.c   an allocation as the layers above see it: a header and a run
  *   debug.c   misuse checks (BUFPOOL_DEBUG)
+ *   leaks.c   leak tracking: sampled allocations by site, the report
  *   stats.c   statistics
  *   depot.c   released chains between threads, lock-free
  *   cache.c   per-thread caches of released allocations, the steal
@@ -276,6 +277,9 @@ int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end
  * credit, then the memory; charged to its path.  0, -EAGAIN, -ENOMEM. */
 int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a,
                               size_t n, struct bufpool_alloc **out);
+/* Serve after an account's uncharge or a reservation's shrink: with
+ * spare and the depot.  Under the lock. */
+void bufpool__serve_uncharged(struct bufpool *pool, struct bufpool_alloc *spare);
 /* A steal (bufpool__steal(pool, NULL)) that takes the account caches of
  * top's subtree too.  Under pool->lock. */
 struct bufpool_alloc *bufpool__steal_under(struct bufpool *pool, struct bufpool_account *top);
@@ -285,6 +289,18 @@ int bufpool__waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_
 /* ---- fork.c ------------------------------------------------------------- */
 int bufpool__registry_add(struct bufpool *pool);
 void bufpool__registry_remove(struct bufpool *pool);
+
+/* ---- leaks.c ------------------------------------------------------------ */
+/* Create: the sampling rate (flags, environment) and its table. */
+int bufpool__leaks_init(struct bufpool *pool, unsigned flags);
+void bufpool__leaks_fini(struct bufpool *pool);
+/* A thread cache's countdown to its next sample (UINT64_MAX: none). */
+uint64_t bufpool__sample_period(const struct bufpool *pool);
+/* Record a sampled allocation handed out to site; forget it at release. */
+void bufpool__leak_add(struct bufpool *pool, struct bufpool_alloc *a, void *site);
+void bufpool__leak_remove(struct bufpool *pool, struct bufpool_alloc *a);
+/* Destroy with live allocations and BUFPOOL_TRACK in the environment. */
+void bufpool__leaks_at_destroy(struct bufpool *pool, size_t live);
 
 /* ---- account.c ---------------------------------------------------------- */
 /* A stall's total at now: the ended periods, and the current one while

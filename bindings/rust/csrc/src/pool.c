@@ -74,7 +74,7 @@ BUFPOOL__API const char *bufpool_strerror(int err)
 
 static bool config_valid(const bufpool_config *cfg)
 {
-    const unsigned known = BUFPOOL_FIFO | BUFPOOL_REGION | BUFPOOL_HUGEPAGES | BUFPOOL_LOCKED;
+    const unsigned known = BUFPOOL_FIFO | BUFPOOL_REGION | BUFPOOL_HUGEPAGES | BUFPOOL_LOCKED | BUFPOOL_TRACK;
     size_t bs = cfg->buffer_size;
     if (bs < 8 || bs > ((size_t)1 << 30) || (bs & (bs - 1)))
         return false;
@@ -119,9 +119,13 @@ BUFPOOL__API int bufpool_create(bufpool **out, const bufpool_config *cfg)
         free(pool);
         return -err;
     }
-    err = bufpool__arena_create(&pool->arena, cfg->buffer_size, cfg->max_memory, cfg->flags);
-    if (!err && (err = bufpool__registry_add(pool)))
+    err = bufpool__leaks_init(pool, cfg->flags);
+    if (!err && (err = bufpool__arena_create(&pool->arena, cfg->buffer_size, cfg->max_memory, cfg->flags)))
+        bufpool__leaks_fini(pool);
+    if (!err && (err = bufpool__registry_add(pool))) {
         bufpool__arena_destroy(pool->arena);
+        bufpool__leaks_fini(pool);
+    }
     if (err) {
         pthread_mutex_destroy(&pool->lock);
         pthread_cond_destroy(&pool->idle);
@@ -167,7 +171,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
      * push in bufpool_alloc_release): from now on releases take the slow path and
      * broadcast pool->idle. */
     fetch_add_seqcst(&pool->nwait, 1);
-    for (;;) {
+    for (bool reported = false;; reported = true) {
         /* inside first: acquire, pairs with the release decrement in
          * bufpool__inside_leave, so the counts read next include what that
          * call counted.  A blocked call, or a told one starting over, is
@@ -185,6 +189,8 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         bufpool__serve(pool, bufpool__steal(pool, NULL));
         if (inside == 0 && load_relaxed(&sum.allocs) == load_relaxed(&sum.frees))
             break;
+        if (!reported) /* a hung destroy says who holds the memory */
+            bufpool__leaks_at_destroy(pool, (size_t)(load_relaxed(&sum.allocs) - load_relaxed(&sum.frees)));
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += 1000000;
@@ -200,6 +206,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     bufpool__registry_remove(pool);
     bufpool__tcache_pool_fini(pool);
     bufpool__accounts_free(pool);
+    bufpool__leaks_fini(pool);
     bufpool__arena_destroy(pool->arena);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->idle);
@@ -213,7 +220,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
 }
 
 /* A cache hit handed out (tc is not NULL). */
-static inline __attribute__((always_inline)) int hand_out(struct tcache *tc, struct bufpool_alloc *a,
+static inline __attribute__((always_inline)) int give_out(struct tcache *tc, struct bufpool_alloc *a,
                                                         bufpool_alloc **out)
 {
     store_relaxed(&a->refs, 1);
@@ -221,6 +228,20 @@ static inline __attribute__((always_inline)) int hand_out(struct tcache *tc, str
     bufpool__count_alloc(&tc->c, a->n);
     *out = a;
     return 0;
+}
+
+/*
+ * Sampling (leaks.c).  The fast paths count down each thread's
+ * sample_left as part of their test, and a call that brings it to 0 takes
+ * the full path instead, which knows the caller's site and records what
+ * it hands out.  sample_left starts at UINT64_MAX in a pool that does not
+ * track, so the count never ends there and costs the roundtrip one
+ * decrement.
+ */
+static __attribute__((noinline, cold)) void sample(struct tcache *tc, struct bufpool_alloc *a, void *site)
+{
+    tc->sample_left = bufpool__sample_period(tc->pool);
+    bufpool__leak_add(tc->pool, a, site);
 }
 
 /* A timed call's deadline (CLOCK_MONOTONIC ns), UINT64_MAX for none: for
@@ -258,7 +279,7 @@ static int take_now(bufpool *pool, struct tcache *tc, size_t n, bufpool_alloc **
     if ((a = bufpool__tcache_pop(pool, tc, n)) ||
         (n <= FAST_N && (a = refill(pool, tc, n))) ||
         (a = bufpool__run_take(pool, tc, n)))
-        return hand_out(tc, a, out);
+        return give_out(tc, a, out); /* counted by acquire_full */
     size_t charged = load_relaxed(&pool->charged);
     bool gave;
     int r = bufpool__block_new(pool, tc, n, &gave, &a);
@@ -368,7 +389,7 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
 /* Everything acquire's fast path leaves out: the checks in their
  * documented order, the other TLS slots, the depot, the arena, waiting. */
 static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int kind,
-                                                  uint64_t timeout_ns, bufpool_alloc **out)
+                                                  uint64_t timeout_ns, bufpool_alloc **out, void *site)
 {
     int r = -EINVAL;
     if (unlikely(!pool)) {
@@ -400,7 +421,10 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
      * increment in enqueue (waitq.c). */
     bool queue_first = (load_relaxed(&pool->gate) & GATE_FIFO) &&
                        (load_seqcst(&pool->nwait) || load_relaxed(&pool->arriving));
-    return acquire_search(pool, tc, n, kind, timeout_ns, queue_first, out);
+    r = acquire_search(pool, tc, n, kind, timeout_ns, queue_first, out);
+    if (r == 0 && unlikely(tc->sample_left == 0)) /* counted down by a fast path */
+        sample(tc, *out, site);
+    return r;
 fail:
     fetch_add_relaxed(&pool->failures, 1);
     return r;
@@ -413,20 +437,20 @@ fail:
  * n.  Apart from acquire_full, so that a hit saves no registers.
  */
 static __attribute__((noinline)) int acquire_long(bufpool *pool, size_t n, int kind,
-                                                  uint64_t timeout_ns, bufpool_alloc **out)
+                                                  uint64_t timeout_ns, bufpool_alloc **out, void *site)
 {
     if (likely(pool && out && n > FAST_N && n <= load_relaxed(&pool->hit_max) &&
                bufpool__tl[0].id == pool->id)) {
         bufpool__check_pool(pool, "bufpool_allocate");
         struct tcache *tc = bufpool__tl[0].tc;
-        if (likely(bufpool__tc_try_enter(tc))) {
+        if (likely(--tc->sample_left != 0 && bufpool__tc_try_enter(tc))) {
             struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
             bufpool__tc_exit(tc);
             if (likely(a))
-                return hand_out(tc, a, out);
+                return give_out(tc, a, out);
         }
     }
-    return acquire_full(pool, n, kind, timeout_ns, out);
+    return acquire_full(pool, n, kind, timeout_ns, out, site);
 }
 
 /*
@@ -445,7 +469,7 @@ static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n
                n - 1 < load_relaxed(&pool->fast_max))) {
         bufpool__check_pool(pool, "bufpool_allocate");
         struct tcache *tc = bufpool__tl[0].tc;
-        if (likely(bufpool__tc_try_enter(tc))) {
+        if (likely(--tc->sample_left != 0 && bufpool__tc_try_enter(tc))) {
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
             /* n <= FAST_N: bin n holds length n or nothing */
             struct tc_bin *b = tc->bins + n;
@@ -454,10 +478,10 @@ static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n
                 bufpool__bin_unlink(b, a);
             bufpool__tc_exit(tc);
             if (likely(a))
-                return hand_out(tc, a, out);
+                return give_out(tc, a, out);
         }
     }
-    return acquire_long(pool, n, kind, timeout_ns, out);
+    return acquire_long(pool, n, kind, timeout_ns, out, __builtin_return_address(0));
 }
 
 BUFPOOL__API int bufpool_allocate(bufpool *pool, size_t n, bufpool_alloc **out)
@@ -526,7 +550,7 @@ static inline __attribute__((always_inline)) bool acct_push_exit(struct bufpool 
     compiler_fence(); /* linked, then published, as in bufpool__bin_push */
     tc->acct_head[n] = a;
     tc->acct_count[n]++;
-    store_relaxed(&tc->acct_live, load_relaxed(&tc->acct_live) - 1); /* owner only */
+    store_relaxed(&tc->acct_frees, load_relaxed(&tc->acct_frees) + 1); /* owner only */
     store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) + bufpool__bytes(pool, n));
     bufpool__tc_exit(tc);
     return true;
@@ -586,6 +610,8 @@ static inline __attribute__((always_inline)) bool acct_release_fast(struct bufpo
 static __attribute__((noinline)) void release_full(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
+    if (unlikely(a->magic == BUFPOOL__MAGIC_SAMPLED))
+        bufpool__leak_remove(pool, a);
     if (unlikely(a->acct)) {
         if (bufpool__tl[0].id != load_relaxed(&pool->fast_id) || !acct_release_fast(pool, a, n))
             bufpool__acct_release(pool, a);
@@ -635,6 +661,8 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
 static __attribute__((noinline)) void release_long(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
+    if (unlikely(a->magic == BUFPOOL__MAGIC_SAMPLED)) /* sampled: its bin is 0 (leaks.c) */
+        bufpool__leak_remove(pool, a);
     if (a->acct) { /* through an account: its bin is 0; fast_id matched */
         if (!acct_release_fast(pool, a, n))
             bufpool__acct_release(pool, a);

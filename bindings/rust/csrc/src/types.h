@@ -80,17 +80,19 @@ struct tc_counters {
 struct tcache {
     struct tc_bin bins[TC_BINS]; /* first, so that bin n is at n * 32 */
     struct bufpool_alloc *stash; /* owner-only: spare headers (block.c) */
+    uint64_t sample_left;        /* owner-only: allocations to the next sample (leaks.c) */
     /* The account caches (docs/accounts.md): released memory of one
      * account, still charged to it, by length 1..FAST_N; owner only,
      * inside the window or under pool->lock, and stolen like the bins.
-     * acct_live: the allocations the fast paths handed out (+) and took
-     * back (-), added to the account's live count when stolen. */
+     * acct_allocs less acct_frees: the allocations the fast paths handed
+     * out less those they took back, added to the account's live count
+     * when stolen. */
     struct bufpool_account *acct;
     struct bufpool_alloc *acct_head[FAST_N + 1];
     uint8_t acct_count[FAST_N + 1];
-    _Atomic long acct_live;    /* owner-written; stats read it under pool->lock */
-    _Atomic size_t acct_bytes; /* bytes in acct_head[]: the same */
-    _Atomic uint64_t acct_allocs; /* allocations acct_hit handed out: the same */
+    _Atomic uint64_t acct_allocs; /* owner-written; stats read them under pool->lock */
+    _Atomic uint64_t acct_frees;
+    _Atomic size_t acct_bytes;    /* bytes in acct_head[] */
     /* The run: released memory of any length, kept whole (adjacent
      * releases join it) and cut for misses of any length that fits; owner
      * only, inside the window or under pool->lock, and stolen like the
@@ -287,6 +289,9 @@ struct bufpool {
     unsigned ncaches;              /* caches made so far, under lock: homes */
     /* accounts (account.c), under lock: the top level; the sum of its
      * reservations (eff); and of its unused reservations (unused) */
+    struct bufpool__leaks *leaks; /* leak tracking (leaks.c), NULL when off */
+    unsigned track_every;         /* 1 in track_every allocations sampled; 0: off */
+    bool track_env;               /* BUFPOOL_TRACK set in the environment at create */
     struct bufpool_account *accounts;
     size_t reserved, reserve;
     bool flush_accts; /* the next steals flush every account cache (destroy) */

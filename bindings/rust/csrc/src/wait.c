@@ -290,6 +290,21 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc)
     serve_after_give(pool, tc, NULL, 0);
 }
 
+/*
+ * Serve after a give of room under a cap or a reservation (an account's
+ * uncharge, a reservation that shrank, a grant dropped), with `spare` and
+ * the depot.  A request that waits on its caps may fit now with memory
+ * cached since it looked (W1): every push since then was followed by its
+ * pusher's look (W2), and so was every refill that hid depot memory in a
+ * bin; those looks could not serve it then, and left the memory in the
+ * depot, where this look finds it.  Under the lock.
+ */
+void bufpool__serve_uncharged(struct bufpool *pool, struct bufpool_alloc *spare)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    bufpool__serve(pool, bufpool__depot_take(pool, spare));
+}
+
 struct bufpool_alloc *bufpool__steal_under(struct bufpool *pool, struct bufpool_account *top)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
@@ -346,7 +361,10 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
              * on it); other accounts' are taken when above their
              * reservations (acct_wanted in cache.c) */
             spare = bufpool__steal_under(pool, a);
-            r = bufpool__take(pool, tc, n, credit, &spare, out);
+            /* the caches it uncharged may have reopened a's reservation:
+             * the credit as it is now (the caps only loosen) */
+            if (bufpool__acct_admit(a, b, &credit))
+                r = bufpool__take(pool, tc, n, credit, &spare, out);
         }
         /* what is left, and what a failed take gave the arena, may serve
          * others: a give under the lock (W2) */
@@ -419,8 +437,8 @@ static void node_reset(struct bufpool *pool, struct waitnode *w)
     bufpool__grant_drop(pool, w, &spare);
     /* Serve even without a grant: in FIFO those behind us may fit now,
      * and in the default mode memory promised to us (would_fit) was held
-     * back from the waiters behind us. */
-    bufpool__serve(pool, spare);
+     * back from the waiters behind us; a grant dropped was an uncharge. */
+    bufpool__serve_uncharged(pool, spare);
     w->result = 0;
     store_relaxed(&w->state, WN_WAITING);
 }
@@ -578,6 +596,10 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     if (r == 0) {
         store_relaxed(&(*out)->refs, 1);
         bufpool__account_alloc(pool, tc, *out);
+        if (tc && unlikely(--tc->sample_left == 0)) { /* as pool.c's acquire counts */
+            tc->sample_left = bufpool__sample_period(pool);
+            bufpool__leak_add(pool, *out, __builtin_return_address(0));
+        }
     } else if (r != -EAGAIN) { /* pending is no failure of its account */
         bufpool__acct_count(w->acct, 0, 0, 1);
     }
