@@ -421,9 +421,10 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     if (!account_ok(acct) || !out || n == 0)
         return -EINVAL;
     struct bufpool *pool = acct->pool;
+    bool counted = acct_cache_open(pool, n); /* by the fast path (acct_hit) */
     if (acct_hit_fenced(pool, acct, n, out)) {
         struct tcache *tc = bufpool__tl[0].tc;
-        if (unlikely(tc->sample_left == 0)) /* counted down by the fast path */
+        if (unlikely(bufpool__sample_due(tc, counted)))
             acct_sample(tc, *out, site);
         return 0;
     }
@@ -453,7 +454,7 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
         bufpool__account_alloc(pool, tc, *out);
         if (tc) /* its releases on this thread now fill the account cache */
             bufpool__serve_uncharged(pool, bufpool__tcache_acct_switch(tc, acct));
-        if (tc && unlikely(tc->sample_left == 0)) /* counted down by the fast path */
+        if (tc && unlikely(bufpool__sample_due(tc, counted)))
             acct_sample(tc, *out, site);
     }
     if (r)

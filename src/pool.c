@@ -403,6 +403,9 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     *out = NULL;
     if (unlikely(n == 0))
         goto fail;
+    /* did a fast path count this call down (acquire, acquire_long)? */
+    bool counted = bufpool__tl[0].id == pool->id && (n - 1 < load_relaxed(&pool->fast_max) ||
+                                                     (n > FAST_N && n <= load_relaxed(&pool->hit_max)));
     r = -E2BIG;
     if (unlikely(n > (SIZE_MAX >> pool->shift) ||
                  bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)))
@@ -422,7 +425,7 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     bool queue_first = (load_relaxed(&pool->gate) & GATE_FIFO) &&
                        (load_seqcst(&pool->nwait) || load_relaxed(&pool->arriving));
     r = acquire_search(pool, tc, n, kind, timeout_ns, queue_first, out);
-    if (r == 0 && unlikely(tc->sample_left == 0)) /* counted down by a fast path */
+    if (r == 0 && unlikely(bufpool__sample_due(tc, counted)))
         sample(tc, *out, site);
     return r;
 fail:

@@ -3,7 +3,12 @@
  * and an account's stall_ns stay 0 while nothing waits, grow while a
  * request waits (and no faster than the wall clock), and stop when it is
  * served; bufpool_get_stats_ex fills what the caller's size asks for and
- * refuses a size below bufpool_stats.
+ * refuses a size below bufpool_stats.  Leak tracking: a program that
+ * leaks from two call sites gets both named, with their exact counts,
+ * from every allocation call (plain, try, timed, account, waiter; fast
+ * and full paths); nothing once everything is released; min_age filters;
+ * 1 in N samples about 1 in N; a pool without tracking says so; destroy
+ * prints the report when BUFPOOL_TRACK is in the environment.
  */
 #define _GNU_SOURCE
 #include "bufpool.h"
@@ -12,7 +17,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 enum { BS = 64 };
 
@@ -125,12 +134,180 @@ static void part_stats_ex_size(void)
     bufpool_destroy(p);
 }
 
+/* ---- leak tracking ---- */
+
+/* A pool that samples 1 allocation in `every` (the environment wins over
+ * the flag and is read at create). */
+static bufpool *tracked(size_t max, unsigned flags, const char *every)
+{
+    if (every)
+        setenv("BUFPOOL_TRACK", every, 1);
+    else
+        unsetenv("BUFPOOL_TRACK");
+    bufpool *p = make(BS, max, flags);
+    unsetenv("BUFPOOL_TRACK");
+    return p;
+}
+
+/* The report as a string (and its return value). */
+static char *report(bufpool *p, uint64_t min_age_ns, int *sites)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(f != NULL);
+    *sites = bufpool_report_live(p, min_age_ns, f);
+    fclose(f);
+    return buf;
+}
+
+/* The two leaking call sites: exported (test_pressure links -rdynamic; the
+ * tests build with hidden visibility, so they say default) and
+ * never inlined, so the report can name them. */
+__attribute__((noinline, visibility("default"))) void leak_site_one(bufpool *p, bufpool_alloc **keep, int k)
+{
+    for (int i = 0; i < k; i++)
+        CHECK_EQ(bufpool_allocate(p, 1, &keep[i]), 0);
+}
+
+__attribute__((noinline, visibility("default"))) void leak_site_two(bufpool_account *a, bufpool_alloc **keep, int k)
+{
+    for (int i = 0; i < k; i++)
+        CHECK_EQ(bufpool_account_allocate(a, 2, BUFPOOL_FOREVER, &keep[i]), 0);
+}
+
+/* One line per site, the larger first: "  N allocations, B bytes, ..." */
+static int line_count(const char *rep, const char *site)
+{
+    const char *at = strstr(rep, site);
+    if (!at)
+        return -1;
+    while (at > rep && at[-1] != '\n')
+        at--;
+    return atoi(at);
+}
+
+static void part_leak_sites(void)
+{
+    bufpool *p = tracked(64 * BS, 0, "1");
+    bufpool_account_config c = {.name = "a"};
+    bufpool_account *a;
+    CHECK_EQ(bufpool_account_create(p, NULL, &c, &a), 0);
+    bufpool_alloc *one[5], *two[3], *x;
+    /* released allocations leave nothing behind, on either path */
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(bufpool_allocate(p, 1 + i % 3, &x), 0);
+        bufpool_alloc_release(x);
+        CHECK_EQ(bufpool_account_allocate(a, 1, 0, &x), 0);
+        bufpool_alloc_release(x);
+    }
+    int sites;
+    char *rep = report(p, 0, &sites);
+    CHECK_EQ(sites, 0);
+    free(rep);
+    leak_site_one(p, one, 5);
+    leak_site_two(a, two, 3);
+    rep = report(p, 0, &sites);
+    if (sites != 2 || line_count(rep, "leak_site_one") != 5 || line_count(rep, "leak_site_two") != 3)
+        fprintf(stderr, "report:\n%s", rep);
+    CHECK_EQ(sites, 2);
+    CHECK_EQ(line_count(rep, "leak_site_one"), 5);
+    CHECK_EQ(line_count(rep, "leak_site_two"), 3);
+    CHECK(strstr(rep, "640 bytes") || strstr(rep, "384 bytes")); /* 5 x 64 ... 3 x 128 */
+    free(rep);
+    rep = report(p, 60ull * 1000000000u, &sites); /* none is a minute old */
+    CHECK_EQ(sites, 0);
+    free(rep);
+    for (int i = 0; i < 5; i++)
+        bufpool_alloc_release(one[i]);
+    for (int i = 0; i < 3; i++)
+        bufpool_alloc_release(two[i]);
+    rep = report(p, 0, &sites);
+    CHECK_EQ(sites, 0);
+    free(rep);
+    CHECK_EQ(bufpool_report_live(NULL, 0, stderr), -EINVAL);
+    CHECK_EQ(bufpool_report_live(p, 0, NULL), -EINVAL);
+    bufpool_destroy(p);
+}
+
+/* 1 in N: a site that keeps 1,000 allocations shows about 1,000 / N; the
+ * flag alone samples 1 in 113; without tracking the report says so. */
+static void part_leak_rate(void)
+{
+    enum { K = 1000 };
+    static bufpool_alloc *keep[K];
+    const char *rates[] = {"10", NULL};
+    for (int r = 0; r < 2; r++) {
+        bufpool *p = tracked(2 * K * BS, BUFPOOL_TRACK, rates[r]);
+        leak_site_one(p, keep, K);
+        int sites;
+        char *rep = report(p, 0, &sites);
+        CHECK_EQ(sites, 1);
+        int want = K / (r == 0 ? 10 : 113), got = line_count(rep, "leak_site_one");
+        if (got < want * 8 / 10 || got > want * 12 / 10 + 1)
+            fprintf(stderr, "rate %s: %d sampled of %d, want about %d\n", rates[r] ? rates[r] : "flag", got, K,
+                    want);
+        CHECK(got >= want * 8 / 10 && got <= want * 12 / 10 + 1);
+        free(rep);
+        for (int i = 0; i < K; i++)
+            bufpool_alloc_release(keep[i]);
+        bufpool_destroy(p);
+    }
+    bufpool *p = tracked(4 * BS, 0, NULL);
+    int sites;
+    char *rep = report(p, 0, &sites);
+    CHECK_EQ(sites, 0);
+    CHECK(strstr(rep, "off") != NULL);
+    free(rep);
+    bufpool_destroy(p);
+}
+
+/* Destroy with BUFPOOL_TRACK in the environment and an allocation live:
+ * the report goes to stderr before destroy waits (a child whose stderr
+ * is a pipe; the parent releases nothing, so the child's destroy would
+ * wait for ever: it is killed once the report is read). */
+static void part_leak_at_destroy(void)
+{
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        bufpool *p = tracked(4 * BS, 0, "1");
+        bufpool_alloc *keep[1];
+        leak_site_one(p, keep, 1);
+        bufpool_destroy(p); /* waits for ever */
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[4096];
+    size_t len = 0;
+    ssize_t k;
+    while (len < sizeof buf - 1 && (k = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0) {
+        len += (size_t)k;
+        buf[len] = '\0';
+        if (strstr(buf, "leak_site_one"))
+            break;
+    }
+    buf[len] = '\0';
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(fds[0]);
+    if (!strstr(buf, "leak_site_one"))
+        fprintf(stderr, "destroy's report:\n%s\n", buf);
+    CHECK(strstr(buf, "still live") && strstr(buf, "leak_site_one"));
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
         {"stall_pool", part_stall_pool},
         {"stall_account", part_stall_account},
         {"stats_ex_size", part_stats_ex_size},
+        {"leak_sites", part_leak_sites},
+        {"leak_rate", part_leak_rate},
+        {"leak_at_destroy", part_leak_at_destroy},
     };
     return run_parts("test_pressure", parts, sizeof parts / sizeof *parts, argc, argv);
 }

@@ -69,6 +69,15 @@ static inline void bufpool__account_alloc(struct bufpool *pool, struct tcache *t
     bufpool__count_alloc(tc ? &tc->c : &pool->orphan, a->n);
 }
 
+/* Is the allocation a full path hands out the sampled one (leaks.c)?  A
+ * fast path that ran before it (counted) has counted the call already,
+ * and may have reached 0; otherwise (no slot, FIFO, a length above the
+ * fast paths') the call counts here. */
+static inline bool bufpool__sample_due(struct tcache *tc, bool counted)
+{
+    return counted ? tc->sample_left == 0 : --tc->sample_left == 0;
+}
+
 static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
 {
     bufpool__count_free(tc ? &tc->c : &pool->orphan, n);

@@ -596,7 +596,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     if (r == 0) {
         store_relaxed(&(*out)->refs, 1);
         bufpool__account_alloc(pool, tc, *out);
-        if (tc && unlikely(--tc->sample_left == 0)) { /* as pool.c's acquire counts */
+        if (tc && unlikely(bufpool__sample_due(tc, false))) {
             tc->sample_left = bufpool__sample_period(pool);
             bufpool__leak_add(pool, *out, __builtin_return_address(0));
         }
