@@ -93,6 +93,10 @@ static int bp_create_fifo(void **pool, size_t bs, size_t max_memory)
 {
     return bp_create_flags(pool, bs, max_memory, BUFPOOL_FIFO);
 }
+static int bp_create_track(void **pool, size_t bs, size_t max_memory)
+{
+    return bp_create_flags(pool, bs, max_memory, BUFPOOL_TRACK);
+}
 static int bp_allocate(void *pool, size_t n, void **a)
 {
     bufpool_alloc *x = NULL;
@@ -283,6 +287,8 @@ bench_impl bench_impls[NIMPL] = {
     [IMPL_FIFO] = {"bufpool FIFO", bp_create_fifo, bp_allocate, bp_first, bp_release, bp_destroy,
                    bp_waiters, bp_total_waits, loop_bufpool, NULL},
     [IMPL_V10] = V10_IMPL,
+    [IMPL_TRACK] = {"bufpool TRACK", bp_create_track, bp_allocate, bp_first, bp_release, bp_destroy,
+                    bp_waiters, bp_total_waits, loop_bufpool, NULL},
     [IMPL_ACCOUNT] = {"bufpool account", ba_create, ba_allocate, bp_first, bp_release, ba_destroy,
                       ba_waiters, ba_total_waits, loop_account, NULL},
 };

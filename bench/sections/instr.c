@@ -121,8 +121,10 @@ int bench_child_instr(int fd, int argc, char **argv)
     uint64_t warm = strtoull(argv[1], NULL, 10), iters = strtoull(argv[2], NULL, 10);
     uintptr_t acc = 0;
     bufpool_config cfg = {.buffer_size = IN_BS, .max_memory = 64 * MiB, .flags = 0};
-    if (!strcmp(kind, "bufpool")) {
+    if (!strcmp(kind, "bufpool") || !strcmp(kind, "track")) {
         bufpool *p;
+        if (kind[0] == 't')
+            cfg.flags = BUFPOOL_TRACK;
         if (bufpool_create(&p, &cfg))
             return 3;
         acc += in_loop_bufpool(p, warm);
@@ -546,6 +548,7 @@ void bench_section_instr(void)
     } kinds[] = {
         {"bufpool", "bufpool", -1},
         {"account", "bufpool through a one-level account", -1},
+        {"track", "bufpool with BUFPOOL_TRACK (1 in 113 sampled)", -1},
         {"v10", "bufpool 1.0", IMPL_V10},
         {"glibc", "glibc malloc+free", -1},
         {"mimalloc", "mimalloc mi_malloc+mi_free", IMPL_MIMALLOC},
