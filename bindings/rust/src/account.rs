@@ -81,13 +81,18 @@ pub struct AccountStats {
     pub waiters: usize,
     /// Allocations made through the account and its descendants.
     pub total_allocations: u64,
-    /// Blocked calls that had to wait, each counted once (pending async
-    /// requests are not counted here).
+    /// Requests that had to wait, each counted once: blocked calls, and
+    /// async requests that became pending (an account [`Waiter`]'s, an
+    /// [`AccountAllocateFuture`]'s).
     pub total_waits: u64,
-    /// Time those calls spent waiting, in nanoseconds.
+    /// Time the blocked calls spent waiting, in nanoseconds (pending async
+    /// requests are not timed).
     pub total_wait_ns: u64,
     /// Blocking, timed and try calls that failed, other than with
-    /// [`Error::InvalidArgument`].
+    /// [`Error::InvalidArgument`] ([`Error::WouldBlock`] included: an
+    /// [`AccountAllocateFuture`] that has to wait counts its first poll's
+    /// try), and async requests that failed other than by becoming pending
+    /// ([`Error::TooBig`] after a lowered cap, say).
     pub total_failures: u64,
 }
 

@@ -525,7 +525,8 @@ fn allocate_async_dropped_after_its_wake_up_gives_back_the_memory() {
     let (counter, waker) = unpark_waker();
     let mut f = q.allocate_async(2);
     assert!(poll_once(&mut f, &waker).is_pending());
-    assert_eq!(q.stats().waiters, 1);
+    let st = q.stats();
+    assert_eq!((st.waiters, st.total_waits), (1, 1), "a pending request waits, counted once: {st:?}");
     assert_eq!(counter.wakes.load(Ordering::Acquire), 0, "woken with the cap full");
 
     drop(held); // room under the cap: set aside for `f`, whose task is woken here
@@ -601,8 +602,10 @@ fn allocate_async_cancels_and_fails() {
     // a cap lowered below a pending request fails it
     let mut f = q.allocate_async(2);
     assert!(poll_once(&mut f, &waker).is_pending());
+    let failures = q.stats().total_failures;
     q.set_limits(0, BUF).unwrap();
     assert_eq!(block_on(f).unwrap_err(), Error::TooBig);
+    assert_eq!(q.stats().total_failures, failures + 1, "the pending request's failure counts");
     q.set_limits(0, 2 * BUF).unwrap();
 
     // a shutdown wakes and fails a pending request
