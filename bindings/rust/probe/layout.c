@@ -1,8 +1,7 @@
 /* Prints the C side of what the hand-written FFI declarations in src/ffi.rs
  * assume: sizes, alignments and field offsets of the public structs, the
  * flag values, the errno values bufpool returns, the io_uring completion
- * flags its ring calls read, the header's version, and the epoll(7) ABI
- * that the account futures' wake thread (src/fdwake.rs) declares by hand.
+ * flags its ring calls read and the header's version.
  * build.rs compiles and runs it; src/ffi.rs's layout test compares each
  * line with the Rust side.  Format: "name value", one per line. */
 #include <bufpool.h>
@@ -11,7 +10,6 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <sys/epoll.h>
 #include <sys/uio.h>
 
 #define SIZE(T) printf("size %s %zu\nalign %s %zu\n", #T, sizeof(T), #T, alignof(T))
@@ -62,10 +60,6 @@ int main(void)
     OFF(bufpool_account_stats, total_wait_ns);
     OFF(bufpool_account_stats, total_failures);
 
-    SIZE(struct epoll_event);
-    OFF(struct epoll_event, events);
-    OFF(struct epoll_event, data);
-
     CONST(BUFPOOL_FIFO);
     CONST(BUFPOOL_REGION);
     CONST(BUFPOOL_HUGEPAGES);
@@ -87,15 +81,6 @@ int main(void)
     CONST(ENOBUFS);
     CONST(ENOSPC);
     CONST(EBUSY);
-
-    /* epoll(7), for the account futures' wake thread */
-    CONST(EINTR);
-    CONST(EPOLL_CLOEXEC);
-    CONST(EPOLL_CTL_ADD);
-    CONST(EPOLL_CTL_DEL);
-    CONST(EPOLL_CTL_MOD);
-    CONST(EPOLLIN);
-    CONST(EPOLLONESHOT);
 
     /* the completion flags the bufring calls read */
     CONST(IORING_CQE_F_BUFFER);

@@ -4,13 +4,14 @@
 
 use crate::alloc::Alloc;
 use crate::error::{Error, check};
-use crate::fdwake::Watch;
 use crate::ffi;
+use crate::future::{Request, Source};
 use crate::pool::{Handle, Pool};
 use crate::waiter::Waiter;
 use std::ffi::CString;
 use std::fmt;
 use std::future::Future;
+use std::os::raw::{c_int, c_void};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
@@ -80,13 +81,18 @@ pub struct AccountStats {
     pub waiters: usize,
     /// Allocations made through the account and its descendants.
     pub total_allocations: u64,
-    /// Blocked calls that had to wait, each counted once (pending async
-    /// requests are not counted here).
+    /// Requests that had to wait, each counted once: blocked calls, and
+    /// async requests that became pending (an account [`Waiter`]'s, an
+    /// [`AccountAllocateFuture`]'s).
     pub total_waits: u64,
-    /// Time those calls spent waiting, in nanoseconds.
+    /// Time the blocked calls spent waiting, in nanoseconds (pending async
+    /// requests are not timed).
     pub total_wait_ns: u64,
     /// Blocking, timed and try calls that failed, other than with
-    /// [`Error::InvalidArgument`].
+    /// [`Error::InvalidArgument`] ([`Error::WouldBlock`] included: an
+    /// [`AccountAllocateFuture`] that has to wait counts its first poll's
+    /// try), and async requests that failed other than by becoming pending
+    /// ([`Error::TooBig`] after a lowered cap, say).
     pub total_failures: u64,
 }
 
@@ -324,9 +330,9 @@ impl Account {
     /// when they fit, without blocking a thread, under any executor;
     /// dropping it cancels the request.  Errors as
     /// [`try_allocate`](Account::try_allocate), never
-    /// [`Error::WouldBlock`].  See [`AccountAllocateFuture`], which differs
-    /// from [`Pool::allocate_async`]'s future in one way: a request that
-    /// waits is watched by a thread of the crate's.
+    /// [`Error::WouldBlock`].  See [`AccountAllocateFuture`], which works
+    /// as [`Pool::allocate_async`]'s future does, on the account's callback
+    /// waiter.
     ///
     /// ```
     /// # use bufpool::{Account, Error};
@@ -336,7 +342,7 @@ impl Account {
     /// # Ok(()) }
     /// ```
     pub fn allocate_async(&self, n: usize) -> AccountAllocateFuture {
-        AccountAllocateFuture { n, done: false, waiting: None, account: self.inner.clone() }
+        AccountAllocateFuture { req: Request::new(self.inner.clone(), n) }
     }
 
     /// Change the reservation and the cap (`bufpool_account_set_limits`),
@@ -406,157 +412,76 @@ impl fmt::Debug for Account {
     }
 }
 
-/// An account waiter and its watch: the fd leaves the epoll set before the
-/// waiter's destroy closes it.
-struct Waiting {
-    // Fields drop in this order.
-    watch: Watch,
-    waiter: OwnedWaiter,
-}
+// SAFETY: a try and a callback waiter of this account, whose allocations
+// (charged to it) `Alloc::from_account` takes as the account's.
+unsafe impl Source for Arc<AccountInner> {
+    const FUTURE: &'static str = "AccountAllocateFuture";
 
-/// A C waiter, destroyed on drop.
-struct OwnedWaiter(NonNull<ffi::bufpool_waiter>);
+    fn try_allocate(&self, n: usize, out: &mut *mut ffi::bufpool_alloc) -> c_int {
+        // SAFETY: the account is alive (we hold a reference), `out` is
+        // writable; a timeout of 0 makes it a try.
+        unsafe { ffi::bufpool_account_allocate(self.raw(), n, 0, out) }
+    }
 
-impl Drop for OwnedWaiter {
-    fn drop(&mut self) {
-        // SAFETY: the waiter is alive and only its future drives it
-        // (`&mut`).  Destroy cancels the request (memory set aside for it
-        // goes back); the account outlives it (the future's `account` field
-        // drops after `waiting`), as bufpool_account_waiter_create(3) asks.
-        unsafe { ffi::bufpool_waiter_destroy(self.0.as_ptr()) }
+    unsafe fn create_waiter(
+        &self,
+        f: ffi::bufpool_waiter_fn,
+        arg: *mut c_void,
+        out: &mut *mut ffi::bufpool_waiter,
+    ) -> c_int {
+        // SAFETY: the account is alive, `out` is writable; `arg` as the
+        // caller promises, and the waiter goes before the account, as
+        // bufpool_account_waiter_create(3) asks.
+        unsafe { ffi::bufpool_account_waiter_create_callback(self.raw(), f, arg, out) }
+    }
+
+    unsafe fn adopt(&self, a: *mut ffi::bufpool_alloc, n: usize) -> Alloc {
+        // SAFETY: the caller's promise: `a` is charged to this account.
+        unsafe { Alloc::from_account(self.clone(), a, n) }
     }
 }
 
 /// The future of [`Account::allocate_async`]: `n` buffers charged to an
 /// account, awaited without blocking a thread.
 ///
-/// It behaves as [`AllocateFuture`](crate::AllocateFuture) does, the
-/// request going through the account (its caps, its reservation, its
-/// priority): it works under **any executor** (it needs only the task's
-/// [`Waker`](std::task::Waker)), a poll is a try and **never blocks**, it is
-/// **cancel-safe** (dropping it drops the request and gives back memory set
-/// aside for it), and a request served at once
-/// (`bufpool_account_allocate` with a zero timeout) creates nothing.
-///
-/// One difference: the C library has no callback waiter for accounts in
-/// this version (`bufpool_account_waiter_create(3)`, NOTES), so a request
-/// that must wait goes through an eventfd account waiter, and one thread of
-/// the crate's, `bufpool-wake`, watches the fds of every pending
-/// request of the process with `epoll(7)` and wakes the task whose fd turns
-/// readable.  The first account request that waits starts that thread; it
-/// lives as long as the process.  A waiting request holds one eventfd.
+/// It works as [`AllocateFuture`](crate::AllocateFuture) does (the same
+/// code), the request going through the account (its caps, its
+/// reservation, its priority): on a callback account waiter
+/// (`bufpool_account_waiter_create_callback(3)`), it works under **any
+/// executor** (the C library calls back on the thread whose release, limit
+/// change or shutdown makes a retry worth it, and the callback wakes the
+/// task's [`Waker`](std::task::Waker): no reactor, no thread of its own),
+/// a poll is a try and **never blocks**, it is **cancel-safe** (dropping
+/// it drops the request and gives back memory set aside for it), and a
+/// request served at once (`bufpool_account_allocate` with a zero timeout)
+/// creates no waiter.  A pending request counts in the account's (and its
+/// ancestors') [`waiters`](AccountStats::waiters).
 ///
 /// It resolves to what [`Account::try_allocate`] returns, except that it
 /// waits instead of failing with [`Error::WouldBlock`]: [`Error::TooBig`]
 /// at once when `n` buffers exceed a cap on the account's path or the
 /// budget (or later, after a cap was lowered or the budget shrunk below
 /// it), [`Error::Canceled`] once the pool is shut down (a waiting future is
-/// woken), [`Error::InvalidArgument`] for `n == 0`, [`Error::OutOfMemory`];
-/// and, when it must wait, the errors of creating the eventfd waiter
-/// ([`Error::Other`] `EMFILE`, ...) and of the wake thread's `epoll`
-/// ([`Error::OutOfMemory`] if no thread could be started).  It holds its
-/// account (and so the pool) alive, and is `Send`, `Sync` and `Unpin`.
-/// Polling it again after it completed panics.
+/// woken), [`Error::InvalidArgument`] for `n == 0`, [`Error::OutOfMemory`].
+/// It holds its account (and so the pool) alive, and is `Send`, `Sync` and
+/// `Unpin`.  Polling it again after it completed panics.
 #[must_use = "futures do nothing unless polled"]
 pub struct AccountAllocateFuture {
-    n: usize,
-    done: bool,
-    // Dropped before the account: a waiter must go before its account.
-    waiting: Option<Waiting>,
-    account: Arc<AccountInner>,
-}
-
-// SAFETY: the waiter is driven only through `&mut self` (poll, drop), one
-// thread at a time wherever the future moves, as bufpool(3) asks; the wake
-// thread touches only the reactor's locked map of wakers, never the waiter
-// or the future.  The account reference, the Watch's reactor reference and
-// the Waker are Send + Sync.
-unsafe impl Send for AccountAllocateFuture {}
-// SAFETY: `&AccountAllocateFuture` reaches nothing: no method takes `&self`.
-unsafe impl Sync for AccountAllocateFuture {}
-
-impl AccountAllocateFuture {
-    /// The C result as a poll result: 0 Ready(Ok), -EAGAIN Pending.
-    fn finish(&mut self, rc: i32, a: *mut ffi::bufpool_alloc) -> Poll<Result<Alloc, Error>> {
-        if rc == -ffi::EAGAIN {
-            return Poll::Pending;
-        }
-        self.complete(rc, a)
-    }
-
-    /// Done: the allocation, or the error.
-    fn complete(&mut self, rc: i32, a: *mut ffi::bufpool_alloc) -> Poll<Result<Alloc, Error>> {
-        self.done = true;
-        if rc != 0 {
-            return Poll::Ready(Err(Error::from_code(rc)));
-        }
-        // SAFETY: rc == 0: `a` is a live allocation charged to our account,
-        // and its one reference is ours.
-        Poll::Ready(Ok(unsafe { Alloc::from_account(self.account.clone(), a, self.n) }))
-    }
-
-    /// The first wait: the account waiter, then the watch of its fd.
-    fn start_waiting(&mut self) -> Result<&Waiting, Error> {
-        let mut w = ptr::null_mut();
-        // SAFETY: the account is alive (we hold a reference), `w` writable.
-        check(unsafe { ffi::bufpool_account_waiter_create(self.account.raw(), &mut w) })?;
-        let waiter =
-            OwnedWaiter(NonNull::new(w).expect("bufpool_account_waiter_create returned 0 and no waiter"));
-        // SAFETY: `waiter` is a live eventfd waiter.
-        let fd = unsafe { ffi::bufpool_waiter_fd(waiter.0.as_ptr()) };
-        assert!(fd >= 0, "a live account waiter without an fd");
-        // On failure `waiter` drops here: destroyed, nothing watched.
-        let watch = Watch::new(fd)?;
-        Ok(self.waiting.insert(Waiting { watch, waiter }))
-    }
+    req: Request<Arc<AccountInner>>,
 }
 
 impl Future for AccountAllocateFuture {
     type Output = Result<Alloc, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        assert!(!this.done, "bufpool::AccountAllocateFuture polled after completion");
-        let mut a = ptr::null_mut();
-        if this.waiting.is_none() {
-            // First poll: a request served at once needs no waiter.
-            // SAFETY: the account is alive and `a` is writable.
-            let rc = unsafe { ffi::bufpool_account_allocate(this.account.raw(), this.n, 0, &mut a) };
-            if rc != -ffi::EAGAIN {
-                return this.finish(rc, a);
-            }
-            if let Err(e) = this.start_waiting() {
-                this.done = true;
-                return Poll::Ready(Err(e));
-            }
-        }
-        let w = this.waiting.as_ref().expect("waiting");
-        // The waker first, then the try, then the arm: an event after the
-        // store wakes this waker; readiness before the try is what the try
-        // sees (it resets it); readiness between the try and the arm is
-        // reported by the arm (epoll checks the level).
-        w.watch.set_waker(cx.waker());
-        // SAFETY: the waiter is alive and `&mut self` makes this the only
-        // call on it; `a` is writable.
-        let rc = unsafe { ffi::bufpool_waiter_allocate(w.waiter.0.as_ptr(), this.n, &mut a) };
-        if rc == -ffi::EAGAIN {
-            if let Err(e) = w.watch.arm() {
-                this.done = true;
-                return Poll::Ready(Err(e));
-            }
-            return Poll::Pending;
-        }
-        this.complete(rc, a)
+        self.get_mut().req.poll(cx)
     }
 }
 
 impl fmt::Debug for AccountAllocateFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccountAllocateFuture")
-            .field("n", &self.n)
-            .field("account", &self.account.name)
-            .field("waiting", &self.waiting.is_some())
-            .field("done", &self.done)
-            .finish_non_exhaustive()
+        self.req.debug(f, |d| {
+            d.field("account", &self.req.source().name);
+        })
     }
 }

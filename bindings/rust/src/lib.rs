@@ -258,7 +258,6 @@ mod account;
 mod alloc;
 pub mod compat;
 mod error;
-mod fdwake;
 pub mod ffi;
 mod future;
 mod pool;

@@ -470,16 +470,6 @@ fn an_account_waiter_charges_its_account() {
     assert_eq!(q.stats().in_use_bytes, BUF);
 }
 
-/// Threads of this process named `bufpool-wake`.
-fn wake_threads() -> Option<usize> {
-    let dir = std::fs::read_dir("/proc/self/task").ok()?;
-    Some(
-        dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-            .filter(|c| c.trim_end() == "bufpool-wake")
-            .count(),
-    )
-}
-
 #[test]
 fn allocate_async_completes_after_a_release() {
     let p = pool(64);
@@ -521,11 +511,75 @@ fn allocate_async_completes_after_a_release() {
         drop(all);
     });
     assert_eq!(block_on(f).unwrap().byte_len(), 8 * BUF);
+}
 
-    // one wake thread for the process, however many requests waited
-    if let Some(n) = wake_threads() {
-        assert_eq!(n, 1, "bufpool-wake threads");
+/// The callback wakes the task on the releasing thread, before the release
+/// returns; a future dropped after that wake-up, with the memory set aside
+/// for it (FIFO: a release hands the room to the head of the queue), gives
+/// the memory back, and its account counts no waiter.
+#[test]
+fn allocate_async_dropped_after_its_wake_up_gives_back_the_memory() {
+    let p = Pool::new(Config { fifo: true, ..Config::new(BUF, 64 * BUF) }).unwrap();
+    let q = p.account(&cfg("q", 0, 2)).unwrap();
+    let held = q.allocate(2).unwrap();
+    let (counter, waker) = unpark_waker();
+    let mut f = q.allocate_async(2);
+    assert!(poll_once(&mut f, &waker).is_pending());
+    let st = q.stats();
+    assert_eq!((st.waiters, st.total_waits), (1, 1), "a pending request waits, counted once: {st:?}");
+    assert_eq!(counter.wakes.load(Ordering::Acquire), 0, "woken with the cap full");
+
+    drop(held); // room under the cap: set aside for `f`, whose task is woken here
+    assert_eq!(counter.wakes.load(Ordering::Acquire), 1, "the release did not wake the task");
+    assert_eq!(q.stats().in_use_bytes, 2 * BUF, "the cap's room set aside for f, charged to q");
+    assert_eq!(q.try_allocate(1).unwrap_err(), Error::WouldBlock, "the cap's room is f's");
+
+    drop(f); // never polled again: what was set aside goes back
+    let st = q.stats();
+    assert_eq!((st.in_use_bytes, st.live_allocations, st.waiters), (0, 0, 0), "{st:?}");
+    let s = p.stats();
+    assert_eq!((s.in_use_bytes, s.waiters), (0, 0), "{s:?}");
+    let a = q.try_allocate(2).unwrap(); // the whole cap
+    drop(a);
+    drop(q); // nothing holds the account any more: it is destroyed here
+    p.try_allocate(64).unwrap(); // the whole budget
+}
+
+/// A waker that polls the future inline, from inside the C library's
+/// callback on the releasing thread, and drops it (and so destroys its
+/// account waiter) there.
+#[test]
+fn allocate_async_woken_polled_and_dropped_inside_the_callback() {
+    struct Inline {
+        fut: Mutex<Option<AccountAllocateFuture>>,
+        got: Mutex<Option<Alloc>>,
     }
+    impl Wake for Inline {
+        fn wake(self: Arc<Self>) {
+            let w = Waker::from(self.clone());
+            let mut slot = self.fut.lock().unwrap();
+            let Some(f) = slot.as_mut() else { return };
+            if let Poll::Ready(r) = poll_once(f, &w) {
+                *self.got.lock().unwrap() = Some(r.unwrap());
+                *slot = None; // the future (its waiter) dropped inside the callback
+            }
+        }
+    }
+    let p = pool(64);
+    let q = p.account(&cfg("q", 0, 1)).unwrap();
+    let held = q.allocate(1).unwrap();
+    let inline = Arc::new(Inline { fut: Mutex::new(Some(q.allocate_async(1))), got: Mutex::new(None) });
+    Waker::from(inline.clone()).wake_by_ref();
+    assert!(inline.fut.lock().unwrap().is_some(), "served with the cap full");
+    assert_eq!(q.stats().waiters, 1);
+    drop(held); // the callback polls, completes and drops the future here
+    assert!(inline.fut.lock().unwrap().is_none());
+    let a = inline.got.lock().unwrap().take().unwrap();
+    assert_eq!((a.buffer_count(), a.account().unwrap().name()), (1, "q"));
+    let st = q.stats();
+    assert_eq!((st.in_use_bytes, st.waiters), (BUF, 0), "{st:?}");
+    drop(a);
+    assert_eq!(q.stats().in_use_bytes, 0);
 }
 
 #[test]
@@ -543,12 +597,15 @@ fn allocate_async_cancels_and_fails() {
     drop(f);
     assert_eq!(p.stats().waiters, 0, "the request left with the future");
     assert_eq!(q.stats().waiters, 0);
+    assert_eq!(q.stats().in_use_bytes, 2 * BUF, "nothing more than `held`");
 
     // a cap lowered below a pending request fails it
     let mut f = q.allocate_async(2);
     assert!(poll_once(&mut f, &waker).is_pending());
+    let failures = q.stats().total_failures;
     q.set_limits(0, BUF).unwrap();
     assert_eq!(block_on(f).unwrap_err(), Error::TooBig);
+    assert_eq!(q.stats().total_failures, failures + 1, "the pending request's failure counts");
     q.set_limits(0, 2 * BUF).unwrap();
 
     // a shutdown wakes and fails a pending request

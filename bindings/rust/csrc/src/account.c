@@ -207,7 +207,7 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
         bufpool__serve(pool, bufpool__steal_under(pool, acct));
     }
     if (acct->live || acct->children || acct->waiters || acct->nwaiters) {
-        bufpool__unlock_plain(pool);
+        bufpool__unlock(pool); /* the flush above served: its wakes (W5) */
         return -EBUSY;
     }
     acct->min = 0; /* no children, nothing in use: eff and unused go to 0 */
