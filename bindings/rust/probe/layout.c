@@ -59,6 +59,7 @@ int main(void)
     OFF(bufpool_account_stats, total_waits);
     OFF(bufpool_account_stats, total_wait_ns);
     OFF(bufpool_account_stats, total_failures);
+    OFF(bufpool_account_stats, stall_ns);
 
     CONST(BUFPOOL_FIFO);
     CONST(BUFPOOL_REGION);

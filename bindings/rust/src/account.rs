@@ -94,6 +94,11 @@ pub struct AccountStats {
     /// try), and async requests that failed other than by becoming pending
     /// ([`Error::TooBig`] after a lowered cap, say).
     pub total_failures: u64,
+    /// Time during which at least one request of the account or a
+    /// descendant was waiting, in nanoseconds (the "some" of Linux's
+    /// pressure stall information): its growth over an interval, divided
+    /// by the interval, is the share of it the account was held up.
+    pub stall_ns: u64,
 }
 
 impl From<ffi::bufpool_account_stats> for AccountStats {
@@ -109,6 +114,7 @@ impl From<ffi::bufpool_account_stats> for AccountStats {
             total_waits: s.total_waits,
             total_wait_ns: s.total_wait_ns,
             total_failures: s.total_failures,
+            stall_ns: s.stall_ns,
         }
     }
 }

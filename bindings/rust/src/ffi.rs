@@ -152,6 +152,8 @@ pub struct bufpool_account_stats {
     pub total_wait_ns: u64,
     /// Calls that failed, other than with `EINVAL`.
     pub total_failures: u64,
+    /// Time during which at least one of its requests waited, in nanoseconds.
+    pub stall_ns: u64,
 }
 
 /// `timeout_ns` of `bufpool_account_allocate`: block without limit.
@@ -471,9 +473,10 @@ mod layout {
                 total_waits,
                 total_wait_ns,
                 total_failures,
+                stall_ns,
             ]
         );
-        assert_eq!(checked, 2 * 5 + 2 * (3 + 12 + 2 + 4 + 10));
+        assert_eq!(checked, 2 * 5 + 2 * (3 + 12 + 2 + 4 + 11));
     }
 
     #[test]
