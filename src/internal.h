@@ -48,6 +48,13 @@
 
 /* ---- util.c ------------------------------------------------------------- */
 uint64_t bufpool__now_ns(void); /* CLOCK_MONOTONIC */
+/* The time, read once for all of a section's uses (*now 0: not yet). */
+static inline uint64_t bufpool__now_once(uint64_t *now)
+{
+    if (!*now)
+        *now = bufpool__now_ns();
+    return *now;
+}
 /* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
 void *bufpool__zalloc(size_t bytes);
 void bufpool__zfree(void *p, size_t bytes);
@@ -339,6 +346,19 @@ static inline bool bufpool__over_budget(const struct bufpool *pool)
 {
     size_t max = load_relaxed(&pool->max_memory);
     return load_relaxed(&pool->charged) > max || load_relaxed(&pool->committed) > max;
+}
+
+static inline void bufpool__gate_update(struct bufpool *pool);
+
+/* Back within the budget after a shrink or a reservation made while its
+ * memory was in use: releases may cache again (GATE_OVER off).  Under
+ * pool->lock, after a give. */
+static inline void bufpool__over_end(struct bufpool *pool)
+{
+    if (pool->over && !bufpool__over_budget(pool)) {
+        pool->over = false;
+        bufpool__gate_update(pool);
+    }
 }
 
 /* Recompute the gate from its inputs, and the words the fast paths
