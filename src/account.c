@@ -213,6 +213,9 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
     acct->min = 0; /* no children, nothing in use: eff and unused go to 0 */
     reserve_moved(pool, bufpool__acct_refresh_up(pool, acct));
     unlink_child(pool, acct);
+    /* its reservation no longer counts against its ancestors' caps, even
+     * where the top level's unused did not move: a give (W2) */
+    bufpool__serve_uncharged(pool, NULL);
     acct->magic = BUFPOOL__MAGIC_DEAD;
     bufpool__unlock(pool);
     free(acct->name);
@@ -457,14 +460,14 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
         if (tc && unlikely(bufpool__sample_due(tc, counted)))
             acct_sample(tc, *out, site);
     }
-    if (r)
+    if (r) {
         bufpool__acct_count(acct, 0, 0, 1);
+        fetch_add_relaxed(&pool->failures, 1); /* before inside_leave: W11 */
+    }
     bufpool__inside_leave(pool);
     bufpool__unlock(pool);
-    if (r == 0)
+    if (r == 0) /* the live allocation holds destroy back */
         bufpool__sample_peak(pool);
-    else
-        fetch_add_relaxed(&pool->failures, 1);
     return r;
 }
 

@@ -782,6 +782,43 @@ static void part_waiter_callback(void)
     bufpool_destroy(p);
 }
 
+/* Destroying a child gives its reservation back to its parent's cap even
+ * where the pool's unused reservations do not move: a sibling's request
+ * waiting on that cap must be served then. */
+static void part_destroy_loosens_cap(void)
+{
+    bufpool *p = make(BS, 16 * BS, 0);
+    bufpool_account *par = mk_acct(p, NULL, 10 * BS, 10 * BS);
+    bufpool_account *b = mk_acct(p, par, 4 * BS, 0), *c = mk_acct(p, par, 0, 0);
+    bufpool_alloc *x = acct_get(c, 6);
+    struct acct_req q = {.a = c, .n = 1};
+    pthread_t t;
+    start(&t, &q);
+    await_waiters(p, 1); /* 6 + 1 + b's 4 > 10 */
+    CHECK_EQ(bufpool_account_destroy(b), 0);
+    pthread_join(t, NULL);
+    CHECK_EQ(q.r, 0);
+    bufpool_alloc_release(q.x);
+    bufpool_alloc_release(x);
+    bufpool_destroy(p);
+}
+
+/* A parent's own memory cached in a thread's account cache, while its
+ * child's reservation keeps the parent's unused at the child's: uncharging
+ * it reopens nothing, so a look must take it for a plain request that
+ * needs the room. */
+static void part_parent_cache_wanted(void)
+{
+    bufpool *p = make(BS, 20 * BS, 0);
+    bufpool_account *c = mk_acct(p, NULL, 0, 0);
+    (void)mk_acct(p, c, 10 * BS, 0);
+    bufpool_alloc *x = acct_get(c, 5), *y;
+    bufpool_alloc_release(x); /* into this thread's account cache */
+    CHECK_EQ(bufpool_allocate_timeout(p, 10, 500000000u, &y), 0); /* 10 reserved + 10 */
+    bufpool_alloc_release(y);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -805,6 +842,8 @@ int main(int argc, char **argv)
         {"cap_wake_from_depot", part_cap_wake_from_depot},
         {"credit_after_flush", part_credit_after_flush},
         {"waiter_callback", part_waiter_callback},
+        {"destroy_loosens_cap", part_destroy_loosens_cap},
+        {"parent_cache_wanted", part_parent_cache_wanted},
     };
     return run_parts("test_account", parts, sizeof parts / sizeof *parts, argc, argv);
 }

@@ -406,8 +406,10 @@ struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache
  */
 /*
  * Must a steal take this account cache?  Not when its account and every
- * ancestor stay within their reservations (use <= eff) and none has a
- * waiter: uncharging it would only reopen a reservation, so the memory
+ * ancestor keep their own use and their children's unused reservations
+ * within their reservation (use + kids_unused <= eff) and none has a
+ * waiter: then each one's unused is eff - use, so uncharging the cache
+ * only reopens reservations (by its bytes, up to the top), the memory
  * would go to the arena with committed as it was, and no waiting request
  * could use it.  So a look (W1) leaves a reserved tenant's cache alone.
  * bufpool_destroy flushes all (pool->flush_accts); a request short of
@@ -420,7 +422,7 @@ static bool acct_wanted(struct bufpool *pool, const struct bufpool_account *a)
     if (pool->flush_accts)
         return true;
     for (; a; a = a->parent)
-        if (a == pool->flush_under || a->use > a->eff || a->waiters || a->nwaiters)
+        if (a == pool->flush_under || a->use + a->kids_unused > a->eff || a->waiters || a->nwaiters)
             return true;
     return false;
 }

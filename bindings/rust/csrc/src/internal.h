@@ -367,6 +367,19 @@ static inline bool bufpool__over_budget(const struct bufpool *pool)
     return load_relaxed(&pool->charged) > max || load_relaxed(&pool->committed) > max;
 }
 
+static inline void bufpool__gate_update(struct bufpool *pool);
+
+/* Back within the budget after a shrink or a reservation made while its
+ * memory was in use: releases may cache again (GATE_OVER off).  Under
+ * pool->lock, after a give. */
+static inline void bufpool__over_end(struct bufpool *pool)
+{
+    if (pool->over && !bufpool__over_budget(pool)) {
+        pool->over = false;
+        bufpool__gate_update(pool);
+    }
+}
+
 /* Recompute the gate from its inputs, and the words the fast paths
  * test instead of it (fast_max, hit_max, fast_id).  Under pool->lock (or at
  * create). */

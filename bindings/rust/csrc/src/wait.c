@@ -266,10 +266,7 @@ static void serve_after_give(struct bufpool *pool, struct tcache *tc, struct buf
         spare = a;
     }
     bufpool__serve(pool, spare);
-    if (pool->over && !bufpool__over_budget(pool)) {
-        pool->over = false; /* back within a shrunk budget: releases may cache */
-        bufpool__gate_update(pool);
-    }
+    bufpool__over_end(pool); /* back within a shrunk budget: releases may cache */
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
     bufpool__unlock(pool);
@@ -303,6 +300,7 @@ void bufpool__serve_uncharged(struct bufpool *pool, struct bufpool_alloc *spare)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     bufpool__serve(pool, bufpool__depot_take(pool, spare));
+    bufpool__over_end(pool); /* the account's releases may cache again */
 }
 
 struct bufpool_alloc *bufpool__steal_under(struct bufpool *pool, struct bufpool_account *top)
@@ -366,11 +364,13 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
             if (bufpool__acct_admit(a, b, &credit))
                 r = bufpool__take(pool, tc, n, credit, &spare, out);
         }
-        /* what is left, and what a failed take gave the arena, may serve
-         * others: a give under the lock (W2) */
+        /* charged before what is left (and what a failed take gave the
+         * arena) serves others: a give under the lock (W2), whose grants
+         * must see this charge, or two requests use one credit */
+        if (r == 0)
+            bufpool__acct_grant(pool, a, *out);
         bufpool__serve(pool, spare);
-        if (r)
-            return r;
+        return r;
     }
     bufpool__acct_grant(pool, a, *out);
     return 0;

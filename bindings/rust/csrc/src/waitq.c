@@ -183,6 +183,19 @@ static void starve(struct bufpool *pool, struct waitnode *w)
         bufpool__gate_update(pool);
 }
 
+/* A starving request that now waits on its own caps: outside the line, it
+ * must not keep the pool handing off (GATE_FIFO closes every fast path);
+ * its clock starts again.  Under the lock. */
+static void unstarve(struct bufpool *pool, struct waitnode *w, uint64_t now)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    w->starving = false;
+    w->fitted = false;
+    w->clock = now;
+    if (--pool->starving == 0)
+        bufpool__gate_update(pool); /* the hand-off ends */
+}
+
 /* ---- watches (see the top comment) ------------------------------------ */
 
 void bufpool__watch_unlink(struct bufpool *pool, struct bufpool_waiter *w)
@@ -486,10 +499,7 @@ void bufpool__unlock(struct bufpool *pool) /* W5: the wakes after the unlock */
         bufpool__lock(pool);
         if (got)
             bufpool__serve(pool, NULL);
-        if (pool->over && !bufpool__over_budget(pool)) {
-            pool->over = false;
-            bufpool__gate_update(pool);
-        }
+        bufpool__over_end(pool);
         if (pool->destroying)
             pthread_cond_broadcast(&pool->idle);
         /* got 0: nothing left to take; a purge left meanwhile (by a free
@@ -657,8 +667,11 @@ static bool pass_fits(struct bufpool *pool, struct pass *p, size_t n, size_t cre
 static bool serve_one(struct bufpool *pool, struct pass *p, struct waitnode *w)
 {
     size_t b = bufpool__bytes(pool, w->n), credit = 0;
-    if (w->acct && !bufpool__acct_admit(w->acct, b, &credit))
+    if (w->acct && !bufpool__acct_admit(w->acct, b, &credit)) {
+        if (w->starving)
+            unstarve(pool, w, bufpool__now_once(&p->now));
         return true;
+    }
     if (!p->fifo && (w->async || w->tells < BUFPOOL__TELLS_MAX)) {
         if (pass_fits(pool, p, w->n, credit)) {
             p->promised += b;
