@@ -66,7 +66,7 @@ static void fill_locked_counts(bufpool *pool, bufpool_stats *out, uint64_t *stal
     out->total_waits = pool->total_waits;
     out->total_wait_ns = load_relaxed(&pool->total_wait_ns);
     if (stall)
-        *stall = bufpool__stall_at(pool->stall_ns, pool->stall_since, pool->queued, bufpool__now_ns());
+        *stall = bufpool__stall_at(pool->stall_ns, pool->stall_since, pool->nstall, bufpool__now_ns());
     bufpool__unlock_plain(pool);
 }
 

@@ -138,6 +138,7 @@ struct waitnode {
     struct bufpool_account *acct; /* a request through an account (always told) */
     int priority;                 /* its account's; 0 for a plain call */
     bool queued;                  /* in pool's queue */
+    bool brief;                   /* a try's look: queued for a moment, no stall (waitq.c) */
     bool held;                    /* in pool->held: grant set aside */
     _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */
     int result;                   /* valid once WN_DONE */
@@ -254,8 +255,10 @@ struct bufpool {
     struct waitnode *held; /* async nodes holding a grant (see waitnode) */
     struct bufpool_waiter *watchers; /* watching the budget or a shutdown */
     size_t queued;        /* nodes in the queue */
-    /* stall: time during which the queue was not empty, ended periods
-     * (stall_ns) and the start of the current one (stall_since) */
+    /* stall: time during which a request waited (the queue held a node
+     * other than a try's look: nstall of them), ended periods (stall_ns)
+     * and the start of the current one (stall_since) */
+    size_t nstall;
     uint64_t stall_ns, stall_since;
     unsigned starving;    /* queued nodes that are starving: the pool hands off (waitq.c) */
     /* Futex words of served sleepers, woken after the unlock so that a

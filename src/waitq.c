@@ -134,7 +134,8 @@ void bufpool__enqueue(struct bufpool *pool, struct waitnode *w)
         pool->qhead = w;
     w->queued = true;
     uint64_t now = 0;
-    if (pool->queued++ == 0)
+    pool->queued++;
+    if (!w->brief && pool->nstall++ == 0)
         pool->stall_since = bufpool__now_once(&now);
     bufpool__acct_queued(w->acct, 1, &now);
     /* seq_cst: the "register" of W1; pairs with the nwait load of every
@@ -156,7 +157,8 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w)
     w->prev = w->next = NULL;
     w->queued = false;
     uint64_t now = 0;
-    if (--pool->queued == 0)
+    pool->queued--;
+    if (!w->brief && --pool->nstall == 0)
         pool->stall_ns += bufpool__now_once(&now) - pool->stall_since;
     bufpool__acct_queued(w->acct, (size_t)-1, &now);
     if (w->starving) {

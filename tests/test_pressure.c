@@ -299,6 +299,40 @@ static void part_leak_at_destroy(void)
     CHECK(strstr(buf, "still live") && strstr(buf, "leak_site_one"));
 }
 
+/* A sampled call that fails (a try under a full budget) hands the sample
+ * to the next call: sampling goes on (the count once stayed at 0 and the
+ * next decrement wrapped it, ending sampling on that thread). */
+static void part_leak_after_failure(void)
+{
+    bufpool *p = tracked(BS, 0, "1");
+    bufpool_alloc *x[1], *y[1], *z;
+    leak_site_one(p, x, 1);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(bufpool_try_allocate(p, 1, &z), -EAGAIN);
+    bufpool_alloc_release(x[0]);
+    leak_site_one(p, y, 1);
+    int sites;
+    char *rep = report(p, 0, &sites);
+    CHECK_EQ(sites, 1);
+    CHECK_EQ(line_count(rep, "leak_site_one"), 1);
+    free(rep);
+    bufpool_alloc_release(y[0]);
+    bufpool_destroy(p);
+}
+
+/* A try that fails looks at the queue for a moment: that is no stall. */
+static void part_stall_not_tries(void)
+{
+    bufpool *p = make(BS, BS, 0);
+    bufpool_alloc *all, *z;
+    CHECK_EQ(bufpool_try_allocate(p, 1, &all), 0);
+    for (int i = 0; i < 100; i++)
+        CHECK_EQ(bufpool_try_allocate(p, 1, &z), -EAGAIN);
+    CHECK_EQ(pool_stall(p), 0);
+    bufpool_alloc_release(all);
+    bufpool_destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -308,6 +342,8 @@ int main(int argc, char **argv)
         {"leak_sites", part_leak_sites},
         {"leak_rate", part_leak_rate},
         {"leak_at_destroy", part_leak_at_destroy},
+        {"leak_after_failure", part_leak_after_failure},
+        {"stall_not_tries", part_stall_not_tries},
     };
     return run_parts("test_pressure", parts, sizeof parts / sizeof *parts, argc, argv);
 }

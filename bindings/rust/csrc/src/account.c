@@ -328,13 +328,6 @@ static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, b
     return r;
 }
 
-/* The allocation a thread's countdown reaches in a tracking pool
- * (leaks.c), as pool.c's sample. */
-static __attribute__((noinline, cold)) void acct_sample(struct tcache *tc, struct bufpool_alloc *h, void *site)
-{
-    tc->sample_left = bufpool__sample_period(tc->pool);
-    bufpool__leak_add(tc->pool, h, site);
-}
 
 /* Inside tc's window: pop a's cached allocation of length n, close the
  * window, and hand it out. */
@@ -426,9 +419,7 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     struct bufpool *pool = acct->pool;
     bool counted = acct_cache_open(pool, n); /* by the fast path (acct_hit) */
     if (acct_hit_fenced(pool, acct, n, out)) {
-        struct tcache *tc = bufpool__tl[0].tc;
-        if (unlikely(bufpool__sample_due(tc, counted)))
-            acct_sample(tc, *out, site);
+        bufpool__sample_after(bufpool__tl[0].tc, counted, 0, *out, site);
         return 0;
     }
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
@@ -457,9 +448,9 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
         bufpool__account_alloc(pool, tc, *out);
         if (tc) /* its releases on this thread now fill the account cache */
             bufpool__serve_uncharged(pool, bufpool__tcache_acct_switch(tc, acct));
-        if (tc && unlikely(bufpool__sample_due(tc, counted)))
-            acct_sample(tc, *out, site);
     }
+    if (tc) /* leaks.c: the sample, if this call is it */
+        bufpool__sample_after(tc, counted, r, *out, site);
     if (r) {
         bufpool__acct_count(acct, 0, 0, 1);
         fetch_add_relaxed(&pool->failures, 1); /* before inside_leave: W11 */

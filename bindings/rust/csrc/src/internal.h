@@ -299,6 +299,9 @@ uint64_t bufpool__sample_period(const struct bufpool *pool);
 /* Record a sampled allocation handed out to site; forget it at release. */
 void bufpool__leak_add(struct bufpool *pool, struct bufpool_alloc *a, void *site);
 void bufpool__leak_remove(struct bufpool *pool, struct bufpool_alloc *a);
+/* fork(): the table's lock, taken after pool->lock. */
+void bufpool__leaks_lock(struct bufpool *pool);
+void bufpool__leaks_unlock(struct bufpool *pool);
 /* Destroy with live allocations and BUFPOOL_TRACK in the environment. */
 void bufpool__leaks_at_destroy(struct bufpool *pool, size_t live);
 

@@ -10,8 +10,9 @@
  * a pool that does not track), and only the sampled call comes here.  A
  * sampled allocation is marked in its header (magic BUFPOOL__MAGIC_SAMPLED,
  * and bin 0, so that its release leaves the fast path) and recorded in a
- * hash table under its own lock, which nests inside nothing: it is taken
- * on the sampled call and on that allocation's release only.
+ * hash table under its own lock, taken by the sampled call and by that
+ * allocation's release, sometimes inside pool->lock (the order: pool,
+ * then the table), never the other way round.
  */
 #include "internal.h"
 
@@ -92,6 +93,21 @@ void bufpool__leaks_fini(struct bufpool *pool)
     pthread_mutex_destroy(&l->lock);
     free(l);
     pool->leaks = NULL;
+}
+
+/* fork(): the table's lock is taken with the pool's (after it: the only
+ * order in which the two nest), so that the child does not inherit it
+ * held by a thread it lacks. */
+void bufpool__leaks_lock(struct bufpool *pool)
+{
+    if (pool->leaks)
+        pthread_mutex_lock(&pool->leaks->lock);
+}
+
+void bufpool__leaks_unlock(struct bufpool *pool)
+{
+    if (pool->leaks)
+        pthread_mutex_unlock(&pool->leaks->lock);
 }
 
 /* The countdown a thread's cache starts with, and restarts at after a

@@ -165,13 +165,19 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         return;
     bufpool__check_pool(pool, "bufpool_destroy");
     bufpool_shutdown(pool);
+    if (pool->track_env) { /* a destroy that will wait says who holds the memory (leaks.c) */
+        struct tc_counters sum;
+        bufpool__sum_counters(pool, &sum);
+        uint64_t allocs = load_relaxed(&sum.allocs), frees = load_relaxed(&sum.frees);
+        bufpool__leaks_at_destroy(pool, allocs > frees ? (size_t)(allocs - frees) : 0);
+    }
     bufpool__lock(pool);
     pool->destroying = true;
     /* Registers like a waiter (W1, W11; pairs with the nwait load after the
      * push in bufpool_alloc_release): from now on releases take the slow path and
      * broadcast pool->idle. */
     fetch_add_seqcst(&pool->nwait, 1);
-    for (bool reported = false;; reported = true) {
+    for (;;) {
         /* inside first: acquire, pairs with the release decrement in
          * bufpool__inside_leave, so the counts read next include what that
          * call counted.  A blocked call, or a told one starting over, is
@@ -189,8 +195,6 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         bufpool__serve(pool, bufpool__steal(pool, NULL));
         if (inside == 0 && load_relaxed(&sum.allocs) == load_relaxed(&sum.frees))
             break;
-        if (!reported) /* a hung destroy says who holds the memory */
-            bufpool__leaks_at_destroy(pool, (size_t)(load_relaxed(&sum.allocs) - load_relaxed(&sum.frees)));
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += 1000000;
@@ -230,19 +234,6 @@ static inline __attribute__((always_inline)) int give_out(struct tcache *tc, str
     return 0;
 }
 
-/*
- * Sampling (leaks.c).  The fast paths count down each thread's
- * sample_left as part of their test, and a call that brings it to 0 takes
- * the full path instead, which knows the caller's site and records what
- * it hands out.  sample_left starts at UINT64_MAX in a pool that does not
- * track, so the count never ends there and costs the roundtrip one
- * decrement.
- */
-static __attribute__((noinline, cold)) void sample(struct tcache *tc, struct bufpool_alloc *a, void *site)
-{
-    tc->sample_left = bufpool__sample_period(tc->pool);
-    bufpool__leak_add(tc->pool, a, site);
-}
 
 /* A timed call's deadline (CLOCK_MONOTONIC ns), UINT64_MAX for none: for
  * other calls, and for a timeout so long that the deadline overflows. */
@@ -425,8 +416,7 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     bool queue_first = (load_relaxed(&pool->gate) & GATE_FIFO) &&
                        (load_seqcst(&pool->nwait) || load_relaxed(&pool->arriving));
     r = acquire_search(pool, tc, n, kind, timeout_ns, queue_first, out);
-    if (r == 0 && unlikely(bufpool__sample_due(tc, counted)))
-        sample(tc, *out, site);
+    bufpool__sample_after(tc, counted, r, *out, site);
     return r;
 fail:
     fetch_add_relaxed(&pool->failures, 1);

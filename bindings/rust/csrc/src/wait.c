@@ -194,7 +194,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
                           uint64_t end, unsigned tells, bool *waited, bool *told,
                           struct bufpool_alloc **out)
 {
-    struct waitnode me = {.n = n, .tells = tells};
+    struct waitnode me = {.n = n, .tells = tells, .brief = kind == ACQ_TRY};
 
     if (kind != ACQ_TIMED)
         end = UINT64_MAX;
@@ -596,13 +596,11 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     if (r == 0) {
         store_relaxed(&(*out)->refs, 1);
         bufpool__account_alloc(pool, tc, *out);
-        if (tc && unlikely(bufpool__sample_due(tc, false))) {
-            tc->sample_left = bufpool__sample_period(pool);
-            bufpool__leak_add(pool, *out, __builtin_return_address(0));
-        }
     } else if (r != -EAGAIN) { /* pending is no failure of its account */
         bufpool__acct_count(w->acct, 0, 0, 1);
     }
+    if (tc) /* leaks.c: the sample, if this call is it (no fast path counted it) */
+        bufpool__sample_after(tc, false, r, *out, __builtin_return_address(0));
     bufpool__unlock(pool);
     if (r == 0) {
         bufpool__sample_peak(pool);
