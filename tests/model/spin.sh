@@ -31,12 +31,14 @@
 #       -DBADHOL (serve stops at a capped request: the assertion that
 #       nobody who fits is left) and, in FIFO, -DBADORDER (serve passes a
 #       request in the line that does not fit: the order assertion);
-#   accounts-defects   two defects of the C code as it is, which the model
-#       finds (refuted, as the known-bad variants are) and the fix each
-#       names verifies: D1, an account release served without the depot
-#       (-DNX=2; -DFIXDEPOT), and D2, an account's take that serves before
-#       it charges its account (-DPLAIN -DXAGAIN; -DFIXGRANT).  When the C
-#       code is fixed, the fix becomes the model's and these verify.
+#   accounts-defects   three defects of the C code as it is, which the
+#       model finds (refuted, as the known-bad variants are) and the fix
+#       each names verifies: D1, an account release served without the
+#       depot (-DNX=2; -DFIXDEPOT); D2, an account's take that serves
+#       before it charges its account (-DPLAIN -DXAGAIN; -DFIXGRANT); D3,
+#       an account's take that carves with the credit it had before its
+#       steal flushed the account caches (-DYAGAIN; -DFIXCREDIT).  When the
+#       C code is fixed, the fix becomes the model's and these verify.
 # The model file says why the liveness search runs without weak fairness.
 #
 # Recorded results.  A search's result is a function of the model as spin
@@ -256,13 +258,21 @@ for s in $suites; do
     # xw (2 units) admitted by the release is left asleep beside it.  D2:
     # bufpool__acct_take_locked serves what is left before it charges the
     # memory it took, so that serve grants xw on X's use without it, and X
-    # ends over its cap (xw told TELLS times, or FIFO).
+    # ends over its cap (xw told TELLS times, or FIFO).  D3: yw's second
+    # request, Y's reservation half in yw's account cache:
+    # bufpool__acct_take_locked's steal flushes that cache (reopening the
+    # reservation) and the take then carves with the credit admit gave
+    # before it, so committed keeps a unit nobody holds.
     accounts-defects) verify S safety bad -DACCT -DFIFO=0 -DNX=2
         verify S safety bad -DACCT -DFIFO=1 -DNX=2
         verify S safety ok -DACCT -DFIFO=0 -DNX=2 -DFIXDEPOT -DTIMEOUT
         verify S safety ok -DACCT -DFIFO=1 -DNX=2 -DFIXDEPOT
         verify S safety bad-assert -DACCT -DFIFO=0 -DPLAIN -DXAGAIN -DNOY -DSC=1 -DNR=1
-        verify S safety ok -DACCT -DFIFO=0 -DPLAIN -DXAGAIN -DNOY -DSC=1 -DNR=1 -DFIXGRANT ;;
+        verify S safety ok -DACCT -DFIFO=0 -DPLAIN -DXAGAIN -DNOY -DSC=1 -DNR=1 -DFIXGRANT
+        verify S safety bad-assert -DACCT -DFIFO=0 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1
+        verify S safety bad-assert -DACCT -DFIFO=1 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1
+        verify S safety ok -DACCT -DFIFO=0 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1 -DFIXCREDIT
+        verify S safety ok -DACCT -DFIFO=1 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1 -DFIXCREDIT ;;
     *) echo "FAIL: unknown suite $s ($all_suites)"; failed=1 ;;
     esac
 done

@@ -140,8 +140,10 @@
  * (-DXAGAIN: then allocates through X once more, node XR, and gives that
  * back too); xw, X's request of NX units, blocked on X's cap until xrel
  * gives back (-DTIMEOUT: it may time out); yw, Y's request of NY units
- * (-DNOY: none), within Y's reservation unless NY > YMIN; with -DPLAIN a
- * plain blocked request pw of 1 unit.  -DXPRIO=1 queues X's requests ahead
+ * (-DNOY: none), within Y's reservation unless NY > YMIN (-DYAGAIN: yw
+ * first allocates one unit and gives it back into its account cache,
+ * where Y's use still counts it, then asks for NY); with -DPLAIN a plain
+ * blocked request pw of 1 unit.  -DXPRIO=1 queues X's requests ahead
  * of plain ones.  Everything the waiters get goes back (xw and yw through
  * bufpool__acct_release, pw as B does), so a run that leaves one asleep
  * is an invalid end state, as above.  Checked besides: X's cap, with Y's
@@ -187,13 +189,13 @@
  *                            uncharge, settle (what reopens a reservation
  *                            to the arena, else a spare), serve
  *   inline release_x()       xrel's release: acct_release_fast (a push
- *                            into its account cache acache while its
+ *   (release_y(): yw's)      into its account cache acache while its
  *                            cache serves X, tcxr; the look at nwait;
  *                            bufpool__release_pushed) or the locked path
  *   inline take_acct()       take_acct in cache.c: a steal takes xrel's
- *                            account cache when it flushes (flush_accts)
- *                            or X wants it (acct_wanted), uncharged and
- *                            settled
+ *                            (and yw's, ycache) account cache when it
+ *                            flushes (flush_accts) or the account wants it
+ *                            (acct_wanted), uncharged and settled
  *   inline line_ahead()      bufpool__line_ahead
  *   proctype pw              bufpool_allocate's fast path (a carve, or a
  *                            depot chain of one; FIFO: queue_first) and
@@ -201,21 +203,27 @@
  * Not modeled: the hand-off of a starving request (STARVE is the plain
  * model's), async account waiters, set_limits and a reservation given back
  * (reserve_moved), shutdown, the account caches of other threads than
- * xrel's (whether one serves an account is left open where it matters:
- * the steal in acct_take's cap check), and a carve's arena charge given
- * back after commit_try fails (one step here).
- * Macros: NX, NY, YMIN, XMAX, XPRIO, TREE, NR, PLAIN, NOY, XAGAIN, TIMEOUT
- * (xw), and the known-bad variants BADACCTREL (an account release
+ * xrel's and yw's (whether one serves an account is left open where it
+ * matters: the steal in acct_take's cap check), an account thread's own
+ * plain cache (empty here), and a carve's arena charge given back after
+ * commit_try fails (one step here).
+ * Macros: NX, NY, YMIN, XMAX, XPRIO, TREE, NR, PLAIN, NOY, XAGAIN, YAGAIN,
+ * TIMEOUT (xw), and the known-bad variants BADACCTREL (an account release
  * uncharges without serving: xw left asleep), BADHOL (serve stops at a
  * request on its own cap: left_fitting) and BADORDER (FIFO serve passes
- * a request in the line that does not fit: passed_in_line).  Two defects
- * of the C code as it is: D1, bufpool__acct_release serves with what it
- * released but not the depot, where the serves that skipped xw on its cap
- * stashed what they had; xw of 2 units, admitted by the release, is left
- * asleep beside it (-DNX=2; FIXDEPOT: the depot too); D2,
+ * a request in the line that does not fit: passed_in_line).  Three
+ * defects of the C code as it is: D1, bufpool__acct_release serves with
+ * what it released but not the depot, where the serves that skipped xw on
+ * its cap stashed what they had; xw of 2 units, admitted by the release,
+ * is left asleep beside it (-DNX=2; FIXDEPOT: the depot too); D2,
  * bufpool__acct_take_locked serves what is left before it charges what it
  * took, so that serve admits and grants xw on X's use without that, and
- * X ends over its cap (-DPLAIN -DXAGAIN; FIXGRANT: the charge first).
+ * X ends over its cap (-DPLAIN -DXAGAIN; FIXGRANT: the charge first);
+ * D3, bufpool__acct_take_locked's second take uses the credit admit gave
+ * before its steal flushed the account caches; when that steal reopened
+ * the request's own reservation (yw's cache) the credit is too small, and
+ * committed keeps the difference for good (-DYAGAIN -DYMIN=2 -DNY=2: the
+ * committed assertion; FIXCREDIT: admit again after the steal).
  *
  * Liveness.  The safety search (pan -DSAFETY) proves that no run ends with
  * a waiter asleep; it cannot see a run that never ends.  The only loop in
@@ -395,6 +403,8 @@ byte ause[2];         /* each account's use (a child's counts in its parent's) *
 byte committed = MAXMEM; /* pool->committed: carved memory + unused reservations */
 byte acache = 0;      /* xrel's account cache: memory still charged to X */
 bit tcxr = 1;         /* xrel's thread cache serves X (tc->acct) */
+byte ycache = 0;      /* yw's account cache (-DYAGAIN): memory still charged to Y */
+bit tcyw = 0;         /* yw's thread cache serves Y */
 bit gfree = 0;        /* ghost: R1 freed into the arena and has not looked yet */
 hidden byte h_j;      /* d_step temporaries */
 hidden byte reserve;  /* RESERVE, for the assertion's text */
@@ -637,10 +647,32 @@ inline uncharge(a, u) {
  * memory goes to the arena and committed grows by what reopened, else it
  * joins the spares); the cache serves no account from then on. */
 #define XWANTED (ause[AX] > EFFX || queued[XW] || queued[XR] || TREE && queued[YW])
-inline take_acct(f) {
+#define YWANTED (ause[AY] > YMIN || queued[YW] || TREE && XWANTED)
+#define ALLC 0    /* every cache (a steal of them all) */
+#define XC 1      /* xrel's own (bufpool__steal(pool, tc)) */
+#define YC 2      /* yw's own */
+inline take_acct(f, c) {
     d_step {
         if
-        :: tcxr && (f || XWANTED) ->
+        :: tcyw && (c) != XC && (f || YWANTED) ->
+            r_re = RESERVE;
+            ause[AY] = ause[AY] - ycache;
+            if
+            :: TREE -> ause[AX] = ause[AX] - ycache
+            :: else -> skip
+            fi;
+            r_re = RESERVE - r_re;
+            if
+            :: r_re > 0 -> charged = charged - ycache; committed = committed - ycache + r_re
+            :: else -> spare = spare + ycache
+            fi;
+            ycache = 0;
+            tcyw = 0;
+            r_re = 0
+        :: else -> skip
+        fi;
+        if
+        :: tcxr && (c) != YC && (f || XWANTED) ->
             r_re = RESERVE;
             ause[AX] = ause[AX] - acache;
             r_re = RESERVE - r_re;
@@ -808,7 +840,7 @@ inline acct_take(w, a, n) {
         :: !tcxr -> k_fl = 0                     /* others' left open) */
         fi;
         if
-        :: k_fl -> k_fl = 0; steal(); take_acct(1); serve(); d_step { a_ok = ADMIT_OK(a, n) }
+        :: k_fl -> k_fl = 0; steal(); take_acct(1, ALLC); serve(); d_step { a_ok = ADMIT_OK(a, n) }
         :: else -> skip
         fi
     :: else -> skip
@@ -822,7 +854,11 @@ inline acct_take(w, a, n) {
         :: else ->
             take(n, a_cr);
             if
-            :: !t_ok -> steal(); take_acct(1); take(n, a_cr) /* every cache, account caches too */
+            :: !t_ok -> steal(); take_acct(1, ALLC); /* every cache, account caches too */
+#ifdef FIXCREDIT
+                d_step { a_cr = ADMIT_CR(a, n) };  /* FIXCREDIT: the credit after the steal */
+#endif
+                take(n, a_cr)                    /* with the credit admit gave before the steal */
             :: else -> skip
             fi;
             k_ok = t_ok;
@@ -861,7 +897,7 @@ inline acct_alloc(w, a, n) {
         fi;
         enqueue(w);
         steal();
-        take_acct(0);
+        take_acct(0, ALLC);
         serve();
         if
         :: state[w] == WAITING ->
@@ -890,6 +926,9 @@ inline acct_alloc(w, a, n) {
         atomic { inuse = inuse + got };
         if                                       /* bufpool__tcache_acct_switch */
         :: (w) == XR -> tcxr = 1
+#ifdef YAGAIN
+        :: (w) == YW -> tcyw = 1
+#endif
         :: else -> skip
         fi;
         serve()
@@ -935,7 +974,7 @@ inline release_x(u) {
         if
         :: r_nw > 0 ->
             lock_pool();
-            take_acct(0);
+            take_acct(0, XC);
             atomic { spare = spare + depot; depot = 0 };
             serve();
             unlock_pool()
@@ -1172,10 +1211,39 @@ proctype xw() {
 
 /* yw: bufpool_account_allocate(Y, NY); within Y's reservation it must
  * succeed at once (asserted in acct_take). */
+/* yw's release of u units of Y into its account cache, as release_x */
+inline release_y(u) {
+    if
+    :: atomic { tcyw -> ycache = ycache + (u); inuse = inuse - (u) };
+        r_nw = nwait;
+        if
+        :: r_nw > 0 ->
+            lock_pool();
+            take_acct(0, YC);
+            atomic { spare = spare + depot; depot = 0 };
+            serve();
+            unlock_pool()
+        :: else -> skip
+        fi;
+        r_nw = 0
+    :: acct_release(AY, u)
+    fi
+}
+
 proctype yw() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got;
     bit t_ok, r_f;
     ACCT_LOCALS
+#ifdef YAGAIN
+    /* first one unit, given back into its account cache (where Y's use
+     * still counts it), then NY units: acct_hit misses (another length) */
+    acct_alloc(YW, AY, 1);
+    if
+    :: got > 0 -> release_y(got); got = 0
+    :: else -> skip
+    fi;
+    tells[YW] = 0;
+#endif
     acct_alloc(YW, AY, NY);
     if
     :: got > 0 -> acct_release(AY, got)
@@ -1210,7 +1278,7 @@ slow:
     lock_pool();
     enqueue(PW);
     steal();
-    take_acct(0);
+    take_acct(0, ALLC);
     serve();
     if
     :: state[PW] == WAITING -> unlock_pool(); state[PW] == DONE
@@ -1244,8 +1312,8 @@ init {
     _nr_pr == 1;                                 /* everybody finished */
     assert(qn == 0 && nwait == 0);
     assert(inuse == 0);                          /* everything released */
-    assert(ause[AX] == acache && ause[AY] == 0);   /* X keeps only its account cache */
-    assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + depot + acache);
+    assert(ause[AY] == ycache && ause[AX] == acache + TREE * ycache); /* only the account caches */
+    assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + depot + acache + ycache);
     assert(committed == charged + RESERVE)
 }
 #else
