@@ -127,8 +127,8 @@
  * holds it: without HOLD, B's own release would look at nwait for the
  * refill), BADPOLL (the broken poll loop, see below).
  *
- * Accounts (-DACCT; the suites accounts-default, accounts-fifo and
- * accounts-defects).  The account queue of docs/accounts.md: requests
+ * Accounts (-DACCT; the suites accounts-default, accounts-fifo,
+ * accounts-defects-default and accounts-defects-fifo).  The account queue of docs/accounts.md: requests
  * through accounts wait in the pool's queue, by priority, and serve skips
  * one whose account's caps do not admit it (W12).  Two accounts: X with a
  * cap (max XMAX), Y with a reservation (min YMIN; -DTREE=1: Y is X's
@@ -144,9 +144,10 @@
  * first allocates one unit and gives it back into its account cache,
  * where Y's use still counts it, then asks for NY); with -DPLAIN a plain
  * blocked request pw of 1 unit.  -DXPRIO=1 queues X's requests ahead
- * of plain ones.  Everything the waiters get goes back (xw and yw through
- * bufpool__acct_release, pw as B does), so a run that leaves one asleep
- * is an invalid end state, as above.  Checked besides: X's cap, with Y's
+ * of plain ones, -DYPRIO=1 Y's ahead of the others.  Everything the
+ * waiters get goes back (xw and yw through bufpool__acct_release, pw as
+ * B does), so a run that leaves one asleep is an invalid end state, as
+ * above.  Checked besides: X's cap, with Y's
  * unused reservation when Y is its child, at every charge (charge());
  * yw's request, within Y's reservation, succeeds at its first take
  * (acct_take: k_in); pool->committed equals what is carved plus the
@@ -207,7 +208,7 @@
  * matters: the steal in acct_take's cap check), an account thread's own
  * plain cache (empty here), and a carve's arena charge given back after
  * commit_try fails (one step here).
- * Macros: NX, NY, YMIN, XMAX, XPRIO, TREE, NR, PLAIN, NOY, XAGAIN, YAGAIN,
+ * Macros: NX, NY, YMIN, XMAX, XPRIO, YPRIO, TREE, NR, PLAIN, NOY, XAGAIN, YAGAIN,
  * TIMEOUT (xw), and the known-bad variants BADACCTREL (an account release
  * uncharges without serving: xw left asleep), BADHOL (serve stops at a
  * request on its own cap: left_fitting) and BADORDER (FIFO serve passes
@@ -218,7 +219,9 @@
  * is left asleep beside it (-DNX=2; FIXDEPOT: the depot too); D2,
  * bufpool__acct_take_locked serves what is left before it charges what it
  * took, so that serve admits and grants xw on X's use without that, and
- * X ends over its cap (-DPLAIN -DXAGAIN; FIXGRANT: the charge first);
+ * X ends over its cap (-DPLAIN -DXAGAIN with xw told TELLS times; in
+ * FIFO -DTREE=1 -DNY=2 -DYPRIO=1 -DPLAIN: yw, X's child of a higher
+ * priority, passes xw in the line; FIXGRANT: the charge first);
  * D3, bufpool__acct_take_locked's second take uses the credit admit gave
  * before its steal flushed the account caches; when that steal reopened
  * the request's own reservation (yw's cache) the credit is too small, and
@@ -300,7 +303,10 @@
 #endif
 #define YMAX 9    /* none */
 #ifndef XPRIO
-#define XPRIO 0   /* X's priority (Y's and plain calls': 0) */
+#define XPRIO 0   /* X's priority (plain calls': 0) */
+#endif
+#ifndef YPRIO
+#define YPRIO 0   /* Y's priority */
 #endif
 /* The nodes: xw (X, NX units), the plain waiter pw, xrel's second request
  * (X, 1 unit; -DXAGAIN), yw (Y, NY units). */
@@ -311,7 +317,7 @@
 #define NW 4
 #define NACCT(w) ((w) == PW -> NOACCT : ((w) == YW -> AY : AX))
 #define NEED(w) ((w) == XW -> NX : ((w) == YW -> NY : 1))
-#define NPRIO(w) ((w) == XW || (w) == XR -> XPRIO : 0)
+#define NPRIO(w) ((w) == XW || (w) == XR -> XPRIO : ((w) == YW -> YPRIO : 0))
 /* The tree's arithmetic (account.c, account.h), from ause[] alone: eff
  * (the reservation a subtree keeps), unused = max(eff - use, the
  * children's unused), the pool's reserve (the top level's unused). */
@@ -408,6 +414,7 @@ bit tcyw = 0;         /* yw's thread cache serves Y */
 bit gfree = 0;        /* ghost: R1 freed into the arena and has not looked yet */
 hidden byte h_j;      /* d_step temporaries */
 hidden byte reserve;  /* RESERVE, for the assertion's text */
+hidden byte x_use;    /* X's use with Y's unused reservation, the same */
 hidden byte passed_in_line, left_fitting; /* the assertions of serve */
 #else
 byte need[NW];
@@ -622,7 +629,9 @@ inline charge(a, u) {
         :: TREE && (a) == AY -> ause[AX] = ause[AX] + (u)
         :: else -> skip
         fi;
-        assert(ause[AX] + KUX <= XMAX)
+        x_use = ause[AX] + KUX;                  /* X's use, Y's unused reservation counted */
+        assert(x_use <= XMAX);
+        x_use = 0
     }
 }
 
