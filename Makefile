@@ -84,6 +84,8 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_A)
 	$(CC) $(BP_CFLAGS) $(CFLAGS) $(CPPFLAGS) $< -o $@ $(LIB_A) $(LDFLAGS) $(LDLIBS_PT) $(TEST_LDLIBS_$*)
 # test_try counts the library's system calls through its own syscall().
 TEST_LDLIBS_test_try := -Wl,--wrap=syscall
+# test_pressure's leak report names its functions: dladdr needs them exported.
+TEST_LDLIBS_test_pressure := -rdynamic
 
 # Race tests (tests/race_*.c, helpers in tests/race.h): each forces one
 # interleaving through the hook points of the library variant built with

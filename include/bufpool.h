@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #ifdef __cplusplus
@@ -31,6 +32,7 @@ typedef struct bufpool_waiter bufpool_waiter; /* opaque: an async waiter */
 #define BUFPOOL_REGION    2u /* reserve max_memory up front as one mmap'ed region; carve allocations from it */
 #define BUFPOOL_HUGEPAGES 4u /* with REGION: back it with huge pages where possible (MAP_HUGETLB, else THP advice); falls back silently */
 #define BUFPOOL_LOCKED    8u /* with REGION: mlock it; create fails with the mlock error (e.g. -EPERM, -ENOMEM, -EAGAIN) if it cannot */
+#define BUFPOOL_TRACK    16u /* 1.2: 1 allocation in 113 remembers its call site (bufpool_report_live); BUFPOOL_TRACK=N in the environment: 1 in N, every pool */
 
 typedef struct bufpool_config {
     size_t buffer_size; /* power of two, 8 .. 1 GiB */
@@ -99,6 +101,18 @@ size_t bufpool_alloc_offset(const bufpool_alloc *a);
 int bufpool_set_max_memory(bufpool *pool, size_t max_memory);
 /* A snapshot of the pool's counters.  Never blocks the allocation path. */
 void bufpool_get_stats(bufpool *pool, bufpool_stats *out);
+/* 1.2: the stats and what later versions count, in a struct that may grow at its end. */
+typedef struct bufpool_stats_ex {
+    bufpool_stats stats; /* as bufpool_get_stats */
+    uint64_t stall_ns;   /* time during which at least one request was waiting ("some" in PSI's terms) */
+} bufpool_stats_ex;
+/* Fill the first size bytes of *out (pass sizeof *out; bytes past what this library knows are zeroed).
+ * 0, -EINVAL (NULL pool or out, size below sizeof(bufpool_stats)). */
+int bufpool_get_stats_ex(bufpool *pool, bufpool_stats_ex *out, size_t size);
+/* Leak tracking (BUFPOOL_TRACK): write the live sampled allocations older than min_age_ns to out, one line
+ * per call site (count, bytes, oldest age, the site).  The number of sites, or -EINVAL, -ENOMEM; without
+ * tracking one line saying so, and 0. */
+int bufpool_report_live(bufpool *pool, uint64_t min_age_ns, FILE *out);
 /* REGION: the whole region, for io_uring_register_buffers(ring, out, 1).
  * 0, -EINVAL (NULL), -ENOTSUP (not a region pool). */
 int bufpool_region(bufpool *pool, struct iovec *out);
@@ -136,6 +150,51 @@ typedef void (*bufpool_waiter_fn)(void *arg);
  * bufpool_waiter_destroy waits for calls running on other threads (from fn itself, the
  * waiter is freed when fn returns).  Its bufpool_waiter_fd is -EINVAL.  0, -EINVAL, -ENOMEM. */
 int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out);
+
+/* ---- accounts: one budget shared by consumers in a tree (1.2) ---- */
+typedef struct bufpool_account bufpool_account; /* opaque */
+
+typedef struct bufpool_account_config {
+    const char *name; /* copied; in stats and reports; NULL: "" */
+    size_t min_bytes; /* reserved for this account and its descendants; 0: none */
+    size_t max_bytes; /* cap on the in-use bytes of this account and its descendants; 0: none */
+    int priority;     /* waiting requests of higher priority are served first; 0: default */
+} bufpool_account_config;
+
+typedef struct bufpool_account_stats {
+    size_t min_bytes, max_bytes;
+    size_t in_use_bytes; /* live allocations charged to this account and its descendants */
+    size_t peak_in_use_bytes;
+    size_t live_allocations; /* this account's and its descendants' */
+    size_t waiters;
+    uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
+    uint64_t stall_ns;         /* time during which at least one of those requests was waiting */
+} bufpool_account_stats;
+
+#define BUFPOOL_FOREVER UINT64_MAX
+
+/* parent NULL: a top-level account.  0, -EINVAL, -ENOSPC (the reservations would not fit),
+ * -ECANCELED (shut down), -ENOMEM. */
+int bufpool_account_create(bufpool *pool, bufpool_account *parent, const bufpool_account_config *cfg,
+                           bufpool_account **out);
+/* 0, or -EBUSY while it has live allocations, child accounts, waiting requests or waiters;
+ * NULL: 0. */
+int bufpool_account_destroy(bufpool_account *acct);
+/* Change min and max under the rules of create; a lower max never revokes live allocations.
+ * 0, -EINVAL, -ENOSPC, -ECANCELED. */
+int bufpool_account_set_limits(bufpool_account *acct, size_t min_bytes, size_t max_bytes);
+/* n buffers charged to acct.  timeout_ns 0: a try (-EAGAIN); BUFPOOL_FOREVER: block; else
+ * -ETIMEDOUT.  -E2BIG at once when n * buffer_size exceeds a max on acct's path or the budget. */
+int bufpool_account_allocate(bufpool_account *acct, size_t n, uint64_t timeout_ns, bufpool_alloc **out);
+/* An async waiter (as bufpool_waiter_create) whose requests are charged to acct. */
+int bufpool_account_waiter_create(bufpool_account *acct, bufpool_waiter **out);
+/* The same with a callback (as bufpool_waiter_create_callback) instead of a descriptor. */
+int bufpool_account_waiter_create_callback(bufpool_account *acct, bufpool_waiter_fn fn, void *arg,
+                                           bufpool_waiter **out);
+/* A snapshot of the account's counters (its descendants' included). */
+void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stats *out);
+/* The name given at create (a copy, "" for none), valid until the account is destroyed; NULL for NULL. */
+const char *bufpool_account_name(const bufpool_account *acct);
 
 /* ---- io_uring provided-buffer rings stocked from the pool (1.1) ---- */
 typedef struct bufpool_bufring bufpool_bufring; /* opaque */

@@ -55,7 +55,10 @@ static void hdr_put_locked(struct bufpool *pool, struct bufpool_alloc *h)
 
 /* A header for the owner of tc (NULL: none), from its stash, refilled from
  * the pool in one batch under the lock. */
-static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
+/* A header for the owner of tc (NULL: none): off its stash, else from
+ * the pool with a batch more for the stash, so that one thread's headers
+ * share no cache line with another's.  Under the lock. */
+static struct bufpool_alloc *hdr_get_for_locked(struct bufpool *pool, struct tcache *tc)
 {
     struct bufpool_alloc *h;
     if (tc && (h = tc->stash)) {
@@ -63,7 +66,6 @@ static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
         tc->nstash--;
         return h;
     }
-    bufpool__lock(pool);
     h = hdr_get_locked(pool);
     for (int i = 1; tc && h && i < STASH_BATCH; i++) {
         struct bufpool_alloc *more = hdr_get_locked(pool);
@@ -73,6 +75,19 @@ static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
         tc->stash = more;
         tc->nstash++;
     }
+    return h;
+}
+
+static struct bufpool_alloc *hdr_get(struct bufpool *pool, struct tcache *tc)
+{
+    struct bufpool_alloc *h;
+    if (tc && (h = tc->stash)) { /* without the lock: the owner's */
+        tc->stash = load_relaxed(&h->next);
+        tc->nstash--;
+        return h;
+    }
+    bufpool__lock(pool);
+    h = hdr_get_for_locked(pool, tc);
     bufpool__unlock_plain(pool);
     return h;
 }
@@ -109,11 +124,37 @@ void bufpool__hdr_put(struct bufpool *pool, struct tcache *tc, struct bufpool_al
     bufpool__unlock_plain(pool);
 }
 
+/* ---- the committed bytes ------------------------------------------------- */
+
+/*
+ * committed += bytes - credit, if that stays within max_memory (credit:
+ * reserved bytes the request uses, already in committed; at most bytes).
+ * seq_cst, as budget_try_charge: a waiter registers in nwait, then tries
+ * this; a free into the arena uncommits, then loads nwait (W2).
+ */
+static bool commit_try(struct bufpool *pool, size_t bytes, size_t credit)
+{
+    size_t add = bytes - credit, c = load_relaxed(&pool->committed);
+    for (;;) {
+        size_t max = load_relaxed(&pool->max_memory);
+        if (add > max || c > max - add)
+            return false;
+        if (cas_seqcst(&pool->committed, &c, c + add))
+            return true;
+    }
+}
+
+static void uncommit(struct bufpool *pool, size_t bytes)
+{
+    fetch_sub_seqcst(&pool->committed, bytes); /* pairs as in commit_try */
+}
+
 /* ---- blocks: a header and its run ---------------------------------------- */
 
 static void block_init(struct bufpool_alloc *h, char *mem, size_t n)
 {
     h->first = mem;
+    h->acct = NULL;
     bufpool__set_length(h, n);
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);
@@ -131,8 +172,16 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *
     int err = bufpool__arena_alloc(pool, n, tc ? tc->home : 0, gave, &mem);
     if (err)
         return err;
+    /* After the arena, so that a pool without reservations fails as it
+     * always did (committed <= charged then: this cannot fail). */
+    if (!commit_try(pool, bufpool__bytes(pool, n), 0)) {
+        bufpool__arena_free(pool, mem, n);
+        *gave = true; /* the run the arena took for it is free again (W2) */
+        return -EAGAIN;
+    }
     if (BUFPOOL__HOOK(BUFPOOL__HOOK_BLOCK_NEW, pool) || !(h = hdr_get(pool, tc))) {
         bufpool__arena_free(pool, mem, n);
+        uncommit(pool, bufpool__bytes(pool, n));
         return -ENOMEM;
     }
     block_init(h, mem, n);
@@ -140,16 +189,23 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *
     return 0;
 }
 
-int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out)
+int bufpool__block_new_locked(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
+                              struct bufpool_alloc **out)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *h;
     char *mem;
-    int err = bufpool__arena_alloc_locked(pool, n, &mem);
+    size_t bytes = bufpool__bytes(pool, n);
+    int err = bufpool__arena_alloc_locked(pool, n, tc ? tc->home : 0, &mem);
     if (err)
         return err;
-    if (!(h = hdr_get_locked(pool))) {
+    if (!commit_try(pool, bytes, credit)) { /* as in bufpool__block_new */
         bufpool__arena_free_locked(pool, mem, n);
+        return -EAGAIN;
+    }
+    if (!(h = hdr_get_for_locked(pool, tc))) {
+        bufpool__arena_free_locked(pool, mem, n);
+        uncommit(pool, bytes - credit); /* as it was, the credit included */
         return -ENOMEM;
     }
     block_init(h, mem, n);
@@ -160,6 +216,7 @@ int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_all
 void bufpool__block_free(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a)
 {
     bufpool__arena_free(pool, a->first, a->n);
+    uncommit(pool, bufpool__bytes(pool, a->n));
     a->first = NULL;
     bufpool__hdr_put(pool, tc, a);
 }
@@ -168,6 +225,7 @@ void bufpool__block_free_locked(struct bufpool *pool, struct bufpool_alloc *a)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     bufpool__arena_free_locked(pool, a->first, a->n);
+    uncommit(pool, bufpool__bytes(pool, a->n));
     a->first = NULL;
     hdr_put_locked(pool, a);
 }

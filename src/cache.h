@@ -69,6 +69,28 @@ static inline void bufpool__account_alloc(struct bufpool *pool, struct tcache *t
     bufpool__count_alloc(tc ? &tc->c : &pool->orphan, a->n);
 }
 
+/* After a full path's call, r its result and a what it hands out: the
+ * sample, if this call is the one (leaks.c).  A fast path that ran before
+ * it (counted) has counted the call already and may have reached 0;
+ * otherwise (no slot, FIFO, a length above the fast paths') the call
+ * counts here.  A call that is due but fails leaves the sample to the
+ * next call: the count never stays at 0, where a fast path's decrement
+ * would wrap it. */
+static inline void bufpool__sample_after(struct tcache *tc, bool counted, int r, struct bufpool_alloc *a,
+                                         void *site)
+{
+    if (!counted && tc->sample_left > 0)
+        tc->sample_left--;
+    if (likely(tc->sample_left != 0))
+        return;
+    if (r) {
+        tc->sample_left = 1;
+        return;
+    }
+    tc->sample_left = bufpool__sample_period(tc->pool);
+    bufpool__leak_add(tc->pool, a, site);
+}
+
 static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
 {
     bufpool__count_free(tc ? &tc->c : &pool->orphan, n);

@@ -37,7 +37,7 @@ void bufpool__check_pool(const struct bufpool *pool, const char *what)
 
 void bufpool__check_alloc(const struct bufpool_alloc *a, const char *what)
 {
-    if (a->magic != BUFPOOL__MAGIC_ALLOC)
+    if (a->magic != BUFPOOL__MAGIC_ALLOC && a->magic != BUFPOOL__MAGIC_SAMPLED)
         die("%p is no allocation", a, what);
     if (a->pool->magic == BUFPOOL__MAGIC_DEAD)
         die("allocation %p belongs to a destroyed pool (wrong pool, use after destroy)", a, what);

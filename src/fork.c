@@ -47,12 +47,14 @@ static void lock_all(void)
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
         bufpool__lock(p);
         bufpool__arena_lock(p->arena);
+        bufpool__leaks_lock(p);
     }
 }
 
 static void unlock_all(void)
 {
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
+        bufpool__leaks_unlock(p);
         bufpool__arena_unlock(p->arena);
         bufpool__unlock_plain(p);
     }
@@ -119,6 +121,7 @@ static void fork_child(void)
 {
     bufpool__fork_gen++;
     for (struct bufpool *p = reg_head; p; p = p->gnext) {
+        bufpool__leaks_unlock(p);
         bufpool__arena_unlock(p->arena);
         bufpool__forget_others(p);
         bufpool__tcache_forget_others(p);

@@ -34,6 +34,7 @@
 #define DIRTY_SCAN ((size_t)1 << 16)  /* units a carve scans past first fit for resident memory */
 #define SLAB_BYTES ((size_t)64 << 10) /* header slab: one mmap-free malloc per 1638 headers */
 #define STASH_MAX 64                  /* a thread's spare headers; half go back beyond it */
+#define ACCT_BIN_MAX 8                /* an account cache's allocations of one length */
 #define STASH_BATCH 32                /* headers a stash trades with the pool at once */
 #define ZMAP_MIN ((size_t)64 << 10)   /* bookkeeping this large is mmap'ed, not calloc'ed */
 

@@ -28,6 +28,9 @@ struct bufpool_alloc {
     char *first;
     size_t n;
     struct bufpool *pool;
+    /* The account charged while live through one, else NULL (its bin is
+     * then 0, so that its release takes the full path, pool.c). */
+    struct bufpool_account *acct;
     _Atomic uint32_t refs; /* 0 while cached */
     uint16_t bin;          /* n when n <= FAST_N (its bin), else 0: the release's fast path */
     uint16_t magic;
@@ -77,6 +80,19 @@ struct tc_counters {
 struct tcache {
     struct tc_bin bins[TC_BINS]; /* first, so that bin n is at n * 32 */
     struct bufpool_alloc *stash; /* owner-only: spare headers (block.c) */
+    uint64_t sample_left;        /* owner-only: allocations to the next sample (leaks.c) */
+    /* The account caches (docs/accounts.md): released memory of one
+     * account, still charged to it, by length 1..FAST_N; owner only,
+     * inside the window or under pool->lock, and stolen like the bins.
+     * acct_allocs less acct_frees: the allocations the fast paths handed
+     * out less those they took back, added to the account's live count
+     * when stolen. */
+    struct bufpool_account *acct;
+    struct bufpool_alloc *acct_head[FAST_N + 1];
+    uint8_t acct_count[FAST_N + 1];
+    _Atomic uint64_t acct_allocs; /* owner-written; stats read them under pool->lock */
+    _Atomic uint64_t acct_frees;
+    _Atomic size_t acct_bytes;    /* bytes in acct_head[] */
     /* The run: released memory of any length, kept whole (adjacent
      * releases join it) and cut for misses of any length that fits; owner
      * only, inside the window or under pool->lock, and stolen like the
@@ -119,7 +135,10 @@ struct waitnode {
     struct waitnode *prev, *next;
     size_t n;
     struct bufpool_waiter *async; /* NULL for a blocked call */
+    struct bufpool_account *acct; /* a request through an account (always told) */
+    int priority;                 /* its account's; 0 for a plain call */
     bool queued;                  /* in pool's queue */
+    bool brief;                   /* a try's look: queued for a moment, no stall (waitq.c) */
     bool held;                    /* in pool->held: grant set aside */
     _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */
     int result;                   /* valid once WN_DONE */
@@ -133,6 +152,7 @@ struct waitnode {
 
 struct bufpool_waiter {
     struct bufpool *pool;
+    struct bufpool_account *acct; /* charged to it (node.acct too), or NULL */
     int fd;       /* -1 for a callback waiter */
     unsigned gen; /* bufpool__fork_gen at creation: another means inherited */
     struct waitnode node;
@@ -150,6 +170,30 @@ struct bufpool_waiter {
     struct bufpool_waiter *wprev, *wnext;
     size_t watch_bytes;
     bool watching;
+};
+
+/* ---- accounts (account.c) ---- */
+/* Every field under pool->lock.  Byte figures are multiples of the
+ * buffer size; "use" and the counts cover the account and its
+ * descendants. */
+struct bufpool_account {
+    uint32_t magic;
+    int priority;
+    struct bufpool *pool;
+    struct bufpool_account *parent;
+    struct bufpool_account *children;     /* first child */
+    struct bufpool_account *prev, *next;  /* siblings (top level: pool->accounts) */
+    char *name;
+    size_t min, max;     /* max SIZE_MAX: no cap of its own */
+    size_t kids_eff;     /* the sum of the children's eff */
+    size_t eff;          /* max(min, kids_eff): what it reserves */
+    size_t use, peak;    /* live bytes */
+    size_t kids_unused;  /* the sum of the children's unused */
+    size_t unused;       /* max(eff - use, kids_unused): reserved, not in use */
+    size_t live, waiters;
+    unsigned nwaiters;   /* waiter objects made through this account (its own) */
+    uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
+    uint64_t stall_ns, stall_since; /* as the pool's, while waiters > 0 */
 };
 
 /* ---- the pool ---- */
@@ -172,7 +216,7 @@ struct bufpool {
      * each tests it once: GATE_* bits, rewritten under lock by
      * bufpool__gate_update whenever one of its inputs changes. */
     _Atomic uint32_t gate;
-    bool over; /* under lock: charged may exceed a shrunk budget */
+    bool over; /* under lock: charged or committed may exceed the budget */
     /* The budget and the fast paths' bounds, rewritten only by a resize
      * or a gate change: read-mostly, so not on charged's line, which
      * every carve and free of REGION mode writes. */
@@ -187,6 +231,12 @@ struct bufpool {
 
     /* written on cache misses only */
     alignas(CACHELINE) _Atomic size_t charged; /* in_use + cached bytes */
+    /* Bytes carved out of the arena and not freed back to it (live,
+     * cached by threads, in the depot), plus the accounts' unused
+     * reservations (reserve): within max_memory, so that a reservation
+     * holds whatever the caches do (docs/accounts.md).  Block.c moves it
+     * at the arena's boundary, account.c with the reservations. */
+    _Atomic size_t committed;
     _Atomic size_t peak_in_use;
     _Atomic uint64_t failures;
 
@@ -205,6 +255,11 @@ struct bufpool {
     struct waitnode *held; /* async nodes holding a grant (see waitnode) */
     struct bufpool_waiter *watchers; /* watching the budget or a shutdown */
     size_t queued;        /* nodes in the queue */
+    /* stall: time during which a request waited (the queue held a node
+     * other than a try's look: nstall of them), ended periods (stall_ns)
+     * and the start of the current one (stall_since) */
+    size_t nstall;
+    uint64_t stall_ns, stall_since;
     unsigned starving;    /* queued nodes that are starving: the pool hands off (waitq.c) */
     /* Futex words of served sleepers, woken after the unlock so that a
      * woken thread never runs into the lock its waker still holds. */
@@ -235,6 +290,17 @@ struct bufpool {
     unsigned purge_active; /* bufpool__unlock purges running: 0 or 1 */
     struct bufpool *gprev, *gnext; /* the registry (fork.c), under its lock */
     unsigned ncaches;              /* caches made so far, under lock: homes */
+    /* accounts (account.c), under lock: the top level; the sum of its
+     * reservations (eff); and of its unused reservations (unused) */
+    struct bufpool__leaks *leaks; /* leak tracking (leaks.c), NULL when off */
+    unsigned track_every;         /* 1 in track_every allocations sampled; 0: off */
+    bool track_env;               /* BUFPOOL_TRACK set in the environment at create */
+    struct bufpool_account *accounts;
+    size_t reserved, reserve;
+    bool flush_accts; /* the next steals flush every account cache (destroy) */
+    /* the next steals flush the account caches of this subtree too (a
+     * request short of memory, or over a cap, account.c and wait.c) */
+    struct bufpool_account *flush_under;
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
     uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
 };

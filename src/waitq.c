@@ -105,6 +105,7 @@
  * Model: tests/model/waitq.pml checks this protocol with spin.
  */
 #include "cache.h"
+#include "account.h"
 
 #include <linux/futex.h>
 #include <sched.h>
@@ -117,15 +118,26 @@
 void bufpool__enqueue(struct bufpool *pool, struct waitnode *w)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
-    w->next = NULL;
-    w->prev = pool->qtail;
-    if (pool->qtail)
-        pool->qtail->next = w;
+    /* Behind every node of its priority or higher (plain calls are 0) */
+    struct waitnode *after = pool->qtail;
+    while (after && after->priority < w->priority)
+        after = after->prev;
+    w->prev = after;
+    w->next = after ? after->next : pool->qhead;
+    if (w->next)
+        w->next->prev = w;
+    else
+        pool->qtail = w;
+    if (after)
+        after->next = w;
     else
         pool->qhead = w;
-    pool->qtail = w;
     w->queued = true;
+    uint64_t now = 0;
     pool->queued++;
+    if (!w->brief && pool->nstall++ == 0)
+        pool->stall_since = bufpool__now_once(&now);
+    bufpool__acct_queued(w->acct, 1, &now);
     /* seq_cst: the "register" of W1; pairs with the nwait load of every
      * give (W2), e.g. in bufpool_alloc_release. */
     fetch_add_seqcst(&pool->nwait, 1);
@@ -144,7 +156,11 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w)
         pool->qtail = w->prev;
     w->prev = w->next = NULL;
     w->queued = false;
+    uint64_t now = 0;
     pool->queued--;
+    if (!w->brief && --pool->nstall == 0)
+        pool->stall_ns += bufpool__now_once(&now) - pool->stall_since;
+    bufpool__acct_queued(w->acct, (size_t)-1, &now);
     if (w->starving) {
         w->starving = false;
         if (--pool->starving == 0)
@@ -167,6 +183,19 @@ static void starve(struct bufpool *pool, struct waitnode *w)
     w->starving = true;
     if (pool->starving++ == 0)
         bufpool__gate_update(pool);
+}
+
+/* A starving request that now waits on its own caps: outside the line, it
+ * must not keep the pool handing off (GATE_FIFO closes every fast path);
+ * its clock starts again.  Under the lock. */
+static void unstarve(struct bufpool *pool, struct waitnode *w, uint64_t now)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    w->starving = false;
+    w->fitted = false;
+    w->clock = now;
+    if (--pool->starving == 0)
+        bufpool__gate_update(pool); /* the hand-off ends */
 }
 
 /* ---- watches (see the top comment) ------------------------------------ */
@@ -266,6 +295,23 @@ struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode 
     if (h)
         store_relaxed(&h->next, NULL);
     return h;
+}
+
+/* Drop w's grant, if it has one, into *spare: one made through an account
+ * is uncharged first (what that reopens of a reservation goes to the
+ * arena instead, account.h).  Under the lock. */
+void bufpool__grant_drop(struct bufpool *pool, struct waitnode *w, struct bufpool_alloc **spare)
+{
+    struct bufpool_alloc *h = bufpool__grant_take(pool, w);
+    if (h && h->acct) {
+        struct bufpool_account *a = h->acct;
+        h->acct = NULL;
+        bufpool__set_length(h, h->n); /* its bin again */
+        for (struct bufpool_account *p = a; p; p = p->parent)
+            p->total_allocations--; /* never handed out */
+        h = bufpool__acct_settle(pool, h, bufpool__acct_uncharge(pool, a, bufpool__bytes(pool, h->n), 1));
+    }
+    *spare = bufpool__list_append(*spare, h);
 }
 
 /* TLS: the calls of fn this thread is running, innermost first (a fn may
@@ -457,10 +503,7 @@ void bufpool__unlock(struct bufpool *pool) /* W5: the wakes after the unlock */
         bufpool__lock(pool);
         if (got)
             bufpool__serve(pool, NULL);
-        if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
-            pool->over = false;
-            bufpool__gate_update(pool);
-        }
+        bufpool__over_end(pool);
         if (pool->destroying)
             pthread_cond_broadcast(&pool->idle);
         /* got 0: nothing left to take; a purge left meanwhile (by a free
@@ -503,16 +546,20 @@ static struct bufpool_alloc *spare_take(struct bufpool_alloc **spare, size_t n)
  * budget; spares of other lengths are given up first when the budget (or
  * the region) is short.  0, -EAGAIN (does not fit now), -ENOMEM.
  */
-int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, struct bufpool_alloc **out)
+int bufpool__take(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
+                  struct bufpool_alloc **spare, struct bufpool_alloc **out)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     /* A spare of this length is ready memory, unless the pool is over a
-     * shrunk budget: then the spares must go back first. */
-    if (load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory) &&
-        (*out = spare_take(spare, n)))
+     * shrunk budget: then the spares must go back first.  It is committed
+     * already: only the credit comes off (docs/accounts.md). */
+    if (!bufpool__over_budget(pool) && (*out = spare_take(spare, n))) {
+        if (credit)
+            fetch_sub_seqcst(&pool->committed, credit);
         return 0;
+    }
     /* The arena charges what it must and purges free memory for it. */
-    int r = bufpool__block_new_locked(pool, n, out);
+    int r = bufpool__block_new_locked(pool, tc, n, credit, out);
     if (r != -EAGAIN || !*spare)
         return r;
     /* Give the spares back to the arena and try again.  Nothing is lost:
@@ -520,22 +567,37 @@ int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare, 
      * purges only what the request needs. */
     bufpool__free_list(pool, *spare);
     *spare = NULL;
-    return bufpool__block_new_locked(pool, n, out);
+    return bufpool__block_new_locked(pool, tc, n, credit, out);
 }
 
 /* Would n buffers fit now, counting memory already promised to woken async
  * waiters?  Free memory the arena keeps resident is as good as free budget
  * (it is reused, or purged for the request).  Opportunistic async waiters
  * are told, not given. */
-static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
+static bool within(size_t used, size_t bytes, size_t max)
+{
+    return used <= max && bytes <= max - used;
+}
+
+/* As would_fit, for a request that uses `credit` bytes of a reservation:
+ * the memory in full, committed less the credit (docs/accounts.md).
+ * promised_c: what the requests told before it may add to committed. */
+static bool would_fit_credit(struct bufpool *pool, size_t n, size_t promised, size_t promised_c,
+                             size_t credit)
 {
     size_t bytes = bufpool__bytes(pool, n);
     size_t charged = load_relaxed(&pool->charged), dirty = bufpool__arena_dirty(pool->arena);
     size_t used = (charged > dirty ? charged - dirty : 0) + promised;
+    size_t committed = load_relaxed(&pool->committed) + promised_c;
     size_t max = load_relaxed(&pool->max_memory);
-    if (used > max || bytes > max - used)
+    if (!within(used, bytes, max) || !within(committed, bytes - credit, max))
         return false;
     return bufpool__arena_fits(pool->arena, n);
+}
+
+static bool would_fit(struct bufpool *pool, size_t n, size_t promised)
+{
+    return would_fit_credit(pool, n, promised, promised, 0);
 }
 
 /*
@@ -574,53 +636,102 @@ static bool starving_now(struct bufpool *pool, struct waitnode *w, size_t promis
     return true;
 }
 
+/* What one pass of serve carries from request to request. */
+struct pass {
+    bool fifo;          /* in order from here: FIFO, or a starving request met */
+    size_t promised;    /* bytes told this pass, which their owners may take */
+    size_t promised_c;  /* what those may add to committed (less their credits) */
+    uint64_t now;       /* read once, if a request's clock needs it */
+    struct bufpool_alloc *spare;
+};
+
+/* One verdict per try, each taken as it is (W8): a fast path may charge
+ * the budget between two looks (no lock), and a second look that then
+ * failed, with the spares still in hand, would leave them in the depot
+ * and w asleep beside them.  So the spares are given up before the one
+ * look that counts them. */
+static bool pass_fits(struct bufpool *pool, struct pass *p, size_t n, size_t credit)
+{
+    if (would_fit_credit(pool, n, p->promised, p->promised_c, credit))
+        return true;
+    if (!p->spare)
+        return false;
+    bufpool__free_list(pool, p->spare);
+    p->spare = NULL;
+    return would_fit_credit(pool, n, p->promised, p->promised_c, credit);
+}
+
+/*
+ * Serve w: told when it fits (W6), granted in order in FIFO, while a
+ * request starves, and once told BUFPOOL__TELLS_MAX times (W7).  A request
+ * through an account counts its credit (docs/accounts.md), and its grant
+ * is charged to it; one that waits on its account's caps is outside the
+ * line: it delays nobody.  False: the line stops at w.
+ */
+static bool serve_one(struct bufpool *pool, struct pass *p, struct waitnode *w)
+{
+    size_t b = bufpool__bytes(pool, w->n), credit = 0;
+    if (w->acct && !bufpool__acct_admit(w->acct, b, &credit)) {
+        if (w->starving)
+            unstarve(pool, w, bufpool__now_once(&p->now));
+        return true;
+    }
+    if (!p->fifo && (w->async || w->tells < BUFPOOL__TELLS_MAX)) {
+        if (pass_fits(pool, p, w->n, credit)) {
+            p->promised += b;
+            p->promised_c += b - credit;
+            finish(pool, w, 0, NULL);
+            return true;
+        }
+        if (!starving_now(pool, w, p->promised, &p->now))
+            return true;
+        p->fifo = true; /* w starves: served as in FIFO mode from here on */
+    }
+    struct bufpool_alloc *h;
+    int r = bufpool__take(pool, NULL, w->n, credit, &p->spare, &h);
+    if (r == 0 && w->acct)
+        bufpool__acct_grant(pool, w->acct, h);
+    if (r != -EAGAIN)
+        finish(pool, w, r, r == 0 ? h : NULL);
+    return r != -EAGAIN || !p->fifo;
+}
+
 /*
  * Serve the queue with the given spare allocations (cached memory already
- * charged), then put back whatever spare is left.  Under pool->lock (W4);
- * tells in the default mode (W6), grants in order in FIFO and while a
- * request starves (W7), one verdict per look (W8).
+ * charged), then put back whatever spare is left.  Under pool->lock (W4),
+ * in the queue's order: priority, then arrival.
  */
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     /* A starving request turns the pool FIFO until it is served. */
-    bool fifo = (pool->flags & BUFPOOL_FIFO) || pool->starving;
-    size_t promised = 0;
-    uint64_t now = 0; /* read once, if a request's clock needs it */
-    struct waitnode *w = pool->qhead, *next;
-
-    for (; w; w = next) {
+    struct pass p = {.fifo = (pool->flags & BUFPOOL_FIFO) || pool->starving, .spare = spare};
+    for (struct waitnode *w = pool->qhead, *next; w; w = next) {
         next = w->next;
-        if (!fifo && (w->async || w->tells < BUFPOOL__TELLS_MAX)) {
-            /* One verdict per try, each taken as it is: a fast path may
-             * charge the budget between two looks (no lock), and a second
-             * look that then failed, with the spares still in hand, would
-             * leave them in the depot and w asleep beside them. */
-            bool fits = would_fit(pool, w->n, promised);
-            if (!fits && spare) {
-                bufpool__free_list(pool, spare);
-                spare = NULL;
-                fits = would_fit(pool, w->n, promised);
-            }
-            if (fits) {
-                promised += bufpool__bytes(pool, w->n);
-                finish(pool, w, 0, NULL);
-                continue;
-            }
-            if (!starving_now(pool, w, promised, &now))
-                continue;
-            fifo = true; /* w starves: served as in FIFO mode from here on */
-        }
-        struct bufpool_alloc *h;
-        int r = bufpool__take(pool, w->n, &spare, &h);
-        if (r != -EAGAIN)
-            finish(pool, w, r, r == 0 ? h : NULL);
-        else if (fifo)
+        if (!serve_one(pool, &p, w))
             break;
     }
-    bufpool__depot_stash(pool, spare);
+    bufpool__depot_stash(pool, p.spare);
 }
 
+/*
+ * Must a new request of priority prio queue behind the line?  Only in
+ * FIFO and during a hand-off, and only while a request of its priority or
+ * higher waits for memory: one waiting on its own account's caps is
+ * outside the line.  Under the lock.
+ */
+bool bufpool__line_ahead(struct bufpool *pool, int prio)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    if (!(pool->flags & BUFPOOL_FIFO) && !pool->starving)
+        return false;
+    for (struct waitnode *w = pool->qhead; w && w->priority >= prio; w = w->next) {
+        size_t credit;
+        if (!w->acct || bufpool__acct_admit(w->acct, bufpool__bytes(pool, w->n), &credit))
+            return true;
+    }
+    return false;
+}
 
 /*
  * Take back what async waiters hold set aside for requests of more than
@@ -635,10 +746,8 @@ static void revoke_held(struct bufpool *pool, size_t max, int result, struct buf
         next = w->next;
         if (bufpool__bytes(pool, w->n) <= max)
             continue;
-        struct bufpool_alloc *h = bufpool__grant_take(pool, w);
+        bufpool__grant_drop(pool, w, spare);
         w->result = result;
-        store_relaxed(&h->next, *spare);
-        *spare = h;
         bufpool__waiter_signal(pool, w->async);
     }
 }
@@ -665,7 +774,8 @@ void bufpool__fail_impossible(struct bufpool *pool)
     struct waitnode *w = pool->qhead, *next;
     for (; w; w = next) {
         next = w->next;
-        if (bufpool__bytes(pool, w->n) > max)
+        size_t b = bufpool__bytes(pool, w->n);
+        if (b > max || (w->acct && bufpool__acct_never_fits(w->acct, b)))
             finish(pool, w, -E2BIG, NULL);
     }
     struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
@@ -701,11 +811,8 @@ void bufpool__forget_others(struct bufpool *pool)
             fetch_sub_relaxed(&pool->inside, 1);
         bufpool__dequeue(pool, w);
     }
-    while (pool->held) {
-        struct bufpool_alloc *h = bufpool__grant_take(pool, pool->held);
-        store_relaxed(&h->next, spare);
-        spare = h;
-    }
+    while (pool->held)
+        bufpool__grant_drop(pool, pool->held, &spare);
     while (pool->watchers) /* the parent's fds: never written here */
         bufpool__watch_unlink(pool, pool->watchers);
     pool->nwake = 0;

@@ -13,7 +13,12 @@
  * Twice: with W's steal the pool's first (its barrier is membarrier()),
  * and on a pool that steals coming close together turned fenced (owners
  * fence in their window, the stealer only fences; O's window is then its
- * full path's, not the fast path's).
+ * full path's, not the fast path's).  Then once more in a fenced pool with
+ * O's buffer cached for an account (O allocates and releases through it):
+ * W's steal takes account caches above their reservation, O's fenced
+ * window must hold it off the same way, and O's release, a push into its
+ * account cache in a fenced pool, must then serve W (a lost wakeup times
+ * W out).
  */
 #include "bufpool.h"
 #include "check.h"
@@ -22,6 +27,7 @@
 #include <errno.h>
 
 static bufpool *pool;
+static bufpool_account *o_acct; /* O's requests go through it when set */
 static bufpool_alloc *cached;
 static _Atomic int w_done, w_result = 1;
 static bufpool_alloc *_Atomic w_got;
@@ -33,13 +39,18 @@ struct owner {
     _Atomic int ready;
 };
 
+static int o_get(bufpool_alloc **out)
+{
+    return o_acct ? bufpool_account_allocate(o_acct, 1, BUFPOOL_FOREVER, out) : bufpool_allocate(pool, 1, out);
+}
+
 static void *owner(void *arg)
 {
     struct owner *o = arg;
-    CHECK_EQ(bufpool_allocate(pool, 1, &cached), 0);
-    bufpool_alloc_release(cached); /* into O's bin */
+    CHECK_EQ(o_get(&cached), 0);
+    bufpool_alloc_release(cached); /* into O's bin (or account cache) */
     race_tl = &o->plan;
-    CHECK_EQ(bufpool_allocate(pool, 1, &o->got), 0); /* stops inside */
+    CHECK_EQ(o_get(&o->got), 0); /* stops inside */
     race_tl = NULL;
     return NULL;
 }
@@ -77,9 +88,13 @@ static void make_fenced(void)
     CHECK(load_relaxed(&pool->fenced));
 }
 
-static void scenario(bool fenced)
+static void scenario(bool fenced, bool through_account)
 {
     pool = make(64, 64, 0); /* one buffer */
+    o_acct = NULL;
+    bufpool_account_config ac = {.name = "O"};
+    if (through_account)
+        CHECK_EQ(bufpool_account_create(pool, NULL, &ac, &o_acct), 0);
     atomic_store(&w_done, 0);
     atomic_store(&w_result, 1);
     atomic_store(&w_got, NULL);
@@ -116,9 +131,10 @@ int main(void)
 {
     race_init();
     if (bufpool__asym_available())
-        scenario(false);
+        scenario(false, false);
     else /* every pool is fenced for good */
         SKIP_PART("unfenced steal", "the kernel refuses membarrier()");
-    scenario(true);
+    scenario(true, false);
+    scenario(true, true);
     return 0;
 }

@@ -253,7 +253,7 @@ static const struct {
     {"ENOTSUP", -ENOTSUP, KERNEL_TOO}, {"EOPNOTSUPP", -EOPNOTSUPP, KERNEL_TOO},
     {"EBADF", -EBADF, KERNEL_TOO},     {"ERANGE", -ERANGE, OWN},       {"EEXIST", -EEXIST, KERNEL_TOO},
     {"ENOBUFS", -ENOBUFS, KERNEL_TOO}, {"EPERM", -EPERM, SYSTEM},      {"EMFILE", -EMFILE, SYSTEM},
-    {"ENFILE", -ENFILE, SYSTEM},
+    {"ENFILE", -ENFILE, SYSTEM},       {"ENOSPC", -ENOSPC, OWN},       {"EBUSY", -EBUSY, OWN},
 };
 #define NDOC (sizeof documented / sizeof *documented)
 

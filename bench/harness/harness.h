@@ -57,6 +57,8 @@
     X(xthread, "cross-thread release: producer allocates, consumer releases, 4 KiB")    \
     X(oversub, "8 and 32 threads on a 16 KiB budget: throughput, per-thread spread")    \
     X(starve, "a whole-budget request against 16 threads taking 1 buffer each")         \
+    X(isolation, "a protected tenant beside a greedy one: shared, per-tenant pools, accounts") \
+    X(pressure, "acting before blocking: what leak tracking costs the roundtrip")       \
     X(instr, "instructions per cached roundtrip, counted by callgrind")                  \
     X(bufring, "io_uring provided-buffer rings: receive MB/s and peak RSS, N connections")
 
@@ -217,6 +219,8 @@ enum {
     IMPL_REGION, /* bufpool with BUFPOOL_REGION */
     IMPL_FIFO,   /* bufpool with BUFPOOL_FIFO */
     IMPL_V10,    /* bufpool 1.0.0, built from the history (v10.h); noted when not built */
+    IMPL_ACCOUNT, /* bufpool through one account (a 1 MiB reservation) */
+    IMPL_TRACK,   /* bufpool with BUFPOOL_TRACK: 1 allocation in 113 sampled */
     NIMPL
 };
 

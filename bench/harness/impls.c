@@ -3,7 +3,8 @@
  * pointers (bench_impls), each with its timed roundtrip loop of direct
  * calls.
  *
- * They are bufpool (default, BUFPOOL_REGION and BUFPOOL_FIFO), bufpool 1.0
+ * They are bufpool (default, BUFPOOL_REGION, BUFPOOL_FIFO, and through one
+ * account with bufpool_account_allocate), bufpool 1.0
  * (the 1.0.0 release built from the history, v10.h) and the baseline pools
  * of baselines.h: the original Rust design ported to C, a naive CAS pool, a
  * mutex+condvar pool, plain malloc, and jemalloc and mimalloc behind the
@@ -15,6 +16,7 @@
 #include "v10.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 volatile uintptr_t bench_sink;
@@ -53,6 +55,18 @@ DEFINE_LOOP(loop_malloc, bl_pool, bl_alloc, bl_malloc_allocate, BL_FIRST, bl_mal
 DEFINE_LOOP(loop_jemalloc, bl_pool, bl_alloc, bl_jemalloc_allocate, BL_FIRST, bl_jemalloc_release)
 DEFINE_LOOP(loop_mimalloc, bl_pool, bl_alloc, bl_mimalloc_allocate, BL_FIRST, bl_mimalloc_release)
 
+/* bufpool through one account: the pool and the account behind one pointer */
+struct bp_acct {
+    bufpool *pool;
+    bufpool_account *acct;
+};
+static inline int acct_alloc(struct bp_acct *b, size_t n, bufpool_alloc **a)
+{
+    return bufpool_account_allocate(b->acct, n, BUFPOOL_FOREVER, a);
+}
+DEFINE_LOOP(loop_account, struct bp_acct, bufpool_alloc, acct_alloc, (char *)bufpool_alloc_first,
+            bufpool_alloc_release)
+
 #if BENCH_HAVE_V10
 DEFINE_LOOP(loop_v10, bp10_pool, bp10_alloc, bp10_allocate, (char *)bp10_alloc_first,
             bp10_alloc_release)
@@ -78,6 +92,10 @@ static int bp_create_region(void **pool, size_t bs, size_t max_memory)
 static int bp_create_fifo(void **pool, size_t bs, size_t max_memory)
 {
     return bp_create_flags(pool, bs, max_memory, BUFPOOL_FIFO);
+}
+static int bp_create_track(void **pool, size_t bs, size_t max_memory)
+{
+    return bp_create_flags(pool, bs, max_memory, BUFPOOL_TRACK);
 }
 static int bp_allocate(void *pool, size_t n, void **a)
 {
@@ -109,6 +127,47 @@ static size_t bp_total_waits(void *pool)
     bufpool_stats s;
     bufpool_get_stats(pool, &s);
     return (size_t)s.total_waits;
+}
+static int ba_create(void **pool, size_t bs, size_t max_memory)
+{
+    struct bp_acct *b = calloc(1, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    bufpool_account_config ac = {.name = "bench", .min_bytes = max_memory < MiB ? max_memory : MiB};
+    int err = bp_create(pool, bs, max_memory);
+    if (!err) {
+        b->pool = *pool;
+        err = bufpool_account_create(b->pool, NULL, &ac, &b->acct);
+        if (err)
+            bufpool_destroy(b->pool);
+    }
+    if (err) {
+        free(b);
+        b = NULL;
+    }
+    *pool = b;
+    return err;
+}
+static int ba_allocate(void *pool, size_t n, void **a)
+{
+    bufpool_alloc *x = NULL;
+    int err = acct_alloc(pool, n, &x);
+    *a = x;
+    return err;
+}
+static void ba_destroy(void *pool)
+{
+    struct bp_acct *b = pool;
+    bufpool_destroy(b->pool); /* frees the account */
+    free(b);
+}
+static size_t ba_waiters(void *pool)
+{
+    return bp_waiters(((struct bp_acct *)pool)->pool);
+}
+static size_t ba_total_waits(void *pool)
+{
+    return bp_total_waits(((struct bp_acct *)pool)->pool);
 }
 
 /* bufpool 1.0 behind the pointers (v10.h); without it, create fails and
@@ -228,6 +287,10 @@ bench_impl bench_impls[NIMPL] = {
     [IMPL_FIFO] = {"bufpool FIFO", bp_create_fifo, bp_allocate, bp_first, bp_release, bp_destroy,
                    bp_waiters, bp_total_waits, loop_bufpool, NULL},
     [IMPL_V10] = V10_IMPL,
+    [IMPL_TRACK] = {"bufpool TRACK", bp_create_track, bp_allocate, bp_first, bp_release, bp_destroy,
+                    bp_waiters, bp_total_waits, loop_bufpool, NULL},
+    [IMPL_ACCOUNT] = {"bufpool account", ba_create, ba_allocate, bp_first, bp_release, ba_destroy,
+                      ba_waiters, ba_total_waits, loop_account, NULL},
 };
 
 const int bench_general[] = {IMPL_BUFPOOL, IMPL_ORIGINAL, IMPL_NAIVE, IMPL_MUTEX,

@@ -98,6 +98,13 @@ static void (*in_je_free)(void *);
 
 IN_POOL_LOOP(in_loop_bufpool, bufpool, bufpool_alloc, bufpool_allocate, (char *)bufpool_alloc_first,
              bufpool_alloc_release)
+/* through a one-level account: a try, as the row counts */
+static inline int in_acct_alloc(bufpool_account *a, size_t n, bufpool_alloc **out)
+{
+    return bufpool_account_allocate(a, n, 0, out);
+}
+IN_POOL_LOOP(in_loop_account, bufpool_account, bufpool_alloc, in_acct_alloc, (char *)bufpool_alloc_first,
+             bufpool_alloc_release)
 #if BENCH_HAVE_V10
 IN_POOL_LOOP(in_loop_v10, bp10_pool, bp10_alloc, bp10_allocate, (char *)bp10_alloc_first,
              bp10_alloc_release)
@@ -114,12 +121,24 @@ int bench_child_instr(int fd, int argc, char **argv)
     uint64_t warm = strtoull(argv[1], NULL, 10), iters = strtoull(argv[2], NULL, 10);
     uintptr_t acc = 0;
     bufpool_config cfg = {.buffer_size = IN_BS, .max_memory = 64 * MiB, .flags = 0};
-    if (!strcmp(kind, "bufpool")) {
+    if (!strcmp(kind, "bufpool") || !strcmp(kind, "track")) {
         bufpool *p;
+        if (kind[0] == 't')
+            cfg.flags = BUFPOOL_TRACK;
         if (bufpool_create(&p, &cfg))
             return 3;
         acc += in_loop_bufpool(p, warm);
         acc += in_loop_bufpool(p, iters);
+        bufpool_destroy(p);
+    } else if (!strcmp(kind, "account")) {
+        bufpool *p;
+        bufpool_account *a;
+        bufpool_account_config ac = {.name = "bench", .min_bytes = MiB};
+        if (bufpool_create(&p, &cfg) || bufpool_account_create(p, NULL, &ac, &a))
+            return 3;
+        acc += in_loop_account(a, warm);
+        acc += in_loop_account(a, iters);
+        bufpool_account_destroy(a);
         bufpool_destroy(p);
 #if BENCH_HAVE_V10
     } else if (!strcmp(kind, "v10")) {
@@ -528,6 +547,8 @@ void bench_section_instr(void)
         int impl; /* whose note says it is missing, or -1 */
     } kinds[] = {
         {"bufpool", "bufpool", -1},
+        {"account", "bufpool through a one-level account", -1},
+        {"track", "bufpool with BUFPOOL_TRACK (1 in 113 sampled)", -1},
         {"v10", "bufpool 1.0", IMPL_V10},
         {"glibc", "glibc malloc+free", -1},
         {"mimalloc", "mimalloc mi_malloc+mi_free", IMPL_MIMALLOC},
@@ -638,5 +659,13 @@ void bench_section_instr(void)
         else
             bench_target_text("locked instructions per roundtrip on the owner's side (callgrind)",
                               "not counted", "<= 0", false);
+    }
+    if (res[1].ok) {
+        bench_target("instructions per n = 1 roundtrip through a one-level account (callgrind; aim "
+                     "120)",
+                     res[1].per_rt, BENCH_AT_MOST, 150, "instr");
+        if (!isnan(res[1].locked))
+            bench_target("locked instructions per account roundtrip on the owner's side (callgrind)",
+                         res[1].locked, BENCH_AT_MOST, 0, "instr");
     }
 }

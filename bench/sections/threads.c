@@ -12,7 +12,10 @@
  * CPU count are oversubscribed, and marked so in the table and the plot.
  * Writes threads.dat for the plot.
  *
- * Target: 2 threads at least 1.6x one thread.
+ * Beside the general implementations, bufpool through one account (each
+ * thread's account cache; issue [accounts]).
+ *
+ * Targets: 2 threads at least 1.6x one thread; through one account 1.8x.
  */
 #include "harness.h"
 
@@ -82,8 +85,10 @@ static double run_threads(const bench_impl *im, int nt, uint64_t dur_ns)
 
 void bench_section_threads(void)
 {
-    int ids[NIMPL];
-    int n = bench_available(bench_general, bench_ngeneral, ids);
+    int list[NIMPL], ids[NIMPL];
+    memcpy(list, bench_general, bench_ngeneral * sizeof *list);
+    list[bench_ngeneral] = IMPL_ACCOUNT;
+    int n = bench_available(list, bench_ngeneral + 1, ids);
     int nr = bench_opt.quick ? 2 : 7;
     uint64_t dur = bench_opt.quick ? 20000000u : 150000000u;
     long cpus = bench_cpus();
@@ -127,6 +132,9 @@ void bench_section_threads(void)
     int bp = bench_find(ids, n, IMPL_BUFPOOL);
     bench_target("thread scaling: 2 threads / 1 thread", m[bp][1].med / m[bp][0].med,
                  BENCH_AT_LEAST, 1.6, "x");
+    int ba = bench_find(ids, n, IMPL_ACCOUNT);
+    bench_target("thread scaling through one account: 2 threads / 1 thread",
+                 m[ba][1].med / m[ba][0].med, BENCH_AT_LEAST, 1.8, "x");
 
     /* For the plot: a row per thread count, a column per implementation. */
     FILE *f = bench_data_file("threads.dat");

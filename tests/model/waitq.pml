@@ -1,8 +1,8 @@
 /*
  * waitq.pml: the wait/wake protocol of src/waitq.c as a Promela model, for
  * spin (tests/model/spin.sh runs it in `make check`).
- * It checks rules W1-W9 of the wait protocol (docs/design.md, "The wait
- * protocol"); the steps that carry them are named there.
+ * It checks rules W1-W9 and W12 of the wait protocol (docs/design.md, "The
+ * wait protocol"); the steps that carry them are named there.
  *
  * Scale: a budget of MAXMEM units, all held at the start by two releasers
  * (R1, R2, one unit each); a blocked caller B needing NB units (it may time
@@ -127,6 +127,107 @@
  * holds it: without HOLD, B's own release would look at nwait for the
  * refill), BADPOLL (the broken poll loop, see below).
  *
+ * Accounts (-DACCT; the suites accounts-default, accounts-fifo,
+ * accounts-defects-default and accounts-defects-fifo).  The account queue of docs/accounts.md: requests
+ * through accounts wait in the pool's queue, by priority, and serve skips
+ * one whose account's caps do not admit it (W12).  Two accounts: X with a
+ * cap (max XMAX), Y with a reservation (min YMIN; -DTREE=1: Y is X's
+ * child, so that X's cap counts Y's unused reservation).  The budget
+ * MAXMEM is full at the start: R1, R2 (-DNR=1: R1 alone) and xrel hold a
+ * unit each, the rest is Y's reservation (committed = MAXMEM).  The
+ * processes: the plain releasers R1 and R2, as above; xrel, which holds
+ * X's unit (X at its cap) and gives it back through the account paths
+ * (-DXAGAIN: then allocates through X once more, node XR, and gives that
+ * back too); xw, X's request of NX units, blocked on X's cap until xrel
+ * gives back (-DTIMEOUT: it may time out); yw, Y's request of NY units
+ * (-DNOY: none), within Y's reservation unless NY > YMIN (-DYAGAIN: yw
+ * first allocates one unit and gives it back into its account cache,
+ * where Y's use still counts it, then asks for NY); with -DPLAIN a plain
+ * blocked request pw of 1 unit.  -DXPRIO=1 queues X's requests ahead
+ * of plain ones, -DYPRIO=1 Y's ahead of the others.  Everything the
+ * waiters get goes back (xw and yw through bufpool__acct_release, pw as
+ * B does), so a run that leaves one asleep is an invalid end state, as
+ * above.  Checked besides: X's cap, with Y's
+ * unused reservation when Y is its child, at every charge (charge());
+ * yw's request, within Y's reservation, succeeds at its first take
+ * (acct_take: k_in); pool->committed equals what is carved plus the
+ * unused reservations whenever the lock is free (unlock_pool); what serve
+ * leaves (left_fitting): in FIFO the line's head, the first request its
+ * caps admit, does not fit, so a request on its own cap blocks nobody, and
+ * in the default mode, when nobody was told, no request its caps admit
+ * fits; FIFO grants nobody while a request ahead of it in the queue is in
+ * the line (passed_in_line: equal priorities in arrival order).
+ * Correspondence for the accounts:
+ *   ause[], EFFX, UNX, UNY,  each account's use (its subtree's), eff,
+ *   RESERVE                  unused and the pool's reserve (account.h,
+ *                            refresh_up), computed from ause[]
+ *   committed                pool->committed: carved memory (charged
+ *                            here) plus the unused reservations
+ *   ADMIT_OK, ADMIT_CR       bufpool__acct_admit: the caps (a cap counts
+ *                            the other descendants' unused reservations)
+ *                            and the credit
+ *   inline take(n, cr)       bufpool__take: a spare (only the credit comes
+ *                            off committed), else a carve with the credit
+ *                            (the arena, then commit_try, one step here),
+ *                            else the spares to the arena and a carve
+ *   inline serve()           bufpool__serve and serve_one: a request its
+ *                            caps do not admit is skipped; told when it
+ *                            fits (would_fit_credit, with promised and
+ *                            promised_c), granted in FIFO and once told
+ *                            TELLS times, charged to its account (charge:
+ *                            bufpool__acct_grant); depot_stash at the end
+ *   inline acct_take()       bufpool__acct_take_locked: admit (on a cap, a
+ *                            steal that flushes the account caches, and
+ *                            admit again), line_ahead unless the request
+ *                            lies within its reservation, take, else a
+ *                            flushing steal and take again, serve what is
+ *                            left, then the charge
+ *   inline acct_alloc()      account_allocate_full: acct_take, else
+ *                            wait_for (bufpool__wait_told: enqueue, steal,
+ *                            serve, sleep, or time out), the grant or told:
+ *                            again; the account cache switch and its serve
+ *   inline acct_release()    bufpool__acct_release: under the lock,
+ *                            uncharge, settle (what reopens a reservation
+ *                            to the arena, else a spare), serve
+ *   inline release_x()       xrel's release: acct_release_fast (a push
+ *   (release_y(): yw's)      into its account cache acache while its
+ *                            cache serves X, tcxr; the look at nwait;
+ *                            bufpool__release_pushed) or the locked path
+ *   inline take_acct()       take_acct in cache.c: a steal takes xrel's
+ *                            (and yw's, ycache) account cache when it
+ *                            flushes (flush_accts) or the account wants it
+ *                            (acct_wanted), uncharged and settled
+ *   inline line_ahead()      bufpool__line_ahead
+ *   proctype pw              bufpool_allocate's fast path (a carve, or a
+ *                            depot chain of one; FIFO: queue_first) and
+ *                            acquire_slow
+ * Not modeled: the hand-off of a starving request (STARVE is the plain
+ * model's), async account waiters, set_limits and a reservation given back
+ * (reserve_moved), shutdown, the account caches of other threads than
+ * xrel's and yw's (whether one serves an account is left open where it
+ * matters: the steal in acct_take's cap check), an account thread's own
+ * plain cache (empty here), and a carve's arena charge given back after
+ * commit_try fails (one step here).
+ * Macros: NX, NY, YMIN, XMAX, XPRIO, YPRIO, TREE, NR, PLAIN, NOY, XAGAIN, YAGAIN,
+ * TIMEOUT (xw), and the known-bad variants BADACCTREL (an account release
+ * uncharges without serving: xw left asleep), BADHOL (serve stops at a
+ * request on its own cap: left_fitting) and BADORDER (FIFO serve passes
+ * a request in the line that does not fit: passed_in_line).  Three
+ * defects of the C code as it is: D1, bufpool__acct_release serves with
+ * what it released but not the depot, where the serves that skipped xw on
+ * its cap stashed what they had; xw of 2 units, admitted by the release,
+ * is left asleep beside it (-DNX=2; FIXDEPOT: the depot too); D2,
+ * bufpool__acct_take_locked serves what is left before it charges what it
+ * took, so that serve admits and grants xw on X's use without that, and
+ * X ends over its cap (-DPLAIN -DXAGAIN with xw told TELLS times; in
+ * FIFO -DTREE=1 -DNY=2 -DYPRIO=1 -DPLAIN: yw, X's child of a higher
+ * priority, passes xw in the line; FIXGRANT: the charge first);
+ * D3, bufpool__acct_take_locked's second take uses the credit admit gave
+ * before its steal flushed the account caches; when that steal reopened
+ * the request's own reservation (yw's cache) the credit is too small, and
+ * committed keeps the difference for good (-DYAGAIN -DYMIN=2 -DNY=2: the
+ * committed assertion; FIXCREDIT: admit again after the steal).
+ *
  * Liveness.  The safety search (pan -DSAFETY) proves that no run ends with
  * a waiter asleep; it cannot see a run that never ends.  The only loop in
  * the model is A's poll loop (again -> ... -> poll -> again; every other
@@ -173,10 +274,103 @@
 #ifndef DEPOT0
 #define DEPOT0 0 /* units cached in the depot at the start */
 #endif
+#ifndef ACCT
+#define ACCT 0
+#endif
+#if ACCT
+/* The account queue (-DACCT): see "Accounts" above.  The accounts: */
+#define AX 0      /* X: a cap (max XMAX), no reservation */
+#define AY 1      /* Y: a reservation (min YMIN), no cap; with TREE, X's child */
+#define NOACCT 2  /* a plain request */
+#ifndef TREE
+#define TREE 0
+#endif
+#ifndef NX
+#define NX 1      /* xw's need */
+#endif
+#ifndef NY
+#define NY 1      /* yw's need (within Y's reservation when NY <= YMIN) */
+#endif
+#ifndef YMIN
+#define YMIN 1
+#endif
+#ifndef XMAX
+#if TREE
+#define XMAX (NX + YMIN) /* X's own 1 unit and Y's unused reservation fill it */
+#else
+#define XMAX NX   /* xrel's 1 unit fills it for xw */
+#endif
+#endif
+#define YMAX 9    /* none */
+#ifndef XPRIO
+#define XPRIO 0   /* X's priority (plain calls': 0) */
+#endif
+#ifndef YPRIO
+#define YPRIO 0   /* Y's priority */
+#endif
+/* The nodes: xw (X, NX units), the plain waiter pw, xrel's second request
+ * (X, 1 unit; -DXAGAIN), yw (Y, NY units). */
+#define XW 0
+#define PW 1
+#define XR 2
+#define YW 3
+#define NW 4
+#define NACCT(w) ((w) == PW -> NOACCT : ((w) == YW -> AY : AX))
+#define NEED(w) ((w) == XW -> NX : ((w) == YW -> NY : 1))
+#define NPRIO(w) ((w) == XW || (w) == XR -> XPRIO : ((w) == YW -> YPRIO : 0))
+/* The tree's arithmetic (account.c, account.h), from ause[] alone: eff
+ * (the reservation a subtree keeps), unused = max(eff - use, the
+ * children's unused), the pool's reserve (the top level's unused). */
+#define POS(a, b) ((a) > (b) -> (a) - (b) : 0)
+#define MAX2(a, b) ((a) > (b) -> (a) : (b))
+#define UNY POS(YMIN, ause[AY])
+#if TREE
+#define EFFX YMIN         /* max(X's min 0, Y's eff) */
+#define KUX UNY           /* X's kids_unused */
+#else
+#define EFFX 0
+#define KUX 0
+#endif
+#define UNX MAX2(POS(EFFX, ause[AX]), KUX)
+#if TREE
+#define RESERVE UNX
+#else
+#define RESERVE (UNX + UNY)
+#endif
+/* bufpool__acct_admit(a, b): may a take b more under every max on its
+ * path (a cap counts the other descendants' unused reservations)?  And
+ * its credit: how much of the reservations that uses (the drop of the
+ * top level's unused). */
+#define ADMIT_OK(a, b) ((a) == AX -> (ause[AX] + (b) + KUX <= XMAX) : \
+    ((a) == AY -> (ause[AY] + (b) <= YMAX && (!TREE || ause[AX] + (b) <= XMAX)) : 1))
+#define CR_X(b) (UNX - MAX2(POS(EFFX, ause[AX] + (b)), KUX))
+#if TREE
+#define CR_Y(b) (UNX - MAX2(POS(EFFX, ause[AX] + (b)), POS(YMIN, ause[AY] + (b))))
+#else
+#define CR_Y(b) (UNY - POS(YMIN, ause[AY] + (b)))
+#endif
+#define ADMIT_CR(a, b) ((a) == AX -> CR_X(b) : ((a) == AY -> CR_Y(b) : 0))
+#define NODE_OK(w) ADMIT_OK(NACCT(w), NEED(w))
+#define NODE_CR(w) ADMIT_CR(NACCT(w), NEED(w))
+/* Over the budget (bufpool__over_budget): spares are not reused. */
+#define OVER (charged > maxmem || committed > maxmem)
+/* A carve (bufpool__block_new_locked): the arena, then commit_try with
+ * the credit. */
+#define CARVE_OK(n, cr) (charged + (n) <= maxmem && committed + (n) - (cr) <= maxmem)
+#ifndef NR
+#define NR 2      /* plain releasers: R1 (and R2) */
+#endif
+#define CHARGED0 (NR + 1)  /* the releasers and xrel hold one unit each */
+#define INUSE0 CHARGED0
+#define MAXMEM (CHARGED0 + YMIN) /* and Y's reservation: committed is full */
+#else
+#define CHARGED0 MAXMEM
+#define INUSE0 2
 #define MAXMEM (2 + DEPOT0)
 #define NW 2      /* waiters: 0 = B (blocked), 1 = A (async) */
 #define B 0
 #define A 1
+#endif
 
 #define WAITING 0
 #define DONE 1
@@ -191,8 +385,8 @@
 #endif
 byte btells = 0;   /* times B was told instead of given (acquire_full's tells) */
 byte maxmem = MAXMEM;
-byte charged = MAXMEM;
-byte inuse = 2;       /* ghost: units in live allocations */
+byte charged = CHARGED0;
+byte inuse = INUSE0;  /* ghost: units in live allocations */
 byte held = 0;        /* ghost: what B keeps with -DHOLD */
 byte cache[4];     /* by thread: R1 = 0, R2 = 1, B = 2, A = 3 */
 byte pend[4];      /* a push not yet visible to other threads (see flush) */
@@ -209,7 +403,22 @@ bit queued[NW];
 bit state[NW];
 byte result[NW];
 byte grant[NW];
+#if ACCT
+byte tells[NW];       /* a request's tells (node.tells, B's btells) */
+byte ause[2];         /* each account's use (a child's counts in its parent's) */
+byte committed = MAXMEM; /* pool->committed: carved memory + unused reservations */
+byte acache = 0;      /* xrel's account cache: memory still charged to X */
+bit tcxr = 1;         /* xrel's thread cache serves X (tc->acct) */
+byte ycache = 0;      /* yw's account cache (-DYAGAIN): memory still charged to Y */
+bit tcyw = 0;         /* yw's thread cache serves Y */
+bit gfree = 0;        /* ghost: R1 freed into the arena and has not looked yet */
+hidden byte h_j;      /* d_step temporaries */
+hidden byte reserve;  /* RESERVE, for the assertion's text */
+hidden byte x_use;    /* X's use with Y's unused reservation, the same */
+hidden byte passed_in_line, left_fitting; /* the assertions of serve */
+#else
 byte need[NW];
+#endif
 bit fd = 0;
 #ifndef STARVE
 #define STARVE 0
@@ -253,9 +462,67 @@ inline unlock_pool() {
 #define SIGNAL_A() fd = 1
 #define DRAIN_A_LOCKED() fd = 0
 inline lock_pool() { atomic { lock == 0 -> lock = 1 } }
+#if ACCT
+/* committed counts what is carved and the unused reservations, exactly,
+ * whenever the lock is free (a take with a credit and the charge that
+ * uses the reservation happen under one lock) */
+inline unlock_pool() { d_step { reserve = RESERVE; assert(committed == charged + reserve); reserve = 0; lock = 0 } }
+#else
 inline unlock_pool() { lock = 0 }
 #endif
+#endif
 
+#if ACCT
+/* The queue under the lock, each change one step (nobody sees it but
+ * through the lock, and nwait's RMW is the last of it). */
+inline dequeue_body(w) {
+    h_j = 0;
+    do
+    :: h_j < qn && q[h_j] != w -> h_j++
+    :: else -> break
+    od;
+    assert(h_j < qn);
+    do
+    :: h_j + 1 < qn -> q[h_j] = q[h_j + 1]; h_j++
+    :: else -> break
+    od;
+    qn--;
+    q[qn] = 0;
+    queued[w] = 0;
+    nwait--;
+    h_j = 0
+}
+
+inline dequeue(w) { d_step { dequeue_body(w) } }
+
+/* bufpool__enqueue: behind every node of its priority or higher */
+inline enqueue(w) {
+    d_step {
+        h_j = qn;
+        do
+        :: h_j > 0 && NPRIO(q[h_j - 1]) < NPRIO(w) -> q[h_j] = q[h_j - 1]; h_j--
+        :: else -> break
+        od;
+        q[h_j] = w;
+        qn++;
+        queued[w] = 1;
+        state[w] = WAITING;
+        result[w] = OK;
+        nwait++;
+        h_j = 0
+    }
+}
+
+/* result and grant, then the futex word (W5) */
+inline finish(w, r, g) {
+    d_step {
+        dequeue_body(w);
+        result[w] = r;
+        grant[w] = g;
+        state[w] = DONE
+    }
+}
+#else
 inline dequeue(w) {
     d_i = 0;
     do
@@ -298,6 +565,7 @@ inline finish(w, r, g) {
     :: else -> skip
     fi
 }
+#endif
 
 /* A thread's pending push becomes visible. */
 inline flush(t) { atomic { cache[t] = cache[t] + pend[t]; pend[t] = 0 } }
@@ -327,6 +595,405 @@ inline steal() {
 
 inline steal_own(t) { atomic { spare = spare + cache[t] + depot; cache[t] = 0; depot = 0 } }
 
+#if ACCT
+/* take(n, cr), bufpool__take: a spare (committed already: only the
+ * credit comes off), else a carve with the credit, else the spares given
+ * back to the arena and a carve again; sets t_ok */
+inline take(n, cr) {
+    if
+    :: spare >= n && !OVER -> spare = spare - n; committed = committed - (cr); t_ok = 1
+    :: else ->
+        if
+        :: atomic { CARVE_OK(n, cr) -> charged = charged + n; committed = committed + n - (cr) }; t_ok = 1
+        :: else ->
+            if
+            :: spare > 0 ->
+                atomic { charged = charged - spare; committed = committed - spare; spare = 0 };
+                if
+                :: atomic { CARVE_OK(n, cr) -> charged = charged + n; committed = committed + n - (cr) }; t_ok = 1
+                :: else -> t_ok = 0
+                fi
+            :: else -> t_ok = 0
+            fi
+        fi
+    fi
+}
+
+/* bufpool__acct_charge_path: u more units in use on a's path.  The caps
+ * hold: X's use and Y's unused reservation (which X's own requests may
+ * not take, with TREE) within X's max. */
+inline charge(a, u) {
+    d_step {
+        ause[a] = ause[a] + (u);
+        if
+        :: TREE && (a) == AY -> ause[AX] = ause[AX] + (u)
+        :: else -> skip
+        fi;
+        x_use = ause[AX] + KUX;                  /* X's use, Y's unused reservation counted */
+        assert(x_use <= XMAX);
+        x_use = 0
+    }
+}
+
+/* bufpool__acct_uncharge: u units less on a's path; r_re: what that
+ * reopens of the reservations (the reserve's growth) */
+inline uncharge(a, u) {
+    d_step {
+        r_re = RESERVE;
+        ause[a] = ause[a] - (u);
+        if
+        :: TREE && (a) == AY -> ause[AX] = ause[AX] - (u)
+        :: else -> skip
+        fi;
+        r_re = RESERVE - r_re
+    }
+}
+
+/* take_acct (cache.c): a steal takes xrel's account cache when it flushes
+ * them all (f: flush_accts) or when X wants it (acct_wanted: X over its
+ * reservation, or a request of X's subtree queued), uncharges it and
+ * settles it (bufpool__acct_settle: when that reopens a reservation the
+ * memory goes to the arena and committed grows by what reopened, else it
+ * joins the spares); the cache serves no account from then on. */
+#define XWANTED (ause[AX] > EFFX || queued[XW] || queued[XR] || TREE && queued[YW])
+#define YWANTED (ause[AY] > YMIN || queued[YW] || TREE && XWANTED)
+#define ALLC 0    /* every cache (a steal of them all) */
+#define XC 1      /* xrel's own (bufpool__steal(pool, tc)) */
+#define YC 2      /* yw's own */
+inline take_acct(f, c) {
+    d_step {
+        if
+        :: tcyw && (c) != XC && (f || YWANTED) ->
+            r_re = RESERVE;
+            ause[AY] = ause[AY] - ycache;
+            if
+            :: TREE -> ause[AX] = ause[AX] - ycache
+            :: else -> skip
+            fi;
+            r_re = RESERVE - r_re;
+            if
+            :: r_re > 0 -> charged = charged - ycache; committed = committed - ycache + r_re
+            :: else -> spare = spare + ycache
+            fi;
+            ycache = 0;
+            tcyw = 0;
+            r_re = 0
+        :: else -> skip
+        fi;
+        if
+        :: tcxr && (c) != YC && (f || XWANTED) ->
+            r_re = RESERVE;
+            ause[AX] = ause[AX] - acache;
+            r_re = RESERVE - r_re;
+            if
+            :: r_re > 0 -> charged = charged - acache; committed = committed - acache + r_re
+            :: else -> spare = spare + acache
+            fi;
+            acache = 0;
+            tcxr = 0;
+            r_re = 0
+        :: else -> skip
+        fi
+    }
+}
+
+/* FIFO: serve grants w only when nobody ahead of it is in the line (a
+ * node its caps admit): equal priorities in arrival order. */
+inline order_check() {
+    d_step {
+        h_j = 0;
+        passed_in_line = 0;
+        do
+        :: FIFO && h_j < s_i -> passed_in_line = passed_in_line || NODE_OK(q[h_j]); h_j++
+        :: else -> break
+        od;
+        assert(!passed_in_line);
+        h_j = 0
+    }
+}
+
+/* What serve leaves: in FIFO the line's head (the first node its caps
+ * admit) does not fit, so a node waiting on its own caps blocks nobody;
+ * in the default mode, when nobody was told, no node its caps admit fits.
+ * A fit counts the spares and the arena (the depot, as in would_fit, not):
+ * FITS.  Not while R1's free into the arena has not looked yet (gfree):
+ * its own look serves. */
+#define FITS(w) (charged - spare + NEED(w) <= maxmem && committed - spare + NEED(w) - NODE_CR(w) <= maxmem)
+inline hol_check() {
+    d_step {
+        h_j = 0;
+        left_fitting = 0;
+        if
+        :: FIFO ->
+            do
+            :: h_j < qn && !NODE_OK(q[h_j]) -> h_j++
+            :: else -> break
+            od;
+            left_fitting = !gfree && h_j < qn && FITS(q[h_j])
+        :: !FIFO && promised == 0 ->
+            do
+            :: h_j < qn -> left_fitting = left_fitting || !gfree && NODE_OK(q[h_j]) && FITS(q[h_j]); h_j++
+            :: else -> break
+            od
+        :: else -> skip
+        fi;
+        assert(!left_fitting);
+        h_j = 0
+    }
+}
+
+/* bufpool__serve and serve_one (waitq.c), in the queue's order: a node
+ * its caps do not admit is skipped (outside the line); one they admit is
+ * told when it fits (the default mode: with its credit, and the claims of
+ * those told before it, promised and promised_c), or granted in order in
+ * FIFO and once told TELLS times, and then charged to its account. */
+inline serve() {
+    promised = 0;
+    promised_c = 0;
+    s_i = 0;
+    do
+    :: s_i < qn ->
+        d_step { s_w = q[s_i]; a_ok = NODE_OK(s_w); a_cr = (a_ok -> NODE_CR(s_w) : 0) };
+        if
+        :: !a_ok ->                              /* on its own caps: outside the line */
+#ifndef BADHOL
+            s_i++
+#else
+            break                                /* BADHOL: the line stops at it */
+#endif
+        :: a_ok && !FIFO && tells[s_w] < TELLS -> /* told, not given */
+            if                                   /* pass_fits: one verdict per look */
+            :: charged + promised + NEED(s_w) <= maxmem &&
+               committed + promised_c + NEED(s_w) - a_cr <= maxmem -> t_ok = 1
+            :: else -> t_ok = 0
+            fi;
+            if
+            :: !t_ok && spare > 0 ->
+                atomic { charged = charged - spare; committed = committed - spare; spare = 0 };
+                if
+                :: charged + promised + NEED(s_w) <= maxmem &&
+                   committed + promised_c + NEED(s_w) - a_cr <= maxmem -> t_ok = 1
+                :: else -> skip
+                fi
+            :: else -> skip
+            fi;
+            if
+            :: t_ok ->
+                promised = promised + NEED(s_w);
+                promised_c = promised_c + NEED(s_w) - a_cr;
+                finish(s_w, OK, 0)
+            :: else -> s_i++
+            fi
+        :: a_ok && (FIFO || tells[s_w] >= TELLS) -> /* granted */
+            take(NEED(s_w), a_cr);
+            if
+            :: t_ok ->
+                d_step {
+                    order_check();
+                    if
+                    :: NACCT(s_w) != NOACCT -> charge(NACCT(s_w), NEED(s_w)) /* bufpool__acct_grant */
+                    :: else -> skip
+                    fi;
+                    finish(s_w, OK, NEED(s_w))
+                }
+#ifndef BADORDER
+            :: !t_ok && FIFO -> break            /* the line stops here */
+#else
+            :: !t_ok && FIFO -> s_i++            /* BADORDER: passed, as in the default mode */
+#endif
+            :: !t_ok && !FIFO -> s_i++
+            fi
+        fi
+    :: else -> break
+    od;
+    d_step {                                     /* bufpool__depot_stash */
+        hol_check();
+        if
+        :: !OVER -> depot = depot + spare
+        :: else -> charged = charged - spare; committed = committed - spare
+        fi;
+        spare = 0; promised = 0; promised_c = 0; s_i = 0; s_w = 0; a_ok = 0; a_cr = 0; t_ok = 0
+    }
+}
+
+/* bufpool__line_ahead: in FIFO, is a request of priority pr or higher in
+ * the line (plain, or one its caps admit)?  Sets l_ah. */
+inline line_ahead(pr) {
+    d_step {
+        l_ah = 0;
+        h_j = 0;
+        do
+        :: FIFO && h_j < qn && NPRIO(q[h_j]) >= (pr) ->
+            if
+            :: NODE_OK(q[h_j]) -> l_ah = 1; break
+            :: else -> h_j++
+            fi
+        :: else -> break
+        od;
+        h_j = 0
+    }
+}
+
+/* bufpool__acct_take_locked: k_ok = 1 when it took n units for account a
+ * and charged them to it, 0 for -EAGAIN.  Under the lock.  The credit is
+ * the one admit gave at the start. */
+inline acct_take(w, a, n) {
+    d_step {
+        k_in = ((a) == AY && ause[AY] + (n) <= YMIN); /* within Y's reservation */
+        a_ok = ADMIT_OK(a, n)
+    };
+    if
+    :: !a_ok ->                                  /* its caps count the account caches */
+        if                                       /* cached: some cache serves an account */
+        :: k_fl = 1                              /* (xrel's as the model keeps it, the */
+        :: !tcxr -> k_fl = 0                     /* others' left open) */
+        fi;
+        if
+        :: k_fl -> k_fl = 0; steal(); take_acct(1, ALLC); serve(); d_step { a_ok = ADMIT_OK(a, n) }
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi;
+    k_ok = 0;
+    if
+    :: a_ok ->
+        d_step { a_cr = ADMIT_CR(a, n); line_ahead(NPRIO(w)) };
+        if
+        :: a_cr < (n) && l_ah -> skip            /* in line: beyond its reservation */
+        :: else ->
+            take(n, a_cr);
+            if
+            :: !t_ok -> steal(); take_acct(1, ALLC); /* every cache, account caches too */
+#ifdef FIXCREDIT
+                d_step { a_cr = ADMIT_CR(a, n) };  /* FIXCREDIT: the credit after the steal */
+#endif
+                take(n, a_cr)                    /* with the credit admit gave before the steal */
+            :: else -> skip
+            fi;
+            k_ok = t_ok;
+#ifndef FIXGRANT
+            serve();                             /* what is left; then the charge */
+            if
+            :: k_ok -> charge(a, n)
+            :: else -> skip
+            fi
+#else
+            if                                   /* FIXGRANT: the charge first */
+            :: k_ok -> charge(a, n)
+            :: else -> skip
+            fi;
+            serve()
+#endif
+        fi
+    :: else -> skip
+    fi;
+    assert(k_ok || !k_in);                       /* a request within its reservation: at once */
+    k_in = 0; a_ok = 0; a_cr = 0; l_ah = 0
+}
+
+/* account_allocate_full: lock; bufpool__acct_take_locked; else wait_for
+ * (bufpool__wait_told: register and look (W1), sleep, or time out: lock,
+ * dequeue if still queued, serve), then the grant, or told: again; at
+ * the end the account cache switch, and its serve.  got: what it got. */
+inline acct_alloc(w, a, n) {
+    lock_pool();
+    do
+    :: true ->
+        acct_take(w, a, n);
+        if
+        :: k_ok -> k_ok = 0; got = n; break
+        :: else -> skip
+        fi;
+        enqueue(w);
+        steal();
+        take_acct(0, ALLC);
+        serve();
+        if
+        :: state[w] == WAITING ->
+            unlock_pool();
+            if
+            :: state[w] == DONE -> lock_pool()   /* futex wait, woken */
+#ifdef TIMEOUT
+            :: (w) == XW ->                      /* the deadline passed */
+                lock_pool();
+                if
+                :: queued[w] -> dequeue(w); result[w] = TIMEDOUT; serve()
+                :: else -> skip
+                fi
+#endif
+            fi
+        :: else -> skip
+        fi;
+        if
+        :: result[w] != OK -> break
+        :: result[w] == OK && grant[w] > 0 -> got = grant[w]; grant[w] = 0; break
+        :: else -> tells[w]++                    /* told: again */
+        fi
+    od;
+    if
+    :: got > 0 ->
+        atomic { inuse = inuse + got };
+        if                                       /* bufpool__tcache_acct_switch */
+        :: (w) == XR -> tcxr = 1
+#ifdef YAGAIN
+        :: (w) == YW -> tcyw = 1
+#endif
+        :: else -> skip
+        fi;
+        serve()
+    :: else -> skip
+    fi;
+    unlock_pool()
+}
+
+/* bufpool__acct_release: the locked path of an account allocation's last
+ * release: uncharge its path, settle (what that reopens of a reservation
+ * goes to the arena, committed growing by it; else a spare), serve. */
+inline acct_release(a, u) {
+    lock_pool();
+    d_step {
+        inuse = inuse - (u);
+        uncharge(a, u);
+        if
+        :: r_re > 0 -> charged = charged - (u); committed = committed - (u) + r_re
+        :: else -> spare = u
+        fi;
+        r_re = 0
+    };
+#ifdef BADACCTREL
+    d_step { depot = depot + spare; spare = 0 }; /* BADACCTREL: uncharged, not served */
+#else
+#ifdef FIXDEPOT
+    atomic { spare = spare + depot; depot = 0 }; /* FIXDEPOT: the depot too */
+#endif
+    serve();
+#endif
+    unlock_pool()
+}
+
+/* xrel's release of u units of X: acct_release_fast (a push into its
+ * account cache, when the cache serves X, then the look of W2 and
+ * bufpool__release_pushed: its own cache, the account cache if X wants
+ * it, and the depot), or the locked path (when the push cannot be made:
+ * a stealer in the window, a full bin, another account). */
+inline release_x(u) {
+    if
+    :: atomic { tcxr -> acache = acache + (u); inuse = inuse - (u) };
+        r_nw = nwait;
+        if
+        :: r_nw > 0 ->
+            lock_pool();
+            take_acct(0, XC);
+            atomic { spare = spare + depot; depot = 0 };
+            serve();
+            unlock_pool()
+        :: else -> skip
+        fi;
+        r_nw = 0
+    :: acct_release(AX, u)
+    fi
+}
+#else
 /* take(n): a spare first, else give up spares and charge; sets t_ok */
 inline take(n) {
     if
@@ -415,6 +1082,7 @@ inline serve() {
     fi;
     spare = 0
 }
+#endif
 
 /* The give of a release: the push into the own cache (a plain store in
  * the busy window, buffered for R1 and R2, see pend[]); or, for R1 (one
@@ -425,6 +1093,15 @@ inline serve() {
  * bin is full, the put of the bin into the depot (a seq_cst CAS: nothing
  * buffered).  The model counts memory free in the arena as uncharged: it
  * is reused as it is, or purged to make room, by whoever takes it. */
+#if ACCT
+#define ACCT_FREE(u) ; committed = committed - u; gfree = 1 /* uncommit */
+#define ACCT_LOOKED() ; if :: tid == 0 -> gfree = 0 :: else -> skip fi
+#define ACCT_LOCALS byte promised_c, a_cr, r_re; bit a_ok, k_ok, k_fl, k_in, l_ah;
+#else
+#define ACCT_FREE(u)
+#define ACCT_LOOKED()
+#define ACCT_LOCALS
+#endif
 inline give(u) {
     if
     :: tid < 2 && !SC ->                               /* R1, R2: the store buffer */
@@ -439,7 +1116,7 @@ inline give(u) {
         :: else -> skip
         fi
     :: else -> atomic { cache[tid] = cache[tid] + u; inuse = inuse - u }
-    :: tid == 0 -> atomic { charged = charged - u; inuse = inuse - u }
+    :: tid == 0 -> atomic { charged = charged - u; inuse = inuse - u ACCT_FREE(u) }
     :: tid == 1 -> atomic { depot = depot + u; inuse = inuse - u } /* a full bin */
     fi
 }
@@ -469,7 +1146,7 @@ inline release(u) {
     :: r_nw > 0 ->
         lock_pool(); steal_own(tid); serve(); unlock_pool() /* release_slow */
     :: else -> skip
-    fi
+    fi ACCT_LOOKED()
 #else
     r_nw = nwait;                                      /* BAD: look first */
     give(u);                                           /* then give */
@@ -495,6 +1172,7 @@ inline unfence() {
 proctype releaser(byte tid) {
     byte spare, promised, s_i, s_w, d_i, r_nw;
     bit t_ok, r_f;
+    ACCT_LOCALS
 #ifdef UNFENCE
     if
     :: tid == 1 -> unfence()
@@ -504,6 +1182,150 @@ proctype releaser(byte tid) {
     release(1)
 }
 
+#if ACCT
+/* xrel: holds one unit of X at the start (X at its cap for xw), and
+ * releases it through the account paths; with XAGAIN it then allocates
+ * through X once more (acct_hit from its account cache, outside FIFO,
+ * else account_allocate_full as node XR) and releases that too. */
+proctype xrel() {
+    byte spare, promised, s_i, s_w, d_i, r_nw, got;
+    bit t_ok, r_f;
+    ACCT_LOCALS
+    release_x(1);
+#ifdef XAGAIN
+    if
+    :: atomic { !FIFO && tcxr && acache > 0 -> acache = acache - 1; inuse = inuse + 1; got = 1 }
+    :: else -> acct_alloc(XR, AX, 1)
+    fi;
+    if
+    :: got > 0 -> release_x(got)
+    :: else -> skip
+    fi
+#endif
+}
+
+/* xw: bufpool_account_allocate(X, NX), blocked on X's cap until xrel
+ * gives back (it may time out with TIMEOUT); its allocation goes back
+ * through the locked path, bufpool__acct_release. */
+proctype xw() {
+    byte spare, promised, s_i, s_w, d_i, r_nw, got;
+    bit t_ok, r_f;
+    ACCT_LOCALS
+    acct_alloc(XW, AX, NX);
+    if
+    :: got > 0 -> acct_release(AX, got)
+    :: else -> skip
+    fi
+}
+
+/* yw: bufpool_account_allocate(Y, NY); within Y's reservation it must
+ * succeed at once (asserted in acct_take). */
+/* yw's release of u units of Y into its account cache, as release_x */
+inline release_y(u) {
+    if
+    :: atomic { tcyw -> ycache = ycache + (u); inuse = inuse - (u) };
+        r_nw = nwait;
+        if
+        :: r_nw > 0 ->
+            lock_pool();
+            take_acct(0, YC);
+            atomic { spare = spare + depot; depot = 0 };
+            serve();
+            unlock_pool()
+        :: else -> skip
+        fi;
+        r_nw = 0
+    :: acct_release(AY, u)
+    fi
+}
+
+proctype yw() {
+    byte spare, promised, s_i, s_w, d_i, r_nw, got;
+    bit t_ok, r_f;
+    ACCT_LOCALS
+#ifdef YAGAIN
+    /* first one unit, given back into its account cache (where Y's use
+     * still counts it), then NY units: acct_hit misses (another length) */
+    acct_alloc(YW, AY, 1);
+    if
+    :: got > 0 -> release_y(got); got = 0
+    :: else -> skip
+    fi;
+    tells[YW] = 0;
+#endif
+    acct_alloc(YW, AY, NY);
+    if
+    :: got > 0 -> acct_release(AY, got)
+    :: else -> skip
+    fi
+}
+
+/* pw: a plain blocked bufpool_allocate(1).  Its fast path (take_now: a
+ * carve, or a depot chain of one), in FIFO only when nobody waits
+ * (queue_first); else acquire_slow: register and look, sleep, told: again.
+ * Its release is the plain one, as B's. */
+proctype pw() {
+    byte spare, promised, s_i, s_w, d_i, r_nw, got;
+    bit t_ok, r_f;
+    ACCT_LOCALS
+    byte tid = 2;
+retry:
+    if
+    :: FIFO && nwait > 0 -> goto slow            /* queue_first */
+    :: else -> skip
+    fi;
+    if
+    :: atomic { CARVE_OK(1, 0) -> charged = charged + 1; committed = committed + 1; got = 1 }
+    :: atomic { depot > 0 -> depot = depot - 1; got = 1 }
+    :: else -> skip
+    fi;
+    if
+    :: got > 0 -> goto use
+    :: else -> skip
+    fi;
+slow:
+    lock_pool();
+    enqueue(PW);
+    steal();
+    take_acct(0, ALLC);
+    serve();
+    if
+    :: state[PW] == WAITING -> unlock_pool(); state[PW] == DONE
+    :: else -> unlock_pool()
+    fi;
+    if
+    :: grant[PW] == 0 -> tells[PW]++; goto retry /* told */
+    :: else -> got = grant[PW]; grant[PW] = 0
+    fi;
+use:
+    atomic { inuse = inuse + got };
+    release(got)
+}
+
+init {
+    atomic {
+        ause[AX] = 1;
+        run releaser(0);
+#if NR > 1
+        run releaser(1);
+#endif
+        run xrel();
+        run xw();
+#ifndef NOY
+        run yw();
+#endif
+#ifdef PLAIN
+        run pw();
+#endif
+    }
+    _nr_pr == 1;                                 /* everybody finished */
+    assert(qn == 0 && nwait == 0);
+    assert(inuse == 0);                          /* everything released */
+    assert(ause[AY] == ycache && ause[AX] == acache + TREE * ycache); /* only the account caches */
+    assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + depot + acache + ycache);
+    assert(committed == charged + RESERVE)
+}
+#else
 proctype blocked() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got, r_x;
     bit t_ok, r_f;
@@ -721,3 +1543,4 @@ init {
     assert(inuse == held);                       /* everything released */
     assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + depot + held); /* the rest is cached */
 }
+#endif

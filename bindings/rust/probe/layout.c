@@ -1,7 +1,7 @@
 /* Prints the C side of what the hand-written FFI declarations in src/ffi.rs
  * assume: sizes, alignments and field offsets of the public structs, the
  * flag values, the errno values bufpool returns, the io_uring completion
- * flags its ring calls read, and the header's version.
+ * flags its ring calls read and the header's version.
  * build.rs compiles and runs it; src/ffi.rs's layout test compares each
  * line with the Rust side.  Format: "name value", one per line. */
 #include <bufpool.h>
@@ -42,11 +42,31 @@ int main(void)
     OFF(struct iovec, iov_base);
     OFF(struct iovec, iov_len);
 
+    SIZE(bufpool_account_config);
+    OFF(bufpool_account_config, name);
+    OFF(bufpool_account_config, min_bytes);
+    OFF(bufpool_account_config, max_bytes);
+    OFF(bufpool_account_config, priority);
+
+    SIZE(bufpool_account_stats);
+    OFF(bufpool_account_stats, min_bytes);
+    OFF(bufpool_account_stats, max_bytes);
+    OFF(bufpool_account_stats, in_use_bytes);
+    OFF(bufpool_account_stats, peak_in_use_bytes);
+    OFF(bufpool_account_stats, live_allocations);
+    OFF(bufpool_account_stats, waiters);
+    OFF(bufpool_account_stats, total_allocations);
+    OFF(bufpool_account_stats, total_waits);
+    OFF(bufpool_account_stats, total_wait_ns);
+    OFF(bufpool_account_stats, total_failures);
+    OFF(bufpool_account_stats, stall_ns);
+
     CONST(BUFPOOL_FIFO);
     CONST(BUFPOOL_REGION);
     CONST(BUFPOOL_HUGEPAGES);
     CONST(BUFPOOL_LOCKED);
     CONST(BUFPOOL_VERSION);
+    CONST(BUFPOOL_FOREVER); /* UINT64_MAX: -1 as a long */
 
     CONST(EINVAL);
     CONST(E2BIG);
@@ -60,6 +80,8 @@ int main(void)
     CONST(ERANGE);
     CONST(EEXIST);
     CONST(ENOBUFS);
+    CONST(ENOSPC);
+    CONST(EBUSY);
 
     /* the completion flags the bufring calls read */
     CONST(IORING_CQE_F_BUFFER);

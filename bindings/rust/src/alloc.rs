@@ -1,6 +1,7 @@
 //! [`Alloc`] (unique, read-write) and [`SharedAlloc`] (reference counted,
 //! read-only).
 
+use crate::account::{Account, AccountInner};
 use crate::error::Error;
 use crate::ffi;
 use crate::pool::{Handle, Inner, Pool};
@@ -9,6 +10,7 @@ use std::io::{self, BufRead, IoSlice, IoSliceMut, Read, Write};
 use std::ops::{Bound, Deref, DerefMut, Range, RangeBounds};
 use std::ptr::NonNull;
 use std::slice;
+use std::sync::Arc;
 
 /// `struct iovec`: a region piece, for `io_uring_register_buffers`
 /// ([`Pool::region`], [`Pool::region_iovecs`]).
@@ -26,19 +28,33 @@ pub type IoVec = ffi::iovec;
 /// `pool` is not counted (no atomic operation per allocation): the pool's
 /// `Inner` outlives every allocation, since it is freed only after
 /// `bufpool_destroy` returns, which waits for them all (crate::pool::close).
+///
+/// `account` is counted: an allocation made through an
+/// [`Account`] holds, with each C reference, a reference to the account,
+/// dropped after the C reference is released (`Drop` releases, then the
+/// fields drop).  So the account's destroy, which runs when its last
+/// reference drops, never finds one of its allocations live
+/// (crate::account::AccountInner).
 struct Raw {
     a: NonNull<ffi::bufpool_alloc>,
     first: NonNull<u8>,
     n: usize,
     bytes: usize,
     pool: NonNull<Inner>,
+    account: Option<Arc<AccountInner>>,
 }
 
 impl Raw {
-    /// SAFETY: `a` is a live allocation of `pool` of `n` buffers, and the
-    /// caller gives its reference to the new `Raw`.
+    /// SAFETY: `a` is a live allocation of `pool` of `n` buffers, charged
+    /// to `account` if one is given (an account of `pool`), and the caller
+    /// gives its reference to the new `Raw`.
     #[inline]
-    unsafe fn new(pool: NonNull<Inner>, a: *mut ffi::bufpool_alloc, n: usize) -> Raw {
+    unsafe fn new(
+        pool: NonNull<Inner>,
+        a: *mut ffi::bufpool_alloc,
+        n: usize,
+        account: Option<Arc<AccountInner>>,
+    ) -> Raw {
         let a = NonNull::new(a).expect("bufpool returned 0 and no allocation");
         // SAFETY: `a` is live.
         let first = unsafe { ffi::bufpool_alloc_first(a.as_ptr()) };
@@ -47,7 +63,7 @@ impl Raw {
         // the budget (-E2BIG otherwise).
         // SAFETY: the Inner outlives the allocation (see Raw).
         let bs = unsafe { pool.as_ref().buffer_size };
-        Raw { a, first, n, bytes: n * bs, pool }
+        Raw { a, first, n, bytes: n * bs, pool, account }
     }
 
     #[inline]
@@ -74,7 +90,14 @@ impl Raw {
         // one more reference, which the new Raw owns.
         let a = unsafe { ffi::bufpool_alloc_retain(self.a.as_ptr()) };
         let a = NonNull::new(a).expect("bufpool_alloc_retain of a live allocation returned NULL");
-        Raw { a, first: self.first, n: self.n, bytes: self.bytes, pool: self.pool }
+        Raw {
+            a,
+            first: self.first,
+            n: self.n,
+            bytes: self.bytes,
+            pool: self.pool,
+            account: self.account.clone(),
+        }
     }
 
     #[inline]
@@ -100,7 +123,8 @@ impl Drop for Raw {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: we own one reference.  The C pool is alive: its destroy
-        // waits for this release.
+        // waits for this release.  The account, if any, is alive too: we
+        // hold a reference to it, dropped after this body.
         unsafe { ffi::bufpool_alloc_release(self.a.as_ptr()) }
     }
 }
@@ -186,6 +210,14 @@ macro_rules! allocation_api {
             unsafe { Handle::upgrade(self.raw.pool) }.map(|handle| Pool { handle })
         }
 
+        /// A handle to the [`Account`] this allocation is charged to, or
+        /// `None` for one made by a plain [`Pool`] call (or a
+        /// [`BufRing`](crate::BufRing)).  The allocation keeps its account
+        /// alive, so this works after every other handle of it has dropped.
+        pub fn account(&self) -> Option<Account> {
+            self.raw.account.as_ref().map(|inner| Account { inner: inner.clone() })
+        }
+
         /// The bytes as one [`IoSlice`], for vectored writes
         /// (`write_vectored`, `writev(2)`, `sendmsg(2)`).
         #[inline]
@@ -267,8 +299,10 @@ pub struct Alloc {
 // SAFETY: the C allocation may be released from any thread (bufpool(3),
 // THREAD SAFETY) and is not tied to the thread that made it; the pool's
 // Inner, which it reads (buffer_size, the handle count), outlives it and
-// changes only atomically; the memory is plain bytes that this handle alone
-// reaches.  Moving an Alloc to another thread moves all access with it.
+// changes only atomically; the account reference, if any, is an Arc of a
+// Send + Sync AccountInner (its destroy may run on any thread); the memory
+// is plain bytes that this handle alone reaches.  Moving an Alloc to
+// another thread moves all access with it.
 unsafe impl Send for Alloc {}
 // SAFETY: through `&Alloc` only reads are possible (writes need `&mut
 // Alloc`), of memory no other handle can write; the C calls made through
@@ -282,7 +316,21 @@ impl Alloc {
     #[inline]
     pub(crate) unsafe fn from_raw(pool: NonNull<Inner>, a: *mut ffi::bufpool_alloc, n: usize) -> Alloc {
         // SAFETY: the caller's promise.
-        Alloc { raw: unsafe { Raw::new(pool, a, n) }, filled: 0, read: 0 }
+        Alloc { raw: unsafe { Raw::new(pool, a, n, None) }, filled: 0, read: 0 }
+    }
+
+    /// SAFETY: `a` is a live allocation of `n` buffers charged to
+    /// `account`, whose reference the caller gives to the new `Alloc`, and
+    /// no other reference to it exists.
+    #[inline]
+    pub(crate) unsafe fn from_account(
+        account: Arc<AccountInner>,
+        a: *mut ffi::bufpool_alloc,
+        n: usize,
+    ) -> Alloc {
+        let pool = account.pool.ptr();
+        // SAFETY: the caller's promise; the account's pool is `pool`.
+        Alloc { raw: unsafe { Raw::new(pool, a, n, Some(account)) }, filled: 0, read: 0 }
     }
 
     allocation_api!();
@@ -567,7 +615,8 @@ pub struct SharedAlloc {
 // number of threads at once; retain and release are thread-safe atomic
 // reference counting in the C library (bufpool_alloc_retain(3)), so the
 // last handle may drop on any thread; the pool's Inner outlives every
-// handle and changes only atomically.
+// handle and changes only atomically; the account reference, if any, is an
+// Arc of a Send + Sync AccountInner.
 unsafe impl Send for SharedAlloc {}
 // SAFETY: as for Send: `&SharedAlloc` gives reads and `clone` (a retain),
 // both thread-safe.
@@ -613,7 +662,8 @@ impl SharedAlloc {
 }
 
 impl Clone for SharedAlloc {
-    /// One more reference (`bufpool_alloc_retain`), with the same view.
+    /// One more reference (`bufpool_alloc_retain`), with the same view
+    /// (and, for an account's allocation, one more reference to the account).
     #[inline]
     fn clone(&self) -> SharedAlloc {
         SharedAlloc { raw: self.raw.retain(), view: self.view.clone() }

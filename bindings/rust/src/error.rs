@@ -40,6 +40,12 @@ pub enum Error {
     BadFd,
     /// `ERANGE`: an allocation larger than one region piece has no `buf_index`.
     OutOfRange,
+    /// `ENOSPC`: the accounts' reservations would not fit: an
+    /// [`Account`](crate::Account) whose reservation (with its siblings')
+    /// would exceed a cap above it or the budget, limits that would, or
+    /// [`Pool::set_max_memory`](crate::Pool::set_max_memory) below the
+    /// top-level reservations.
+    NoSpace,
     /// Any other errno (positive), such as `EMFILE` or `ENFILE` from
     /// creating a waiter's eventfd.
     Other(i32),
@@ -61,6 +67,7 @@ impl Error {
             ffi::EPERM => Error::PermissionDenied,
             ffi::EBADF => Error::BadFd,
             ffi::ERANGE => Error::OutOfRange,
+            ffi::ENOSPC => Error::NoSpace,
             e => Error::Other(e),
         }
     }
@@ -78,6 +85,7 @@ impl Error {
             Error::PermissionDenied => ffi::EPERM,
             Error::BadFd => ffi::EBADF,
             Error::OutOfRange => ffi::ERANGE,
+            Error::NoSpace => ffi::ENOSPC,
             Error::Other(e) => e,
         }
     }

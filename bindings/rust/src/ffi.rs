@@ -46,6 +46,14 @@ pub struct bufpool_bufring {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+/// An opaque account of a pool's budget (`bufpool_account *`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct bufpool_account {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
 /// Waiting requests are served strictly in arrival order.
 pub const BUFPOOL_FIFO: c_uint = 1;
 /// Reserve `max_memory` up front as one mmap'ed region; carve allocations from it.
@@ -105,6 +113,52 @@ pub struct bufpool_stats {
     pub largest_free_run: usize,
 }
 
+/// `bufpool_account_config`: see [`AccountConfig`](crate::AccountConfig).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct bufpool_account_config {
+    /// Copied by the call; NULL stands for "".
+    pub name: *const c_char,
+    /// The reservation in bytes; 0: none.
+    pub min_bytes: usize,
+    /// The cap in bytes; 0: none of its own.
+    pub max_bytes: usize,
+    /// Waiting requests of a higher priority are served first; 0: default.
+    pub priority: c_int,
+}
+
+/// `bufpool_account_stats`: see [`AccountStats`](crate::AccountStats) for
+/// each field.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct bufpool_account_stats {
+    /// The reservation, rounded down to whole buffers.
+    pub min_bytes: usize,
+    /// The cap, rounded down to whole buffers; 0: none of its own.
+    pub max_bytes: usize,
+    /// Bytes of live allocations charged to the account and its descendants.
+    pub in_use_bytes: usize,
+    /// The highest in-use, memory cached for the account included.
+    pub peak_in_use_bytes: usize,
+    /// Live allocations of the account and its descendants.
+    pub live_allocations: usize,
+    /// Blocked calls on the account or a descendant.
+    pub waiters: usize,
+    /// Allocations made through the account and its descendants.
+    pub total_allocations: u64,
+    /// Calls that had to wait.
+    pub total_waits: u64,
+    /// Time those calls spent waiting, in nanoseconds.
+    pub total_wait_ns: u64,
+    /// Calls that failed, other than with `EINVAL`.
+    pub total_failures: u64,
+    /// Time during which at least one of its requests waited, in nanoseconds.
+    pub stall_ns: u64,
+}
+
+/// `timeout_ns` of `bufpool_account_allocate`: block without limit.
+pub const BUFPOOL_FOREVER: u64 = u64::MAX;
+
 /// `struct iovec` from `<sys/uio.h>`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +194,11 @@ pub const ETIMEDOUT: c_int = 110;
 pub const ECANCELED: c_int = 125;
 /// `EEXIST`: a ring's buffer group id is taken on that io_uring instance.
 pub const EEXIST: c_int = 17;
+/// `ENOSPC`: the accounts' reservations would not fit (an account's cap,
+/// or the budget).
+pub const ENOSPC: c_int = 28;
+/// `EBUSY`: an account still in use cannot be destroyed.
+pub const EBUSY: c_int = 16;
 /// `ENOBUFS`: a receive found its provided-buffer ring empty (a
 /// completion's `res`, from the kernel): refill, then re-arm it.
 pub const ENOBUFS: c_int = 105;
@@ -265,6 +324,44 @@ unsafe extern "C" {
         arg: *mut c_void,
         out: *mut *mut bufpool_waiter,
     ) -> c_int;
+
+    /// Create an account of `pool`, a child of `parent` (NULL: top-level).
+    pub fn bufpool_account_create(
+        pool: *mut bufpool,
+        parent: *mut bufpool_account,
+        cfg: *const bufpool_account_config,
+        out: *mut *mut bufpool_account,
+    ) -> c_int;
+    /// Free an account: `-EBUSY` while it has live allocations, children,
+    /// blocked requests or waiters.
+    pub fn bufpool_account_destroy(acct: *mut bufpool_account) -> c_int;
+    /// Change the reservation and the cap, under the rules of create.
+    pub fn bufpool_account_set_limits(
+        acct: *mut bufpool_account,
+        min_bytes: usize,
+        max_bytes: usize,
+    ) -> c_int;
+    /// `n` buffers charged to `acct`: `timeout_ns` 0 is a try (`-EAGAIN`),
+    /// `BUFPOOL_FOREVER` blocks, else `-ETIMEDOUT`.
+    pub fn bufpool_account_allocate(
+        acct: *mut bufpool_account,
+        n: usize,
+        timeout_ns: u64,
+        out: *mut *mut bufpool_alloc,
+    ) -> c_int;
+    /// An eventfd async waiter whose requests are charged to `acct`.
+    pub fn bufpool_account_waiter_create(acct: *mut bufpool_account, out: *mut *mut bufpool_waiter) -> c_int;
+    /// A callback async waiter (as `bufpool_waiter_create_callback`) whose
+    /// requests are charged to `acct`: `f(arg)` is called where the eventfd
+    /// waiter's fd would turn readable.
+    pub fn bufpool_account_waiter_create_callback(
+        acct: *mut bufpool_account,
+        f: bufpool_waiter_fn,
+        arg: *mut c_void,
+        out: *mut *mut bufpool_waiter,
+    ) -> c_int;
+    /// A snapshot of the account's counters (its descendants' included).
+    pub fn bufpool_account_get_stats(acct: *const bufpool_account, out: *mut bufpool_account_stats);
 }
 
 #[cfg(test)]
@@ -353,7 +450,33 @@ mod layout {
             ]
         );
         check_struct!(c, checked, "struct iovec", iovec, [iov_base, iov_len]);
-        assert_eq!(checked, 6 + 2 * (3 + 12 + 2));
+        check_struct!(
+            c,
+            checked,
+            "bufpool_account_config",
+            bufpool_account_config,
+            [name, min_bytes, max_bytes, priority]
+        );
+        check_struct!(
+            c,
+            checked,
+            "bufpool_account_stats",
+            bufpool_account_stats,
+            [
+                min_bytes,
+                max_bytes,
+                in_use_bytes,
+                peak_in_use_bytes,
+                live_allocations,
+                waiters,
+                total_allocations,
+                total_waits,
+                total_wait_ns,
+                total_failures,
+                stall_ns,
+            ]
+        );
+        assert_eq!(checked, 2 * 5 + 2 * (3 + 12 + 2 + 4 + 11));
     }
 
     #[test]
@@ -365,6 +488,7 @@ mod layout {
             ("BUFPOOL_HUGEPAGES", BUFPOOL_HUGEPAGES as i64),
             ("BUFPOOL_LOCKED", BUFPOOL_LOCKED as i64),
             ("BUFPOOL_VERSION", BUFPOOL_VERSION as i64),
+            ("BUFPOOL_FOREVER", BUFPOOL_FOREVER as i64),
             ("EINVAL", EINVAL as i64),
             ("E2BIG", E2BIG as i64),
             ("EAGAIN", EAGAIN as i64),
@@ -377,6 +501,8 @@ mod layout {
             ("ERANGE", ERANGE as i64),
             ("EEXIST", EEXIST as i64),
             ("ENOBUFS", ENOBUFS as i64),
+            ("ENOSPC", ENOSPC as i64),
+            ("EBUSY", EBUSY as i64),
             ("IORING_CQE_F_BUFFER", IORING_CQE_F_BUFFER as i64),
             ("IORING_CQE_F_MORE", IORING_CQE_F_MORE as i64),
             ("IORING_CQE_BUFFER_SHIFT", IORING_CQE_BUFFER_SHIFT as i64),

@@ -8,14 +8,16 @@
 //! fit waits ([`Pool::allocate`]), fails at once ([`Pool::try_allocate`]),
 //! waits at most a while ([`Pool::allocate_timeout`]), is awaited as a
 //! future ([`Pool::allocate_async`]), or is signalled through a file
-//! descriptor ([`Waiter`]), until releases make room.
+//! descriptor ([`Waiter`]), until releases make room.  [`Account`]s share
+//! that budget among consumers in a tree, each with a reservation, a cap
+//! and a priority.
 //! Allocation and release are fast (per-thread caches; an allocate+release
 //! roundtrip costs about what the C call costs, a few nanoseconds).
 //!
 //! Two APIs:
 //!
 //! - the crate's own: [`Pool`], [`Alloc`], [`SharedAlloc`],
-//!   [`AllocateFuture`], [`Waiter`],
+//!   [`AllocateFuture`], [`Waiter`], [`Account`], [`AccountAllocateFuture`],
 //!   with every C error as an [`Error`] value, and allocations that behave
 //!   as byte buffers (`Deref<Target = [u8]>`, [`std::io::Write`] and
 //!   [`std::io::Read`], [`std::io::IoSlice`] views, zero-copy shared
@@ -78,6 +80,12 @@
 //! impossible in safe code, and dropping a `Pool` never waits.  (Should the
 //! system refuse that thread, the pool is left alive: its allocations stay
 //! valid, and its memory is not given back.)
+//!
+//! An [`Account`] holds its pool as a `Pool` handle does.  Allocations made
+//! through an account do count: each holds a reference to its account
+//! (an `Arc`, two atomic operations per allocation), dropped after its C
+//! release, so the account lives until its last allocation, child, waiter
+//! and handle are gone, and is destroyed then, never while in use.
 //!
 //! Why not borrow the pool (`Alloc<'pool>`)?  Allocations are made to
 //! travel: handed to another thread (`std::thread::spawn` and async
@@ -143,6 +151,9 @@
 //! exposes only its fd through `&`.
 //! [`BufRing`] and [`RingShare`] are `Send` and `Sync` on the same grounds
 //! (a ring changes only through `&mut`; a share only reads).
+//! [`Account`] is `Send` and `Sync` too: every account call is thread-safe
+//! but its destroy, which runs when its last reference drops; an
+//! [`AccountAllocateFuture`] is, as an `AllocateFuture`.
 //!
 //! # Memory
 //!
@@ -197,6 +208,17 @@
 //! register it with `poll(2)`, epoll, mio or tokio's `AsyncFd`.  Its docs
 //! show a complete poll(2) loop.
 //!
+//! # Accounts
+//!
+//! [`Pool::account`] and [`Account::child`] make a tree of accounts over a
+//! pool's budget (`bufpool_account_create(3)`): each a reservation that no
+//! other account may take, a cap on what it and its descendants hold, and
+//! a priority among waiting requests.  An account allocates as the pool
+//! does ([`Account::allocate`], [`Account::try_allocate`],
+//! [`Account::allocate_timeout`], [`Account::allocate_async`], an account
+//! [`Waiter`]), into ordinary [`Alloc`]s charged to it until their last
+//! release.  [`Account`]'s docs show one such tree.
+//!
 //! # Rings
 //!
 //! [`BufRing`] keeps an io_uring provided-buffer ring stocked from a pool,
@@ -232,6 +254,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod account;
 mod alloc;
 pub mod compat;
 mod error;
@@ -241,6 +264,7 @@ mod pool;
 mod ring;
 mod waiter;
 
+pub use account::{Account, AccountAllocateFuture, AccountConfig, AccountStats};
 pub use alloc::{Alloc, IoVec, SharedAlloc};
 pub use error::Error;
 pub use future::AllocateFuture;

@@ -1,5 +1,6 @@
 //! [`Pool`], its [`Config`] and [`Stats`].
 
+use crate::account::{Account, AccountConfig};
 use crate::alloc::{Alloc, IoVec};
 use crate::error::{Error, check};
 use crate::ffi;
@@ -397,7 +398,8 @@ impl Pool {
     /// Change the budget.  Growing wakes waiters that now fit; shrinking
     /// never revokes live allocations and fails waiters that can no longer
     /// fit with [`Error::TooBig`].  [`Error::InvalidArgument`] below the
-    /// buffer size, or (region mode) beyond the region.
+    /// buffer size, or (region mode) beyond the region; [`Error::NoSpace`]
+    /// below what the top-level [`Account`]s reserve.
     pub fn set_max_memory(&self, bytes: usize) -> Result<(), Error> {
         // SAFETY: the pool is alive.
         check(unsafe { ffi::bufpool_set_max_memory(self.raw(), bytes) })
@@ -438,6 +440,18 @@ impl Pool {
         }
         v.truncate(got as usize);
         Ok(v)
+    }
+
+    /// A top-level account of this pool (`bufpool_account_create` without
+    /// a parent): see [`Account`].  It keeps the pool alive, as a handle does.
+    ///
+    /// Errors: [`Error::InvalidArgument`] (a `max_bytes` below one buffer,
+    /// `min_bytes` above a nonzero `max_bytes`, a NUL in the name),
+    /// [`Error::NoSpace`] when the top-level reservations would exceed the
+    /// budget (or the reservation its own cap), [`Error::Canceled`] after
+    /// [`shutdown`](Pool::shutdown), [`Error::OutOfMemory`].
+    pub fn account(&self, cfg: &AccountConfig) -> Result<Account, Error> {
+        Account::new(self.handle.clone(), cfg)
     }
 
     /// An async waiter with its own eventfd (`bufpool_waiter_create`): see

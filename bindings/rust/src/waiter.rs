@@ -1,5 +1,6 @@
 //! [`Waiter`]: asynchronous allocation through an eventfd.
 
+use crate::account::{Account, AccountInner};
 use crate::alloc::Alloc;
 use crate::error::{Error, check};
 use crate::ffi;
@@ -7,6 +8,7 @@ use crate::pool::{Handle, Pool};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr::{self, NonNull};
+use std::sync::Arc;
 
 /// An async waiter (`bufpool_waiter_create(3)`): allocation that never
 /// blocks, with a file descriptor to poll for when to try again.
@@ -77,19 +79,27 @@ use std::ptr::{self, NonNull};
 /// A waiter holds its pool alive, like every handle; destroying it
 /// (dropping) cancels what it has pending.  After `fork()`, a waiter
 /// inherited by the child reports [`Error::BadFd`]: the child makes its own.
+///
+/// A waiter made by [`Account::waiter`] charges its allocations to that
+/// account (`bufpool_account_waiter_create(3)`) and holds the account alive
+/// too.
 pub struct Waiter {
     raw: NonNull<ffi::bufpool_waiter>,
     fd: RawFd,
     pool: Handle,
+    // Dropped after the destroy in Drop's body: a waiter goes before its
+    // account.
+    account: Option<Arc<AccountInner>>,
 }
 
 // SAFETY: a waiter is not tied to the thread that created it: one thread
 // at a time must drive it (bufpool(3)), which `&mut self` on every call that
 // changes it (allocate, cancel, drop) guarantees wherever it moves.  The
-// pool handle is Send + Sync.
+// pool handle and the account reference are Send + Sync.
 unsafe impl Send for Waiter {}
 // SAFETY: through `&Waiter` only the fd number (cached at creation, it never
-// changes) and `pool()` (a handle clone) are reachable; no C call is made.
+// changes), `pool()` (a handle clone) and `account()` (an Arc clone) are
+// reachable; no C call is made.
 unsafe impl Sync for Waiter {}
 
 impl Waiter {
@@ -97,11 +107,24 @@ impl Waiter {
         let mut w = ptr::null_mut();
         // SAFETY: the pool is alive (we hold a handle) and `w` is writable.
         check(unsafe { ffi::bufpool_waiter_create(pool.inner().raw.as_ptr(), &mut w) })?;
+        Ok(Waiter::from_raw(w, pool, None))
+    }
+
+    pub(crate) fn new_account(account: Arc<AccountInner>) -> Result<Waiter, Error> {
+        let mut w = ptr::null_mut();
+        // SAFETY: the account is alive (we hold a reference) and `w` is
+        // writable.
+        check(unsafe { ffi::bufpool_account_waiter_create(account.raw.as_ptr(), &mut w) })?;
+        Ok(Waiter::from_raw(w, account.pool.clone(), Some(account)))
+    }
+
+    /// `w`: a waiter just created (0 returned) of `pool`, charged to `account`.
+    fn from_raw(w: *mut ffi::bufpool_waiter, pool: Handle, account: Option<Arc<AccountInner>>) -> Waiter {
         let raw = NonNull::new(w).expect("bufpool_waiter_create returned 0 and no waiter");
         // SAFETY: `raw` is a live waiter.
         let fd = unsafe { ffi::bufpool_waiter_fd(raw.as_ptr()) };
         assert!(fd >= 0, "a live waiter without an fd");
-        Ok(Waiter { raw, fd, pool })
+        Waiter { raw, fd, pool, account }
     }
 
     /// Try to allocate `n` buffers; never blocks.  [`Error::WouldBlock`]
@@ -115,9 +138,13 @@ impl Waiter {
         // SAFETY: the waiter is alive, and `&mut self` makes this the only
         // call on it.
         check(unsafe { ffi::bufpool_waiter_allocate(self.raw.as_ptr(), n, &mut a) })?;
-        // SAFETY: success: `a` is a live allocation of our pool and its
-        // reference is ours.
-        Ok(unsafe { Alloc::from_raw(self.pool.ptr(), a, n) })
+        Ok(match &self.account {
+            // SAFETY: success: `a` is a live allocation of our pool and its
+            // reference is ours.
+            None => unsafe { Alloc::from_raw(self.pool.ptr(), a, n) },
+            // SAFETY: as above, and it is charged to our account.
+            Some(acct) => unsafe { Alloc::from_account(acct.clone(), a, n) },
+        })
     }
 
     /// Drop the pending request, giving back memory set aside for it.
@@ -129,6 +156,12 @@ impl Waiter {
     /// A handle to the waiter's pool.
     pub fn pool(&self) -> Pool {
         Pool { handle: self.pool.clone() }
+    }
+
+    /// The account its allocations are charged to ([`Account::waiter`]), or
+    /// `None` for a waiter of the pool ([`Pool::waiter`]).
+    pub fn account(&self) -> Option<Account> {
+        self.account.as_ref().map(|inner| Account { inner: inner.clone() })
     }
 }
 
@@ -151,8 +184,9 @@ impl AsFd for Waiter {
 impl Drop for Waiter {
     fn drop(&mut self) {
         // SAFETY: the waiter is alive and no other call on it can run
-        // (`&mut self`); the pool outlives this body (`self.pool` drops
-        // after it), as destroy requires ("destroy waiters before their pool").
+        // (`&mut self`); the pool and the account outlive this body
+        // (`self.pool` and `self.account` drop after it), as destroy requires
+        // ("destroy waiters before their pool", and before their account).
         unsafe { ffi::bufpool_waiter_destroy(self.raw.as_ptr()) }
     }
 }

@@ -144,6 +144,7 @@ fn error_display_and_conversions() {
         (Error::PermissionDenied, 1),
         (Error::BadFd, 9),
         (Error::OutOfRange, 34),
+        (Error::NoSpace, 28),
     ];
     for (e, errno) in all {
         assert_eq!(e.errno(), errno);

@@ -562,14 +562,14 @@ int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool *ga
 /* The same under pool->lock, which calls documented never to block take
  * (bufpool_get_stats, bufpool_waiter_allocate): it purges exactly, and at
  * most what is left of the section's PURGE_SLICE (locked_room). */
-int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, char **first)
+int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, unsigned home, char **first)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool__arena *a = pool->arena;
     if (a->region)
         return region_alloc(pool, a, n, first);
     struct room room = {.left = bufpool__locked_room(pool), .locked = true};
-    return default_alloc(pool, a, n, 0, &room, first);
+    return default_alloc(pool, a, n, home, &room, first);
 }
 
 /* Give a run back to its chunk; the bytes by which the pool is now over

@@ -52,6 +52,7 @@
  * for that pool never matches again.
  */
 #include "cache.h"
+#include "account.h"
 
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -116,6 +117,7 @@ static struct tcache *tcache_attach(struct bufpool *pool)
     memset(tc, 0, sizeof *tc);
     tc->pool = pool;
     tc->home = pool->ncaches++;
+    tc->sample_left = bufpool__sample_period(pool);
     atomic_init(&tc->owners, 2);
     atomic_init(&tc->stop, load_relaxed(&pool->fenced) ? STOP_FENCED : 0);
     tc->next = load_relaxed(&pool->tcaches);
@@ -264,6 +266,7 @@ struct bufpool_alloc *bufpool__run_take(struct bufpool *pool, struct tcache *tc,
     } else if (r && r->n > n && (a = bufpool__hdr_stash_pop(tc))) {
         a->first = r->first;
         bufpool__set_length(a, n);
+        a->acct = NULL;
         r->first += bufpool__bytes(pool, n);
         (void)BUFPOOL__HOOK(BUFPOOL__HOOK_RUN_CUT, pool);
         bufpool__set_length(r, r->n - n);
@@ -395,10 +398,88 @@ struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache
     return got;
 }
 
+/*
+ * The account cache's memory, under pool->lock: uncharged from the
+ * account's path, its live count brought up to date.  What that reopens of
+ * a reservation goes to the arena, committed growing by less than it
+ * shrinks (docs/accounts.md); the rest joins list as spares.
+ */
+/*
+ * Must a steal take this account cache?  Not when its account and every
+ * ancestor keep their own use and their children's unused reservations
+ * within their reservation (use + kids_unused <= eff) and none has a
+ * waiter: then each one's unused is eff - use, so uncharging the cache
+ * only reopens reservations (by its bytes, up to the top), the memory
+ * would go to the arena with committed as it was, and no waiting request
+ * could use it.  So a look (W1) leaves a reserved tenant's cache alone.
+ * bufpool_destroy flushes all (pool->flush_accts); a request short of
+ * memory or over a cap flushes the subtree that may hold what it needs
+ * (pool->flush_under), and no other: another tenant's reservation is no
+ * use to it.
+ */
+static bool acct_wanted(struct bufpool *pool, const struct bufpool_account *a)
+{
+    if (pool->flush_accts)
+        return true;
+    for (; a; a = a->parent)
+        if (a == pool->flush_under || a->use + a->kids_unused > a->eff || a->waiters || a->nwaiters)
+            return true;
+    return false;
+}
+
+/* The cache's account memory (all of it when `all`, else when a steal
+ * wants it, acct_wanted) ... */
+static struct bufpool_alloc *take_acct(struct tcache *tc, struct bufpool_alloc *list, bool all)
+{
+    struct bufpool_account *a = tc->acct;
+    struct bufpool *pool = tc->pool;
+    if (!a || !(all || acct_wanted(pool, a)))
+        return list;
+    struct bufpool_alloc *got = NULL;
+    size_t bytes = 0;
+    for (int n = 1; n <= FAST_N; n++) {
+        for (struct bufpool_alloc *h = tc->acct_head[n], *next; h; h = next) {
+            next = load_relaxed(&h->next);
+            h->acct = NULL;
+            bufpool__set_length(h, h->n);
+            store_relaxed(&h->next, got);
+            got = h;
+            bytes += bufpool__bytes(pool, h->n);
+        }
+        tc->acct_head[n] = NULL;
+        tc->acct_count[n] = 0;
+    }
+    uint64_t allocs = load_relaxed(&tc->acct_allocs);
+    for (struct bufpool_account *p = a; p; p = p->parent)
+        p->total_allocations += allocs;
+    /* live: what the fast paths handed out less what they took back */
+    size_t live = (size_t)(allocs - load_relaxed(&tc->acct_frees));
+    store_relaxed(&tc->acct_allocs, 0);
+    store_relaxed(&tc->acct_frees, 0);
+    store_relaxed(&tc->acct_bytes, 0);
+    tc->acct = NULL;
+    size_t reopened = bufpool__acct_uncharge(pool, a, bytes, -live);
+    return bufpool__list_append(list, bufpool__acct_settle(pool, got, reopened));
+}
+
+/* The calling thread's cache serves account a from now on; what its
+ * account cache held is returned as spares, for the caller to serve with
+ * (a give, W2).  Under pool->lock; tc is the caller's. */
+struct bufpool_alloc *bufpool__tcache_acct_switch(struct tcache *tc, struct bufpool_account *a)
+{
+    BUFPOOL__ASSERT_LOCKED(tc->pool);
+    if (tc->acct == a)
+        return NULL;
+    struct bufpool_alloc *spare = take_acct(tc, NULL, true);
+    tc->acct = a;
+    return spare;
+}
+
 /* Take every bin of tc, and its run; the caller owns tc, or has its
  * handshake. */
 static struct bufpool_alloc *take_bins(struct tcache *tc, struct bufpool_alloc *list)
 {
+    list = take_acct(tc, list, false);
     if (tc->run) {
         store_relaxed(&tc->run->next, list);
         list = tc->run;

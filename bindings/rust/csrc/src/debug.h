@@ -61,7 +61,9 @@ extern int (*bufpool__test_hook)(int point, struct bufpool *pool);
 #endif
 
 #define BUFPOOL__MAGIC_ALLOC 0xa11cu /* 16 bits: the header is 40 bytes */
+#define BUFPOOL__MAGIC_SAMPLED 0xa11du /* a live allocation leaks.c samples */
 #define BUFPOOL__MAGIC_POOL 0xb0f1b001u
 #define BUFPOOL__MAGIC_DEAD 0xdeadb0f1u
+#define BUFPOOL__MAGIC_ACCOUNT 0xacc0b0f1u
 
 #endif /* BUFPOOL_DEBUG_H */

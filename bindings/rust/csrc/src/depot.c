@@ -151,8 +151,7 @@ void bufpool__depot_stash(struct bufpool *pool, struct bufpool_alloc *spare)
     BUFPOOL__ASSERT_LOCKED(pool);
     struct bufpool_alloc *by_n[FAST_N + 1] = {NULL};
     size_t count[FAST_N + 1] = {0};
-    bool keep = !pool->destroying &&
-                load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory);
+    bool keep = !pool->destroying && !bufpool__over_budget(pool);
     while (spare) {
         struct bufpool_alloc *h = spare;
         spare = load_relaxed(&h->next);

@@ -5,7 +5,7 @@
  * one after it; tests/layers.sh checks this on the objects of every
  * library variant, so the call graph between files has no cycle.
  *
- * LAYERS: util region purge arena block debug stats depot cache waitq wait fork pool bufring
+ * LAYERS: util region purge arena block debug leaks stats depot cache waitq wait fork account pool bufring
  *
  *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
@@ -13,12 +13,14 @@
  *   arena.c   every pool's memory, carved in runs; charges the byte budget
  *   block.c   an allocation as the layers above see it: a header and a run
  *   debug.c   misuse checks (BUFPOOL_DEBUG)
+ *   leaks.c   leak tracking: sampled allocations by site, the report
  *   stats.c   statistics
  *   depot.c   released chains between threads, lock-free
  *   cache.c   per-thread caches of released allocations, the steal
  *   waitq.c   the wait queue and serving it; the wait protocol's argument
  *   wait.c    how a call waits: blocked calls, slow releases, async waiters
  *   fork.c    the registry of live pools and the fork() handlers
+ *   account.c accounts: the tree of reservations and caps
  *   pool.c    create/destroy/shutdown, the allocate and release paths
  *   bufring.c io_uring provided-buffer rings, on the public API
  */
@@ -47,6 +49,13 @@
 
 /* ---- util.c ------------------------------------------------------------- */
 uint64_t bufpool__now_ns(void); /* CLOCK_MONOTONIC */
+/* The time, read once for all of a section's uses (*now 0: not yet). */
+static inline uint64_t bufpool__now_once(uint64_t *now)
+{
+    if (!*now)
+        *now = bufpool__now_ns();
+    return *now;
+}
 /* Zeroed bookkeeping memory, mapped lazily when large; NULL on failure. */
 void *bufpool__zalloc(size_t bytes);
 void bufpool__zfree(void *p, size_t bytes);
@@ -92,7 +101,7 @@ void bufpool__arena_destroy(struct bufpool__arena *a);
  * then left to bufpool__unlock (pool->purge_want), and the call fails with
  * -EAGAIN. */
 int bufpool__arena_alloc(struct bufpool *pool, size_t n, unsigned home, bool *gave, char **first);
-int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, char **first);
+int bufpool__arena_alloc_locked(struct bufpool *pool, size_t n, unsigned home, char **first);
 /* A pool over its budget is purged back down: by this call, or, _locked,
  * within the section's slice and the rest by bufpool__unlock. */
 void bufpool__arena_free(struct bufpool *pool, char *first, size_t n);
@@ -126,7 +135,11 @@ void bufpool__arena_unlock(struct bufpool__arena *a);
  * after (waitq.c's protocol). */
 int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *gave,
                        struct bufpool_alloc **out);
-int bufpool__block_new_locked(struct bufpool *pool, size_t n, struct bufpool_alloc **out);
+/* credit: bytes of a reservation the request uses (docs/accounts.md), 0
+ * for a request that uses none.  tc: the caller's own cache, whose home
+ * chunk and header stash serve it (NULL: a grant to another thread). */
+int bufpool__block_new_locked(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
+                              struct bufpool_alloc **out);
 /* The owner's spare headers (block.c): one off its stash without a lock
  * (NULL when empty), and one back (may take pool->lock). */
 struct bufpool_alloc *bufpool__hdr_stash_pop(struct tcache *tc);
@@ -178,6 +191,9 @@ int bufpool__tcache_push_locked(struct tcache *tc, struct bufpool_alloc *a);
 struct bufpool_alloc *bufpool__steal(struct bufpool *pool, struct tcache *tc);
 void bufpool__tcache_pool_fini(struct bufpool *pool);
 void bufpool__tcache_forget_others(struct bufpool *pool);
+/* Under pool->lock, the caller's own cache: serve account a from now on;
+ * the memory it cached for another account, as spares to serve with. */
+struct bufpool_alloc *bufpool__tcache_acct_switch(struct tcache *tc, struct bufpool_account *a);
 /* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
 void bufpool__tcache_quiesce(struct bufpool *pool);
 void bufpool__tcache_resume(struct bufpool *pool);
@@ -198,10 +214,16 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
 /* Memory for n buffers: a spare of that length, else fresh from the
  * arena (charging the budget), giving up spares to make room: 0,
  * -EAGAIN, -ENOMEM. */
-int bufpool__take(struct bufpool *pool, size_t n, struct bufpool_alloc **spare,
+int bufpool__take(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
+                  struct bufpool_alloc **spare,
                   struct bufpool_alloc **out);
-/* An async node's grant (NULL if none), off the held list. */
+/* A node's grant (NULL if none), off the held list; or dropped into
+ * *spare, uncharged from its account first. */
 struct bufpool_alloc *bufpool__grant_take(struct bufpool *pool, struct waitnode *w);
+void bufpool__grant_drop(struct bufpool *pool, struct waitnode *w, struct bufpool_alloc **spare);
+/* Must a new request of this priority queue behind those waiting (FIFO, a
+ * hand-off)?  Under pool->lock. */
+bool bufpool__line_ahead(struct bufpool *pool, int prio);
 void bufpool__cancel_all(struct bufpool *pool);
 void bufpool__fail_impossible(struct bufpool *pool);
 /* For fork.c: blocked calls queued, and the child's detach of the rest. */
@@ -247,10 +269,57 @@ bool bufpool__spin_for(struct bufpool *pool, struct tcache *tc, size_t n, uint64
 void bufpool__release_pushed(struct bufpool *pool, struct tcache *tc, size_t n);
 void bufpool__release_to_queue(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
 void bufpool__gave(struct bufpool *pool, struct tcache *tc);
+/* An account's request waits: queued (its node's acct and priority set),
+ * looked at, told when it may fit or granted (node->grant).  Under
+ * pool->lock, held again on return: 0, -ETIMEDOUT, or what serve stored. */
+int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end);
+/* An account's attempt under pool->lock (docs/accounts.md): its caps and
+ * credit, then the memory; charged to its path.  0, -EAGAIN, -ENOMEM. */
+int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a,
+                              size_t n, struct bufpool_alloc **out);
+/* Serve after an account's uncharge or a reservation's shrink: with
+ * spare and the depot.  Under the lock. */
+void bufpool__serve_uncharged(struct bufpool *pool, struct bufpool_alloc *spare);
+/* A steal (bufpool__steal(pool, NULL)) that takes the account caches of
+ * top's subtree too.  Under pool->lock. */
+struct bufpool_alloc *bufpool__steal_under(struct bufpool *pool, struct bufpool_account *top);
+/* A new async waiter: an eventfd one (fn NULL) or a callback one. */
+int bufpool__waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out);
 
 /* ---- fork.c ------------------------------------------------------------- */
 int bufpool__registry_add(struct bufpool *pool);
 void bufpool__registry_remove(struct bufpool *pool);
+
+/* ---- leaks.c ------------------------------------------------------------ */
+/* Create: the sampling rate (flags, environment) and its table. */
+int bufpool__leaks_init(struct bufpool *pool, unsigned flags);
+void bufpool__leaks_fini(struct bufpool *pool);
+/* A thread cache's countdown to its next sample (UINT64_MAX: none). */
+uint64_t bufpool__sample_period(const struct bufpool *pool);
+/* Record a sampled allocation handed out to site; forget it at release. */
+void bufpool__leak_add(struct bufpool *pool, struct bufpool_alloc *a, void *site);
+void bufpool__leak_remove(struct bufpool *pool, struct bufpool_alloc *a);
+/* fork(): the table's lock, taken after pool->lock. */
+void bufpool__leaks_lock(struct bufpool *pool);
+void bufpool__leaks_unlock(struct bufpool *pool);
+/* Destroy with live allocations and BUFPOOL_TRACK in the environment. */
+void bufpool__leaks_at_destroy(struct bufpool *pool, size_t live);
+
+/* ---- account.c ---------------------------------------------------------- */
+/* A stall's total at now: the ended periods, and the current one while
+ * something waits. */
+static inline uint64_t bufpool__stall_at(uint64_t ended, uint64_t since, bool waiting, uint64_t now)
+{
+    return ended + (waiting && now > since ? now - since : 0);
+}
+/* Would a budget of max_memory hold the accounts' reservations?  Under
+ * pool->lock. */
+bool bufpool__accounts_fit_locked(struct bufpool *pool, size_t max_memory);
+/* Destroy: free every account left. */
+void bufpool__accounts_free(struct bufpool *pool);
+/* The last release of an allocation made through an account, when the
+ * thread's account cache (pool.c) could not take it. */
+void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a);
 
 /* ---- pool->lock ---- */
 
@@ -291,6 +360,28 @@ static inline void bufpool__unlock_plain(struct bufpool *pool)
 }
 
 /* ---- small helpers on the pool ---- */
+
+/* Is the pool over its budget: more memory taken from the system (a
+ * shrink), or more committed (a reservation made while its memory was in
+ * use), than max_memory?  Then releases give back (GATE_OVER). */
+static inline bool bufpool__over_budget(const struct bufpool *pool)
+{
+    size_t max = load_relaxed(&pool->max_memory);
+    return load_relaxed(&pool->charged) > max || load_relaxed(&pool->committed) > max;
+}
+
+static inline void bufpool__gate_update(struct bufpool *pool);
+
+/* Back within the budget after a shrink or a reservation made while its
+ * memory was in use: releases may cache again (GATE_OVER off).  Under
+ * pool->lock, after a give. */
+static inline void bufpool__over_end(struct bufpool *pool)
+{
+    if (pool->over && !bufpool__over_budget(pool)) {
+        pool->over = false;
+        bufpool__gate_update(pool);
+    }
+}
 
 /* Recompute the gate from its inputs, and the words the fast paths
  * test instead of it (fast_max, hit_max, fast_id).  Under pool->lock (or at

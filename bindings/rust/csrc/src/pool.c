@@ -62,6 +62,8 @@ BUFPOOL__API const char *bufpool_strerror(int err)
     case -EBADF: return "bad file descriptor (a ring_fd that is not open, or an async waiter "
                         "inherited across fork())";
     case -ERANGE: return "allocation larger than one region piece";
+    case -ENOSPC: return "the accounts' reservations would not fit (a max or the budget)";
+    case -EBUSY: return "account in use (live allocations, child accounts, waiting requests or waiters)";
     case -EEXIST: return "file exists (for a provided-buffer ring: its buffer group id is taken "
                          "on that io_uring instance)";
     case -ENOBUFS: return "no buffer space available (for a provided-buffer ring: it ran dry; "
@@ -72,7 +74,7 @@ BUFPOOL__API const char *bufpool_strerror(int err)
 
 static bool config_valid(const bufpool_config *cfg)
 {
-    const unsigned known = BUFPOOL_FIFO | BUFPOOL_REGION | BUFPOOL_HUGEPAGES | BUFPOOL_LOCKED;
+    const unsigned known = BUFPOOL_FIFO | BUFPOOL_REGION | BUFPOOL_HUGEPAGES | BUFPOOL_LOCKED | BUFPOOL_TRACK;
     size_t bs = cfg->buffer_size;
     if (bs < 8 || bs > ((size_t)1 << 30) || (bs & (bs - 1)))
         return false;
@@ -117,9 +119,13 @@ BUFPOOL__API int bufpool_create(bufpool **out, const bufpool_config *cfg)
         free(pool);
         return -err;
     }
-    err = bufpool__arena_create(&pool->arena, cfg->buffer_size, cfg->max_memory, cfg->flags);
-    if (!err && (err = bufpool__registry_add(pool)))
+    err = bufpool__leaks_init(pool, cfg->flags);
+    if (!err && (err = bufpool__arena_create(&pool->arena, cfg->buffer_size, cfg->max_memory, cfg->flags)))
+        bufpool__leaks_fini(pool);
+    if (!err && (err = bufpool__registry_add(pool))) {
         bufpool__arena_destroy(pool->arena);
+        bufpool__leaks_fini(pool);
+    }
     if (err) {
         pthread_mutex_destroy(&pool->lock);
         pthread_cond_destroy(&pool->idle);
@@ -159,6 +165,12 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         return;
     bufpool__check_pool(pool, "bufpool_destroy");
     bufpool_shutdown(pool);
+    if (pool->track_env) { /* a destroy that will wait says who holds the memory (leaks.c) */
+        struct tc_counters sum;
+        bufpool__sum_counters(pool, &sum);
+        uint64_t allocs = load_relaxed(&sum.allocs), frees = load_relaxed(&sum.frees);
+        bufpool__leaks_at_destroy(pool, allocs > frees ? (size_t)(allocs - frees) : 0);
+    }
     bufpool__lock(pool);
     pool->destroying = true;
     /* Registers like a waiter (W1, W11; pairs with the nwait load after the
@@ -179,6 +191,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
         bufpool__sum_counters(pool, &sum);
         /* The queue is empty after shutdown, so serving wakes nobody and
          * the plain unlock in the timed wait below loses no wake. */
+        pool->flush_accts = true; /* no cache keeps an account past its pool */
         bufpool__serve(pool, bufpool__steal(pool, NULL));
         if (inside == 0 && load_relaxed(&sum.allocs) == load_relaxed(&sum.frees))
             break;
@@ -196,6 +209,8 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
     bufpool__unlock_plain(pool);
     bufpool__registry_remove(pool);
     bufpool__tcache_pool_fini(pool);
+    bufpool__accounts_free(pool);
+    bufpool__leaks_fini(pool);
     bufpool__arena_destroy(pool->arena);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->idle);
@@ -209,7 +224,7 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
 }
 
 /* A cache hit handed out (tc is not NULL). */
-static inline __attribute__((always_inline)) int hand_out(struct tcache *tc, struct bufpool_alloc *a,
+static inline __attribute__((always_inline)) int give_out(struct tcache *tc, struct bufpool_alloc *a,
                                                         bufpool_alloc **out)
 {
     store_relaxed(&a->refs, 1);
@@ -218,6 +233,7 @@ static inline __attribute__((always_inline)) int hand_out(struct tcache *tc, str
     *out = a;
     return 0;
 }
+
 
 /* A timed call's deadline (CLOCK_MONOTONIC ns), UINT64_MAX for none: for
  * other calls, and for a timeout so long that the deadline overflows. */
@@ -254,7 +270,7 @@ static int take_now(bufpool *pool, struct tcache *tc, size_t n, bufpool_alloc **
     if ((a = bufpool__tcache_pop(pool, tc, n)) ||
         (n <= FAST_N && (a = refill(pool, tc, n))) ||
         (a = bufpool__run_take(pool, tc, n)))
-        return hand_out(tc, a, out);
+        return give_out(tc, a, out); /* counted by acquire_full */
     size_t charged = load_relaxed(&pool->charged);
     bool gave;
     int r = bufpool__block_new(pool, tc, n, &gave, &a);
@@ -364,7 +380,7 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
 /* Everything acquire's fast path leaves out: the checks in their
  * documented order, the other TLS slots, the depot, the arena, waiting. */
 static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int kind,
-                                                  uint64_t timeout_ns, bufpool_alloc **out)
+                                                  uint64_t timeout_ns, bufpool_alloc **out, void *site)
 {
     int r = -EINVAL;
     if (unlikely(!pool)) {
@@ -378,6 +394,9 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
     *out = NULL;
     if (unlikely(n == 0))
         goto fail;
+    /* did a fast path count this call down (acquire, acquire_long)? */
+    bool counted = bufpool__tl[0].id == pool->id && (n - 1 < load_relaxed(&pool->fast_max) ||
+                                                     (n > FAST_N && n <= load_relaxed(&pool->hit_max)));
     r = -E2BIG;
     if (unlikely(n > (SIZE_MAX >> pool->shift) ||
                  bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)))
@@ -396,7 +415,9 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
      * increment in enqueue (waitq.c). */
     bool queue_first = (load_relaxed(&pool->gate) & GATE_FIFO) &&
                        (load_seqcst(&pool->nwait) || load_relaxed(&pool->arriving));
-    return acquire_search(pool, tc, n, kind, timeout_ns, queue_first, out);
+    r = acquire_search(pool, tc, n, kind, timeout_ns, queue_first, out);
+    bufpool__sample_after(tc, counted, r, *out, site);
+    return r;
 fail:
     fetch_add_relaxed(&pool->failures, 1);
     return r;
@@ -409,20 +430,20 @@ fail:
  * n.  Apart from acquire_full, so that a hit saves no registers.
  */
 static __attribute__((noinline)) int acquire_long(bufpool *pool, size_t n, int kind,
-                                                  uint64_t timeout_ns, bufpool_alloc **out)
+                                                  uint64_t timeout_ns, bufpool_alloc **out, void *site)
 {
     if (likely(pool && out && n > FAST_N && n <= load_relaxed(&pool->hit_max) &&
                bufpool__tl[0].id == pool->id)) {
         bufpool__check_pool(pool, "bufpool_allocate");
         struct tcache *tc = bufpool__tl[0].tc;
-        if (likely(bufpool__tc_try_enter(tc))) {
+        if (likely(--tc->sample_left != 0 && bufpool__tc_try_enter(tc))) {
             struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
             bufpool__tc_exit(tc);
             if (likely(a))
-                return hand_out(tc, a, out);
+                return give_out(tc, a, out);
         }
     }
-    return acquire_full(pool, n, kind, timeout_ns, out);
+    return acquire_full(pool, n, kind, timeout_ns, out, site);
 }
 
 /*
@@ -441,7 +462,7 @@ static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n
                n - 1 < load_relaxed(&pool->fast_max))) {
         bufpool__check_pool(pool, "bufpool_allocate");
         struct tcache *tc = bufpool__tl[0].tc;
-        if (likely(bufpool__tc_try_enter(tc))) {
+        if (likely(--tc->sample_left != 0 && bufpool__tc_try_enter(tc))) {
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
             /* n <= FAST_N: bin n holds length n or nothing */
             struct tc_bin *b = tc->bins + n;
@@ -450,10 +471,10 @@ static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n
                 bufpool__bin_unlink(b, a);
             bufpool__tc_exit(tc);
             if (likely(a))
-                return hand_out(tc, a, out);
+                return give_out(tc, a, out);
         }
     }
-    return acquire_long(pool, n, kind, timeout_ns, out);
+    return acquire_long(pool, n, kind, timeout_ns, out, __builtin_return_address(0));
 }
 
 BUFPOOL__API int bufpool_allocate(bufpool *pool, size_t n, bufpool_alloc **out)
@@ -509,6 +530,71 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
     bufpool__count_free(&tc->c, n);
 }
 
+/* Inside tc's window: push a into the account cache if the cache serves
+ * a's account and has room; closes the window either way. */
+static inline __attribute__((always_inline)) bool acct_push_exit(struct bufpool *pool, struct tcache *tc,
+                                                                struct bufpool_alloc *a, size_t n)
+{
+    if (tc->acct != a->acct || tc->acct_count[n] >= ACCT_BIN_MAX) {
+        bufpool__tc_exit(tc);
+        return false;
+    }
+    store_relaxed(&a->next, tc->acct_head[n]);
+    compiler_fence(); /* linked, then published, as in bufpool__bin_push */
+    tc->acct_head[n] = a;
+    tc->acct_count[n]++;
+    store_relaxed(&tc->acct_frees, load_relaxed(&tc->acct_frees) + 1); /* owner only */
+    store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) + bufpool__bytes(pool, n));
+    bufpool__tc_exit(tc);
+    return true;
+}
+
+/* After a push: the look of W2 (seq_cst, pairs with enqueue's increment). */
+static inline __attribute__((always_inline)) void acct_pushed(struct bufpool *pool, struct tcache *tc,
+                                                             size_t n)
+{
+    if (load_seqcst(&pool->nwait)) {
+        bufpool__release_pushed(pool, tc, n);
+        return;
+    }
+    bufpool__count_free(&tc->c, n);
+}
+
+/* As acct_release_fast, where a fenced pool closed the fast window: the
+ * full window fences (cache.h), and so does the push before its look, as
+ * in release_full. */
+static __attribute__((noinline)) bool acct_release_fenced(struct bufpool *pool, struct tcache *tc,
+                                                          struct bufpool_alloc *a, size_t n)
+{
+    if (!bufpool__tc_enter(pool, tc) || !acct_push_exit(pool, tc, a, n))
+        return false;
+    if (load_relaxed(&pool->fenced))
+        fence_seqcst();
+    acct_pushed(pool, tc, n);
+    return true;
+}
+
+/*
+ * A release into this thread's account cache, when it serves a's account
+ * and has room: a push inside the window, then the look of W2; the push
+ * is ordered before it as for the plain bins (a waiter's steal handshake,
+ * or the fence of a fenced pool).  The caller has matched the thread's
+ * slot with fast_id.  False: the caller takes the locked path.
+ */
+static inline __attribute__((always_inline)) bool acct_release_fast(struct bufpool *pool,
+                                                                 struct bufpool_alloc *a, size_t n)
+{
+    if (n > FAST_N) /* the caller matched fast_id */
+        return false;
+    struct tcache *tc = bufpool__tl[0].tc;
+    if (!bufpool__tc_try_enter(tc))
+        return acct_release_fenced(pool, tc, a, n);
+    if (!acct_push_exit(pool, tc, a, n))
+        return false;
+    acct_pushed(pool, tc, n);
+    return true;
+}
+
 /*
  * A last release that the fast paths below did not finish: no cache, a
  * waiter, a pool over its budget, a fenced pool or a steal going on, a
@@ -517,11 +603,18 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
 static __attribute__((noinline)) void release_full(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
+    if (unlikely(a->magic == BUFPOOL__MAGIC_SAMPLED))
+        bufpool__leak_remove(pool, a);
+    if (unlikely(a->acct)) {
+        if (bufpool__tl[0].id != load_relaxed(&pool->fast_id) || !acct_release_fast(pool, a, n))
+            bufpool__acct_release(pool, a);
+        return;
+    }
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     /* A hint: with somebody waiting, or the budget shrunk below what is
      * held, the memory goes straight to the queue or back to the system. */
     if (unlikely(!tc || load_relaxed(&pool->nwait) || (load_relaxed(&pool->gate) & GATE_OVER) ||
-                 load_relaxed(&pool->charged) > load_relaxed(&pool->max_memory))) {
+                 bufpool__over_budget(pool))) {
         bufpool__release_to_queue(pool, tc, a);
         return;
     }
@@ -561,7 +654,14 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
 static __attribute__((noinline)) void release_long(struct bufpool *pool, struct bufpool_alloc *a,
                                                    size_t n)
 {
-    if (n > FAST_N && bufpool__tl[0].id == load_relaxed(&pool->fast_id)) {
+    if (unlikely(a->magic == BUFPOOL__MAGIC_SAMPLED)) /* sampled: its bin is 0 (leaks.c) */
+        bufpool__leak_remove(pool, a);
+    if (a->acct) { /* through an account: its bin is 0; fast_id matched */
+        if (!acct_release_fast(pool, a, n))
+            bufpool__acct_release(pool, a);
+        return;
+    }
+    if (n > FAST_N && !a->acct && bufpool__tl[0].id == load_relaxed(&pool->fast_id)) {
         struct tcache *tc = bufpool__tl[0].tc;
         if (likely(bufpool__tc_try_enter(tc))) {
             struct tc_bin *b = &tc->bins[bufpool__bin_index(n)];
@@ -714,6 +814,10 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     if ((pool->flags & BUFPOOL_REGION) && max_memory > bufpool__arena_length(pool->arena))
         return -EINVAL;
     bufpool__lock(pool);
+    if (!bufpool__accounts_fit_locked(pool, max_memory)) {
+        bufpool__unlock_plain(pool);
+        return -ENOSPC; /* below what the accounts reserve */
+    }
     store_relaxed(&pool->max_memory, max_memory);
     bufpool__fail_impossible(pool);
     bufpool__watchers_grown(pool); /* after the store, under the lock (waitq.c) */
@@ -729,7 +833,7 @@ BUFPOOL__API int bufpool_set_max_memory(bufpool *pool, size_t max_memory)
     /* Still over (live memory, memory being purged, or caches refilled
      * meanwhile): releases give back until a slow one, or the purge above,
      * finds the pool within budget (waitq.c). */
-    pool->over = charged > max_memory;
+    pool->over = bufpool__over_budget(pool);
     bufpool__gate_update(pool);
     bufpool__unlock(pool);
     return 0;

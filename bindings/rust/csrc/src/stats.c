@@ -58,6 +58,18 @@ void bufpool__sample_peak(struct bufpool *pool)
     peak_raise(pool, in_use > charged ? charged : in_use); /* summed a moment apart */
 }
 
+/* The counts kept under the lock, and the stall (when stall is not NULL). */
+static void fill_locked_counts(bufpool *pool, bufpool_stats *out, uint64_t *stall)
+{
+    bufpool__lock(pool);
+    out->waiters = pool->queued;
+    out->total_waits = pool->total_waits;
+    out->total_wait_ns = load_relaxed(&pool->total_wait_ns);
+    if (stall)
+        *stall = bufpool__stall_at(pool->stall_ns, pool->stall_since, pool->nstall, bufpool__now_ns());
+    bufpool__unlock_plain(pool);
+}
+
 BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
 {
     if (!out)
@@ -68,11 +80,7 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
     bufpool__check_pool(pool, "bufpool_get_stats");
     struct tc_counters sum;
     bufpool__sum_counters(pool, &sum);
-    bufpool__lock(pool);
-    out->waiters = pool->queued;
-    out->total_waits = pool->total_waits;
-    out->total_wait_ns = load_relaxed(&pool->total_wait_ns);
-    bufpool__unlock_plain(pool);
+    fill_locked_counts(pool, out, NULL);
 
     size_t charged = load_relaxed(&pool->charged);
     out->buffer_size = pool->buffer_size;
@@ -91,4 +99,20 @@ BUFPOOL__API void bufpool_get_stats(bufpool *pool, bufpool_stats *out)
     out->total_failures = load_relaxed(&pool->failures);
     if (pool->flags & BUFPOOL_REGION)
         out->largest_free_run = bufpool__arena_largest(pool->arena);
+}
+
+BUFPOOL__API int bufpool_get_stats_ex(bufpool *pool, bufpool_stats_ex *out, size_t size)
+{
+    if (!pool || !out || size < sizeof(bufpool_stats))
+        return -EINVAL;
+    bufpool_stats_ex ex;
+    bufpool_get_stats(pool, &ex.stats);
+    uint64_t stall;
+    fill_locked_counts(pool, &ex.stats, &stall); /* the waits and the stall of one moment */
+    ex.stall_ns = stall;
+    size_t known = size < sizeof ex ? size : sizeof ex;
+    memcpy(out, &ex, known);
+    if (size > known) /* a newer caller's fields this library does not know */
+        memset((char *)out + known, 0, size - known);
+    return 0;
 }

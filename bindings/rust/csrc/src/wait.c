@@ -7,6 +7,7 @@
  * docs/design.md).
  */
 #include "cache.h"
+#include "account.h"
 
 #include <linux/futex.h>
 #include <sched.h>
@@ -140,6 +141,27 @@ static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end
 }
 
 /*
+ * An account's request (account.c) waits here: registered and looked at
+ * (W1) like any call, and served as one (serve_one in waitq.c) once it
+ * fits its caps and the memory with its credit: told (the caller tries
+ * again under the lock) or granted (node->grant, charged to the account).
+ * Under the lock, which it holds again on return.  0: told or granted,
+ * -ETIMEDOUT, or the result serve stored (-ECANCELED, -E2BIG).  A request
+ * served as it timed out keeps what it was served.
+ */
+int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    node->state = WN_WAITING;
+    node->result = 0;
+    if (register_and_look(pool, node))
+        return node->result;
+    if (sleep_queued(pool, node, end))
+        bufpool__lock(pool);
+    return node->result; /* -ETIMEDOUT if sleep_queued took it out itself */
+}
+
+/*
  * How a call leaves acquire_slow, with its result in me and without the
  * lock.  Told (no grant): the call keeps its count in inside and starts
  * over (acquire_search in pool.c).  Otherwise it accounts what it got and
@@ -172,7 +194,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
                           uint64_t end, unsigned tells, bool *waited, bool *told,
                           struct bufpool_alloc **out)
 {
-    struct waitnode me = {.n = n, .tells = tells};
+    struct waitnode me = {.n = n, .tells = tells, .brief = kind == ACQ_TRY};
 
     if (kind != ACQ_TIMED)
         end = UINT64_MAX;
@@ -201,7 +223,7 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
         me.result = -ECANCELED;
         goto out;
     }
-    if (kind == ACQ_TRY && ((pool->flags & BUFPOOL_FIFO) || pool->starving) && pool->queued) {
+    if (kind == ACQ_TRY && bufpool__line_ahead(pool, 0)) {
         me.result = -EAGAIN;
         goto out;
     }
@@ -244,10 +266,7 @@ static void serve_after_give(struct bufpool *pool, struct tcache *tc, struct buf
         spare = a;
     }
     bufpool__serve(pool, spare);
-    if (pool->over && load_relaxed(&pool->charged) <= load_relaxed(&pool->max_memory)) {
-        pool->over = false; /* back within a shrunk budget: releases may cache */
-        bufpool__gate_update(pool);
-    }
+    bufpool__over_end(pool); /* back within a shrunk budget: releases may cache */
     if (pool->destroying)
         pthread_cond_broadcast(&pool->idle);
     bufpool__unlock(pool);
@@ -268,11 +287,100 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc)
     serve_after_give(pool, tc, NULL, 0);
 }
 
+/*
+ * Serve after a give of room under a cap or a reservation (an account's
+ * uncharge, a reservation that shrank, a grant dropped), with `spare` and
+ * the depot.  A request that waits on its caps may fit now with memory
+ * cached since it looked (W1): every push since then was followed by its
+ * pusher's look (W2), and so was every refill that hid depot memory in a
+ * bin; those looks could not serve it then, and left the memory in the
+ * depot, where this look finds it.  Under the lock.
+ */
+void bufpool__serve_uncharged(struct bufpool *pool, struct bufpool_alloc *spare)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    bufpool__serve(pool, bufpool__depot_take(pool, spare));
+    bufpool__over_end(pool); /* the account's releases may cache again */
+}
+
+struct bufpool_alloc *bufpool__steal_under(struct bufpool *pool, struct bufpool_account *top)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    pool->flush_under = top;
+    struct bufpool_alloc *got = bufpool__steal(pool, NULL);
+    pool->flush_under = NULL;
+    return got;
+}
+
+/*
+ * One attempt under the lock: the caps and the credit (account.h), then
+ * the memory: this thread's cache, the depot and the arena, with the
+ * credit (bufpool__take); failing that, every thread's cache (a steal:
+ * memory cached anywhere is free for a request that fits its caps, which
+ * the issue's work-conserving rule asks of a try too).  0 and *out,
+ * -EAGAIN, -ENOMEM.
+ */
+int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a, size_t n,
+                       struct bufpool_alloc **out)
+{
+    size_t b = bufpool__bytes(pool, n), credit;
+    if (!bufpool__acct_admit(a, b, &credit)) {
+        /* Its caps count the memory account caches hold: take back those
+         * of its top-level account's subtree, the only ones a cap on its
+         * path counts (a steal, with its handshake), and ask again, so
+         * that a try within the caps does not fail on cached memory. */
+        struct bufpool_account *top = a;
+        while (top->parent)
+            top = top->parent;
+        bool cached = false;
+        for (struct tcache *c = load_acquire(&pool->tcaches); c && !cached; c = c->next)
+            for (struct bufpool_account *p = c->acct; p && !cached; p = p->parent)
+                cached = p == top; /* tc->acct changes only under the lock */
+        if (!cached)
+            return -EAGAIN;
+        bufpool__serve(pool, bufpool__steal_under(pool, top));
+        if (!bufpool__acct_admit(a, b, &credit))
+            return -EAGAIN;
+    }
+    /* In line (FIFO, a hand-off): memory beyond its reservation waits its
+     * turn; within it, a request goes whoever waits. */
+    if (credit < b && bufpool__line_ahead(pool, a->priority))
+        return -EAGAIN;
+    int r = 0;
+    if (tc && (*out = bufpool__bin_pop(tc, n))) { /* its own cache: committed already */
+        if (credit)
+            fetch_sub_seqcst(&pool->committed, credit);
+    } else {
+        struct bufpool_alloc *spare = NULL;
+        r = bufpool__take(pool, tc, n, credit, &spare, out);
+        if (r == -EAGAIN) {
+            /* every cache, and the account caches of its subtree: they
+             * may hold its memory in other lengths (a try must not fail
+             * on it); other accounts' are taken when above their
+             * reservations (acct_wanted in cache.c) */
+            spare = bufpool__steal_under(pool, a);
+            /* the caches it uncharged may have reopened a's reservation:
+             * the credit as it is now (the caps only loosen) */
+            if (bufpool__acct_admit(a, b, &credit))
+                r = bufpool__take(pool, tc, n, credit, &spare, out);
+        }
+        /* charged before what is left (and what a failed take gave the
+         * arena) serves others: a give under the lock (W2), whose grants
+         * must see this charge, or two requests use one credit */
+        if (r == 0)
+            bufpool__acct_grant(pool, a, *out);
+        bufpool__serve(pool, spare);
+        return r;
+    }
+    bufpool__acct_grant(pool, a, *out);
+    return 0;
+}
+
 /* ---- async waiters ---------------------------------------------------- */
 
-/* The common part of the two creates: an eventfd when fn is NULL (fd -1
+/* The common part of the creates: an eventfd when fn is NULL (fd -1
  * otherwise), fn and arg for a callback waiter. */
-static int waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
+int bufpool__waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_waiter **out)
 {
     if (!out)
         return -EINVAL;
@@ -300,7 +408,7 @@ static int waiter_new(bufpool *pool, bufpool_waiter_fn fn, void *arg, bufpool_wa
 
 BUFPOOL__API int bufpool_waiter_create(bufpool *pool, bufpool_waiter **out)
 {
-    return waiter_new(pool, NULL, NULL, out);
+    return bufpool__waiter_new(pool, NULL, NULL, out);
 }
 
 BUFPOOL__API int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn fn, void *arg,
@@ -311,7 +419,7 @@ BUFPOOL__API int bufpool_waiter_create_callback(bufpool *pool, bufpool_waiter_fn
             *out = NULL;
         return -EINVAL;
     }
-    return waiter_new(pool, fn, arg, out);
+    return bufpool__waiter_new(pool, fn, arg, out);
 }
 
 BUFPOOL__API int bufpool_waiter_fd(const bufpool_waiter *w)
@@ -325,11 +433,12 @@ static void node_reset(struct bufpool *pool, struct waitnode *w)
 {
     if (w->queued)
         bufpool__dequeue(pool, w);
-    struct bufpool_alloc *h = bufpool__grant_take(pool, w);
+    struct bufpool_alloc *spare = NULL;
+    bufpool__grant_drop(pool, w, &spare);
     /* Serve even without a grant: in FIFO those behind us may fit now,
      * and in the default mode memory promised to us (would_fit) was held
-     * back from the waiters behind us. */
-    bufpool__serve(pool, h);
+     * back from the waiters behind us; a grant dropped was an uncharge. */
+    bufpool__serve_uncharged(pool, spare);
     w->result = 0;
     store_relaxed(&w->state, WN_WAITING);
 }
@@ -388,13 +497,16 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
 {
     struct bufpool *pool = w->pool;
     struct waitnode *node = &w->node;
-    bool fifo = pool->flags & BUFPOOL_FIFO;
     for (int round = 0; round < 3; round++) {
-        if (!(fifo || pool->starving) || !pool->queued) { /* may it overtake? */
+        if (w->acct) { /* its caps and credit, then the memory */
+            int r = bufpool__acct_take_locked(pool, tc, w->acct, n, out);
+            if (r != -EAGAIN)
+                return r;
+        } else if (!bufpool__line_ahead(pool, 0)) { /* may it overtake? */
             struct bufpool_alloc *h = tc ? bufpool__bin_pop(tc, n) : NULL;
             if (!h) {
                 struct bufpool_alloc *spare = bufpool__steal(pool, NULL);
-                int r = bufpool__take(pool, n, &spare, &h);
+                int r = bufpool__take(pool, tc, n, 0, &spare, &h);
                 bufpool__serve(pool, spare);
                 if (r == -ENOMEM)
                     return r;
@@ -406,8 +518,10 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
         }
         node->n = n;
         if (!register_and_look(pool, node)) {
-            if (!retry)
+            if (!retry) {
                 pool->total_waits++;
+                bufpool__acct_count(w->acct, 1, 0, 0);
+            }
             return -EAGAIN;
         }
         bufpool__waiter_drain(pool, w);
@@ -433,7 +547,8 @@ static int waiter_check_locked(bufpool_waiter *w, size_t n)
 {
     struct bufpool *pool = w->pool;
     struct waitnode *node = &w->node;
-    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory)) {
+    if (n > (SIZE_MAX >> pool->shift) || bufpool__bytes(pool, n) > load_relaxed(&pool->max_memory) ||
+        (w->acct && bufpool__acct_never_fits(w->acct, bufpool__bytes(pool, n)))) {
         if (node->n == n && (node->queued || load_relaxed(&node->state) == WN_DONE)) {
             node_reset(pool, node);
             bufpool__waiter_drain(pool, w);
@@ -481,7 +596,11 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     if (r == 0) {
         store_relaxed(&(*out)->refs, 1);
         bufpool__account_alloc(pool, tc, *out);
+    } else if (r != -EAGAIN) { /* pending is no failure of its account */
+        bufpool__acct_count(w->acct, 0, 0, 1);
     }
+    if (tc) /* leaks.c: the sample, if this call is it (no fast path counted it) */
+        bufpool__sample_after(tc, false, r, *out, __builtin_return_address(0));
     bufpool__unlock(pool);
     if (r == 0) {
         bufpool__sample_peak(pool);
@@ -510,6 +629,11 @@ BUFPOOL__API void bufpool_waiter_destroy(bufpool_waiter *w)
     if (!w)
         return;
     bufpool_waiter_cancel(w);
+    if (w->acct) { /* inherited across fork() too: the child's copy counts it */
+        bufpool__lock(w->pool);
+        w->acct->nwaiters--; /* its account may go once none is left (account.c) */
+        bufpool__unlock_plain(w->pool);
+    }
     if (w->fd >= 0)
         close(w->fd);
     /* After the cancel nothing signals w again.  Inherited across fork(),
