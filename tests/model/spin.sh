@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks the wait protocol model (tests/model/waitq.pml) with spin, in
-# seventeen suites that `make check` runs as seventeen programs (in parallel), each
-# well under the runner's 300 s timeout:
+# seventeen suites that `make check` runs as seventeen programs (in
+# parallel), each well under the runner's 300 s timeout:
 #   safety-default, safety-fifo (and -large: the largest scenario, a resize
 #   and a shutdown, one mode each)   every scenario of the correct protocol must
 #       verify (no assertion violation, no invalid end state = no lost
@@ -22,23 +22,25 @@
 #       for safety and liveness, with -DBADREFILL refuted, and serve's
 #       single verdict (-DHOLD verified, -DBADFIT: looking twice, refuted);
 #   accounts-default, accounts-fifo   the account queue (-DACCT, the
-#       model's "Accounts"), one mode each: every scenario must verify (no
-#       lost wakeup, X's cap never exceeded, yw's request within Y's
-#       reservation served at once, committed exact, and what serve leaves:
-#       a request on its own cap blocks nobody, FIFO passes nobody in the
-#       line), and the known-bad variants must be refuted: -DBADACCTREL
-#       (an account release uncharges without serving: xw left asleep),
-#       -DBADHOL (serve stops at a capped request: the assertion that
-#       nobody who fits is left) and, in FIFO, -DBADORDER (serve passes a
-#       request in the line that does not fit: the order assertion);
+#       model's "Accounts"), as the C code is, one mode each: every
+#       scenario must verify (no lost wakeup, X's cap never exceeded, yw's
+#       request within Y's reservation served at once, committed exact,
+#       and what serve leaves: a request on its own cap blocks nobody, FIFO
+#       passes nobody in the line), and the known-bad variants must be
+#       refuted: -DBADACCTREL (an account release uncharges without
+#       serving: xw left asleep), -DBADHOL (serve stops at a capped
+#       request: the assertion that nobody who fits is left) and, in FIFO,
+#       -DBADORDER (serve passes a request in the line that does not fit:
+#       the order assertion);
 #   accounts-defects-default, accounts-defects-fifo   three defects of
-#       the C code as it is, in each mode, which the model finds (refuted, as the known-bad variants are) and the fix
-#       each names verifies: D1, an account release served without the
-#       depot (-DNX=2; -DFIXDEPOT); D2, an account's take that serves
-#       before it charges its account (-DPLAIN -DXAGAIN; -DFIXGRANT); D3,
-#       an account's take that carves with the credit it had before its
-#       steal flushed the account caches (-DYAGAIN; -DFIXCREDIT).  When the
-#       C code is fixed, the fix becomes the model's and these verify.
+#       earlier C code, fixed since, in each mode: the scenario that shows
+#       each verifies as the C code is, and the old code, a known-bad
+#       variant, must be refuted: -DBADD1, an account release (and the
+#       account cache switch) served without the depot (-DNX=2: xw left
+#       asleep); -DBADD2, an account's take that serves before it charges
+#       its account (X over its cap); -DBADD3, an account's take that
+#       carves with the credit it had before its steal flushed the account
+#       caches (committed keeps a unit nobody holds).
 # The model file says why the liveness search runs without weak fairness.
 #
 # Recorded results.  A search's result is a function of the model as spin
@@ -226,12 +228,13 @@ for s in $suites; do
     # X's unit back through the account paths, xw waits on X's cap, yw's
     # request lies within Y's reservation; -DPLAIN adds a plain blocked
     # request (with -DNOY, without yw; with -DSC=1, R1 and R2 without their
-    # store buffers), -DXAGAIN a second request of xrel's through X,
+    # store buffers), -DNX=2 xw asking for 2 units, -DXAGAIN a second
+    # request of xrel's through X, -DYAGAIN -DYMIN=2 -DNY=2 yw's first
+    # unit given back into its account cache before it asks for 2,
     # -DTREE=1 -DNY=2 Y as X's child asking beyond its reservation (it waits
     # on X's cap too), -DXPRIO=1 X's requests ahead of plain ones, -DYPRIO=1
-    # Y's ahead of X's and plain ones.  The
-    # model says what each checks.  No liveness search: every loop of
-    # these processes is bounded.
+    # Y's ahead of X's and plain ones.  The model says what each checks.
+    # No liveness search: every loop of these processes is bounded.
     # All of class S: the model's macros make pan.c slow to compile at -O2.
     accounts-default) verify S safety ok -DACCT -DFIFO=0
         verify S safety ok -DACCT -DFIFO=0 -DTIMEOUT
@@ -253,31 +256,33 @@ for s in $suites; do
         verify S safety ok -DACCT -DFIFO=1 -DTREE=1 -DNY=2 -DYPRIO=1 -DSC=1
         verify S safety bad -DACCT -DFIFO=1 -DBADACCTREL
         verify S safety bad-assert -DACCT -DFIFO=1 -DPLAIN -DNOY -DSC=1 -DBADHOL
-        # BADORDER needs xw's 2 units, so the model with D1's fix (below)
-        verify S safety bad-assert -DACCT -DFIFO=1 -DPLAIN -DNOY -DSC=1 -DNX=2 -DFIXDEPOT -DBADORDER ;;
-    # D1: bufpool__acct_release serves with the released memory alone, not
-    # the depot, where serves stashed what came while xw waited on its cap:
-    # xw (2 units) admitted by the release is left asleep beside it.  D2:
-    # bufpool__acct_take_locked serves what is left before it charges the
-    # memory it took, so that serve grants xw on X's use without it, and X
-    # ends over its cap (xw told TELLS times; in FIFO, yw of a higher
-    # priority, X's child, passing xw, which waits for memory).  D3: yw's
-    # second request, Y's reservation half in yw's account cache:
+        verify S safety bad-assert -DACCT -DFIFO=1 -DPLAIN -DNOY -DSC=1 -DNX=2 -DBADORDER ;;
+    # Three defects of earlier C code (fixed since), each in the scenario
+    # that shows it: the scenario verifies as the C code is, and the old
+    # code, a known-bad variant, must be refuted.  BADD1:
+    # bufpool__acct_release and the account cache switch serve without
+    # the depot, where serves stashed what came while xw waited on its
+    # cap: xw (2 units) admitted by the release is left asleep beside it.
+    # BADD2: bufpool__acct_take_locked serves what is left before it
+    # charges what it took, so that serve grants xw on X's use without it,
+    # and X ends over its cap (xw told TELLS times; in FIFO, yw of a higher
+    # priority, X's child, passing xw, which waits for memory).  BADD3:
+    # yw's second request, Y's reservation half in yw's account cache:
     # bufpool__acct_take_locked's steal flushes that cache (reopening the
     # reservation) and the take then carves with the credit admit gave
     # before it, so committed keeps a unit nobody holds.
-    accounts-defects-default) verify S safety bad -DACCT -DFIFO=0 -DNX=2
-        verify S safety ok -DACCT -DFIFO=0 -DNX=2 -DFIXDEPOT -DTIMEOUT
-        verify S safety bad-assert -DACCT -DFIFO=0 -DPLAIN -DXAGAIN -DNOY -DSC=1 -DNR=1
-        verify S safety ok -DACCT -DFIFO=0 -DPLAIN -DXAGAIN -DNOY -DSC=1 -DNR=1 -DFIXGRANT
-        verify S safety bad-assert -DACCT -DFIFO=0 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1
-        verify S safety ok -DACCT -DFIFO=0 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1 -DFIXCREDIT ;;
-    accounts-defects-fifo) verify S safety bad -DACCT -DFIFO=1 -DNX=2
-        verify S safety ok -DACCT -DFIFO=1 -DNX=2 -DFIXDEPOT
-        verify S safety bad-assert -DACCT -DFIFO=1 -DTREE=1 -DNY=2 -DYPRIO=1 -DPLAIN -DSC=1 -DNR=1
-        verify S safety ok -DACCT -DFIFO=1 -DTREE=1 -DNY=2 -DYPRIO=1 -DPLAIN -DSC=1 -DNR=1 -DFIXGRANT
-        verify S safety bad-assert -DACCT -DFIFO=1 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1
-        verify S safety ok -DACCT -DFIFO=1 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1 -DFIXCREDIT ;;
+    accounts-defects-default) verify S safety ok -DACCT -DFIFO=0 -DNX=2
+        verify S safety bad -DACCT -DFIFO=0 -DNX=2 -DBADD1
+        verify S safety ok -DACCT -DFIFO=0 -DPLAIN -DXAGAIN -DNOY -DSC=1 -DNR=1
+        verify S safety bad-assert -DACCT -DFIFO=0 -DPLAIN -DXAGAIN -DNOY -DSC=1 -DNR=1 -DBADD2
+        verify S safety ok -DACCT -DFIFO=0 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1
+        verify S safety bad-assert -DACCT -DFIFO=0 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1 -DBADD3 ;;
+    accounts-defects-fifo) verify S safety ok -DACCT -DFIFO=1 -DNX=2
+        verify S safety bad -DACCT -DFIFO=1 -DNX=2 -DBADD1
+        verify S safety ok -DACCT -DFIFO=1 -DTREE=1 -DNY=2 -DYPRIO=1 -DPLAIN -DSC=1 -DNR=1
+        verify S safety bad-assert -DACCT -DFIFO=1 -DTREE=1 -DNY=2 -DYPRIO=1 -DPLAIN -DSC=1 -DNR=1 -DBADD2
+        verify S safety ok -DACCT -DFIFO=1 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1
+        verify S safety bad-assert -DACCT -DFIFO=1 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1 -DBADD3 ;;
     *) echo "FAIL: unknown suite $s ($all_suites)"; failed=1 ;;
     esac
 done

@@ -128,17 +128,21 @@
  * refill), BADPOLL (the broken poll loop, see below).
  *
  * Accounts (-DACCT; the suites accounts-default, accounts-fifo,
- * accounts-defects-default and accounts-defects-fifo).  The account queue of docs/accounts.md: requests
- * through accounts wait in the pool's queue, by priority, and serve skips
- * one whose account's caps do not admit it (W12).  Two accounts: X with a
- * cap (max XMAX), Y with a reservation (min YMIN; -DTREE=1: Y is X's
- * child, so that X's cap counts Y's unused reservation).  The budget
- * MAXMEM is full at the start: R1, R2 (-DNR=1: R1 alone) and xrel hold a
- * unit each, the rest is Y's reservation (committed = MAXMEM).  The
+ * accounts-defects-default and accounts-defects-fifo).  The account queue
+ * of docs/accounts.md: requests through accounts wait in the pool's queue,
+ * by priority, and serve skips one whose account's caps do not admit it
+ * (W12).  The model follows the C code as it is (src/wait.c, account.c,
+ * cache.c); the variants BADD1-BADD3 below are three defects of earlier
+ * C code, which the model shows.  Two accounts: X with a cap (max XMAX),
+ * Y with a reservation (min YMIN; -DTREE=1: Y is X's child, so that X's
+ * cap counts Y's unused reservation).  The budget MAXMEM is full at the
+ * start: R1, R2 (-DNR=1: R1 alone) and xrel hold a unit each, the rest is
+ * Y's reservation (committed = MAXMEM).  The
  * processes: the plain releasers R1 and R2, as above; xrel, which holds
  * X's unit (X at its cap) and gives it back through the account paths
- * (-DXAGAIN: then allocates through X once more, node XR, and gives that
- * back too); xw, X's request of NX units, blocked on X's cap until xrel
+ * (-DXAGAIN: then allocates through X once more, a hit in its account
+ * cache if it can, in either mode, else node XR, and gives that back
+ * too); xw, X's request of NX units, blocked on X's cap until xrel
  * gives back (-DTIMEOUT: it may time out); yw, Y's request of NY units
  * (-DNOY: none), within Y's reservation unless NY > YMIN (-DYAGAIN: yw
  * first allocates one unit and gives it back into its account cache,
@@ -147,14 +151,15 @@
  * of plain ones, -DYPRIO=1 Y's ahead of the others.  Everything the
  * waiters get goes back (xw and yw through bufpool__acct_release, pw as
  * B does), so a run that leaves one asleep is an invalid end state, as
- * above.  Checked besides: X's cap, with Y's
- * unused reservation when Y is its child, at every charge (charge());
- * yw's request, within Y's reservation, succeeds at its first take
- * (acct_take: k_in); pool->committed equals what is carved plus the
- * unused reservations whenever the lock is free (unlock_pool); what serve
- * leaves (left_fitting): in FIFO the line's head, the first request its
- * caps admit, does not fit, so a request on its own cap blocks nobody, and
- * in the default mode, when nobody was told, no request its caps admit
+ * above.  Checked besides: X's cap, with Y's unused reservation when Y
+ * is its child, at every charge (charge()); yw's request, within Y's
+ * reservation, succeeds at its first take (acct_take: k_in); acct_take's
+ * steal never tightens the caps (its admit after the steal, asserted);
+ * pool->committed equals what is carved plus the unused reservations
+ * whenever the lock is free (unlock_pool); what serve leaves
+ * (left_fitting): in FIFO the line's head, the first request its caps
+ * admit, does not fit, so a request on its own cap blocks nobody, and in
+ * the default mode, when nobody was told, no request its caps admit
  * fits; FIFO grants nobody while a request ahead of it in the queue is in
  * the line (passed_in_line: equal priorities in arrival order).
  * Correspondence for the accounts:
@@ -177,56 +182,69 @@
  *                            TELLS times, charged to its account (charge:
  *                            bufpool__acct_grant); depot_stash at the end
  *   inline acct_take()       bufpool__acct_take_locked: admit (on a cap, a
- *                            steal that flushes the account caches, and
+ *                            steal that flushes the account caches of its
+ *                            top-level account's subtree, its serve, and
  *                            admit again), line_ahead unless the request
  *                            lies within its reservation, take, else a
- *                            flushing steal and take again, serve what is
- *                            left, then the charge
+ *                            steal that flushes its own subtree's, admit
+ *                            again (the credit as it is now) and take
+ *                            again; the charge, then serve what is left
  *   inline acct_alloc()      account_allocate_full: acct_take, else
  *                            wait_for (bufpool__wait_told: enqueue, steal,
  *                            serve, sleep, or time out), the grant or told:
  *                            again; the account cache switch and its serve
+ *                            with the depot (bufpool__serve_uncharged)
  *   inline acct_release()    bufpool__acct_release: under the lock,
  *                            uncharge, settle (what reopens a reservation
- *                            to the arena, else a spare), serve
+ *                            to the arena, else a spare), serve with the
+ *                            depot (bufpool__serve_uncharged)
  *   inline release_x()       xrel's release: acct_release_fast (a push
  *   (release_y(): yw's)      into its account cache acache while its
  *                            cache serves X, tcxr; the look at nwait;
  *                            bufpool__release_pushed) or the locked path
  *   inline take_acct()       take_acct in cache.c: a steal takes xrel's
  *                            (and yw's, ycache) account cache when it
- *                            flushes (flush_accts) or the account wants it
- *                            (acct_wanted), uncharged and settled
+ *                            flushes a subtree on the cache's path
+ *                            (bufpool__steal_under, flush_under) or the
+ *                            account wants it (acct_wanted), uncharged
+ *                            and settled
  *   inline line_ahead()      bufpool__line_ahead
  *   proctype pw              bufpool_allocate's fast path (a carve, or a
  *                            depot chain of one; FIFO: queue_first) and
  *                            acquire_slow
  * Not modeled: the hand-off of a starving request (STARVE is the plain
- * model's), async account waiters, set_limits and a reservation given back
- * (reserve_moved), shutdown, the account caches of other threads than
- * xrel's and yw's (whether one serves an account is left open where it
- * matters: the steal in acct_take's cap check), an account thread's own
- * plain cache (empty here), and a carve's arena charge given back after
- * commit_try fails (one step here).
- * Macros: NX, NY, YMIN, XMAX, XPRIO, YPRIO, TREE, NR, PLAIN, NOY, XAGAIN, YAGAIN,
- * TIMEOUT (xw), and the known-bad variants BADACCTREL (an account release
- * uncharges without serving: xw left asleep), BADHOL (serve stops at a
- * request on its own cap: left_fitting) and BADORDER (FIFO serve passes
- * a request in the line that does not fit: passed_in_line).  Three
- * defects of the C code as it is: D1, bufpool__acct_release serves with
- * what it released but not the depot, where the serves that skipped xw on
+ * model's; in the C code a starving request on its own caps stops it),
+ * async account waiters, set_limits, a reservation given back
+ * (reserve_moved, serving with the depot as acct_release does) and an
+ * account's destroy (which serves after the tree change), shutdown, the
+ * account caches of other threads than xrel's and yw's (whether one
+ * serves an account is left open where it matters: the steal in
+ * acct_take's cap check), an account thread's own plain cache (empty
+ * here), and a carve's arena charge given back after commit_try fails
+ * (one step here).
+ * Macros: NX, NY, YMIN, XMAX, XPRIO, YPRIO, TREE, NR, PLAIN, NOY, XAGAIN,
+ * YAGAIN, TIMEOUT (xw), and the known-bad variants, which spin must
+ * refute: BADACCTREL (an account release uncharges without serving: xw
+ * left asleep), BADHOL (serve stops at a request on its own cap:
+ * left_fitting) and BADORDER (FIFO serve passes a request in the line
+ * that does not fit: passed_in_line); and three defects of earlier C
+ * code, fixed since (the suites accounts-defects-*): BADD1,
+ * bufpool__acct_release and the account cache switch serve with
+ * what they gave but not the depot, where the serves that skipped xw on
  * its cap stashed what they had; xw of 2 units, admitted by the release,
- * is left asleep beside it (-DNX=2; FIXDEPOT: the depot too); D2,
- * bufpool__acct_take_locked serves what is left before it charges what it
- * took, so that serve admits and grants xw on X's use without that, and
- * X ends over its cap (-DPLAIN -DXAGAIN with xw told TELLS times; in
- * FIFO -DTREE=1 -DNY=2 -DYPRIO=1 -DPLAIN: yw, X's child of a higher
- * priority, passes xw in the line; FIXGRANT: the charge first);
- * D3, bufpool__acct_take_locked's second take uses the credit admit gave
- * before its steal flushed the account caches; when that steal reopened
- * the request's own reservation (yw's cache) the credit is too small, and
- * committed keeps the difference for good (-DYAGAIN -DYMIN=2 -DNY=2: the
- * committed assertion; FIXCREDIT: admit again after the steal).
+ * is left asleep beside it (-DNX=2: an invalid end state; W12's serve
+ * with the depot).  BADD2, bufpool__acct_take_locked serves what is left
+ * before it charges what it took, so that serve admits and grants xw on
+ * X's use without that, and X ends over its cap (-DPLAIN -DXAGAIN -DNOY
+ * -DSC=1 -DNR=1, xw told TELLS times; in FIFO -DTREE=1 -DNY=2 -DYPRIO=1
+ * -DPLAIN -DSC=1 -DNR=1: yw, X's child of a higher priority, passes xw
+ * in the line; the cap asserted in charge(): W12's charge before
+ * anything else is served).  BADD3, bufpool__acct_take_locked's second
+ * take uses the credit admit gave before its steal flushed the account
+ * caches; when that steal reopened the request's own reservation (yw's
+ * cache) the credit is too small, and committed keeps the difference for
+ * good (-DYAGAIN -DYMIN=2 -DNY=2 -DSC=1: the committed assertion in
+ * unlock_pool()).  Each scenario verifies without its variant.
  *
  * Liveness.  The safety search (pan -DSAFETY) proves that no run ends with
  * a waiter asleep; it cannot see a run that never ends.  The only loop in
@@ -649,21 +667,27 @@ inline uncharge(a, u) {
     }
 }
 
-/* take_acct (cache.c): a steal takes xrel's account cache when it flushes
- * them all (f: flush_accts) or when X wants it (acct_wanted: X over its
- * reservation, or a request of X's subtree queued), uncharges it and
- * settles it (bufpool__acct_settle: when that reopens a reservation the
- * memory goes to the arena and committed grows by what reopened, else it
- * joins the spares); the cache serves no account from then on. */
-#define XWANTED (ause[AX] > EFFX || queued[XW] || queued[XR] || TREE && queued[YW])
+/* take_acct (cache.c): a steal takes xrel's account cache when it
+ * flushes the subtree of an account on the cache's path (u: flush_under,
+ * bufpool__steal_under; NOACCT: none) or when X wants it (acct_wanted:
+ * X's use and Y's unused reservation, when Y is its child, above its
+ * eff, or a request of X's subtree queued), uncharges it and settles it
+ * (bufpool__acct_settle: when that reopens a reservation the memory goes
+ * to the arena and committed grows by what reopened, else it joins the
+ * spares); the cache serves no account from then on.  yw's cache alike,
+ * its path Y and (TREE) X. */
+#define XWANTED (ause[AX] + KUX > EFFX || queued[XW] || queued[XR] || TREE && queued[YW])
 #define YWANTED (ause[AY] > YMIN || queued[YW] || TREE && XWANTED)
+#define UNDER_X(u) ((u) == AX)
+#define UNDER_Y(u) ((u) == AY || TREE && (u) == AX)
+#define TOP(a) (TREE -> AX : (a)) /* a's top-level account */
 #define ALLC 0    /* every cache (a steal of them all) */
 #define XC 1      /* xrel's own (bufpool__steal(pool, tc)) */
 #define YC 2      /* yw's own */
-inline take_acct(f, c) {
+inline take_acct(u, c) {
     d_step {
         if
-        :: tcyw && (c) != XC && (f || YWANTED) ->
+        :: tcyw && (c) != XC && (UNDER_Y(u) || YWANTED) ->
             r_re = RESERVE;
             ause[AY] = ause[AY] - ycache;
             if
@@ -681,7 +705,7 @@ inline take_acct(f, c) {
         :: else -> skip
         fi;
         if
-        :: tcxr && (c) != YC && (f || XWANTED) ->
+        :: tcxr && (c) != YC && (UNDER_X(u) || XWANTED) ->
             r_re = RESERVE;
             ause[AX] = ause[AX] - acache;
             r_re = RESERVE - r_re;
@@ -835,8 +859,9 @@ inline line_ahead(pr) {
 }
 
 /* bufpool__acct_take_locked: k_ok = 1 when it took n units for account a
- * and charged them to it, 0 for -EAGAIN.  Under the lock.  The credit is
- * the one admit gave at the start. */
+ * and charged them to it, 0 for -EAGAIN.  Under the lock.  After the
+ * flushing steal the credit is admit's again (the caps only loosen:
+ * asserted); the grant is charged before what is left serves others. */
 inline acct_take(w, a, n) {
     d_step {
         k_in = ((a) == AY && ause[AY] + (n) <= YMIN); /* within Y's reservation */
@@ -844,12 +869,13 @@ inline acct_take(w, a, n) {
     };
     if
     :: !a_ok ->                                  /* its caps count the account caches */
-        if                                       /* cached: some cache serves an account */
-        :: k_fl = 1                              /* (xrel's as the model keeps it, the */
-        :: !tcxr -> k_fl = 0                     /* others' left open) */
+        if                                       /* cached: a cache serves TOP(a)'s subtree */
+        :: k_fl = 1                              /* (xrel's and yw's as the model keeps */
+        :: !(tcxr && UNDER_X(TOP(a)) || tcyw && UNDER_Y(TOP(a))) -> /* them, others' */
+            k_fl = 0                             /* left open) */
         fi;
         if
-        :: k_fl -> k_fl = 0; steal(); take_acct(1, ALLC); serve(); d_step { a_ok = ADMIT_OK(a, n) }
+        :: k_fl -> k_fl = 0; steal(); take_acct(TOP(a), ALLC); serve(); d_step { a_ok = ADMIT_OK(a, n) }
         :: else -> skip
         fi
     :: else -> skip
@@ -863,26 +889,26 @@ inline acct_take(w, a, n) {
         :: else ->
             take(n, a_cr);
             if
-            :: !t_ok -> steal(); take_acct(1, ALLC); /* every cache, account caches too */
-#ifdef FIXCREDIT
-                d_step { a_cr = ADMIT_CR(a, n) };  /* FIXCREDIT: the credit after the steal */
+            :: !t_ok -> steal(); take_acct(a, ALLC); /* every cache, a's subtree's account caches too */
+#ifndef BADD3
+                d_step { assert(ADMIT_OK(a, n)); a_cr = ADMIT_CR(a, n) }; /* admit again: the credit now */
 #endif
-                take(n, a_cr)                    /* with the credit admit gave before the steal */
+                take(n, a_cr)                    /* BADD3: the credit from before the steal */
             :: else -> skip
             fi;
             k_ok = t_ok;
-#ifndef FIXGRANT
-            serve();                             /* what is left; then the charge */
-            if
-            :: k_ok -> charge(a, n)
-            :: else -> skip
-            fi
-#else
-            if                                   /* FIXGRANT: the charge first */
+#ifndef BADD2
+            if                                   /* the charge, then what is left */
             :: k_ok -> charge(a, n)
             :: else -> skip
             fi;
             serve()
+#else
+            serve();                             /* BADD2: what is left first, then the charge */
+            if
+            :: k_ok -> charge(a, n)
+            :: else -> skip
+            fi
 #endif
         fi
     :: else -> skip
@@ -894,7 +920,8 @@ inline acct_take(w, a, n) {
 /* account_allocate_full: lock; bufpool__acct_take_locked; else wait_for
  * (bufpool__wait_told: register and look (W1), sleep, or time out: lock,
  * dequeue if still queued, serve), then the grant, or told: again; at
- * the end the account cache switch, and its serve.  got: what it got. */
+ * the end the account cache switch, and its serve with the depot
+ * (bufpool__serve_uncharged).  got: what it got. */
 inline acct_alloc(w, a, n) {
     lock_pool();
     do
@@ -906,7 +933,7 @@ inline acct_alloc(w, a, n) {
         fi;
         enqueue(w);
         steal();
-        take_acct(0, ALLC);
+        take_acct(NOACCT, ALLC);
         serve();
         if
         :: state[w] == WAITING ->
@@ -940,7 +967,10 @@ inline acct_alloc(w, a, n) {
 #endif
         :: else -> skip
         fi;
-        serve()
+#ifndef BADD1
+        atomic { spare = spare + depot; depot = 0 }; /* bufpool__serve_uncharged: the depot too */
+#endif
+        serve()                                  /* BADD1: without the depot */
     :: else -> skip
     fi;
     unlock_pool()
@@ -948,7 +978,8 @@ inline acct_alloc(w, a, n) {
 
 /* bufpool__acct_release: the locked path of an account allocation's last
  * release: uncharge its path, settle (what that reopens of a reservation
- * goes to the arena, committed growing by it; else a spare), serve. */
+ * goes to the arena, committed growing by it; else a spare), serve with
+ * the depot (bufpool__serve_uncharged). */
 inline acct_release(a, u) {
     lock_pool();
     d_step {
@@ -963,10 +994,10 @@ inline acct_release(a, u) {
 #ifdef BADACCTREL
     d_step { depot = depot + spare; spare = 0 }; /* BADACCTREL: uncharged, not served */
 #else
-#ifdef FIXDEPOT
-    atomic { spare = spare + depot; depot = 0 }; /* FIXDEPOT: the depot too */
+#ifndef BADD1
+    atomic { spare = spare + depot; depot = 0 }; /* bufpool__serve_uncharged: the depot too */
 #endif
-    serve();
+    serve();                                     /* BADD1: without the depot */
 #endif
     unlock_pool()
 }
@@ -983,7 +1014,7 @@ inline release_x(u) {
         if
         :: r_nw > 0 ->
             lock_pool();
-            take_acct(0, XC);
+            take_acct(NOACCT, XC);
             atomic { spare = spare + depot; depot = 0 };
             serve();
             unlock_pool()
@@ -1185,8 +1216,9 @@ proctype releaser(byte tid) {
 #if ACCT
 /* xrel: holds one unit of X at the start (X at its cap for xw), and
  * releases it through the account paths; with XAGAIN it then allocates
- * through X once more (acct_hit from its account cache, outside FIFO,
- * else account_allocate_full as node XR) and releases that too. */
+ * through X once more (acct_hit from its account cache, in FIFO too:
+ * only a shutdown closes it; else account_allocate_full as node XR) and
+ * releases that too. */
 proctype xrel() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got;
     bit t_ok, r_f;
@@ -1194,7 +1226,7 @@ proctype xrel() {
     release_x(1);
 #ifdef XAGAIN
     if
-    :: atomic { !FIFO && tcxr && acache > 0 -> acache = acache - 1; inuse = inuse + 1; got = 1 }
+    :: atomic { tcxr && acache > 0 -> acache = acache - 1; inuse = inuse + 1; got = 1 }
     :: else -> acct_alloc(XR, AX, 1)
     fi;
     if
@@ -1228,7 +1260,7 @@ inline release_y(u) {
         if
         :: r_nw > 0 ->
             lock_pool();
-            take_acct(0, YC);
+            take_acct(NOACCT, YC);
             atomic { spare = spare + depot; depot = 0 };
             serve();
             unlock_pool()
@@ -1287,7 +1319,7 @@ slow:
     lock_pool();
     enqueue(PW);
     steal();
-    take_acct(0, ALLC);
+    take_acct(NOACCT, ALLC);
     serve();
     if
     :: state[PW] == WAITING -> unlock_pool(); state[PW] == DONE
