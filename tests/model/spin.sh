@@ -50,7 +50,7 @@
 # into it.  tests/model/verified holds, for each scenario, a hash of those
 # and the result the search gave (`make spin-record` searches every
 # scenario and writes it anew).  A scenario whose hash is there and whose
-# recorded search stored more than SPIN_LIVE_STATES states (default 2
+# recorded search stored more than SPIN_LIVE_STATES states (default 1
 # million) is not searched again: its line says "recorded".  Every other
 # one is searched on each run: the refutations (each known-bad variant
 # must still fail, which shows spin and pan at work), the smallest
@@ -76,7 +76,7 @@ cp "$root/tests/model/waitq.pml" . || exit 1
 failed=0
 recorded=$root/tests/model/verified
 [ "${SPIN_RECORDED:-1}" = 0 ] && recorded=
-live_states=${SPIN_LIVE_STATES:-2000000}
+live_states=${SPIN_LIVE_STATES:-1000000}
 : > verified.new
 
 # The search is exhaustive in every scenario (no bitstate, no hash
