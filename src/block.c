@@ -144,6 +144,16 @@ static bool commit_try(struct bufpool *pool, size_t bytes, size_t credit)
     }
 }
 
+/* Memory already carved (a cache's, a spare) handed to a request that
+ * uses `credit` bytes of a reservation: the reservation's part leaves
+ * committed, which counted it twice until now.  seq_cst: pairs as in
+ * commit_try.  Under pool->lock. */
+void bufpool__commit_credit(struct bufpool *pool, size_t credit)
+{
+    if (credit)
+        fetch_sub_seqcst(&pool->committed, credit);
+}
+
 static void uncommit(struct bufpool *pool, size_t bytes)
 {
     fetch_sub_seqcst(&pool->committed, bytes); /* pairs as in commit_try */

@@ -333,6 +333,7 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
         while (top->parent)
             top = top->parent;
         bool cached = false;
+        /* load_acquire: pairs with tcache_attach's store_release */
         for (struct tcache *c = load_acquire(&pool->tcaches); c && !cached; c = c->next)
             for (struct bufpool_account *p = c->acct; p && !cached; p = p->parent)
                 cached = p == top; /* tc->acct changes only under the lock */
@@ -348,8 +349,7 @@ int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bu
         return -EAGAIN;
     int r = 0;
     if (tc && (*out = bufpool__bin_pop(tc, n))) { /* its own cache: committed already */
-        if (credit)
-            fetch_sub_seqcst(&pool->committed, credit);
+        bufpool__commit_credit(pool, credit);
     } else {
         struct bufpool_alloc *spare = NULL;
         r = bufpool__take(pool, tc, n, credit, &spare, out);

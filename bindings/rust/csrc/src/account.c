@@ -201,6 +201,7 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
      * flushed first, through a steal's handshake, since owners read
      * tc->acct inside their window.  tc->acct changes only under the lock. */
     bool cached = false;
+    /* load_acquire: pairs with tcache_attach's store_release */
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         cached |= tc->acct == acct;
     if (cached) {
@@ -240,6 +241,7 @@ BUFPOOL__API void bufpool_account_get_stats(const bufpool_account *acct, bufpool
      * changes only under it) */
     size_t live = acct->live, cached = 0;
     uint64_t allocs = acct->total_allocations;
+    /* load_acquire: as above, pairs with tcache_attach's store_release */
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         for (struct bufpool_account *p = tc->acct; p; p = p->parent)
             if (p == acct) {

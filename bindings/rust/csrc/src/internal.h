@@ -138,6 +138,8 @@ int bufpool__block_new(struct bufpool *pool, struct tcache *tc, size_t n, bool *
 /* credit: bytes of a reservation the request uses (docs/accounts.md), 0
  * for a request that uses none.  tc: the caller's own cache, whose home
  * chunk and header stash serve it (NULL: a grant to another thread). */
+/* Carved memory handed to a request with that credit (block.c). */
+void bufpool__commit_credit(struct bufpool *pool, size_t credit);
 int bufpool__block_new_locked(struct bufpool *pool, struct tcache *tc, size_t n, size_t credit,
                               struct bufpool_alloc **out);
 /* The owner's spare headers (block.c): one off its stash without a lock

@@ -554,8 +554,7 @@ int bufpool__take(struct bufpool *pool, struct tcache *tc, size_t n, size_t cred
      * shrunk budget: then the spares must go back first.  It is committed
      * already: only the credit comes off (docs/accounts.md). */
     if (!bufpool__over_budget(pool) && (*out = spare_take(spare, n))) {
-        if (credit)
-            fetch_sub_seqcst(&pool->committed, credit);
+        bufpool__commit_credit(pool, credit);
         return 0;
     }
     /* The arena charges what it must and purges free memory for it. */
