@@ -5,7 +5,7 @@
  * one after it; tests/layers.sh checks this on the objects of every
  * library variant, so the call graph between files has no cycle.
  *
- * LAYERS: util region purge arena block debug leaks stats depot cache waitq wait fork account pool bufring
+ * LAYERS: util region purge arena block debug leaks stats depot cache waitq reclaim wait fork account pool bufring
  *
  *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
@@ -18,6 +18,7 @@
  *   depot.c   released chains between threads, lock-free
  *   cache.c   per-thread caches of released allocations, the steal
  *   waitq.c   the wait queue and serving it; the wait protocol's argument
+ *   reclaim.c reclaim callbacks: called by a request before it sleeps
  *   wait.c    how a call waits: blocked calls, slow releases, async waiters
  *   fork.c    the registry of live pools and the fork() handlers
  *   account.c accounts: the tree of reservations and caps
@@ -213,6 +214,10 @@ void bufpool__unlock(struct bufpool *pool);
 /* Under pool->lock; enqueue registers (W1). */
 void bufpool__enqueue(struct bufpool *pool, struct waitnode *w);
 void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
+/* A try's look (brief) that now waits for its reclaim call: in stall_ns. */
+void bufpool__node_stalls(struct bufpool *pool, struct waitnode *w);
+/* r's reclaim call ended: wake the first request queued for its turn. */
+void bufpool__pass_turn(struct bufpool *pool, struct reclaimer *r);
 /* Memory for n buffers: a spare of that length, else fresh from the
  * arena (charging the budget), giving up spares to make room: 0,
  * -EAGAIN, -ENOMEM. */
@@ -250,15 +255,29 @@ void bufpool__waiter_drain(struct bufpool *pool, struct bufpool_waiter *w);
  * this one (destroy from inside fn: the last frees w). */
 unsigned bufpool__waiter_quiesce(struct bufpool_waiter *w);
 
+/* ---- reclaim.c: reclaim callbacks --------------------------------------- */
+/* Before queued node w sleeps: the reclaim call that may make room for it
+ * (try: once, never waiting for a busy one).  True: one ran, the lock
+ * dropped meanwhile (w may be served).  Under pool->lock. */
+bool bufpool__reclaim(struct bufpool *pool, struct waitnode *w, struct call_state *call, bool try);
+/* Would a try's request w call one now (not busy, not done)? */
+bool bufpool__reclaim_ready(struct bufpool *pool, struct waitnode *w, const struct call_state *call);
+/* Is this thread inside a reclaim call of pool (an allocate refuses)? */
+bool bufpool__reclaim_refuses(struct bufpool *pool);
+void bufpool__reclaim_set_locked(struct bufpool *pool, struct reclaimer *r, bufpool_reclaim_fn fn,
+                                 void *arg);
+/* fork() child, under the lock: other threads' calls are gone. */
+void bufpool__reclaim_forget(struct bufpool *pool);
+
 /* ---- wait.c: how a call waits ------------------------------------------- */
 /* Queue and wait: 0 and *out, or a negative errno; blocks until end
  * (CLOCK_MONOTONIC ns; UINT64_MAX: no limit) for ACQ_TIMED.  *told: 0
  * without memory, told that the memory is there (W6); the caller tries
  * again with tells + 1, still counted in pool->inside (tells > 0: counted
- * on entry).  *waited: the call has counted its wait in total_waits (once
- * a call). */
+ * on entry).  *call: what the call carries across tells (its wait counted
+ * in total_waits once, its reclaim calls). */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, bool *waited, bool *told,
+                          uint64_t end, unsigned tells, struct call_state *call, bool *told,
                           struct bufpool_alloc **out);
 /* Before queueing, in the default mode: spin a little (never past end, a
  * deadline as for acquire_slow) while watching for memory released
@@ -272,9 +291,11 @@ void bufpool__release_pushed(struct bufpool *pool, struct tcache *tc, size_t n);
 void bufpool__release_to_queue(struct bufpool *pool, struct tcache *tc, struct bufpool_alloc *a);
 void bufpool__gave(struct bufpool *pool, struct tcache *tc);
 /* An account's request waits: queued (its node's acct and priority set),
- * looked at, told when it may fit or granted (node->grant).  Under
+ * looked at, its reclaim call, told when it may fit or granted
+ * (node->grant).  end 0: a try, which never sleeps (-EAGAIN).  Under
  * pool->lock, held again on return: 0, -ETIMEDOUT, or what serve stored. */
-int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end);
+int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end,
+                       struct call_state *call);
 /* An account's attempt under pool->lock (docs/accounts.md): its caps and
  * credit, then the memory; charged to its path.  0, -EAGAIN, -ENOMEM. */
 int bufpool__acct_take_locked(struct bufpool *pool, struct tcache *tc, struct bufpool_account *a,

@@ -339,7 +339,8 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
 {
     unsigned tells = 0;
     uint64_t end = 0; /* the deadline, once it is needed */
-    bool spun = false, queue = queue_first, told, waited = false;
+    bool spun = false, queue = queue_first, told;
+    struct call_state call = {0};
     int r;
     for (;;) {
         if (!queue) {
@@ -356,12 +357,13 @@ static int acquire_search(bufpool *pool, struct tcache *tc, size_t n, int kind,
                     continue;
                 }
             }
-            if (kind == ACQ_TRY && !steal_may_serve(pool, n))
+            /* a hint: a callback set meanwhile is not waited for */
+            if (kind == ACQ_TRY && !steal_may_serve(pool, n) && !load_relaxed(&pool->reclaimers))
                 break;
         } else if (!end) {
             end = deadline(kind, timeout_ns);
         }
-        r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &waited, &told, out);
+        r = bufpool__acquire_slow(pool, tc, n, kind, end, tells, &call, &told, out);
         if (!told)
             return r; /* acquire_slow dropped the count */
         r = -EAGAIN;
@@ -403,6 +405,9 @@ static __attribute__((noinline)) int acquire_full(bufpool *pool, size_t n, int k
         goto fail;
     r = -ECANCELED;
     if (unlikely(load_relaxed(&pool->shut)))
+        goto fail;
+    r = -EDEADLK; /* from a reclaim callback of this pool (reclaim.c) */
+    if (unlikely(bufpool__reclaim_refuses(pool)))
         goto fail;
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     r = -ENOMEM;

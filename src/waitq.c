@@ -166,9 +166,26 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w)
         if (--pool->starving == 0)
             bufpool__gate_update(pool); /* the hand-off ends */
     }
+    if (w->turn_of) {
+        struct reclaimer *r = w->turn_of;
+        w->turn_of = NULL;
+        if (load_relaxed(&w->state) == WN_TURN) /* a turn it leaves untaken */
+            bufpool__pass_turn(pool, r);
+    }
     /* Under the lock; a release that still sees the old count only takes
      * the slow path once more for nothing. */
     fetch_sub_seqcst(&pool->nwait, 1);
+}
+
+void bufpool__node_stalls(struct bufpool *pool, struct waitnode *w)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    if (!w->brief || !w->queued)
+        return;
+    w->brief = false;
+    uint64_t now = 0;
+    if (pool->nstall++ == 0)
+        pool->stall_since = bufpool__now_once(&now);
 }
 
 /* A queued blocked request has waited BUFPOOL__STARVE_NS: from now on it
@@ -430,6 +447,32 @@ static void finish(struct bufpool *pool, struct waitnode *w, int result, struct 
         store_release(&w->state, WN_DONE);
     } else {
         store_release(&w->state, WN_DONE); /* as above */
+        syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+}
+
+/*
+ * A reclaim call of r ended (reclaim.c): wake the first queued request
+ * that found r busy, for a call of its own (WN_TURN, a wake as finish's,
+ * W5).  One turn at a time: none if that request has its turn already.
+ * Its owner takes the lock before it touches the node again (wait.c,
+ * sleep_queued); a node that leaves the queue with its turn untaken
+ * passes it on (dequeue).  Under the lock.
+ */
+void bufpool__pass_turn(struct bufpool *pool, struct reclaimer *r)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    struct waitnode *w = pool->qhead;
+    while (w && w->turn_of != r)
+        w = w->next;
+    if (!w || load_relaxed(&w->state) == WN_TURN)
+        return;
+    if (pool->nwake < sizeof pool->wake / sizeof *pool->wake) {
+        pool->wake[pool->nwake++] = &w->state;
+        /* pairs with the load_acquire in wait_node */
+        store_release(&w->state, WN_TURN);
+    } else {
+        store_release(&w->state, WN_TURN); /* as above */
         syscall(SYS_futex, &w->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     }
 }

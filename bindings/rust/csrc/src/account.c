@@ -211,6 +211,7 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
         bufpool__unlock(pool); /* the flush above served: its wakes (W5) */
         return -EBUSY;
     }
+    bufpool__reclaim_set_locked(pool, &acct->reclaim, NULL, NULL); /* not busy: nobody waits */
     acct->min = 0; /* no children, nothing in use: eff and unused go to 0 */
     reserve_moved(pool, bufpool__acct_refresh_up(pool, acct));
     unlink_child(pool, acct);
@@ -260,6 +261,16 @@ BUFPOOL__API void bufpool_account_get_stats(const bufpool_account *acct, bufpool
     out->total_failures = acct->total_failures;
     out->stall_ns = bufpool__stall_at(acct->stall_ns, acct->stall_since, acct->waiters, bufpool__now_ns());
     bufpool__unlock_plain(pool);
+}
+
+BUFPOOL__API int bufpool_account_set_reclaim(bufpool_account *acct, bufpool_reclaim_fn fn, void *arg)
+{
+    if (!account_ok(acct))
+        return -EINVAL;
+    bufpool__lock(acct->pool);
+    bufpool__reclaim_set_locked(acct->pool, &acct->reclaim, fn, arg);
+    bufpool__unlock(acct->pool);
+    return 0;
 }
 
 /* The name never changes after create: no lock. */
@@ -315,19 +326,28 @@ static uint64_t end_of(uint64_t timeout_ns)
 /* Wait for the request of node (bufpool__wait_told): 0 told or granted,
  * or why not.  Its path's `waiters` count it while queued (waitq.c).
  * Under the lock. */
-static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, bool *waited)
+static int wait_for(struct bufpool *pool, struct waitnode *node, uint64_t end, struct call_state *call)
 {
-    if (!*waited) { /* a told request that waits again is still one request */
-        *waited = true;
+    if (!call->waited) { /* a told request that waits again is still one request */
+        call->waited = true;
         bufpool__acct_count(node->acct, 1, 0, 0);
         pool->total_waits++; /* under the lock, as acquire_slow counts */
     }
     uint64_t start = bufpool__now_ns();
     /* its starvation clock (waitq.c); FIFO serves in order already */
     node->clock = pool->flags & BUFPOOL_FIFO ? 0 : start;
-    int r = bufpool__wait_told(pool, node, end);
+    int r = bufpool__wait_told(pool, node, end, call);
     bufpool__acct_count(node->acct, 0, bufpool__now_ns() - start, 0);
     return r;
+}
+
+/* A try's one reclaim call (bufpool__wait_told with end 0: no sleep, no
+ * wait counted): 0 told or granted, -EAGAIN, or what serve stored. */
+static int try_reclaim(struct bufpool *pool, struct waitnode *node, struct call_state *call)
+{
+    node->brief = true; /* a look; a wait only while its call runs */
+    node->clock = 0;
+    return bufpool__wait_told(pool, node, 0, call);
 }
 
 
@@ -419,6 +439,8 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     if (!account_ok(acct) || !out || n == 0)
         return -EINVAL;
     struct bufpool *pool = acct->pool;
+    if (bufpool__reclaim_refuses(pool)) /* from a reclaim callback of this pool */
+        return -EDEADLK;
     bool counted = acct_cache_open(pool, n); /* by the fast path (acct_hit) */
     if (acct_hit_fenced(pool, acct, n, out)) {
         bufpool__sample_after(bufpool__tl[0].tc, counted, 0, *out, site);
@@ -427,7 +449,7 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     uint64_t end = timeout_ns ? end_of(timeout_ns) : 0;
     struct waitnode node = {.n = n, .acct = acct, .priority = acct->priority};
-    bool waited = false;
+    struct call_state call = {0};
     int r;
     bufpool__lock(pool);
     bufpool__inside_enter(pool);
@@ -439,9 +461,12 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
         if (load_relaxed(&pool->shut))
             break;
         r = bufpool__acct_take_locked(pool, tc, acct, n, out);
-        if (r != -EAGAIN || timeout_ns == 0)
+        if (r != -EAGAIN || (timeout_ns == 0 && !bufpool__reclaim_ready(pool, &node, &call)))
             break;
-        r = wait_for(pool, &node, end, &waited);
+        if (timeout_ns == 0)
+            r = try_reclaim(pool, &node, &call);
+        else
+            r = wait_for(pool, &node, end, &call);
         if (r != 0 || (*out = bufpool__grant_take(pool, &node)))
             break;
         node.tells++; /* told: BUFPOOL__TELLS_MAX bounds the retries (waitq.c) */

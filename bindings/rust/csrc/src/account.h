@@ -42,6 +42,47 @@ static inline bool bufpool__acct_admit(const struct bufpool_account *a, size_t b
     return true;
 }
 
+/* Over max by how much (0: within), saturating. */
+static inline size_t bufpool__over_max(size_t use, size_t others, size_t max)
+{
+    size_t sum = use + others < use ? SIZE_MAX : use + others;
+    return sum > max ? sum - max : 0;
+}
+
+/*
+ * Whose reclaim callback may make room for b more bytes through a, when
+ * a max on its path holds them back (reclaim.c): the nearest account
+ * whose max binds and that has a callback, with the bytes it lacks
+ * (*lack).  *bound: some max binds (then the pool's memory is not what a
+ * request waits for).  The arithmetic of bufpool__acct_admit.
+ */
+static inline struct bufpool_account *bufpool__acct_bound(struct bufpool_account *a, size_t b,
+                                                          size_t *lack, bool *bound)
+{
+    size_t old = a->unused, now, over = bufpool__over_max(a->use + b, a->kids_unused, a->max);
+    struct bufpool_account *found = NULL;
+    *bound = over != 0;
+    if (over && a->reclaim.fn) {
+        found = a;
+        *lack = over;
+    }
+    now = a->eff > a->use + b ? a->eff - a->use - b : 0;
+    now = now > a->kids_unused ? now : a->kids_unused;
+    for (struct bufpool_account *p = a->parent; p; p = p->parent) {
+        size_t kids = p->kids_unused - old + now, use = p->use + b;
+        over = bufpool__over_max(use, p->kids_unused - old, p->max);
+        *bound |= over != 0;
+        if (over && p->reclaim.fn && !found) {
+            found = p;
+            *lack = over;
+        }
+        old = p->unused;
+        now = p->eff > use ? p->eff - use : 0;
+        now = now > kids ? now : kids;
+    }
+    return found;
+}
+
 /* Does b exceed a max on a's path (a request that can never fit)? */
 static inline bool bufpool__acct_never_fits(const struct bufpool_account *a, size_t b)
 {

@@ -124,6 +124,7 @@ static void fork_child(void)
         bufpool__leaks_unlock(p);
         bufpool__arena_unlock(p->arena);
         bufpool__forget_others(p);
+        bufpool__reclaim_forget(p);
         bufpool__tcache_forget_others(p);
         bufpool__tcache_resume(p);
         bufpool__unlock(p);

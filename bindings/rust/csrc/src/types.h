@@ -124,7 +124,17 @@ struct tl_slot {
 };
 
 /* ---- waiting (waitq.c) ---- */
-enum { WN_WAITING = 0, WN_DONE = 1 };
+/* WN_TURN: a blocked request that found its reclaim callback running is
+ * woken for a call of its own (reclaim.c), still queued. */
+enum { WN_WAITING = 0, WN_DONE = 1, WN_TURN = 2 };
+
+/* A reclaim callback (reclaim.c), the pool's or an account's; under
+ * pool->lock. */
+struct reclaimer {
+    bufpool_reclaim_fn fn; /* NULL: none */
+    void *arg;
+    bool busy;             /* a call runs, outside the lock */
+};
 
 /* One waiting request, queued in arrival order under pool->lock.  A blocked
  * call's node lives on its stack; an async waiter's lives in the waiter.
@@ -140,7 +150,7 @@ struct waitnode {
     bool queued;                  /* in pool's queue */
     bool brief;                   /* a try's look: queued for a moment, no stall (waitq.c) */
     bool held;                    /* in pool->held: grant set aside */
-    _Atomic uint32_t state;       /* futex word: WN_WAITING or WN_DONE */
+    _Atomic uint32_t state;       /* futex word: WN_WAITING, WN_DONE, WN_TURN */
     int result;                   /* valid once WN_DONE */
     struct bufpool_alloc *grant;  /* set aside for this request */
     unsigned tells;               /* blocked, default mode: times told before */
@@ -148,6 +158,9 @@ struct waitnode {
     uint64_t clock;               /* its window's start (ns); 0: never starves */
     bool fitted;                  /* the window saw it fit but for others' claims */
     bool starving;                /* a window passed without: the pool hands off */
+    /* reclaim.c: the reclaimer it found busy, whose call it waits for
+     * (WN_TURN wakes it), or NULL */
+    struct reclaimer *turn_of;
 };
 
 struct bufpool_waiter {
@@ -194,6 +207,7 @@ struct bufpool_account {
     unsigned nwaiters;   /* waiter objects made through this account (its own) */
     uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
     uint64_t stall_ns, stall_since; /* as the pool's, while waiters > 0 */
+    struct reclaimer reclaim;       /* for requests its max holds back */
 };
 
 /* ---- the pool ---- */
@@ -301,11 +315,19 @@ struct bufpool {
     /* the next steals flush the account caches of this subtree too (a
      * request short of memory, or over a cap, account.c and wait.c) */
     struct bufpool_account *flush_under;
+    struct reclaimer reclaim;      /* reclaim.c, under lock */
+    _Atomic unsigned reclaimers;   /* callbacks set, the pool's and accounts' */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
     uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
 };
 
 enum { ACQ_BLOCK, ACQ_TRY, ACQ_TIMED };
+
+/* What one call carries across its tells (wait.c, account.c). */
+struct call_state {
+    bool waited;       /* counted as a wait already */
+    bool reclaim_done; /* no more reclaim calls: a try's one, or one that returned 0 */
+};
 
 /* pool->gate: an allocation takes its fast path only with none of
  * GATE_ALLOC set, a release only with none of GATE_RELEASE. */

@@ -117,21 +117,47 @@ static bool register_and_look(struct bufpool *pool, struct waitnode *node)
     return load_relaxed(&node->state) != WN_WAITING;
 }
 
-/* Sleep, the lock dropped, until the node is served or end passes.  True:
- * served (result and grant were stored before the state), the lock not
- * held.  False: timed out, under the lock again, the node out of the
- * queue (or served as it timed out). */
-static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end)
+/* Back under the lock after a wake: was it a turn for a reclaim call
+ * (reclaim.c), with the node still queued and not served?  Then the node
+ * waits again. */
+static bool turn_taken(struct waitnode *me)
 {
-    bufpool__unlock(pool);
-    uint64_t start = bufpool__now_ns();
-    int wr = wait_node(me, end);
-    fetch_add_relaxed(&pool->total_wait_ns, bufpool__now_ns() - start);
-    if (wr == 0) {
-        (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
-        return true;
+    if (load_relaxed(&me->state) != WN_TURN) /* written under the lock */
+        return false;
+    store_relaxed(&me->state, WN_WAITING);
+    me->turn_of = NULL;
+    return true;
+}
+
+/* Sleep, the lock dropped, until the node is served or end passes.  A
+ * wake for a reclaim turn takes the lock, makes the call, and sleeps
+ * again unless it served the node.  True: served (result and grant were
+ * stored before the state), the lock not held.  False: timed out, under
+ * the lock again, the node out of the queue (or served as it timed
+ * out). */
+static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end,
+                         struct call_state *call)
+{
+    for (;;) {
+        bufpool__unlock(pool);
+        uint64_t start = bufpool__now_ns();
+        int wr = wait_node(me, end);
+        fetch_add_relaxed(&pool->total_wait_ns, bufpool__now_ns() - start);
+        /* pairs with the store_release in finish */
+        if (wr == 0 && load_acquire(&me->state) == WN_DONE) {
+            (void)BUFPOOL__HOOK(BUFPOOL__HOOK_WAKE_SERVED, pool);
+            return true;
+        }
+        bufpool__lock(pool);
+        if (wr != 0)
+            break;
+        if (turn_taken(me))
+            (void)bufpool__reclaim(pool, me, call, false);
+        if (load_relaxed(&me->state) == WN_DONE) { /* served under the lock */
+            bufpool__unlock(pool);
+            return true;
+        }
     }
-    bufpool__lock(pool);
     if (me->queued) {
         bufpool__dequeue(pool, me);
         me->result = -ETIMEDOUT;
@@ -140,23 +166,37 @@ static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end
     return false;
 }
 
+/* After a look that left the node waiting: its reclaim call, if one may
+ * make room (reclaim.c).  True: the node is served.  Under the lock. */
+static bool reclaimed(struct bufpool *pool, struct waitnode *me, struct call_state *call, bool try)
+{
+    return bufpool__reclaim(pool, me, call, try) && load_relaxed(&me->state) == WN_DONE;
+}
+
 /*
  * An account's request (account.c) waits here: registered and looked at
  * (W1) like any call, and served as one (serve_one in waitq.c) once it
  * fits its caps and the memory with its credit: told (the caller tries
  * again under the lock) or granted (node->grant, charged to the account).
- * Under the lock, which it holds again on return.  0: told or granted,
- * -ETIMEDOUT, or the result serve stored (-ECANCELED, -E2BIG).  A request
- * served as it timed out keeps what it was served.
+ * Before it sleeps, its reclaim call (a try's only one: end 0).  Under
+ * the lock, which it holds again on return.  0: told or granted,
+ * -ETIMEDOUT, -EAGAIN (a try), or the result serve stored (-ECANCELED,
+ * -E2BIG).  A request served as it timed out keeps what it was served.
  */
-int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end)
+int bufpool__wait_told(struct bufpool *pool, struct waitnode *node, uint64_t end,
+                       struct call_state *call)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     node->state = WN_WAITING;
     node->result = 0;
-    if (register_and_look(pool, node))
+    if (register_and_look(pool, node) || reclaimed(pool, node, call, end == 0))
         return node->result;
-    if (sleep_queued(pool, node, end))
+    if (end == 0) { /* a try: no sleep */
+        if (node->queued)
+            bufpool__dequeue(pool, node);
+        return -EAGAIN;
+    }
+    if (sleep_queued(pool, node, end, call))
         bufpool__lock(pool);
     return node->result; /* -ETIMEDOUT if sleep_queued took it out itself */
 }
@@ -191,7 +231,7 @@ static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *
  * caller has validated the arguments.  Accounts the allocation it returns.
  */
 int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int kind,
-                          uint64_t end, unsigned tells, bool *waited, bool *told,
+                          uint64_t end, unsigned tells, struct call_state *call, bool *told,
                           struct bufpool_alloc **out)
 {
     struct waitnode me = {.n = n, .tells = tells, .brief = kind == ACQ_TRY};
@@ -230,16 +270,19 @@ int bufpool__acquire_slow(struct bufpool *pool, struct tcache *tc, size_t n, int
     if (!(pool->flags & BUFPOOL_FIFO) && kind != ACQ_TRY)
         me.clock = bufpool__now_ns(); /* its starvation clock (starving_now) */
     if (!register_and_look(pool, &me)) {
+        if (kind != ACQ_TRY && !call->waited) { /* a told call that queues again is still one request */
+            call->waited = true;
+            pool->total_waits++;
+        }
+        if (reclaimed(pool, &me, call, kind == ACQ_TRY))
+            goto out;
         if (kind == ACQ_TRY) {
-            bufpool__dequeue(pool, &me);
+            if (me.queued) /* not if served as the call ended */
+                bufpool__dequeue(pool, &me);
             me.result = -EAGAIN;
             goto out;
         }
-        if (!*waited) { /* a told call that queues again is still one request */
-            *waited = true;
-            pool->total_waits++;
-        }
-        if (sleep_queued(pool, &me, end))
+        if (sleep_queued(pool, &me, end, call))
             return slow_leave(pool, tc, &me, told, out);
     }
 out:
@@ -487,14 +530,17 @@ static enum leftover waiter_collect(struct bufpool *pool, struct waitnode *node,
 
 /*
  * A fresh try: take it now if the queue allows, else register and look
- * (W1), as a blocked call does; told (the default mode), the next round
- * takes it unless a racing allocation gets there first.  0 and *out,
+ * (W1), as a blocked call does, and make its reclaim call (once, the lock
+ * dropped meanwhile: a node served then is collected as one served at
+ * the look); told (the default mode), the next round takes it unless a
+ * racing allocation gets there first.  0 and *out,
  * -EAGAIN pending (the fd turns readable when served), or a failure.
  * Under pool->lock.
  */
 static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry,
                       struct bufpool_alloc **out)
 {
+    struct call_state call = {0}; /* its reclaim call: once */
     struct bufpool *pool = w->pool;
     struct waitnode *node = &w->node;
     for (int round = 0; round < 3; round++) {
@@ -517,7 +563,7 @@ static int waiter_try(bufpool_waiter *w, struct tcache *tc, size_t n, bool retry
             }
         }
         node->n = n;
-        if (!register_and_look(pool, node)) {
+        if (!register_and_look(pool, node) && !reclaimed(pool, node, &call, true)) {
             if (!retry) {
                 pool->total_waits++;
                 bufpool__acct_count(w->acct, 1, 0, 0);
@@ -581,6 +627,9 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
         goto fail;
     r = -EBADF; /* inherited across fork(): its fd is the parent's too */
     if (w->gen != bufpool__fork_gen)
+        goto fail;
+    r = -EDEADLK; /* from a reclaim callback of this pool */
+    if (bufpool__reclaim_refuses(pool))
         goto fail;
     struct tcache *tc = bufpool__tcache_get(pool, pool->id);
     bool retry = false;
