@@ -39,19 +39,23 @@ fn main() {
 
     let cc = tool("CC", "cc");
     // Until the C library implements the watermark watches (declared in
-    // bufpool.h, built on another branch), the crate's Watch is left out
-    // where the sources lack them.  A prebuilt library is taken to have them.
+    // bufpool.h, built on another branch), the watch tests and the Watch
+    // doc example are left out where the crate's C sources lack them (a
+    // prebuilt library is of the same sources; without them, it is taken
+    // to have the watches).
     println!("cargo:rustc-check-cfg=cfg(bufpool_no_watch)");
+    let lacks_watch = fs::read_dir(&src).is_ok_and(|d| {
+        !d.filter_map(|e| e.ok()).any(|e| {
+            fs::read_to_string(e.path()).is_ok_and(|t| t.contains("BUFPOOL__API int bufpool_watch_create("))
+        })
+    });
+    if lacks_watch {
+        println!("cargo:rustc-cfg=bufpool_no_watch");
+    }
     match env::var_os("BUFPOOL_LIB_DIR") {
         Some(dir) if !dir.is_empty() => link_prebuilt(Path::new(&dir)),
         _ => {
             let sources = c_sources(&src);
-            let has_watch = sources.iter().any(|s| {
-                fs::read_to_string(s).is_ok_and(|t| t.contains("BUFPOOL__API int bufpool_watch_create("))
-            });
-            if !has_watch {
-                println!("cargo:rustc-cfg=bufpool_no_watch");
-            }
             // A directory: cargo rescans it (every file's mtime), so an
             // edited, added or removed file reruns this script.
             println!("cargo:rerun-if-changed={}", src.display());
