@@ -257,9 +257,11 @@ unsigned bufpool__waiter_quiesce(struct bufpool_waiter *w);
 
 /* ---- reclaim.c: reclaim callbacks --------------------------------------- */
 /* Before queued node w sleeps: the reclaim call that may make room for it
- * (try: once, never waiting for a busy one).  True: one ran, the lock
- * dropped meanwhile (w may be served).  Under pool->lock. */
-bool bufpool__reclaim(struct bufpool *pool, struct waitnode *w, struct call_state *call, bool try);
+ * (try: once, never waiting for a busy one).  RECLAIM_RAN: one ran, the
+ * lock dropped meanwhile (w may be served); RECLAIM_AGAIN: and w may call
+ * again at once.  Under pool->lock. */
+enum { RECLAIM_NONE, RECLAIM_RAN, RECLAIM_AGAIN };
+int bufpool__reclaim(struct bufpool *pool, struct waitnode *w, struct call_state *call, bool try);
 /* Would a try's request w call one now (not busy, not done)? */
 bool bufpool__reclaim_ready(struct bufpool *pool, struct waitnode *w, const struct call_state *call);
 /* Is this thread inside a reclaim call of pool (an allocate refuses)? */
