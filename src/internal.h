@@ -214,8 +214,10 @@ void bufpool__unlock(struct bufpool *pool);
 /* Under pool->lock; enqueue registers (W1). */
 void bufpool__enqueue(struct bufpool *pool, struct waitnode *w);
 void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
-/* A try's look (brief) that now waits for its reclaim call: in stall_ns. */
-void bufpool__node_stalls(struct bufpool *pool, struct waitnode *w);
+/* One request more (+1) or less (-1, wrapped) waiting: stall_ns runs
+ * while any does (a queued node that is no try's look, a try in its
+ * reclaim call). */
+void bufpool__stall_add(struct bufpool *pool, size_t d);
 /* r's reclaim call ended: wake the first request queued for its turn. */
 void bufpool__pass_turn(struct bufpool *pool, struct reclaimer *r);
 /* Memory for n buffers: a spare of that length, else fresh from the

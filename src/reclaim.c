@@ -156,7 +156,8 @@ bool bufpool__reclaim_ready(struct bufpool *pool, struct waitnode *w, const stru
  * (call->reclaim_done), the pool is shut down, or there is none.  One
  * that is busy: a blocked request waits for its turn (turn_of), a try or
  * an async request answers as it is.  A try calls once.  RECLAIM_NONE: no
- * call; RECLAIM_RAN: a call ran (w may be served now); RECLAIM_AGAIN: and
+ * call; RECLAIM_RAN: a call ran (w may be served now; a try's w is out
+ * of the queue, for the caller's new look); RECLAIM_AGAIN: and
  * it returned nonzero while memory came back (pool->gives moved), so a
  * request still short lost that memory to others and may call again
  * without a sleep, which no release would end (the application's cache
@@ -178,10 +179,21 @@ int bufpool__reclaim(struct bufpool *pool, struct waitnode *w, struct call_state
     }
     r->busy = true;
     call->reclaim_done = try || w->async;
-    bufpool__node_stalls(pool, w); /* a try inside its call waits too */
+    /* A try waits for its call out of the queue: nobody may queue behind
+     * a request that will leave without waiting, or a serve that stopped
+     * at it (FIFO's line, a tell it will not use) would leave them
+     * unserved.  Its look after the call is a new register and look
+     * (wait.c).  It counts as waiting meanwhile. */
+    bool out = try && !w->async && w->queued;
+    if (out) {
+        bufpool__dequeue(pool, w);
+        bufpool__stall_add(pool, 1);
+    }
     uint64_t gives = pool->gives;
     if (run(pool, r, lack) == 0)
         call->reclaim_done = true;
+    if (out)
+        bufpool__stall_add(pool, (size_t)-1);
     r->busy = false;
     bufpool__pass_turn(pool, r);
     pthread_cond_broadcast(&pool->idle); /* a set waits for the call's end */

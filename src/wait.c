@@ -128,6 +128,8 @@ static bool reclaimed(struct bufpool *pool, struct waitnode *me, struct call_sta
     while ((r = bufpool__reclaim(pool, me, call, try)) != RECLAIM_NONE) {
         if (load_relaxed(&me->state) == WN_DONE)
             return true;
+        if (!me->queued) /* a try waited for its call out of the queue */
+            return register_and_look(pool, me);
         if (r != RECLAIM_AGAIN)
             break;
     }
@@ -142,8 +144,19 @@ static bool turn_taken(struct waitnode *me)
     if (load_relaxed(&me->state) != WN_TURN) /* written under the lock */
         return false;
     store_relaxed(&me->state, WN_WAITING);
-    me->turn_of = NULL;
     return true;
+}
+
+/* A turn of r's: the call, if the request still needs r's (a changed
+ * limit or a removed callback may have made it another's or none); a
+ * turn not used on r goes on to the next request that waits for r. */
+static void take_turn(struct bufpool *pool, struct waitnode *me, struct call_state *call)
+{
+    struct reclaimer *r = me->turn_of;
+    me->turn_of = NULL;
+    (void)reclaimed(pool, me, call, false);
+    if (!r->busy)
+        bufpool__pass_turn(pool, r);
 }
 
 /* Sleep, the lock dropped, until the node is served or end passes.  A
@@ -169,7 +182,7 @@ static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end
         if (wr != 0)
             break;
         if (turn_taken(me))
-            (void)reclaimed(pool, me, call, false);
+            take_turn(pool, me, call);
         if (load_relaxed(&me->state) == WN_DONE) { /* served under the lock */
             bufpool__unlock(pool);
             return true;

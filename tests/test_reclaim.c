@@ -282,6 +282,45 @@ static void part_again_when_taken(void)
     bufpool_destroy(p);
 }
 
+/* A try waits for its call out of the queue: a request that queues
+ * during the call is served by a release made then, and is not left
+ * behind a try that leaves without memory (FIFO: a serve stops at the
+ * head of the line). */
+static bufpool_alloc *held_unit;
+static struct req behind;
+static pthread_t behind_t;
+
+static size_t start_behind(void *arg, size_t needed)
+{
+    struct cache *c = arg;
+    (void)needed;
+    if (atomic_fetch_add(&c->calls, 1) == 0) { /* the try's call */
+        CHECK_EQ(pthread_create(&behind_t, NULL, blocked, &behind), 0);
+        usleep(50000); /* it queues and finds this call running */
+        release(&held_unit); /* room for it, not for the try */
+    }
+    return 0; /* frees nothing of its own */
+}
+
+static void part_try_leaves_none_behind(void)
+{
+    struct cache c;
+    bufpool *p = cached_pool(&c, 2, 1, BUFPOOL_FIFO);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &held_unit), 0);
+    CHECK_EQ(bufpool_set_reclaim(p, start_behind, &c), 0);
+    behind = (struct req){.p = p, .n = 1};
+    bufpool_alloc *a;
+    CHECK_EQ(bufpool_try_allocate(p, 2, &a), -EAGAIN);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
+    CHECK_EQ(pthread_timedjoin_np(behind_t, NULL, &ts), 0); /* served, not left asleep */
+    CHECK_EQ(behind.r, 0);
+    release(&behind.x);
+    drop_all(&c);
+    bufpool_destroy(p);
+}
+
 /* FIFO: the lack counts the request ahead in line. */
 static void part_fifo_lack(void)
 {
@@ -640,6 +679,7 @@ int main(int argc, char **argv)
         {"before_sleep", part_before_sleep},
         {"try_once", part_try_once},
         {"again_when_taken", part_again_when_taken},
+        {"try_leaves_none_behind", part_try_leaves_none_behind},
         {"fifo_lack", part_fifo_lack},
         {"outside_locks", part_outside_locks},
         {"one_at_a_time", part_one_at_a_time},
