@@ -649,7 +649,11 @@ inline dequeue(w) {
         fi
     };
 #endif
+#if RECLAIM
+    d_step { nwait--; d_i = 0 }
+#else
     nwait--
+#endif
 }
 
 inline enqueue(w) {
@@ -1209,7 +1213,11 @@ inline serve() {
     :: charged <= maxmem -> depot = depot + spare
     :: else -> charged = charged - spare
     fi;
+#if RECLAIM
+    d_step { spare = 0; promised = 0; s_i = 0; s_w = 0; t_ok = 0 } /* dead from here: not kept in the state */
+#else
     spare = 0
+#endif
 }
 #endif
 
