@@ -1,8 +1,8 @@
 /*
  * waitq.pml: the wait/wake protocol of src/waitq.c as a Promela model, for
  * spin (tests/model/spin.sh runs it in `make check`).
- * It checks rules W1-W9 and W12 of the wait protocol (docs/design.md, "The
- * wait protocol"); the steps that carry them are named there.
+ * It checks rules W1-W9, W12 and W13 of the wait protocol (docs/design.md,
+ * "The wait protocol"); the steps that carry them are named there.
  *
  * Scale: a budget of MAXMEM units, all held at the start by two releasers
  * (R1, R2, one unit each); a blocked caller B needing NB units (it may time
@@ -245,6 +245,56 @@
  * cache) the credit is too small, and committed keeps the difference for
  * good (-DYAGAIN -DYMIN=2 -DNY=2 -DSC=1: the committed assertion in
  * unlock_pool()).  Each scenario verifies without its variant.
+ *
+ * Reclaim (-DRECLAIM; the suites reclaim-default and reclaim-fifo).  The
+ * reclaim callbacks of issue #23 (src/reclaim.c, W13), the pool's one
+ * reclaimer, as the C code is.  A request that its look (W1) left queued
+ * and short makes its reclaim call (inline reclaim(): bufpool__reclaim)
+ * before it sleeps: busy under the lock, the call with the lock dropped
+ * and the node queued, then under the lock again busy clear and the turn
+ * passed (pass_turn(): the first queued node with turn_of gets TURN,
+ * unless it has it already).  A blocked request that finds the callback
+ * busy sets turn_of and sleeps; woken by TURN it takes the lock and, if
+ * its state is still TURN (turn_taken: turn_reset()), resets it to
+ * WAITING, clears turn_of and makes its own call, then sleeps again
+ * unless served.  A node that leaves the queue in TURN passes the turn
+ * on (dequeue).  The call (callback()) may release one of the
+ * application's allocations (appc, APPC of them at the start, counted in
+ * inuse and charged) through the ordinary release of the calling thread
+ * (W2: a push, the look at nwait, the slow path's serve, which may serve
+ * the caller itself), and returns nonzero or 0 (r_got; 0: no more calls
+ * for this request, r_done).  A try makes one call and answers at once
+ * when the callback is busy; so does the async waiter, once per
+ * waiter_allocate.  The processes: R1 (-DNR=1; -DNR=0: none) and R2, B
+ * (blocked, NB units) and, with -DNC=n, a second blocked request C (n
+ * units, thread 4: blocked(me, tid)), A, or with -DTRY a try T in A's
+ * place (tryer: bufpool_try_allocate; a T that is told gives up, as the
+ * C code's try does at its last look), the shutdown and the resize as
+ * above.  The budget is MAXMEM = NR + APPC (+ DEPOT0).  -DCBGIVES: the
+ * callback releases one allocation per call while the application has
+ * any and returns 0 once it has none (else it may release or not and
+ * return either).  Checked: no lost wakeup (the end state, as above: the
+ * scenarios keep the memory outside the application cache enough for
+ * everyone, or let the blocked requests time out, since a request asleep
+ * while the application holds memory its callback was not asked for
+ * again is what the C code means: it calls again only after a wake); no
+ * lost turn: at every unlock, if no call runs and a queued node has
+ * turn_of, some queued node is in TURN (LOST_TURN, in unlock_pool); one
+ * call at a time (ncalls, in callback()); DONE never overwritten by a
+ * TURN or a turn's reset (pass_turn(), turn_reset()); at the end nothing
+ * queued, no call running, and what is in use is the application's (and
+ * HOLD's).  The known-bad variants: BADTURN1 (dequeue does not pass an
+ * untaken turn on: the lost-turn assertion) and BADTURN2 (the owner
+ * resets TURN without checking that it still is: DONE overwritten).
+ * TRYSERVE: a try that leaves the queue after its call (dequeued, or
+ * told at its last look) serves the queue, as a timeout does: the fix of
+ * a defect of the C code at ed602a8 that the model found (W13; the suites
+ * refute the scenario as the C code is and verify it with TRYSERVE).
+ * Not modeled: accounts' reclaimers (reclaimer_for choosing one), the
+ * callback's bytes (lack), bufpool_set_reclaim during a call, fork().
+ * Under RECLAIM serve and dequeue clear their dead locals, which halves
+ * the states; the default build's text is unchanged (so is every
+ * recorded result).
  *
  * Liveness.  The safety search (pan -DSAFETY) proves that no run ends with
  * a waiter asleep; it cannot see a run that never ends.  The only loop in
