@@ -248,48 +248,68 @@
  *
  * Reclaim (-DRECLAIM; the suites reclaim-default and reclaim-fifo).  The
  * reclaim callbacks of issue #23 (src/reclaim.c, W13), the pool's one
- * reclaimer, as the C code is.  A request that its look (W1) left queued
- * and short makes its reclaim call (inline reclaim(): bufpool__reclaim)
- * before it sleeps: busy under the lock, the call with the lock dropped
- * and the node queued, then under the lock again busy clear and the turn
- * passed (pass_turn(): the first queued node with turn_of gets TURN,
- * unless it has it already).  A blocked request that finds the callback
- * busy sets turn_of and sleeps; woken by TURN it takes the lock and, if
- * its state is still TURN (turn_taken: turn_reset()), resets it to
- * WAITING, clears turn_of and makes its own call, then sleeps again
- * unless served.  A node that leaves the queue in TURN passes the turn
- * on (dequeue).  The call (callback()) may release one of the
- * application's allocations (appc, APPC of them at the start, counted in
- * inuse and charged) through the ordinary release of the calling thread
- * (W2: a push, the look at nwait, the slow path's serve, which may serve
- * the caller itself), and returns nonzero or 0 (r_got; 0: no more calls
- * for this request, r_done).  A try makes one call and answers at once
- * when the callback is busy; so does the async waiter, once per
- * waiter_allocate.  The processes: R1 (-DNR=1; -DNR=0: none) and R2, B
- * (blocked, NB units) and, with -DNC=n, a second blocked request C (n
- * units, thread 4: blocked(me, tid)), A, or with -DTRY a try T in A's
- * place (tryer: bufpool_try_allocate; a T that is told gives up, as the
- * C code's try does at its last look), the shutdown and the resize as
+ * reclaimer, as the C code is since 2d4f5c0.  A request that its look
+ * (W1) left queued and short makes its reclaim call (inline reclaim():
+ * reclaimed() and bufpool__reclaim) before it sleeps: busy under the
+ * lock, the call with the lock dropped, then under the lock again busy
+ * clear and the turn passed (pass_turn(): the first queued node with
+ * turn_of gets TURN, unless it has it already).  A blocked request's and
+ * the async waiter's node stay queued during the call; a try's is taken
+ * out of the queue first (it waits for its call out of the queue, so
+ * nobody queues behind a request that will leave without waiting), and
+ * after the call the try registers and looks anew (enqueue at the tail,
+ * steal, serve) and leaves the queue unless served.  A blocked request
+ * whose call returned nonzero while memory came back to the pool
+ * (pool->gives, counted by every give's serve, serve_after_give: with
+ * one call at a time the bit rgave, set by a give's lock while a call
+ * runs, cleared at the call's end) and which is still short and queued
+ * calls again at once (RECLAIM_AGAIN), instead of sleeping.  A blocked
+ * request that finds the callback busy sets turn_of and sleeps; woken by
+ * TURN it takes the lock and, if its state is still TURN (turn_taken:
+ * turn_reset()), resets it to WAITING, clears turn_of and makes its own
+ * call (again while AGAIN), then, if no call runs, passes the turn on
+ * (take_turn's pass, TAKE_TURN_PASS(): modelled, but with one reclaimer
+ * that reclaimer_for always returns it never gives anything here: the
+ * owner either called, and its call's end passed, or found r busy, and
+ * that call's end will; a turn not used because the request now needs
+ * another reclaimer or none, which is what the pass is for in the C
+ * code, needs accounts' reclaimers or bufpool_set_reclaim, which the
+ * model leaves out), and sleeps again unless served.  A node that leaves
+ * the queue in TURN passes the turn on (dequeue).  The call (callback())
+ * may release one of the application's allocations (appc, APPC of them
+ * at the start, counted in inuse and charged) through the ordinary
+ * release of the calling thread (W2: a push, the look at nwait, the slow
+ * path's serve, which may serve the caller itself), and returns nonzero
+ * or 0 (r_got; 0: no more calls for this request, r_done).  A try makes
+ * one call and answers at once when the callback is busy; so does the
+ * async waiter, once per waiter_allocate.  The processes: R1 (-DNR=1;
+ * -DNR=0: none) and R2, B (blocked, NB units) and, with -DNC=n, a second
+ * blocked request C (n units, thread 4: blocked(me, tid)), A, or with
+ * -DTRY a try T in A's place (tryer: bufpool_try_allocate; a T that is
+ * told gives up, as the C code's try does at its last look: it is at the
+ * tail, so its claim holds nobody back), the shutdown and the resize as
  * above.  The budget is MAXMEM = NR + APPC (+ DEPOT0).  -DCBGIVES: the
  * callback releases one allocation per call while the application has
  * any and returns 0 once it has none (else it may release or not and
  * return either).  Checked: no lost wakeup (the end state, as above: the
  * scenarios keep the memory outside the application cache enough for
- * everyone, or let the blocked requests time out, since a request asleep
- * while the application holds memory its callback was not asked for
- * again is what the C code means: it calls again only after a wake); no
- * lost turn: at every unlock, if no call runs and a queued node has
- * turn_of, some queued node is in TURN (LOST_TURN, in unlock_pool); one
- * call at a time (ncalls, in callback()); DONE never overwritten by a
- * TURN or a turn's reset (pass_turn(), turn_reset()); at the end nothing
- * queued, no call running, and what is in use is the application's (and
- * HOLD's).  The known-bad variants: BADTURN1 (dequeue does not pass an
- * untaken turn on: the lost-turn assertion) and BADTURN2 (the owner
- * resets TURN without checking that it still is: DONE overwritten).
- * TRYSERVE: a try that leaves the queue after its call (dequeued, or
- * told at its last look) serves the queue, as a timeout does: the fix of
- * a defect of the C code at ed602a8 that the model found (W13; the suites
- * refute the scenario as the C code is and verify it with TRYSERVE).
+ * everyone, or have the callback give while it has anything (CBGIVES),
+ * or let the blocked requests time out, since a request asleep while the
+ * application holds memory its callback, which returned nonzero with no
+ * give during the call, was not asked for again is what the C code
+ * means); no lost turn: at every unlock, if no call runs and a queued
+ * node has turn_of, some queued node is in TURN (LOST_TURN, in
+ * unlock_pool); one call at a time (ncalls, in callback()); DONE never
+ * overwritten by a TURN or a turn's reset (pass_turn(), turn_reset()); at
+ * the end nothing queued, no call running, and what is in use is the
+ * application's (and HOLD's).  The known-bad variants: BADTURN1 (dequeue
+ * does not pass an untaken turn on: the lost-turn assertion), BADTURN2
+ * (the owner resets TURN without checking that it still is: DONE
+ * overwritten), BADAGAIN (no RECLAIM_AGAIN, the code before c6e3fda: a
+ * request whose call's unit went to others sleeps beside the
+ * application's memory, left asleep), BADTRYQ (the code before 2d4f5c0:
+ * the try's node stays queued during its call and leaves after it
+ * without a serve, so those that queued behind it are left unserved).
  * Not modeled: accounts' reclaimers (reclaimer_for choosing one), the
  * callback's bytes (lack), bufpool_set_reclaim during a call, fork().
  * Under RECLAIM serve and dequeue clear their dead locals, which halves
