@@ -382,7 +382,9 @@ static void forget_accounts(struct bufpool_account *a)
 void bufpool__watch_forget(struct bufpool *pool)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
-    /* no window is open in the child, no thread holds wlevel */
+    /* One thread in the child, outside any window; a thread that held
+     * wlevel's lock at the fork (bufpool_watch_state) is gone with it. */
+    store_relaxed(&pool->wlevel, 0);
     pool->watches = NULL;
     band(pool);
     forget_accounts(pool->accounts);

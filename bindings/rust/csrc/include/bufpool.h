@@ -196,6 +196,33 @@ void bufpool_account_get_stats(const bufpool_account *acct, bufpool_account_stat
 /* The name given at create (a copy, "" for none), valid until the account is destroyed; NULL for NULL. */
 const char *bufpool_account_name(const bufpool_account *acct);
 
+/* ---- acting before the budget bites (1.2) ---- */
+/* Reclaim: called by a request that is about to wait, on its own thread, outside every lock of the
+ * pool, with the bytes it lacks (for an account whose max binds: the bytes that account lacks).
+ * It may release allocations and call bufpool_get_stats or other pools; an allocate call on this
+ * pool from inside it fails with -EDEADLK.  Returns the bytes it released or expects to release
+ * soon; 0: nothing more for this request.  One call per pool (or account) at a time. */
+typedef size_t (*bufpool_reclaim_fn)(void *arg, size_t bytes_needed);
+/* Set the pool's reclaim callback; fn NULL removes it.  Waits for a running call of the old one
+ * to end (unless called from inside it).  0, -EINVAL. */
+int bufpool_set_reclaim(bufpool *pool, bufpool_reclaim_fn fn, void *arg);
+/* The same for requests that acct's max holds back (its descendants' included). */
+int bufpool_account_set_reclaim(bufpool_account *acct, bufpool_reclaim_fn fn, void *arg);
+
+/* Watermarks: an eventfd that turns readable when in-use bytes (of the pool, or of acct if not
+ * NULL) rise to high_bytes or above, and again when they fall to low_bytes or below afterwards. */
+typedef struct bufpool_watch bufpool_watch; /* opaque */
+/* low_bytes < high_bytes.  Readable at once if in use is at or above high_bytes already.
+ * 0, -EINVAL, -ECANCELED (shut down), -ENOMEM, -EMFILE. */
+int bufpool_watch_create(bufpool *pool, bufpool_account *acct, size_t high_bytes, size_t low_bytes,
+                         bufpool_watch **out);
+/* The eventfd (non-blocking, close-on-exec), or -EINVAL for NULL. */
+int bufpool_watch_fd(const bufpool_watch *w);
+/* Read and reset the fd: 1 above (at or above high, not yet down to low), 0 below; -EINVAL. */
+int bufpool_watch_state(bufpool_watch *w);
+/* Before bufpool_destroy of its pool (and of its account).  NULL: no-op. */
+void bufpool_watch_destroy(bufpool_watch *w);
+
 /* ---- io_uring provided-buffer rings stocked from the pool (1.1) ---- */
 typedef struct bufpool_bufring bufpool_bufring; /* opaque */
 
