@@ -121,19 +121,14 @@ int bench_child_instr(int fd, int argc, char **argv)
     uint64_t warm = strtoull(argv[1], NULL, 10), iters = strtoull(argv[2], NULL, 10);
     uintptr_t acc = 0;
     bufpool_config cfg = {.buffer_size = IN_BS, .max_memory = 64 * MiB, .flags = 0};
-    if (!strcmp(kind, "bufpool") || !strcmp(kind, "track") || !strcmp(kind, "watch")) {
+    if (!strcmp(kind, "bufpool") || !strcmp(kind, "track")) {
         bufpool *p;
-        bufpool_watch *w = NULL;
         if (kind[0] == 't')
             cfg.flags = BUFPOOL_TRACK;
         if (bufpool_create(&p, &cfg))
             return 3;
-        /* armed, never crossed: the loop holds one buffer at most */
-        if (kind[0] == 'w' && bufpool_watch_create(p, NULL, 32 * MiB, 16 * MiB, &w))
-            return 3;
         acc += in_loop_bufpool(p, warm);
         acc += in_loop_bufpool(p, iters);
-        bufpool_watch_destroy(w);
         bufpool_destroy(p);
     } else if (!strcmp(kind, "account")) {
         bufpool *p;
@@ -554,7 +549,6 @@ void bench_section_instr(void)
         {"bufpool", "bufpool", -1},
         {"account", "bufpool through a one-level account", -1},
         {"track", "bufpool with BUFPOOL_TRACK (1 in 113 sampled)", -1},
-        {"watch", "bufpool with a watch armed (bufpool_watch_create)", -1},
         {"v10", "bufpool 1.0", IMPL_V10},
         {"glibc", "glibc malloc+free", -1},
         {"mimalloc", "mimalloc mi_malloc+mi_free", IMPL_MIMALLOC},
