@@ -223,8 +223,8 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
 #endif
 }
 
-/* A cache hit handed out, counted already: inside the
- * window of its pop, or by bufpool__count_watched. */
+/* A cache hit handed out, counted already: inside the window of its pop,
+ * or by bufpool__count_watched. */
 static inline __attribute__((always_inline)) int give_out(struct bufpool *pool, struct bufpool_alloc *a,
                                                         bufpool_alloc **out)
 {

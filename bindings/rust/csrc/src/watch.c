@@ -142,7 +142,7 @@ void bufpool__watch_count_slow(struct bufpool *pool, struct tcache *tc, size_t n
 {
     /* acquire: as in bufpool__tc_enter */
     uint32_t stop = load_acquire(&tc->stop);
-    if (stop & STOP_FENCED) {
+    if ((stop & STOP_FENCED) && !bufpool__asym_available()) {
         /* where the kernel lacks membarrier(), the arm's barrier is a
          * fence (bufpool__tcache_stop_watch): this one pairs with it */
         fence_seqcst();
