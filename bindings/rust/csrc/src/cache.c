@@ -166,7 +166,9 @@ static void set_fenced(struct bufpool *pool, uint32_t on)
     store_relaxed(&pool->fenced, on);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
         uint32_t stop = load_relaxed(&tc->stop);
-        store_relaxed(&tc->stop, on ? stop | STOP_FENCED : stop & ~(uint32_t)STOP_FENCED);
+        /* release: pairs with the owners' load_acquire of stop, as every
+         * store of it does (the bits a watch's arm set, published with it) */
+        store_release(&tc->stop, on ? stop | STOP_FENCED : stop & ~(uint32_t)STOP_FENCED);
     }
 }
 
@@ -506,7 +508,7 @@ static void stop_all(struct bufpool *pool)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
-        store_relaxed(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL);
+        store_release(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL); /* as in set_fenced */
 }
 
 /* The stealer's barrier of the handshake, after stop_all: a fence if the

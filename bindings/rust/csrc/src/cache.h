@@ -111,17 +111,22 @@ static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc
  * caller's own cache, outside any window and outside pool->lock: in a
  * window of its own, so that a watch's arm either waits for it or is seen
  * by it, and with a watch armed the pool's level moved first (watch.c).
- * A release's last touch of the pool.
+ * A window like any other: a stealer (fork()'s quiesce among them) that
+ * set STOP_STEAL waits for it or is seen by it, and then the count is made
+ * under the lock, wholly before or after the steal (or the fork).  A
+ * release's last touch of the pool.
  */
 static inline void bufpool__count_watched(struct bufpool *pool, struct tcache *tc, size_t n, bool alloc)
 {
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_COUNT, pool);
     store_relaxed(&tc->busy, 1);
     compiler_fence();
     /* acquire: as in bufpool__tc_enter */
-    if (unlikely(load_acquire(&tc->stop) & (STOP_WATCH | STOP_ARMING | STOP_FENCED))) {
+    if (unlikely(load_acquire(&tc->stop) & (STOP_WATCH | STOP_ARMING | STOP_FENCED | STOP_STEAL))) {
         bufpool__watch_count_slow(pool, tc, n, alloc);
         return;
     }
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_COUNT_IN, pool);
     bufpool__count_n(&tc->c, n, alloc);
     store_release(&tc->busy, 0); /* as bufpool__tc_exit */
 }

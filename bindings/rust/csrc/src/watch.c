@@ -142,15 +142,17 @@ void bufpool__watch_count_slow(struct bufpool *pool, struct tcache *tc, size_t n
 {
     /* acquire: as in bufpool__tc_enter */
     uint32_t stop = load_acquire(&tc->stop);
-    if ((stop & STOP_FENCED) && !bufpool__asym_available()) {
-        /* where the kernel lacks membarrier(), the arm's barrier is a
-         * fence (bufpool__tcache_stop_watch): this one pairs with it */
-        fence_seqcst();
+    if (stop & STOP_FENCED) {
+        /* as in bufpool__tc_enter: a stealer of a fenced pool (a steal,
+         * fork()'s quiesce) and, where the kernel lacks membarrier(), the
+         * arm (bufpool__tcache_stop_watch) fence instead: this pairs */
+        bufpool__tc_fence_slow(pool, tc);
         stop = load_acquire(&tc->stop); /* as above */
     }
     int64_t d = alloc ? (int64_t)n : -(int64_t)n;
-    if (stop & STOP_ARMING) {
-        /* the arm holds the lock until the level is taken */
+    if (stop & (STOP_ARMING | STOP_STEAL)) {
+        /* the arm holds the lock until the level is taken; a stealer
+         * until its steal (or fork()) is done */
         bufpool__tc_exit(tc);
         bufpool__lock(pool);
         bufpool__watch_counted_locked(pool, d);
