@@ -75,7 +75,8 @@ static inline void race_open(struct race_stop *s)
     atomic_store(&s->open, 1);
 }
 
-/* A thread that follows plan and asks for n buffers, waiting 2 s at most;
+/* A thread that follows plan and asks for n buffers, waiting 20 s at most
+ * (a bound for a broken test, far above what a loaded TSan run needs);
  * its result is kept, and an allocation it gets is released. */
 struct race_caller {
     bufpool *pool;
@@ -89,7 +90,7 @@ static inline void *race_call(void *arg)
     struct race_caller *c = arg;
     bufpool_alloc *a;
     race_tl = &c->plan;
-    c->result = bufpool_allocate_timeout(c->pool, c->n, 2000000000u, &a);
+    c->result = bufpool_allocate_timeout(c->pool, c->n, 20000000000u, &a);
     if (c->result == 0)
         bufpool_alloc_release(a);
     return NULL;
