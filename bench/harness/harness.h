@@ -59,6 +59,7 @@
     X(starve, "a whole-budget request against 16 threads taking 1 buffer each")         \
     X(isolation, "a protected tenant beside a greedy one: shared, per-tenant pools, accounts") \
     X(pressure, "acting before blocking: what leak tracking costs the roundtrip")       \
+    X(reclaim, "a cache beside bursts over the budget: with and without reclaim")       \
     X(instr, "instructions per cached roundtrip, counted by callgrind")                  \
     X(bufring, "io_uring provided-buffer rings: receive MB/s and peak RSS, N connections")
 
