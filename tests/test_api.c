@@ -254,6 +254,7 @@ static const struct {
     {"EBADF", -EBADF, KERNEL_TOO},     {"ERANGE", -ERANGE, OWN},       {"EEXIST", -EEXIST, KERNEL_TOO},
     {"ENOBUFS", -ENOBUFS, KERNEL_TOO}, {"EPERM", -EPERM, SYSTEM},      {"EMFILE", -EMFILE, SYSTEM},
     {"ENFILE", -ENFILE, SYSTEM},       {"ENOSPC", -ENOSPC, OWN},       {"EBUSY", -EBUSY, OWN},
+    {"EDEADLK", -EDEADLK, OWN},
 };
 #define NDOC (sizeof documented / sizeof *documented)
 

@@ -89,6 +89,19 @@ static void drop_all(struct cache *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+static size_t evict(void *arg, size_t needed);
+
+/* A pool of `bufs` buffers whose cache c holds `held` of them, with c's
+ * eviction as its reclaim callback. */
+static bufpool *cached_pool(struct cache *c, int bufs, int held, unsigned flags)
+{
+    bufpool *p = make(BS, (size_t)bufs * BS, flags);
+    cache_init(c);
+    fill(c, p, held);
+    CHECK_EQ(bufpool_set_reclaim(p, evict, c), 0);
+    return p;
+}
+
 static size_t evict(void *arg, size_t needed)
 {
     struct cache *c = arg;
@@ -143,6 +156,15 @@ static void *blocked(void *arg)
     q->r = q->a ? bufpool_account_allocate(q->a, q->n, BUFPOOL_FOREVER, &q->x)
                 : bufpool_allocate(q->p, q->n, &q->x);
     return NULL;
+}
+
+/* Start a blocked request for one buffer and wait until its reclaim call
+ * runs. */
+static void start_in_call(struct cache *c, struct req *q, pthread_t *t)
+{
+    CHECK_EQ(pthread_create(t, NULL, blocked, q), 0);
+    while (atomic_load(&c->running) == 0)
+        usleep(1000);
 }
 
 static void release(bufpool_alloc **a)
@@ -281,13 +303,10 @@ static void part_outside_locks(void)
  * afterwards. */
 static void part_one_at_a_time(void)
 {
-    bufpool *p = make(BS, 4 * BS, 0);
     struct cache c;
-    cache_init(&c);
+    bufpool *p = cached_pool(&c, 4, 4, 0);
     c.sleep_us = 30000;
     c.give = 1;
-    fill(&c, p, 4);
-    CHECK_EQ(bufpool_set_reclaim(p, evict, &c), 0);
     struct req q[3];
     pthread_t t[3];
     for (int i = 0; i < 3; i++) {
@@ -309,19 +328,14 @@ static void part_one_at_a_time(void)
 /* Never after shutdown; a try that finds a call running answers at once. */
 static void part_shutdown_and_busy(void)
 {
-    bufpool *p = make(BS, 4 * BS, 0);
     struct cache c;
-    cache_init(&c);
+    bufpool *p = cached_pool(&c, 4, 4, 0);
     c.sleep_us = 100000;
     c.give = 1;
     c.ret_override = 0;
-    fill(&c, p, 4);
-    CHECK_EQ(bufpool_set_reclaim(p, evict, &c), 0);
     struct req q = {.p = p, .n = 1};
     pthread_t t;
-    CHECK_EQ(pthread_create(&t, NULL, blocked, &q), 0);
-    while (atomic_load(&c.running) == 0)
-        usleep(1000);
+    start_in_call(&c, &q, &t);
     bufpool_alloc *a;
     uint64_t t0 = now_ns();
     CHECK_EQ(bufpool_try_allocate(p, 2, &a), -EAGAIN); /* busy: no call, no wait */
@@ -450,11 +464,8 @@ static void part_accounts(void)
  * freed enough, pending (-EAGAIN, then readable) when it did not. */
 static void part_waiter(void)
 {
-    bufpool *p = make(BS, 4 * BS, 0);
     struct cache c;
-    cache_init(&c);
-    fill(&c, p, 4);
-    CHECK_EQ(bufpool_set_reclaim(p, evict, &c), 0);
+    bufpool *p = cached_pool(&c, 4, 4, 0);
     bufpool_waiter *w;
     CHECK_EQ(bufpool_waiter_create(p, &w), 0);
     bufpool_alloc *a = NULL;
@@ -487,18 +498,13 @@ static size_t removing_evict(void *arg, size_t needed)
 
 static void part_set_waits(void)
 {
-    bufpool *p = make(BS, 4 * BS, 0);
     struct cache c;
-    cache_init(&c);
+    bufpool *p = cached_pool(&c, 4, 4, 0);
     c.sleep_us = 50000;
     c.give = 1;
-    fill(&c, p, 4);
-    CHECK_EQ(bufpool_set_reclaim(p, evict, &c), 0);
     struct req q = {.p = p, .n = 1};
     pthread_t t;
-    CHECK_EQ(pthread_create(&t, NULL, blocked, &q), 0);
-    while (atomic_load(&c.running) == 0)
-        usleep(1000);
+    start_in_call(&c, &q, &t);
     CHECK_EQ(bufpool_set_reclaim(p, NULL, NULL), 0);
     CHECK_EQ(atomic_load(&c.running), 0); /* returned only after the call */
     CHECK_EQ(pthread_join(t, NULL), 0);
@@ -526,14 +532,11 @@ static void part_set_waits(void)
  * call's length. */
 static void part_stall(void)
 {
-    bufpool *p = make(BS, 4 * BS, 0);
     struct cache c;
-    cache_init(&c);
+    bufpool *p = cached_pool(&c, 4, 4, 0);
     c.sleep_us = 30000;
     c.ret_override = 0;
     c.give = 1;
-    fill(&c, p, 4);
-    CHECK_EQ(bufpool_set_reclaim(p, evict, &c), 0);
     bufpool_stats_ex ex;
     CHECK_EQ(bufpool_get_stats_ex(p, &ex, sizeof ex), 0);
     CHECK_EQ(ex.stall_ns, 0);
@@ -549,18 +552,13 @@ static void part_stall(void)
  * their own calls (the running mark is the parent's thread's). */
 static void part_fork(void)
 {
-    bufpool *p = make(BS, 4 * BS, 0);
     struct cache c;
-    cache_init(&c);
+    bufpool *p = cached_pool(&c, 4, 4, 0);
     c.sleep_us = 200000;
     c.give = 1;
-    fill(&c, p, 4);
-    CHECK_EQ(bufpool_set_reclaim(p, evict, &c), 0);
     struct req q = {.p = p, .n = 1};
     pthread_t t;
-    CHECK_EQ(pthread_create(&t, NULL, blocked, &q), 0);
-    while (atomic_load(&c.running) == 0)
-        usleep(1000);
+    start_in_call(&c, &q, &t);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {

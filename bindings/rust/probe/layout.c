@@ -38,6 +38,10 @@ int main(void)
     OFF(bufpool_stats, total_failures);
     OFF(bufpool_stats, largest_free_run);
 
+    SIZE(bufpool_stats_ex);
+    OFF(bufpool_stats_ex, stats);
+    OFF(bufpool_stats_ex, stall_ns);
+
     SIZE(struct iovec);
     OFF(struct iovec, iov_base);
     OFF(struct iovec, iov_len);
@@ -65,6 +69,7 @@ int main(void)
     CONST(BUFPOOL_REGION);
     CONST(BUFPOOL_HUGEPAGES);
     CONST(BUFPOOL_LOCKED);
+    CONST(BUFPOOL_TRACK);
     CONST(BUFPOOL_VERSION);
     CONST(BUFPOOL_FOREVER); /* UINT64_MAX: -1 as a long */
 
@@ -82,6 +87,7 @@ int main(void)
     CONST(ENOBUFS);
     CONST(ENOSPC);
     CONST(EBUSY);
+    CONST(EDEADLK);
 
     /* the completion flags the bufring calls read */
     CONST(IORING_CQE_F_BUFFER);

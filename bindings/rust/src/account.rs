@@ -7,7 +7,9 @@ use crate::error::{Error, check};
 use crate::ffi;
 use crate::future::{Request, Source};
 use crate::pool::{Handle, Pool};
+use crate::reclaim::{Reclaimer, Target};
 use crate::waiter::Waiter;
+use crate::watch::Watch;
 use std::ffi::CString;
 use std::fmt;
 use std::future::Future;
@@ -15,6 +17,7 @@ use std::os::raw::{c_int, c_void};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -122,16 +125,25 @@ impl From<ffi::bufpool_account_stats> for AccountStats {
 /// The C account and what it needs alive: its parent and its pool.  Shared
 /// (`Arc`) by every [`Account`] handle, every child's inner, every
 /// allocation made through it ([`Alloc`], [`SharedAlloc`](crate::SharedAlloc):
-/// each C reference holds one), every [`Waiter`] and every
+/// each C reference holds one), every [`Waiter`], every [`Watch`] and every
 /// [`AccountAllocateFuture`] of it.  So the last `Arc` drops only once
 /// nothing can use the account any more: no live allocation (their drop
-/// releases the C reference first, then the `Arc`), no child, no waiter, no
+/// releases the C reference first, then the `Arc`), no child, no waiter or
+/// watch, no
 /// blocked call (it borrows a handle); that is when `bufpool_account_destroy`
 /// runs, and it cannot find the account busy.
 pub(crate) struct AccountInner {
     pub(crate) raw: NonNull<ffi::bufpool_account>,
     name: Box<str>,
     priority: i32,
+    /// Live [`Account`] handles: when the last drops, the account's reclaim
+    /// closure goes ([`Account::set_reclaim`]).  It may rise again from 0
+    /// ([`Alloc::account`], [`Account::parent`], [`Waiter::account`]).
+    users: AtomicUsize,
+    /// The account's reclaim closure; its address is the C callback's
+    /// `arg`.  The C account is destroyed first (Drop's body), which ends
+    /// its calls.
+    reclaim: Reclaimer,
     // Dropped after the destroy (Drop's body runs before the fields drop):
     // a child goes before its parent, an account before its pool.
     parent: Option<Arc<AccountInner>>,
@@ -147,9 +159,10 @@ pub(crate) struct AccountInner {
 // other call on the account (bufpool_account_destroy(3)): only Drop calls
 // it, when the last Arc drops, and Arc's counting orders every use through
 // the other references (calls, releases of its allocations, waiter
-// destroys) before it.  The name and priority never change; the parent and
-// the pool handle are Send + Sync.  So an AccountInner may be shared by,
-// and dropped on, any thread.
+// destroys, watch destroys) before it.  The name and priority never
+// change; the parent and the pool handle are Send + Sync; the users count
+// is atomic, and the reclaimer keeps its closure (Send + Sync) behind a
+// Mutex.  So an AccountInner may be shared by, and dropped on, any thread.
 unsafe impl Send for AccountInner {}
 // SAFETY: see Send: through `&AccountInner` only the thread-safe calls are
 // made.
@@ -177,9 +190,16 @@ impl AccountInner {
         // by the call) are valid for the call; `raw` is writable.
         check(unsafe { ffi::bufpool_account_create(pool.inner().raw.as_ptr(), parent_raw, &c, &mut raw) })?;
         let raw = NonNull::new(raw).expect("bufpool_account_create returned 0 and no account");
-        let inner =
-            AccountInner { raw, name: cfg.name.as_str().into(), priority: cfg.priority, parent, pool };
-        Ok(Account { inner: Arc::new(inner) })
+        let inner = AccountInner {
+            raw,
+            name: cfg.name.as_str().into(),
+            priority: cfg.priority,
+            users: AtomicUsize::new(0),
+            reclaim: Reclaimer::new(Target::Account(raw)),
+            parent,
+            pool,
+        };
+        Ok(Account::from_inner(Arc::new(inner)))
     }
 
     #[inline]
@@ -253,12 +273,37 @@ impl Drop for AccountInner {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
 pub struct Account {
     pub(crate) inner: Arc<AccountInner>,
 }
 
+impl Clone for Account {
+    fn clone(&self) -> Account {
+        Account::from_inner(self.inner.clone())
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let inner = &*self.inner;
+        // As Pool's drop: the last handle takes the reclaim closure; the
+        // account is alive (our Arc drops after this body).
+        if inner.users.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SAFETY: the account is alive, and its reclaimer, a field of
+            // the AccountInner, outlives every call of the C account.
+            unsafe { inner.reclaim.forget(|| inner.users.load(Ordering::Acquire) == 0) };
+        }
+    }
+}
+
 impl Account {
+    /// An `Account` handle of `inner`: one more user (see
+    /// [`AccountInner::users`]).
+    pub(crate) fn from_inner(inner: Arc<AccountInner>) -> Account {
+        inner.users.fetch_add(1, Ordering::Relaxed);
+        Account { inner }
+    }
+
     pub(crate) fn new(pool: Handle, cfg: &AccountConfig) -> Result<Account, Error> {
         AccountInner::create(pool, None, cfg)
     }
@@ -286,7 +331,7 @@ impl Account {
         Ok(unsafe { Alloc::from_account(self.inner.clone(), a, n) })
     }
 
-    #[inline]
+    #[inline(always)]
     fn allocate_ns(&self, n: usize, timeout_ns: u64) -> Result<Alloc, Error> {
         let mut a = ptr::null_mut();
         // SAFETY: the account is alive (we hold a reference) and `a` is
@@ -303,16 +348,21 @@ impl Account {
     /// (at once, or while waiting once a cap was lowered or the budget
     /// shrunk below it) when `n * buffer_size` exceeds the cap of this
     /// account or of one above it, or the budget; [`Error::Canceled`] after
-    /// [`Pool::shutdown`], [`Error::OutOfMemory`].
-    #[inline]
+    /// [`Pool::shutdown`], [`Error::Deadlock`] from inside a reclaim
+    /// callback of this pool, [`Error::OutOfMemory`].
+    ///
+    /// Inlined always, as [`Pool::allocate`] (for leak tracking's site).
+    #[inline(always)]
     pub fn allocate(&self, n: usize) -> Result<Alloc, Error> {
         self.allocate_ns(n, ffi::BUFPOOL_FOREVER)
     }
 
     /// As [`allocate`](Account::allocate), but never blocks:
     /// [`Error::WouldBlock`] when it would wait (a cap on its path is full,
-    /// or the memory is in use or reserved by other accounts).
-    #[inline]
+    /// or the memory is in use or reserved by other accounts).  A reclaim
+    /// callback is called once before that answer (see
+    /// [`set_reclaim`](Account::set_reclaim)).
+    #[inline(always)]
     pub fn try_allocate(&self, n: usize) -> Result<Alloc, Error> {
         self.allocate_ns(n, 0)
     }
@@ -321,7 +371,7 @@ impl Account {
     /// (CLOCK_MONOTONIC): [`Error::TimedOut`] when it runs out.  As
     /// [`Pool::allocate_timeout`]: a zero timeout is a try that reports
     /// `TimedOut`; one too large for `u64` nanoseconds waits without limit.
-    #[inline]
+    #[inline(always)]
     pub fn allocate_timeout(&self, n: usize, timeout: Duration) -> Result<Alloc, Error> {
         let ns = u64::try_from(timeout.as_nanos()).unwrap_or(ffi::BUFPOOL_FOREVER);
         match self.allocate_ns(n, ns) {
@@ -387,6 +437,80 @@ impl Account {
         Waiter::new_account(self.inner.clone())
     }
 
+    /// Set the account's reclaim callback (`bufpool_account_set_reclaim(3)`):
+    /// called as [`Pool::set_reclaim`]'s is, by requests that this
+    /// account's cap holds back, its descendants' included, with the bytes
+    /// the account lacks (what its in-use, and its children's reserved but
+    /// unused memory, exceed its cap by once the request is added).  When
+    /// several caps on a request's path bind, the nearest account with a
+    /// callback is called; when none binds, the pool's callback (if the
+    /// pool's memory is short).  Every rule of [`Pool::set_reclaim`]
+    /// holds: one call at a time for this account, outside every lock,
+    /// [`Error::Deadlock`] for an allocation from the pool inside it,
+    /// panics caught (the call returns 0).
+    ///
+    /// The closure is kept until it is replaced or cleared, or until the
+    /// last `Account` handle of this account drops (its allocations,
+    /// children, waiters and futures do not keep it: so it may hold
+    /// allocations made through the account without keeping the account
+    /// alive).  A replace or clear waits for a call running on another
+    /// thread to return, then drops the old closure.
+    ///
+    /// ```
+    /// use bufpool::{AccountConfig, Alloc, Config, Pool};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// # fn main() -> Result<(), bufpool::Error> {
+    /// let pool = Pool::new(Config::new(4096, 64 * 4096))?;
+    /// let query = pool.account(&AccountConfig { max_bytes: 4 * 4096, ..AccountConfig::new("query") })?;
+    /// let spill: Arc<Mutex<Vec<Alloc>>> = Arc::default(); // what the query may give back
+    /// let s = spill.clone();
+    /// query.set_reclaim(move |needed| {
+    ///     let mut held = s.lock().unwrap();
+    ///     let mut freed = 0;
+    ///     while freed < needed {
+    ///         match held.pop() {
+    ///             Some(a) => freed += a.byte_len(),
+    ///             None => break,
+    ///         }
+    ///     }
+    ///     freed
+    /// });
+    /// spill.lock().unwrap().push(query.allocate(4)?); // the cap, full
+    /// let a = query.try_allocate(2)?; // the callback gives back the 4 held
+    /// assert!(spill.lock().unwrap().is_empty());
+    /// # drop(a);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_reclaim<F>(&self, f: F)
+    where
+        F: Fn(usize) -> usize + Send + Sync + 'static,
+    {
+        // SAFETY: the account is alive (we hold a reference); the
+        // reclaimer is a field of its AccountInner, which outlives the C
+        // account.
+        unsafe { self.inner.reclaim.set(Some(Arc::new(f))) }
+    }
+
+    /// Remove the account's reclaim callback and drop its closure, after a
+    /// call of it running on another thread has returned (see
+    /// [`set_reclaim`](Account::set_reclaim)).  Without one, nothing
+    /// happens.
+    pub fn clear_reclaim(&self) {
+        // SAFETY: as in set_reclaim.
+        unsafe { self.inner.reclaim.set(None) }
+    }
+
+    /// A watermark watch of this account's in-use bytes, its descendants'
+    /// included (`bufpool_watch_create(3)` with the account): see
+    /// [`Watch`] and [`Pool::watch`].  It keeps the account alive.
+    ///
+    /// Errors as [`Pool::watch`].
+    pub fn watch(&self, high_bytes: usize, low_bytes: usize) -> Result<Watch, Error> {
+        Watch::new(self.inner.pool.clone(), Some(self.inner.clone()), high_bytes, low_bytes)
+    }
+
     /// The name it was created with.
     pub fn name(&self) -> &str {
         &self.inner.name
@@ -399,12 +523,12 @@ impl Account {
 
     /// The parent account, or `None` for a top-level one.
     pub fn parent(&self) -> Option<Account> {
-        self.inner.parent.as_ref().map(|p| Account { inner: p.clone() })
+        self.inner.parent.as_ref().map(|p| Account::from_inner(p.clone()))
     }
 
     /// A handle to the account's pool.
     pub fn pool(&self) -> Pool {
-        Pool { handle: self.inner.pool.clone() }
+        Pool::from_handle(self.inner.pool.clone())
     }
 }
 

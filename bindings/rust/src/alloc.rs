@@ -207,7 +207,7 @@ macro_rules! allocation_api {
         /// allocations, and takes no new request).
         pub fn pool(&self) -> Option<Pool> {
             // SAFETY: our reference keeps the Inner alive (see Raw).
-            unsafe { Handle::upgrade(self.raw.pool) }.map(|handle| Pool { handle })
+            unsafe { Handle::upgrade(self.raw.pool) }.map(Pool::from_handle)
         }
 
         /// A handle to the [`Account`] this allocation is charged to, or
@@ -215,7 +215,7 @@ macro_rules! allocation_api {
         /// [`BufRing`](crate::BufRing)).  The allocation keeps its account
         /// alive, so this works after every other handle of it has dropped.
         pub fn account(&self) -> Option<Account> {
-            self.raw.account.as_ref().map(|inner| Account { inner: inner.clone() })
+            self.raw.account.as_ref().map(|inner| Account::from_inner(inner.clone()))
         }
 
         /// The bytes as one [`IoSlice`], for vectored writes

@@ -46,6 +46,14 @@ pub enum Error {
     /// [`Pool::set_max_memory`](crate::Pool::set_max_memory) below the
     /// top-level reservations.
     NoSpace,
+    /// `EDEADLK`: an allocation from a pool (through the pool or any of its
+    /// accounts) made from inside one of that pool's reclaim callbacks
+    /// ([`Pool::set_reclaim`](crate::Pool::set_reclaim),
+    /// [`Account::set_reclaim`](crate::Account::set_reclaim)): the
+    /// callback is there to give memory back, and the request that called
+    /// it is waiting for exactly that.  Reported at once, never after a
+    /// wait.
+    Deadlock,
     /// Any other errno (positive), such as `EMFILE` or `ENFILE` from
     /// creating a waiter's eventfd.
     Other(i32),
@@ -68,6 +76,7 @@ impl Error {
             ffi::EBADF => Error::BadFd,
             ffi::ERANGE => Error::OutOfRange,
             ffi::ENOSPC => Error::NoSpace,
+            ffi::EDEADLK => Error::Deadlock,
             e => Error::Other(e),
         }
     }
@@ -86,6 +95,7 @@ impl Error {
             Error::BadFd => ffi::EBADF,
             Error::OutOfRange => ffi::ERANGE,
             Error::NoSpace => ffi::ENOSPC,
+            Error::Deadlock => ffi::EDEADLK,
             Error::Other(e) => e,
         }
     }

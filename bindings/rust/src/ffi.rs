@@ -54,6 +54,22 @@ pub struct bufpool_account {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+/// An opaque watermark watch (`bufpool_watch *`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct bufpool_watch {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
+/// C's `FILE`, opaque: the stream `bufpool_report_live` writes to.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FILE {
+    _data: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
 /// Waiting requests are served strictly in arrival order.
 pub const BUFPOOL_FIFO: c_uint = 1;
 /// Reserve `max_memory` up front as one mmap'ed region; carve allocations from it.
@@ -62,6 +78,10 @@ pub const BUFPOOL_REGION: c_uint = 2;
 pub const BUFPOOL_HUGEPAGES: c_uint = 4;
 /// With `BUFPOOL_REGION`: mlock it.
 pub const BUFPOOL_LOCKED: c_uint = 8;
+/// Leak tracking: about 1 allocation in 113 remembers its call site
+/// (`bufpool_report_live`); `BUFPOOL_TRACK=N` in the environment: 1 in N,
+/// every pool.
+pub const BUFPOOL_TRACK: c_uint = 16;
 
 /// The header's version, `MAJOR * 10000 + MINOR * 100 + PATCH`, that these
 /// declarations were written from.
@@ -70,6 +90,12 @@ pub const BUFPOOL_VERSION: c_int = 10200;
 /// The function a callback waiter calls (`bufpool_waiter_create_callback`),
 /// with the `arg` it was created with.
 pub type bufpool_waiter_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
+
+/// A reclaim callback (`bufpool_set_reclaim`, `bufpool_account_set_reclaim`):
+/// called with its `arg` and the bytes the request lacks, outside every
+/// lock of the pool; returns the bytes it released or expects to release
+/// soon (0: nothing more for this request).
+pub type bufpool_reclaim_fn = Option<unsafe extern "C" fn(arg: *mut c_void, bytes_needed: usize) -> usize>;
 
 /// `bufpool_config`.
 #[repr(C)]
@@ -111,6 +137,18 @@ pub struct bufpool_stats {
     pub total_failures: u64,
     /// Region mode: the longest run of free buffers, in buffers; else 0.
     pub largest_free_run: usize,
+}
+
+/// `bufpool_stats_ex` (`bufpool_get_stats_ex`): the stats and what later
+/// versions count, in a struct that may grow at its end (the caller passes
+/// its size).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct bufpool_stats_ex {
+    /// As `bufpool_get_stats`.
+    pub stats: bufpool_stats,
+    /// Time during which at least one request was waiting, in nanoseconds.
+    pub stall_ns: u64,
 }
 
 /// `bufpool_account_config`: see [`AccountConfig`](crate::AccountConfig).
@@ -197,6 +235,9 @@ pub const EEXIST: c_int = 17;
 /// `ENOSPC`: the accounts' reservations would not fit (an account's cap,
 /// or the budget).
 pub const ENOSPC: c_int = 28;
+/// `EDEADLK`: an allocate call on a pool from inside one of its reclaim
+/// callbacks.
+pub const EDEADLK: c_int = 35;
 /// `EBUSY`: an account still in use cannot be destroyed.
 pub const EBUSY: c_int = 16;
 /// `ENOBUFS`: a receive found its provided-buffer ring empty (a
@@ -362,6 +403,39 @@ unsafe extern "C" {
     ) -> c_int;
     /// A snapshot of the account's counters (its descendants' included).
     pub fn bufpool_account_get_stats(acct: *const bufpool_account, out: *mut bufpool_account_stats);
+
+    /// The stats and `stall_ns`: fills the first `size` bytes of `*out`
+    /// (pass `size_of::<bufpool_stats_ex>()`).
+    pub fn bufpool_get_stats_ex(pool: *mut bufpool, out: *mut bufpool_stats_ex, size: usize) -> c_int;
+    /// Leak tracking: write the live sampled allocations older than
+    /// `min_age_ns` to `out`, one line per call site; the number of sites.
+    pub fn bufpool_report_live(pool: *mut bufpool, min_age_ns: u64, out: *mut FILE) -> c_int;
+    /// Set the pool's reclaim callback (`None` removes it); waits for a
+    /// running call of the old one, unless called from inside it.
+    pub fn bufpool_set_reclaim(pool: *mut bufpool, f: bufpool_reclaim_fn, arg: *mut c_void) -> c_int;
+    /// The same for the requests that `acct`'s max holds back.
+    pub fn bufpool_account_set_reclaim(
+        acct: *mut bufpool_account,
+        f: bufpool_reclaim_fn,
+        arg: *mut c_void,
+    ) -> c_int;
+
+    /// A watch of the in-use bytes of `pool` (or of `acct` if not NULL): its
+    /// eventfd turns readable when they rise to `high_bytes` or above, and
+    /// again when they fall to `low_bytes` or below afterwards.
+    pub fn bufpool_watch_create(
+        pool: *mut bufpool,
+        acct: *mut bufpool_account,
+        high_bytes: usize,
+        low_bytes: usize,
+        out: *mut *mut bufpool_watch,
+    ) -> c_int;
+    /// The watch's eventfd (non-blocking, close-on-exec).
+    pub fn bufpool_watch_fd(w: *const bufpool_watch) -> c_int;
+    /// Read and reset the fd: 1 above high (not yet down to low), 0 below.
+    pub fn bufpool_watch_state(w: *mut bufpool_watch) -> c_int;
+    /// Destroy the watch, before its pool and its account.
+    pub fn bufpool_watch_destroy(w: *mut bufpool_watch);
 }
 
 #[cfg(test)]
@@ -449,6 +523,7 @@ mod layout {
                 largest_free_run,
             ]
         );
+        check_struct!(c, checked, "bufpool_stats_ex", bufpool_stats_ex, [stats, stall_ns]);
         check_struct!(c, checked, "struct iovec", iovec, [iov_base, iov_len]);
         check_struct!(
             c,
@@ -476,7 +551,7 @@ mod layout {
                 stall_ns,
             ]
         );
-        assert_eq!(checked, 2 * 5 + 2 * (3 + 12 + 2 + 4 + 11));
+        assert_eq!(checked, 2 * 6 + 2 * (3 + 12 + 2 + 2 + 4 + 11));
     }
 
     #[test]
@@ -487,6 +562,7 @@ mod layout {
             ("BUFPOOL_REGION", BUFPOOL_REGION as i64),
             ("BUFPOOL_HUGEPAGES", BUFPOOL_HUGEPAGES as i64),
             ("BUFPOOL_LOCKED", BUFPOOL_LOCKED as i64),
+            ("BUFPOOL_TRACK", BUFPOOL_TRACK as i64),
             ("BUFPOOL_VERSION", BUFPOOL_VERSION as i64),
             ("BUFPOOL_FOREVER", BUFPOOL_FOREVER as i64),
             ("EINVAL", EINVAL as i64),
@@ -503,6 +579,7 @@ mod layout {
             ("ENOBUFS", ENOBUFS as i64),
             ("ENOSPC", ENOSPC as i64),
             ("EBUSY", EBUSY as i64),
+            ("EDEADLK", EDEADLK as i64),
             ("IORING_CQE_F_BUFFER", IORING_CQE_F_BUFFER as i64),
             ("IORING_CQE_F_MORE", IORING_CQE_F_MORE as i64),
             ("IORING_CQE_BUFFER_SHIFT", IORING_CQE_BUFFER_SHIFT as i64),

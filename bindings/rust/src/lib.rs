@@ -153,7 +153,10 @@
 //! (a ring changes only through `&mut`; a share only reads).
 //! [`Account`] is `Send` and `Sync` too: every account call is thread-safe
 //! but its destroy, which runs when its last reference drops; an
-//! [`AccountAllocateFuture`] is, as an `AllocateFuture`.
+//! [`AccountAllocateFuture`] is, as an `AllocateFuture`.  A [`Watch`] is
+//! `Send` and `Sync` as a `Waiter` is (it changes only through `&mut`).
+//! A reclaim closure must be `Send + Sync`: any thread whose request runs
+//! short calls it.
 //!
 //! # Memory
 //!
@@ -219,6 +222,26 @@
 //! [`Waiter`]), into ordinary [`Alloc`]s charged to it until their last
 //! release.  [`Account`]'s docs show one such tree.
 //!
+//! # Acting before the budget bites
+//!
+//! - **Reclaim callbacks.**  [`Pool::set_reclaim`] (and
+//!   [`Account::set_reclaim`]) sets a closure that a request about to
+//!   wait calls first, with the bytes it lacks, so that the application
+//!   can give memory back (evict a cache entry, spill) instead of waiting:
+//!   `bufpool_set_reclaim(3)`.  It runs on the requesting thread, outside
+//!   the pool's locks, one call at a time; an allocation from the same
+//!   pool inside it fails with [`Error::Deadlock`]; a panic in it is
+//!   caught (the call counts as returning 0).
+//! - **Watermarks.**  [`Pool::watch`] (and [`Account::watch`]) makes a
+//!   [`Watch`]: a file descriptor that turns readable when the in-use
+//!   bytes rise to a high mark, and again when they fall to a low one.
+//! - **Stall time.**  [`Stats::stall_ns`] (and
+//!   [`AccountStats::stall_ns`]): how long at least one request was
+//!   waiting, as Linux's pressure stall information counts.
+//! - **Leak tracking.**  With [`Config::track`], about 1 allocation in
+//!   113 remembers where it was made; [`Pool::report_live`] lists the live
+//!   ones by call site.
+//!
 //! # Rings
 //!
 //! [`BufRing`] keeps an io_uring provided-buffer ring stocked from a pool,
@@ -261,8 +284,11 @@ mod error;
 pub mod ffi;
 mod future;
 mod pool;
+mod reclaim;
 mod ring;
+mod sys;
 mod waiter;
+mod watch;
 
 pub use account::{Account, AccountAllocateFuture, AccountConfig, AccountStats};
 pub use alloc::{Alloc, IoVec, SharedAlloc};
@@ -271,6 +297,7 @@ pub use future::AllocateFuture;
 pub use pool::{Config, Pool, Stats};
 pub use ring::{BufRing, RingShare};
 pub use waiter::Waiter;
+pub use watch::Watch;
 
 /// README.md's Rust examples run as doc tests.
 #[cfg(doctest)]

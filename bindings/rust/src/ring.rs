@@ -224,7 +224,7 @@ impl BufRing {
 
     /// A handle to the ring's pool.
     pub fn pool(&self) -> Pool {
-        Pool { handle: self.pool.clone() }
+        Pool::from_handle(self.pool.clone())
     }
 }
 

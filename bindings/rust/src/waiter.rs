@@ -132,7 +132,7 @@ impl Waiter {
     /// and call again (with the same `n` to keep its place in FIFO mode;
     /// another `n` replaces the request).  Other errors as
     /// [`Pool::try_allocate`], plus [`Error::BadFd`] in a forked child.
-    #[inline]
+    #[inline(always)] // for leak tracking's site: see Pool::report_live
     pub fn allocate(&mut self, n: usize) -> Result<Alloc, Error> {
         let mut a = ptr::null_mut();
         // SAFETY: the waiter is alive, and `&mut self` makes this the only
@@ -155,13 +155,13 @@ impl Waiter {
 
     /// A handle to the waiter's pool.
     pub fn pool(&self) -> Pool {
-        Pool { handle: self.pool.clone() }
+        Pool::from_handle(self.pool.clone())
     }
 
     /// The account its allocations are charged to ([`Account::waiter`]), or
     /// `None` for a waiter of the pool ([`Pool::waiter`]).
     pub fn account(&self) -> Option<Account> {
-        self.account.as_ref().map(|inner| Account { inner: inner.clone() })
+        self.account.as_ref().map(|inner| Account::from_inner(inner.clone()))
     }
 }
 

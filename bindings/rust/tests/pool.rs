@@ -145,6 +145,7 @@ fn error_display_and_conversions() {
         (Error::BadFd, 9),
         (Error::OutOfRange, 34),
         (Error::NoSpace, 28),
+        (Error::Deadlock, 35),
     ];
     for (e, errno) in all {
         assert_eq!(e.errno(), errno);

@@ -64,6 +64,7 @@ BUFPOOL__API const char *bufpool_strerror(int err)
     case -ERANGE: return "allocation larger than one region piece";
     case -ENOSPC: return "the accounts' reservations would not fit (a max or the budget)";
     case -EBUSY: return "account in use (live allocations, child accounts, waiting requests or waiters)";
+    case -EDEADLK: return "allocation from inside the pool's own reclaim callback";
     case -EEXIST: return "file exists (for a provided-buffer ring: its buffer group id is taken "
                          "on that io_uring instance)";
     case -ENOBUFS: return "no buffer space available (for a provided-buffer ring: it ran dry; "
