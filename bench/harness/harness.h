@@ -80,7 +80,7 @@ int bench_syscalls_child(int argc, char **argv);
  * its results to fd (bench_child_write), reads the parent's commands, if
  * any, from stdin (bench_child_read), and returns 0.  X(name): every child. */
 #define BENCH_CHILDREN(X)                                                                  \
-    X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring) X(busy)
+    X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring) X(busy) X(reclaim)
 #define BENCH_DECLARE_CHILD(name) int bench_child_##name(int fd, int argc, char **argv);
 BENCH_CHILDREN(BENCH_DECLARE_CHILD)
 #undef BENCH_DECLARE_CHILD

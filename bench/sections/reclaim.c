@@ -92,7 +92,9 @@
  * requests of the round, the bursts' own; page faults (minor, the whole
  * process) per burst; peak RSS growth (VmHWM at the end of the counted
  * time minus VmRSS before the pool was created, the peak reset via
- * clear_refs, malloc_trim before each run).
+ * clear_refs).  Each run is a child process of its own
+ * (bench_child_reclaim), so that neither its RSS nor malloc's heap owes
+ * anything to the runs before it.
  *
  * Targets (issue [pressure]): with reclaim, the wait p99 at most 1/10 of
  * blocking alone's; throughput at least blocking alone's.
@@ -100,7 +102,6 @@
 #include "harness.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -443,7 +444,6 @@ struct rc_result {
 static void rc_run(int setup, uint64_t warm_ns, uint64_t dur_ns, uint64_t *const waits[RC_WORKERS],
                    struct rc_result *res)
 {
-    malloc_trim(0); /* what earlier runs left in malloc's heap goes back first */
     struct rc_cache *c = calloc(1, sizeof *c);
     if (!c)
         bench_die("reclaim: no memory for the cache");
@@ -574,27 +574,49 @@ static void rc_run(int setup, uint64_t warm_ns, uint64_t dur_ns, uint64_t *const
 
 /* ---- the section ---------------------------------------------------------- */
 
+/* One run in a fresh process (`bench --child reclaim FD SETUP WARM DUR`):
+ * its RSS and its heap owe nothing to the runs before it (glibc's
+ * per-thread arenas keep what an earlier run freed resident, which hid
+ * malloc's footprint when the runs shared one process). */
+int bench_child_reclaim(int fd, int argc, char **argv)
+{
+    if (argc != 3)
+        return 2;
+    int setup = atoi(argv[0]);
+    uint64_t warm = strtoull(argv[1], NULL, 10), dur = strtoull(argv[2], NULL, 10);
+    if (setup < 0 || setup >= RC_NSETUP)
+        return 2;
+    rc_zipf_init();
+    uint64_t *waits[RC_WORKERS];
+    for (int i = 0; i < RC_WORKERS; i++) {
+        if (!(waits[i] = malloc(RC_MAX_SAMPLES * sizeof *waits[i])))
+            return 1;
+        memset(waits[i], 0, RC_MAX_SAMPLES * sizeof *waits[i]); /* resident: not in the RSS growth */
+    }
+    struct rc_result res;
+    rc_run(setup, warm, dur, waits, &res);
+    return bench_child_write(fd, &res, sizeof res) ? 0 : 1;
+}
+
 void bench_section_reclaim(void)
 {
     int nr = bench_opt.quick ? 2 : 5;
     uint64_t dur = bench_opt.quick ? 200000000u : 1000000000u;
     uint64_t warm = bench_opt.quick ? 50000000u : 200000000u;
-    rc_zipf_init();
-    uint64_t *waits[RC_WORKERS];
-    for (int i = 0; i < RC_WORKERS; i++)
-        if (!(waits[i] = malloc(RC_MAX_SAMPLES * sizeof *waits[i])))
-            bench_die("reclaim: no memory for samples");
-        else
-            memset(waits[i], 0, RC_MAX_SAMPLES * sizeof *waits[i]); /* resident: not in the runs' RSS */
     static struct rc_result res[RC_NSETUP][RC_MAX_ROUNDS];
-    bench_progress("reclaim: %d set-ups x %d rounds ...\n", RC_NSETUP, nr);
+    bench_progress("reclaim: %d set-ups x %d rounds, a child process each ...\n", RC_NSETUP, nr);
     for (int r = 0; r < nr; r++)
         for (int j = 0; j < RC_NSETUP; j++) {
             int s = (j + r) % RC_NSETUP;
-            rc_run(s, warm, dur, waits, &res[s][r]);
+            char a_setup[16], a_warm[32], a_dur[32];
+            snprintf(a_setup, sizeof a_setup, "%d", s);
+            snprintf(a_warm, sizeof a_warm, "%llu", (unsigned long long)warm);
+            snprintf(a_dur, sizeof a_dur, "%llu", (unsigned long long)dur);
+            const char *args[] = {a_setup, a_warm, a_dur};
+            const char *why;
+            if (bench_child("reclaim", args, 3, &res[s][r], sizeof res[s][r], &why) != 0)
+                bench_die("reclaim: the run of '%s' failed: %s", rc_names[s], why);
         }
-    for (int i = 0; i < RC_WORKERS; i++)
-        free(waits[i]);
 
     enum { OPS, HIT, P50, P99, P999, BURSTS, EVICTED, CALLS, FAULTS, BP50, BP99, RSS, NCOL };
     bench_spread sp[RC_NSETUP][NCOL];
@@ -650,7 +672,7 @@ void bench_section_reclaim(void)
                   BENCH_SPREAD(sp[s][P99], 1), BENCH_SPREAD(sp[s][P999], 1),
                   s == RC_RECLAIM || s == RC_RECLAIM90 ? BENCH_SPREAD(sp[s][CALLS], 2) : "");
     bench_out("\n");
-    bench_out("#### The bursts, evictions and memory\n\n");
+    bench_out("### The bursts, evictions and memory\n\n");
     bench_out("A burst's wait alone; entries evicted per second (the bound's and the "
               "callback's); minor page faults of the whole process per burst (a burst writes "
               "%zu..%zu pages); peak RSS growth over the run, against the budget's %zu MiB.\n\n",
