@@ -180,7 +180,7 @@ static size_t rc_nbufs(unsigned k)
 /* ---- the cache ------------------------------------------------------------ */
 
 struct rc_entry {
-    struct rc_entry *prev, *next; /* LRU list; NULL prev: not cached */
+    struct rc_entry *prev, *next; /* LRU list, while present */
     void *handle;                 /* bufpool_alloc, or the malloc'ed block */
     char *data;
     size_t bytes;
@@ -441,7 +441,8 @@ struct rc_result {
 
 #define RC_STUCK_NS 2000000000u
 
-static void rc_run(int setup, uint64_t warm_ns, uint64_t dur_ns, uint64_t *const waits[RC_WORKERS],
+static void rc_run(int setup, unsigned round, uint64_t warm_ns, uint64_t dur_ns,
+                   uint64_t *const waits[RC_WORKERS],
                    struct rc_result *res)
 {
     struct rc_cache *c = calloc(1, sizeof *c);
@@ -470,7 +471,8 @@ static void rc_run(int setup, uint64_t warm_ns, uint64_t dur_ns, uint64_t *const
         memset(&w[i], 0, sizeof w[i]);
         w[i].c = c;
         w[i].stop = &stop;
-        w[i].seed = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) + (uint64_t)setup;
+        /* the same keys and bursts for every set-up of a round */
+        w[i].seed = 0x9E3779B97F4A7C15ull * (uint64_t)(2 * round + (unsigned)i + 1);
         w[i].waits = waits[i];
         if (pthread_create(&t[i], NULL, rc_worker_main, &w[i]) != 0)
             bench_die("reclaim: pthread_create");
@@ -574,16 +576,18 @@ static void rc_run(int setup, uint64_t warm_ns, uint64_t dur_ns, uint64_t *const
 
 /* ---- the section ---------------------------------------------------------- */
 
-/* One run in a fresh process (`bench --child reclaim FD SETUP WARM DUR`):
+/* One run in a fresh process (`bench --child reclaim FD SETUP ROUND WARM
+ * DUR`):
  * its RSS and its heap owe nothing to the runs before it (glibc's
  * per-thread arenas keep what an earlier run freed resident, which hid
  * malloc's footprint when the runs shared one process). */
 int bench_child_reclaim(int fd, int argc, char **argv)
 {
-    if (argc != 3)
+    if (argc != 4)
         return 2;
     int setup = atoi(argv[0]);
-    uint64_t warm = strtoull(argv[1], NULL, 10), dur = strtoull(argv[2], NULL, 10);
+    unsigned round = (unsigned)atoi(argv[1]);
+    uint64_t warm = strtoull(argv[2], NULL, 10), dur = strtoull(argv[3], NULL, 10);
     if (setup < 0 || setup >= RC_NSETUP)
         return 2;
     rc_zipf_init();
@@ -594,7 +598,7 @@ int bench_child_reclaim(int fd, int argc, char **argv)
         memset(waits[i], 0, RC_MAX_SAMPLES * sizeof *waits[i]); /* resident: not in the RSS growth */
     }
     struct rc_result res;
-    rc_run(setup, warm, dur, waits, &res);
+    rc_run(setup, round, warm, dur, waits, &res);
     return bench_child_write(fd, &res, sizeof res) ? 0 : 1;
 }
 
@@ -608,13 +612,14 @@ void bench_section_reclaim(void)
     for (int r = 0; r < nr; r++)
         for (int j = 0; j < RC_NSETUP; j++) {
             int s = (j + r) % RC_NSETUP;
-            char a_setup[16], a_warm[32], a_dur[32];
+            char a_setup[16], a_round[16], a_warm[32], a_dur[32];
             snprintf(a_setup, sizeof a_setup, "%d", s);
+            snprintf(a_round, sizeof a_round, "%d", r);
             snprintf(a_warm, sizeof a_warm, "%llu", (unsigned long long)warm);
             snprintf(a_dur, sizeof a_dur, "%llu", (unsigned long long)dur);
-            const char *args[] = {a_setup, a_warm, a_dur};
+            const char *args[] = {a_setup, a_round, a_warm, a_dur};
             const char *why;
-            if (bench_child("reclaim", args, 3, &res[s][r], sizeof res[s][r], &why) != 0)
+            if (bench_child("reclaim", args, 4, &res[s][r], sizeof res[s][r], &why) != 0)
                 bench_die("reclaim: the run of '%s' failed: %s", rc_names[s], why);
         }
 
