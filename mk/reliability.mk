@@ -85,7 +85,8 @@ $(BUILD)/tests/fuzz.sh: tests/model/fuzz.sh
 SPIN_SUITES := liveness-resize-default liveness-resize-fifo liveness-default \
 	liveness-default-large liveness-fifo safety-default-large safety-fifo-large \
 	safety-default safety-fifo pipeline starve callback-default callback-fifo \
-	accounts-default accounts-fifo accounts-defects-default accounts-defects-fifo
+	accounts-default accounts-fifo accounts-defects-default accounts-defects-fifo \
+	reclaim-default reclaim-fifo
 SPIN_PROGS := $(SPIN_SUITES:%=$(BUILD)/tests/spin-%.sh)
 $(SPIN_PROGS): $(BUILD)/tests/spin-%.sh: tests/model/spin.sh
 	@mkdir -p $(dir $@)

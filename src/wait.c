@@ -117,6 +117,25 @@ static bool register_and_look(struct bufpool *pool, struct waitnode *node)
     return load_relaxed(&node->state) != WN_WAITING;
 }
 
+/* After a look that left the node waiting: its reclaim call, if one may
+ * make room (reclaim.c); a blocked request calls again at once while
+ * memory came back during its call but went to others (bufpool__reclaim
+ * says so), as after a wake that still finds it short.  True: the node is
+ * served.  Under the lock. */
+static bool reclaimed(struct bufpool *pool, struct waitnode *me, struct call_state *call, bool try)
+{
+    int r;
+    while ((r = bufpool__reclaim(pool, me, call, try)) != RECLAIM_NONE) {
+        if (load_relaxed(&me->state) == WN_DONE)
+            return true;
+        if (!me->queued) /* a try waited for its call out of the queue */
+            return register_and_look(pool, me);
+        if (r != RECLAIM_AGAIN)
+            break;
+    }
+    return false;
+}
+
 /* Back under the lock after a wake: was it a turn for a reclaim call
  * (reclaim.c), with the node still queued and not served?  Then the node
  * waits again. */
@@ -125,8 +144,19 @@ static bool turn_taken(struct waitnode *me)
     if (load_relaxed(&me->state) != WN_TURN) /* written under the lock */
         return false;
     store_relaxed(&me->state, WN_WAITING);
-    me->turn_of = NULL;
     return true;
+}
+
+/* A turn of r's: the call, if the request still needs r's (a changed
+ * limit or a removed callback may have made it another's or none); a
+ * turn not used on r goes on to the next request that waits for r. */
+static void take_turn(struct bufpool *pool, struct waitnode *me, struct call_state *call)
+{
+    struct reclaimer *r = me->turn_of;
+    me->turn_of = NULL;
+    (void)reclaimed(pool, me, call, false);
+    if (!r->busy)
+        bufpool__pass_turn(pool, r);
 }
 
 /* Sleep, the lock dropped, until the node is served or end passes.  A
@@ -152,7 +182,7 @@ static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end
         if (wr != 0)
             break;
         if (turn_taken(me))
-            (void)bufpool__reclaim(pool, me, call, false);
+            take_turn(pool, me, call);
         if (load_relaxed(&me->state) == WN_DONE) { /* served under the lock */
             bufpool__unlock(pool);
             return true;
@@ -166,12 +196,6 @@ static bool sleep_queued(struct bufpool *pool, struct waitnode *me, uint64_t end
     return false;
 }
 
-/* After a look that left the node waiting: its reclaim call, if one may
- * make room (reclaim.c).  True: the node is served.  Under the lock. */
-static bool reclaimed(struct bufpool *pool, struct waitnode *me, struct call_state *call, bool try)
-{
-    return bufpool__reclaim(pool, me, call, try) && load_relaxed(&me->state) == WN_DONE;
-}
 
 /*
  * An account's request (account.c) waits here: registered and looked at
@@ -301,6 +325,7 @@ static void serve_after_give(struct bufpool *pool, struct tcache *tc, struct buf
                              size_t n)
 {
     bufpool__lock(pool);
+    pool->gives++;
     struct bufpool_alloc *spare = bufpool__steal(pool, tc);
     if (n)
         bufpool__account_free(pool, tc, n);
@@ -342,6 +367,7 @@ void bufpool__gave(struct bufpool *pool, struct tcache *tc)
 void bufpool__serve_uncharged(struct bufpool *pool, struct bufpool_alloc *spare)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
+    pool->gives++;
     bufpool__serve(pool, bufpool__depot_take(pool, spare));
     bufpool__over_end(pool); /* the account's releases may cache again */
 }

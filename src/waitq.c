@@ -135,8 +135,8 @@ void bufpool__enqueue(struct bufpool *pool, struct waitnode *w)
     w->queued = true;
     uint64_t now = 0;
     pool->queued++;
-    if (!w->brief && pool->nstall++ == 0)
-        pool->stall_since = bufpool__now_once(&now);
+    if (!w->brief)
+        bufpool__stall_add(pool, 1);
     bufpool__acct_queued(w->acct, 1, &now);
     /* seq_cst: the "register" of W1; pairs with the nwait load of every
      * give (W2), e.g. in bufpool_alloc_release. */
@@ -158,8 +158,8 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w)
     w->queued = false;
     uint64_t now = 0;
     pool->queued--;
-    if (!w->brief && --pool->nstall == 0)
-        pool->stall_ns += bufpool__now_once(&now) - pool->stall_since;
+    if (!w->brief)
+        bufpool__stall_add(pool, (size_t)-1);
     bufpool__acct_queued(w->acct, (size_t)-1, &now);
     if (w->starving) {
         w->starving = false;
@@ -177,15 +177,14 @@ void bufpool__dequeue(struct bufpool *pool, struct waitnode *w)
     fetch_sub_seqcst(&pool->nwait, 1);
 }
 
-void bufpool__node_stalls(struct bufpool *pool, struct waitnode *w)
+void bufpool__stall_add(struct bufpool *pool, size_t d)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
-    if (!w->brief || !w->queued)
-        return;
-    w->brief = false;
     uint64_t now = 0;
-    if (pool->nstall++ == 0)
+    if (d == 1 && pool->nstall++ == 0)
         pool->stall_since = bufpool__now_once(&now);
+    else if (d != 1 && --pool->nstall == 0)
+        pool->stall_ns += bufpool__now_once(&now) - pool->stall_since;
 }
 
 /* A queued blocked request has waited BUFPOOL__STARVE_NS: from now on it

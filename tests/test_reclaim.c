@@ -4,7 +4,8 @@
  * requests ahead of it in FIFO mode included), and succeeds without
  * sleeping when the callback released enough; a try calls it once, then
  * answers (race_reclaim.c: a blocked request calls again after a wake
- * that still finds it short, until a call returns 0).  The callback runs outside every lock
+ * that still finds it short, until a call returns 0); it calls again at
+ * once when the memory its call gave back went to another thread.  The callback runs outside every lock
  * (it may release, read the stats, take a lock a releaser holds), never
  * twice at once (a blocked request that finds one running gets its own
  * call after it), never after shutdown; an allocation on the same pool
@@ -222,6 +223,100 @@ static void part_try_once(void)
     CHECK_EQ(bufpool_set_reclaim(p, NULL, NULL), 0);
     CHECK_EQ(bufpool_try_allocate(p, 4, &a), -EAGAIN);
     CHECK_EQ(atomic_load(&c.calls), 2);
+    drop_all(&c);
+    bufpool_destroy(p);
+}
+
+/* Memory that comes back during a call but goes to another thread: the
+ * request, still short, calls again at once instead of sleeping beside a
+ * cache that could give more; a call that returns 0 ends it. */
+struct thief {
+    bufpool *p;
+    bufpool_alloc *got;
+};
+
+static void *steal_one(void *arg)
+{
+    struct thief *t = arg;
+    CHECK_EQ(bufpool_try_allocate(t->p, 1, &t->got), 0);
+    return NULL;
+}
+
+static struct thief thief;
+
+static size_t evict_then_lose(void *arg, size_t needed)
+{
+    struct cache *c = arg;
+    size_t freed = evict(c, needed);
+    if (atomic_load(&c->calls) == 1) { /* the first call's memory goes to another thread */
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, steal_one, &thief), 0);
+        CHECK_EQ(pthread_join(t, NULL), 0);
+    }
+    return freed;
+}
+
+static void part_again_when_taken(void)
+{
+    struct cache c;
+    bufpool *p = cached_pool(&c, 4, 4, 0);
+    c.give = 1; /* one buffer a call */
+    thief.p = p;
+    CHECK_EQ(bufpool_set_reclaim(p, evict_then_lose, &c), 0);
+    struct req q = {.p = p, .n = 4};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, blocked, &q), 0);
+    /* calls 1..4 free one each (the first goes to the thief), call 5
+     * finds the cache empty and returns 0: the request sleeps */
+    for (int i = 0; i < 5000 && atomic_load(&c.calls) < 5; i++)
+        usleep(1000);
+    await_waiters(p, 1);
+    usleep(20000);
+    CHECK_EQ(atomic_load(&c.calls), 5);
+    CHECK(thief.got != NULL);
+    release(&thief.got); /* the last buffer it lacks */
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(q.r, 0);
+    CHECK_EQ(atomic_load(&c.calls), 5);
+    release(&q.x);
+    bufpool_destroy(p);
+}
+
+/* A try waits for its call out of the queue: a request that queues
+ * during the call is served by a release made then, and is not left
+ * behind a try that leaves without memory (FIFO: a serve stops at the
+ * head of the line). */
+static bufpool_alloc *held_unit;
+static struct req behind;
+static pthread_t behind_t;
+
+static size_t start_behind(void *arg, size_t needed)
+{
+    struct cache *c = arg;
+    (void)needed;
+    if (atomic_fetch_add(&c->calls, 1) == 0) { /* the try's call */
+        CHECK_EQ(pthread_create(&behind_t, NULL, blocked, &behind), 0);
+        usleep(50000); /* it queues and finds this call running */
+        release(&held_unit); /* room for it, not for the try */
+    }
+    return 0; /* frees nothing of its own */
+}
+
+static void part_try_leaves_none_behind(void)
+{
+    struct cache c;
+    bufpool *p = cached_pool(&c, 2, 1, BUFPOOL_FIFO);
+    CHECK_EQ(bufpool_try_allocate(p, 1, &held_unit), 0);
+    CHECK_EQ(bufpool_set_reclaim(p, start_behind, &c), 0);
+    behind = (struct req){.p = p, .n = 1};
+    bufpool_alloc *a;
+    CHECK_EQ(bufpool_try_allocate(p, 2, &a), -EAGAIN);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
+    CHECK_EQ(pthread_timedjoin_np(behind_t, NULL, &ts), 0); /* served, not left asleep */
+    CHECK_EQ(behind.r, 0);
+    release(&behind.x);
     drop_all(&c);
     bufpool_destroy(p);
 }
@@ -583,6 +678,8 @@ int main(int argc, char **argv)
     static const struct test_part parts[] = {
         {"before_sleep", part_before_sleep},
         {"try_once", part_try_once},
+        {"again_when_taken", part_again_when_taken},
+        {"try_leaves_none_behind", part_try_leaves_none_behind},
         {"fifo_lack", part_fifo_lack},
         {"outside_locks", part_outside_locks},
         {"one_at_a_time", part_one_at_a_time},

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Checks the wait protocol model (tests/model/waitq.pml) with spin, in
-# seventeen suites that `make check` runs as seventeen programs (in
+# nineteen suites that `make check` runs as nineteen programs (in
 # parallel), each well under the runner's 300 s timeout:
 #   safety-default, safety-fifo (and -large: the largest scenario, a resize
 #   and a shutdown, one mode each)   every scenario of the correct protocol must
@@ -40,7 +40,14 @@
 #       asleep); -DBADD2, an account's take that serves before it charges
 #       its account (X over its cap); -DBADD3, an account's take that
 #       carves with the credit it had before its steal flushed the account
-#       caches (committed keeps a unit nobody holds).
+#       caches (committed keeps a unit nobody holds);
+#   reclaim-default, reclaim-fifo   the reclaim callbacks of #23 (-DRECLAIM,
+#       the model's "Reclaim", W13), one mode each: no lost wakeup with
+#       the reclaim step, no lost turn, one call at a time, DONE never
+#       overwritten; -DBADTURN1 (no pass-on in dequeue) and -DBADTURN2
+#       (the turn's reset unchecked) refuted by those assertions; and the
+#       open defect of a try that leaves after its call without serving:
+#       refuted as the C code is, verified with -DTRYSERVE (the fix).
 # The model file says why the liveness search runs without weak fairness.
 #
 # Recorded results.  A search's result is a function of the model as spin
@@ -58,7 +65,7 @@
 # change to the model is always searched in full, and an unchanged one
 # still gets a real search of its refutations and its small scenarios.
 # SPIN_RECORDED=0 searches all of them.
-# Usage: spin.sh [workdir [suite...]]; no suite: all seventeen, one after the
+# Usage: spin.sh [workdir [suite...]]; no suite: all nineteen, one after the
 # other.  Exit 0 pass, 1 fail, 77 skip (no spin or C compiler).
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # pan.c's compiler: clang if there is one (it compiles pan.c at -O2 in
@@ -69,7 +76,7 @@ command -v spin >/dev/null 2>&1 || { echo "skipped: spin not installed (apt-get 
 command -v "${PAN_CC%% *}" >/dev/null 2>&1 || { echo "skipped: no C compiler"; exit 77; }
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/bufpool-spin.XXXXXX")}
 [ $# -gt 0 ] && shift
-all_suites="safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo callback-default callback-fifo accounts-default accounts-fifo accounts-defects-default accounts-defects-fifo"
+all_suites="safety-default safety-default-large safety-fifo safety-fifo-large pipeline starve liveness-default liveness-default-large liveness-fifo liveness-resize-default liveness-resize-fifo callback-default callback-fifo accounts-default accounts-fifo accounts-defects-default accounts-defects-fifo reclaim-default reclaim-fifo"
 suites=${*:-$all_suites}
 mkdir -p "$work" && cd "$work" || exit 1
 cp "$root/tests/model/waitq.pml" . || exit 1
@@ -283,6 +290,46 @@ for s in $suites; do
         verify S safety bad-assert -DACCT -DFIFO=1 -DTREE=1 -DNY=2 -DYPRIO=1 -DPLAIN -DSC=1 -DNR=1 -DBADD2
         verify S safety ok -DACCT -DFIFO=1 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1
         verify S safety bad-assert -DACCT -DFIFO=1 -DYAGAIN -DYMIN=2 -DNY=2 -DSC=1 -DBADD3 ;;
+    # Reclaim callbacks (#23, -DRECLAIM: the model's "Reclaim"), one mode
+    # each.  B and A (the async waiter, one call per try) with R1 and an
+    # application cache of 2 that the callback may release, returning 0
+    # or not: no lost wakeup (B and A must end), with a timeout and a
+    # shutdown, and A's poll loop, with its calls, free of non-progress
+    # cycles.  The turns:
+    # a try T calls while B and C find the callback busy (-DTRY -DNC=1;
+    # the application cache is all the memory there is, -DNR=0, and the
+    # callback gives one unit a call while it has any, -DCBGIVES; B and C
+    # may time out, since a request asleep while the application keeps
+    # memory its callback was not asked for again is as the C code means
+    # it): no lost turn (asserted at every unlock), one call at a time and
+    # DONE never overwritten by a turn (asserted).  -DBADTURN1 (no pass-on
+    # in dequeue) and -DBADTURN2 (the owner resets TURN without checking
+    # it is still TURN) must be refuted by those assertions.  And a defect
+    # of the C code at ed602a8, which the model found (W13): a try whose
+    # call ran leaves the queue without serving those that queued behind
+    # it while the lock was dropped (FIFO: dequeued, -DNA=2 -DNB=1; the
+    # default mode: told and giving up at its last look, its claim held
+    # them back).  The scenario as the C code is must be refuted (B left
+    # asleep beside memory it fits: a lost wakeup), and with -DTRYSERVE
+    # (the try serves as it leaves, as a timeout does) it verifies; when
+    # the C code is fixed, TRYSERVE becomes the model and the refutation
+    # goes.  All -DSC=1 (no store buffers: W3 is the other suites'), all
+    # of class S (under 2 million states each).
+    reclaim-default) verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DNR=1 -DNB=1 -DAPPC=2
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DNR=1 -DNB=1 -DTIMEOUT -DSHUTDOWN
+        verify S liveness ok -DRECLAIM -DFIFO=0 -DNR=1 -DNB=1 -DTIMEOUT
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT
+        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT -DBADTURN1
+        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT -DBADTURN2
+        verify S safety bad -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNR=1 -DNB=1
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNR=1 -DNB=1 -DTRYSERVE ;;
+    reclaim-fifo) verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DNR=1 -DNB=1 -DAPPC=2
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DNR=1 -DNB=1 -DTIMEOUT -DSHUTDOWN
+        verify S liveness ok -DRECLAIM -DFIFO=1 -DNR=1 -DNB=1 -DTIMEOUT
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT
+        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT -DBADTURN1
+        verify S safety bad -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNA=2 -DNR=1 -DNB=1
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNA=2 -DNR=1 -DNB=1 -DTRYSERVE ;;
     *) echo "FAIL: unknown suite $s ($all_suites)"; failed=1 ;;
     esac
 done

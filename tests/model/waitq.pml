@@ -1,8 +1,8 @@
 /*
  * waitq.pml: the wait/wake protocol of src/waitq.c as a Promela model, for
  * spin (tests/model/spin.sh runs it in `make check`).
- * It checks rules W1-W9 and W12 of the wait protocol (docs/design.md, "The
- * wait protocol"); the steps that carry them are named there.
+ * It checks rules W1-W9, W12 and W13 of the wait protocol (docs/design.md,
+ * "The wait protocol"); the steps that carry them are named there.
  *
  * Scale: a budget of MAXMEM units, all held at the start by two releasers
  * (R1, R2, one unit each); a blocked caller B needing NB units (it may time
@@ -246,6 +246,56 @@
  * good (-DYAGAIN -DYMIN=2 -DNY=2 -DSC=1: the committed assertion in
  * unlock_pool()).  Each scenario verifies without its variant.
  *
+ * Reclaim (-DRECLAIM; the suites reclaim-default and reclaim-fifo).  The
+ * reclaim callbacks of issue #23 (src/reclaim.c, W13), the pool's one
+ * reclaimer, as the C code is.  A request that its look (W1) left queued
+ * and short makes its reclaim call (inline reclaim(): bufpool__reclaim)
+ * before it sleeps: busy under the lock, the call with the lock dropped
+ * and the node queued, then under the lock again busy clear and the turn
+ * passed (pass_turn(): the first queued node with turn_of gets TURN,
+ * unless it has it already).  A blocked request that finds the callback
+ * busy sets turn_of and sleeps; woken by TURN it takes the lock and, if
+ * its state is still TURN (turn_taken: turn_reset()), resets it to
+ * WAITING, clears turn_of and makes its own call, then sleeps again
+ * unless served.  A node that leaves the queue in TURN passes the turn
+ * on (dequeue).  The call (callback()) may release one of the
+ * application's allocations (appc, APPC of them at the start, counted in
+ * inuse and charged) through the ordinary release of the calling thread
+ * (W2: a push, the look at nwait, the slow path's serve, which may serve
+ * the caller itself), and returns nonzero or 0 (r_got; 0: no more calls
+ * for this request, r_done).  A try makes one call and answers at once
+ * when the callback is busy; so does the async waiter, once per
+ * waiter_allocate.  The processes: R1 (-DNR=1; -DNR=0: none) and R2, B
+ * (blocked, NB units) and, with -DNC=n, a second blocked request C (n
+ * units, thread 4: blocked(me, tid)), A, or with -DTRY a try T in A's
+ * place (tryer: bufpool_try_allocate; a T that is told gives up, as the
+ * C code's try does at its last look), the shutdown and the resize as
+ * above.  The budget is MAXMEM = NR + APPC (+ DEPOT0).  -DCBGIVES: the
+ * callback releases one allocation per call while the application has
+ * any and returns 0 once it has none (else it may release or not and
+ * return either).  Checked: no lost wakeup (the end state, as above: the
+ * scenarios keep the memory outside the application cache enough for
+ * everyone, or let the blocked requests time out, since a request asleep
+ * while the application holds memory its callback was not asked for
+ * again is what the C code means: it calls again only after a wake); no
+ * lost turn: at every unlock, if no call runs and a queued node has
+ * turn_of, some queued node is in TURN (LOST_TURN, in unlock_pool); one
+ * call at a time (ncalls, in callback()); DONE never overwritten by a
+ * TURN or a turn's reset (pass_turn(), turn_reset()); at the end nothing
+ * queued, no call running, and what is in use is the application's (and
+ * HOLD's).  The known-bad variants: BADTURN1 (dequeue does not pass an
+ * untaken turn on: the lost-turn assertion) and BADTURN2 (the owner
+ * resets TURN without checking that it still is: DONE overwritten).
+ * TRYSERVE: a try that leaves the queue after its call (dequeued, or
+ * told at its last look) serves the queue, as a timeout does: the fix of
+ * a defect of the C code at ed602a8 that the model found (W13; the suites
+ * refute the scenario as the C code is and verify it with TRYSERVE).
+ * Not modeled: accounts' reclaimers (reclaimer_for choosing one), the
+ * callback's bytes (lack), bufpool_set_reclaim during a call, fork().
+ * Under RECLAIM serve and dequeue clear their dead locals, which halves
+ * the states; the default build's text is unchanged (so is every
+ * recorded result).
+ *
  * Liveness.  The safety search (pan -DSAFETY) proves that no run ends with
  * a waiter asleep; it cannot see a run that never ends.  The only loop in
  * the model is A's poll loop (again -> ... -> poll -> again; every other
@@ -294,6 +344,12 @@
 #endif
 #ifndef ACCT
 #define ACCT 0
+#endif
+#ifndef RECLAIM
+#define RECLAIM 0
+#endif
+#if RECLAIM && (ACCT || STARVE || defined(CALLBACK))
+#error "RECLAIM goes with the plain model's B and A only"
 #endif
 #if ACCT
 /* The account queue (-DACCT): see "Accounts" above.  The accounts: */
@@ -381,6 +437,24 @@
 #define CHARGED0 (NR + 1)  /* the releasers and xrel hold one unit each */
 #define INUSE0 CHARGED0
 #define MAXMEM (CHARGED0 + YMIN) /* and Y's reservation: committed is full */
+#elif RECLAIM
+/* Reclaim callbacks (-DRECLAIM): see "Reclaim" above. */
+#ifndef NR
+#define NR 2      /* plain releasers: R1 (and R2) */
+#endif
+#ifndef APPC
+#define APPC 1    /* the application's cache: allocations of 1 unit it holds */
+#endif
+#ifndef NC
+#define NC 0      /* C's need: a second blocked request (0: none) */
+#endif
+#define CHARGED0 MAXMEM
+#define INUSE0 (NR + APPC)
+#define MAXMEM (NR + DEPOT0 + APPC)
+#define NW 3      /* waiters: 0 = B (blocked), 1 = A (async), 2 = C (blocked) */
+#define B 0
+#define A 1
+#define C 2
 #else
 #define CHARGED0 MAXMEM
 #define INUSE0 2
@@ -392,6 +466,7 @@
 
 #define WAITING 0
 #define DONE 1
+#define TURN 2    /* WN_TURN (-DRECLAIM) */
 #define OK 0
 #define EAGAIN 1
 #define TIMEDOUT 2
@@ -406,8 +481,13 @@ byte maxmem = MAXMEM;
 byte charged = CHARGED0;
 byte inuse = INUSE0;  /* ghost: units in live allocations */
 byte held = 0;        /* ghost: what B keeps with -DHOLD */
+#if RECLAIM
+byte cache[5];     /* by thread: R1 = 0, R2 = 1, B = 2, A = 3, C = 4 */
+byte pend[5];      /* a push not yet visible to other threads (see flush) */
+#else
 byte cache[4];     /* by thread: R1 = 0, R2 = 1, B = 2, A = 3 */
 byte pend[4];      /* a push not yet visible to other threads (see flush) */
+#endif
 bit xbusy[2];      /* R1's and R2's busy windows, as executed */
 bit busy[2];       /* ... and as other threads see them */
 bit fenced = 0;
@@ -418,7 +498,11 @@ bit shut = 0;
 byte q[NW];
 byte qn = 0;
 bit queued[NW];
+#if RECLAIM
+byte state[NW];       /* WAITING, DONE or TURN */
+#else
 bit state[NW];
+#endif
 byte result[NW];
 byte grant[NW];
 #if ACCT
@@ -436,6 +520,17 @@ hidden byte x_use;    /* X's use with Y's unused reservation, the same */
 hidden byte passed_in_line, left_fitting; /* the assertions of serve */
 #else
 byte need[NW];
+#endif
+#if RECLAIM
+/* The pool's reclaimer (struct reclaimer; one: the plain model has no
+ * accounts) and the application's cache, which only its callback
+ * releases. */
+byte rtells[NW];      /* each blocked request's tells (btells: B's, unused here) */
+bit rbusy = 0;        /* r->busy: a call runs, outside the lock */
+bit turnof[NW];       /* node.turn_of == r: found r busy, waits for its turn */
+byte appc = APPC;     /* the application's allocations (in use: inuse counts them) */
+byte ncalls = 0;      /* ghost: calls of the callback running */
+hidden byte p_i;      /* pass_turn's walk (d_step) */
 #endif
 bit fd = 0;
 #ifndef STARVE
@@ -485,6 +580,14 @@ inline lock_pool() { atomic { lock == 0 -> lock = 1 } }
  * whenever the lock is free (a take with a credit and the charge that
  * uses the reservation happen under one lock) */
 inline unlock_pool() { d_step { reserve = RESERVE; assert(committed == charged + reserve); reserve = 0; lock = 0 } }
+#elif RECLAIM
+/* No lost turn (W13): whenever the lock is free and no call runs, a
+ * queued request that found the callback busy has a turn pending (its
+ * own or another's: a queued node in TURN). */
+#define TWAIT(w) (queued[w] && turnof[w])
+#define TPEND(w) (queued[w] && state[w] == TURN)
+#define LOST_TURN (!rbusy && (TWAIT(B) || TWAIT(A) || TWAIT(C)) && !(TPEND(B) || TPEND(A) || TPEND(C)))
+inline unlock_pool() { d_step { assert(!LOST_TURN); lock = 0 } }
 #else
 inline unlock_pool() { lock = 0 }
 #endif
@@ -541,6 +644,25 @@ inline finish(w, r, g) {
     }
 }
 #else
+#if RECLAIM
+/* bufpool__pass_turn (waitq.c): a call of r ended, or a node left the
+ * queue with its turn untaken: the first queued node that found r busy
+ * gets a turn (TURN: its wake, as finish's DONE, W5), unless it has one
+ * already.  Under the lock, in a d_step.  A served node is never given
+ * a turn (asserted: DONE is never overwritten). */
+inline pass_turn() {
+    p_i = 0;
+    do
+    :: p_i < qn && !turnof[q[p_i]] -> p_i++
+    :: else -> break
+    od;
+    if
+    :: p_i < qn && state[q[p_i]] != TURN -> assert(state[q[p_i]] != DONE); state[q[p_i]] = TURN
+    :: else -> skip
+    fi;
+    p_i = 0
+}
+#endif
 inline dequeue(w) {
     d_i = 0;
     do
@@ -560,7 +682,28 @@ inline dequeue(w) {
     :: else -> skip
     fi;
 #endif
+#if RECLAIM
+    d_step {                                     /* a turn it leaves untaken */
+        if
+        :: turnof[w] ->
+            turnof[w] = 0;
+#ifndef BADTURN1
+            if
+            :: state[w] == TURN -> pass_turn()
+            :: else -> skip
+            fi
+#else
+            skip                                 /* BADTURN1: not passed on */
+#endif
+        :: else -> skip
+        fi
+    };
+#endif
+#if RECLAIM
+    d_step { nwait--; d_i = 0 }
+#else
     nwait--
+#endif
 }
 
 inline enqueue(w) {
@@ -606,8 +749,13 @@ inline steal() {
         fi;
 #endif
         busy[0] == 0 && busy[1] == 0;            /* steal_one: wait for the windows */
+#if RECLAIM
+        spare = spare + cache[0] + cache[1] + cache[2] + cache[3] + cache[4] + depot;
+        cache[0] = 0; cache[1] = 0; cache[2] = 0; cache[3] = 0; cache[4] = 0; depot = 0
+#else
         spare = spare + cache[0] + cache[1] + cache[2] + cache[3] + depot;
         cache[0] = 0; cache[1] = 0; cache[2] = 0; cache[3] = 0; depot = 0
+#endif
     }
 }
 
@@ -1051,7 +1199,11 @@ inline serve() {
     :: s_i < qn ->
         s_w = q[s_i];
         if
+#if RECLAIM
+        :: (s_w == A || s_w != A && rtells[s_w] < TELLS) && !HANDOFF -> /* told, not given */
+#else
         :: (s_w == A || s_w == B && btells < TELLS) && !HANDOFF -> /* told, not given */
+#endif
             /* one verdict per look (would_fit), as in the C code: B's
              * fast path may charge between two looks */
             if
@@ -1111,7 +1263,11 @@ inline serve() {
     :: charged <= maxmem -> depot = depot + spare
     :: else -> charged = charged - spare
     fi;
+#if RECLAIM
+    d_step { spare = 0; promised = 0; s_i = 0; s_w = 0; t_ok = 0 } /* dead from here: not kept in the state */
+#else
     spare = 0
+#endif
 }
 #endif
 
@@ -1133,6 +1289,7 @@ inline serve() {
 #define ACCT_LOOKED()
 #define ACCT_LOCALS
 #endif
+
 inline give(u) {
     if
     :: tid < 2 && !SC ->                               /* R1, R2: the store buffer */
@@ -1199,6 +1356,83 @@ inline unfence() {
     fi;
     unlock_pool()
 }
+
+#if RECLAIM
+/* The application's reclaim callback, run by the calling thread (tid)
+ * with the lock dropped: it may release one of the application's
+ * allocations, by the ordinary release (W2: its give, the look at nwait,
+ * which the caller's own node keeps nonzero, and the slow path's serve,
+ * which may serve the caller itself), and it returns nonzero (it freed
+ * something, or says it may free more) or 0 (no more calls for this
+ * request), either way.  ncalls: the calls running, at most one
+ * (asserted: one call per reclaimer at a time). */
+inline callback() {
+    d_step { ncalls++; assert(ncalls == 1) };
+#ifdef CBGIVES
+    if                                           /* CBGIVES: one per call while it has any */
+    :: atomic { appc > 0 -> appc-- }; release(1)
+    :: else -> skip
+    fi;
+    d_step { ncalls--; r_got = (appc > 0) }      /* 0 once it has nothing left */
+#else
+    if
+    :: atomic { appc > 0 -> appc-- }; release(1)
+    :: skip
+    fi;
+    if
+    :: d_step { ncalls--; r_got = 1 }
+    :: d_step { ncalls--; r_got = 0 }
+    fi
+#endif
+}
+
+/* bufpool__reclaim (reclaim.c) for w, under the lock, w queued and
+ * short: nothing if this call had its last one (r_done: a try's one, or
+ * one that returned 0) or the pool is shut; if r is busy, a blocked
+ * request sets turn_of and sleeps for its turn, a try answers as it is;
+ * else busy, the call with the lock dropped (run), and under the lock
+ * again: busy clear and the turn passed on (bufpool__pass_turn). */
+inline reclaim(w, try) {
+    d_step {
+        if
+        :: r_done || shut -> r_run = 0
+        :: else ->
+            r_run = !rbusy;
+            if
+            :: rbusy && !(try) -> turnof[w] = 1
+            :: else -> skip
+            fi;
+            if
+            :: r_run -> rbusy = 1; r_done = try
+            :: else -> skip
+            fi
+        fi
+    };
+    if
+    :: r_run ->
+        unlock_pool();                           /* run(): the call, the lock dropped */
+        callback();
+        lock_pool();
+        d_step {
+            if
+            :: r_got == 0 -> r_done = 1
+            :: else -> skip
+            fi;
+            rbusy = 0;
+            pass_turn();
+            r_got = 0; r_run = 0
+        }
+    :: else -> skip
+    fi
+}
+
+/* turn_taken (wait.c), after the check that the state is still TURN
+ * (BADTURN2 leaves the check out): a DONE is never overwritten. */
+inline turn_reset(w) { d_step { assert(state[w] != DONE); state[w] = WAITING; turnof[w] = 0 } }
+#define RECLAIM_LOCALS bit r_got, r_run, r_done;
+#else
+#define RECLAIM_LOCALS
+#endif
 
 proctype releaser(byte tid) {
     byte spare, promised, s_i, s_w, d_i, r_nw;
@@ -1358,11 +1592,22 @@ init {
     assert(committed == charged + RESERVE)
 }
 #else
+#if RECLAIM
+#define BNEED need[me]
+#define BTELLS rtells[me]
+proctype blocked(byte me; byte tid) {        /* B (tid 2) and C (tid 4) */
+    byte spare, promised, s_i, s_w, d_i, r_nw, got, r_x;
+    bit t_ok, r_f;
+    RECLAIM_LOCALS
+#else
+#define BNEED NB
+#define BTELLS btells
 proctype blocked() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got, r_x;
     bit t_ok, r_f;
     byte me = B, tid = 2;
     need[me] = NB;
+#endif
 retry:
     /* the fast path: pop a cached allocation or charge, lock-free */
     if
@@ -1371,9 +1616,9 @@ retry:
     fi;
     atomic {
         if
-        :: cache[tid] >= NB -> cache[tid] = cache[tid] - NB; got = NB
-        :: depot >= NB -> got = NB; r_x = depot - NB; depot = 0 /* refill: the exchange */
-        :: charged + NB <= maxmem -> charged = charged + NB; got = NB
+        :: cache[tid] >= BNEED -> cache[tid] = cache[tid] - BNEED; got = BNEED
+        :: depot >= BNEED -> got = BNEED; r_x = depot - BNEED; depot = 0 /* refill: the exchange */
+        :: charged + BNEED <= maxmem -> charged = charged + BNEED; got = BNEED
         :: else -> skip
         fi
     };
@@ -1405,12 +1650,52 @@ slow:
     :: else -> skip
     fi;
     if
-    :: NB > maxmem -> unlock_pool(); goto out   /* -E2BIG (checked before the lock in C) */
+    :: BNEED > maxmem -> unlock_pool(); goto out /* -E2BIG (checked before the lock in C) */
     :: else -> skip
     fi;
     enqueue(me);
     steal();
     serve();
+#if RECLAIM
+    if                                           /* reclaimed(): its call */
+    :: state[me] == WAITING -> reclaim(me, 0)
+    :: else -> skip
+    fi;
+    if                                           /* sleep_queued */
+    :: state[me] == WAITING ->
+        do
+        :: unlock_pool();
+            if
+            :: state[me] == DONE -> break        /* futex wait, woken: served */
+            :: state[me] == TURN ->              /* woken for a turn */
+                lock_pool();
+#ifndef BADTURN2
+                if                               /* turn_taken: still TURN? */
+                :: state[me] == TURN -> turn_reset(me); reclaim(me, 0)
+                :: else -> skip
+                fi;
+#else
+                turn_reset(me); reclaim(me, 0);  /* BADTURN2: not checked */
+#endif
+                if
+                :: state[me] == DONE -> unlock_pool(); break /* served meanwhile */
+                :: else -> skip                  /* sleeps again */
+                fi
+#ifdef TIMEOUT
+            :: true ->                           /* the deadline passed */
+                lock_pool();
+                if
+                :: queued[me] -> dequeue(me); result[me] = TIMEDOUT; serve()
+                :: else -> skip
+                fi;
+                unlock_pool();
+                break
+#endif
+            fi
+        od
+    :: else -> unlock_pool()
+    fi;
+#else
     if
     :: state[me] == WAITING ->
         unlock_pool();
@@ -1428,9 +1713,10 @@ slow:
         fi
     :: else -> unlock_pool()
     fi;
+#endif
     if
     :: result[me] == OK && grant[me] == 0 ->     /* told: try again */
-        btells++; goto retry
+        BTELLS++; goto retry
     :: result[me] == OK && grant[me] > 0 -> got = grant[me]; grant[me] = 0;
         atomic { inuse = inuse + got }
     :: else -> goto out
@@ -1441,6 +1727,8 @@ use:
 release_it:
 #ifndef HOLD
     release(got);
+#elif RECLAIM
+    held = held + got;                           /* HOLD: handed on, kept */
 #else
     held = got;                                  /* HOLD: handed on, kept */
 #endif
@@ -1452,6 +1740,7 @@ out:
 proctype async() {
     byte spare, promised, s_i, s_w, d_i, r_nw, got;
     bit t_ok, r_f;
+    RECLAIM_LOCALS
     byte me = A, tid = 3;
     need[me] = NA;
 again:
@@ -1505,6 +1794,12 @@ again:
     enqueue(me);
     steal();
     serve();
+#if RECLAIM
+    if                                           /* reclaimed(): a try's one call */
+    :: state[me] == WAITING -> reclaim(me, 1); r_done = 0
+    :: else -> skip
+    fi;
+#endif
     if
     :: state[me] == WAITING -> unlock_pool(); goto poll   /* -EAGAIN, pending */
     :: state[me] == DONE && result[me] == OK && grant[me] > 0 ->
@@ -1525,6 +1820,66 @@ out:
 progress_out:
     skip
 }
+
+#if RECLAIM
+/* T (-DTRY, in A's place: node A, thread 3): bufpool_try_allocate(NA).
+ * Its fast path (a charge, or a unit from the depot), else acquire_slow
+ * as ACQ_TRY: the line (in FIFO, -EAGAIN while anyone is queued:
+ * bufpool__line_ahead), register and look, its one reclaim call
+ * (reclaimed(); a busy callback: -EAGAIN at once), and out of the queue
+ * unless served (-EAGAIN).  Told (the default mode): it gives up (the C
+ * code tries twice more; the memory stays where the others find it). */
+proctype tryer() {
+    byte spare, promised, s_i, s_w, d_i, r_nw, got;
+    bit t_ok, r_f;
+    RECLAIM_LOCALS
+    byte me = A, tid = 3;
+    atomic {
+        if
+        :: depot >= NA -> depot = depot - NA; got = NA
+        :: charged + NA <= maxmem -> charged = charged + NA; got = NA
+        :: else -> skip
+        fi
+    };
+    if
+    :: got > 0 -> goto use
+    :: else -> skip
+    fi;
+    lock_pool();
+    if
+    :: shut || FIFO && qn > 0 -> unlock_pool(); goto out /* -ECANCELED; -EAGAIN: the line */
+    :: else -> skip
+    fi;
+    enqueue(me);
+    steal();
+    serve();
+    if
+    :: state[me] == WAITING -> reclaim(me, 1)
+    :: else -> skip
+    fi;
+    if
+    :: queued[me] -> dequeue(me)                 /* -EAGAIN */
+#ifdef TRYSERVE
+        ; serve()                                /* TRYSERVE: those behind it may fit */
+#endif
+    :: else -> skip
+    fi;
+    unlock_pool();
+    if
+    :: state[me] == DONE && result[me] == OK && grant[me] > 0 -> got = grant[me]; grant[me] = 0
+#ifdef TRYSERVE
+    :: state[me] == DONE && result[me] == OK && grant[me] == 0 && r_done -> /* told after its call */
+        lock_pool(); serve(); unlock_pool(); goto out /* TRYSERVE: gives its claim back */
+#endif
+    :: else -> goto out                          /* -EAGAIN, told, or a failure */
+    fi;
+use:
+    atomic { inuse = inuse + got };
+    release(got);
+out:
+    skip
+}
+#endif
 
 proctype shutter() {
     byte d_i, s_w;
@@ -1555,6 +1910,41 @@ proctype resizer() {
     unlock_pool()
 }
 
+#if RECLAIM
+init {
+    atomic {
+        need[B] = NB;
+        need[A] = NA;
+        need[C] = NC;
+#if NR > 0
+        run releaser(0);
+#endif
+#if NR > 1
+        run releaser(1);
+#endif
+        run blocked(B, 2);
+#if NC > 0
+        run blocked(C, 4);
+#endif
+#ifdef TRY
+        run tryer();
+#elif !defined(NOA)
+        run async();
+#endif
+#ifdef SHUTDOWN
+        run shutter();
+#endif
+#ifdef RESIZE
+        run resizer();
+#endif
+    }
+    _nr_pr == 1;                                 /* everybody finished */
+    assert(qn == 0 && nwait == 0);
+    assert(!rbusy && ncalls == 0);
+    assert(inuse == held + appc);                /* everything released, but the application's */
+    assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + cache[4] + depot + held + appc)
+}
+#else
 init {
     atomic {
         need[B] = NB;
@@ -1575,4 +1965,5 @@ init {
     assert(inuse == held);                       /* everything released */
     assert(charged == cache[0] + cache[1] + cache[2] + cache[3] + depot + held); /* the rest is cached */
 }
+#endif
 #endif

@@ -214,8 +214,10 @@ void bufpool__unlock(struct bufpool *pool);
 /* Under pool->lock; enqueue registers (W1). */
 void bufpool__enqueue(struct bufpool *pool, struct waitnode *w);
 void bufpool__dequeue(struct bufpool *pool, struct waitnode *w);
-/* A try's look (brief) that now waits for its reclaim call: in stall_ns. */
-void bufpool__node_stalls(struct bufpool *pool, struct waitnode *w);
+/* One request more (+1) or less (-1, wrapped) waiting: stall_ns runs
+ * while any does (a queued node that is no try's look, a try in its
+ * reclaim call). */
+void bufpool__stall_add(struct bufpool *pool, size_t d);
 /* r's reclaim call ended: wake the first request queued for its turn. */
 void bufpool__pass_turn(struct bufpool *pool, struct reclaimer *r);
 /* Memory for n buffers: a spare of that length, else fresh from the
@@ -257,9 +259,11 @@ unsigned bufpool__waiter_quiesce(struct bufpool_waiter *w);
 
 /* ---- reclaim.c: reclaim callbacks --------------------------------------- */
 /* Before queued node w sleeps: the reclaim call that may make room for it
- * (try: once, never waiting for a busy one).  True: one ran, the lock
- * dropped meanwhile (w may be served).  Under pool->lock. */
-bool bufpool__reclaim(struct bufpool *pool, struct waitnode *w, struct call_state *call, bool try);
+ * (try: once, never waiting for a busy one).  RECLAIM_RAN: one ran, the
+ * lock dropped meanwhile (w may be served); RECLAIM_AGAIN: and w may call
+ * again at once.  Under pool->lock. */
+enum { RECLAIM_NONE, RECLAIM_RAN, RECLAIM_AGAIN };
+int bufpool__reclaim(struct bufpool *pool, struct waitnode *w, struct call_state *call, bool try);
 /* Would a try's request w call one now (not busy, not done)? */
 bool bufpool__reclaim_ready(struct bufpool *pool, struct waitnode *w, const struct call_state *call);
 /* Is this thread inside a reclaim call of pool (an allocate refuses)? */

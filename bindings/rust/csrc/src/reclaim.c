@@ -155,30 +155,49 @@ bool bufpool__reclaim_ready(struct bufpool *pool, struct waitnode *w, const stru
  * callback that may make room for it, unless this call had its last one
  * (call->reclaim_done), the pool is shut down, or there is none.  One
  * that is busy: a blocked request waits for its turn (turn_of), a try or
- * an async request answers as it is.  A try calls once.  True: a call ran
- * (w may be served now).  Under the lock, dropped during the call.
+ * an async request answers as it is.  A try calls once.  RECLAIM_NONE: no
+ * call; RECLAIM_RAN: a call ran (w may be served now; a try's w is out
+ * of the queue, for the caller's new look); RECLAIM_AGAIN: and
+ * it returned nonzero while memory came back (pool->gives moved), so a
+ * request still short lost that memory to others and may call again
+ * without a sleep, which no release would end (the application's cache
+ * holds what could be evicted).  Each AGAIN needs a give during the call,
+ * so the calls stop when nothing comes back.  Under the lock, dropped
+ * during the call.
  */
-bool bufpool__reclaim(struct bufpool *pool, struct waitnode *w, struct call_state *call, bool try)
+int bufpool__reclaim(struct bufpool *pool, struct waitnode *w, struct call_state *call, bool try)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     size_t lack;
     struct reclaimer *r;
     if (call->reclaim_done || load_relaxed(&pool->shut) || !(r = reclaimer_for(pool, w, &lack)))
-        return false;
+        return RECLAIM_NONE;
     if (r->busy) {
         if (!try && !w->async)
             w->turn_of = r;
-        return false;
+        return RECLAIM_NONE;
     }
     r->busy = true;
     call->reclaim_done = try || w->async;
-    bufpool__node_stalls(pool, w); /* a try inside its call waits too */
+    /* A try waits for its call out of the queue: nobody may queue behind
+     * a request that will leave without waiting, or a serve that stopped
+     * at it (FIFO's line, a tell it will not use) would leave them
+     * unserved.  Its look after the call is a new register and look
+     * (wait.c).  It counts as waiting meanwhile. */
+    bool out = try && !w->async && w->queued;
+    if (out) {
+        bufpool__dequeue(pool, w);
+        bufpool__stall_add(pool, 1);
+    }
+    uint64_t gives = pool->gives;
     if (run(pool, r, lack) == 0)
         call->reclaim_done = true;
+    if (out)
+        bufpool__stall_add(pool, (size_t)-1);
     r->busy = false;
     bufpool__pass_turn(pool, r);
     pthread_cond_broadcast(&pool->idle); /* a set waits for the call's end */
-    return true;
+    return !call->reclaim_done && pool->gives != gives ? RECLAIM_AGAIN : RECLAIM_RAN;
 }
 
 /* Set r's callback (bufpool_set_reclaim, bufpool_account_set_reclaim):

@@ -317,6 +317,7 @@ struct bufpool {
     struct bufpool_account *flush_under;
     struct reclaimer reclaim;      /* reclaim.c, under lock */
     _Atomic unsigned reclaimers;   /* callbacks set, the pool's and accounts' */
+    uint64_t gives;                /* gives served under the lock (wait.c): reclaim.c's clock */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
     uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
 };
