@@ -86,6 +86,8 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(LIB_A)
 TEST_LDLIBS_test_try := -Wl,--wrap=syscall
 # test_pressure's leak report names its functions: dladdr needs them exported.
 TEST_LDLIBS_test_pressure := -rdynamic
+# test_watch counts the library's write() (an eventfd's) and syscall() calls.
+TEST_LDLIBS_test_watch := -Wl,--wrap=write,--wrap=syscall
 
 # Race tests (tests/race_*.c, helpers in tests/race.h): each forces one
 # interleaving through the hook points of the library variant built with

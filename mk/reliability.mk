@@ -49,7 +49,7 @@ $(BUILD)/tests/test_misuse: tests/test_misuse.c tests/check.h $(DBG_LIB)
 # The unit tests of the wait paths again, against the debug library: its
 # assertions check what comments used to only say (BUFPOOL__ASSERT_LOCKED,
 # BUFPOOL__ASSERT_OWNER in src/debug.h and src/cache.h).
-DBG_TESTS := test_api test_bufring test_callback test_fifo test_fork test_threads test_wait test_waiter
+DBG_TESTS := test_api test_bufring test_callback test_fifo test_fork test_threads test_wait test_waiter test_watch
 DBG_TEST_BINS := $(DBG_TESTS:%=$(BUILD)/tests/debug/%)
 $(BUILD)/tests/debug/%: tests/%.c tests/check.h $(DBG_LIB)
 	@mkdir -p $(dir $@)

@@ -168,6 +168,7 @@ static inline void bufpool__acct_grant(struct bufpool *pool, struct bufpool_acco
     h->acct = a;
     h->bin = 0;
     bufpool__acct_charge_path(pool, a, bufpool__bytes(pool, h->n));
+    bufpool__watch_acct_changed(pool, a);
 }
 
 /* Count on a's path: requests that waited, the time they waited, and

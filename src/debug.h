@@ -52,6 +52,8 @@ enum bufpool__hook_point {
     BUFPOOL__HOOK_TOLD_RETRY,       /* a told call, as it starts over */
     BUFPOOL__HOOK_RUN_CUT,          /* a cut of the cache's run, between its two stores */
     BUFPOOL__HOOK_PURGE,            /* a purge, its range taken, before the madvise */
+    BUFPOOL__HOOK_COUNT,            /* a count outside the lock, before its window opens */
+    BUFPOOL__HOOK_COUNT_IN,         /* that count inside its window, the lock-free way */
 };
 #ifdef BUFPOOL_TEST_HOOKS
 extern int (*bufpool__test_hook)(int point, struct bufpool *pool);

@@ -127,6 +127,7 @@ static void fork_child(void)
         bufpool__reclaim_forget(p);
         bufpool__tcache_forget_others(p);
         bufpool__tcache_resume(p);
+        bufpool__watch_forget(p);
         bufpool__unlock(p);
     }
     pthread_mutex_unlock(&reg_lock);

@@ -5,7 +5,7 @@
  * one after it; tests/layers.sh checks this on the objects of every
  * library variant, so the call graph between files has no cycle.
  *
- * LAYERS: util region purge arena block debug leaks stats depot cache waitq reclaim wait fork account pool bufring
+ * LAYERS: util region purge arena block debug leaks stats depot cache watch waitq reclaim wait fork account pool bufring
  *
  *   util.c    clock, bookkeeping memory, list helpers, process-wide words
  *   region.c  the carving allocator (an exact first-fit tree) the arena uses
@@ -17,6 +17,7 @@
  *   stats.c   statistics
  *   depot.c   released chains between threads, lock-free
  *   cache.c   per-thread caches of released allocations, the steal
+ *   watch.c   watermark watches: the level they watch, arming, their calls
  *   waitq.c   the wait queue and serving it; the wait protocol's argument
  *   reclaim.c reclaim callbacks: called by a request before it sleeps
  *   wait.c    how a call waits: blocked calls, slow releases, async waiters
@@ -197,6 +198,10 @@ void bufpool__tcache_forget_others(struct bufpool *pool);
 /* Under pool->lock, the caller's own cache: serve account a from now on;
  * the memory it cached for another account, as spares to serve with. */
 struct bufpool_alloc *bufpool__tcache_acct_switch(struct tcache *tc, struct bufpool_account *a);
+/* watch.c, under pool->lock: set and clear the watches' STOP_ bits in
+ * every cache; after a set, every window sees it and none that did not is
+ * still open. */
+void bufpool__tcache_stop_watch(struct bufpool *pool, uint32_t set, uint32_t clear);
 /* fork.c, under pool->lock: no owner inside a step from quiesce to resume. */
 void bufpool__tcache_quiesce(struct bufpool *pool);
 void bufpool__tcache_resume(struct bufpool *pool);
@@ -206,6 +211,22 @@ void bufpool__tcache_overflow(struct bufpool *pool, struct tcache *tc, struct bu
  * (*hid set: the caller looks at nwait); NULL. */
 struct bufpool_alloc *bufpool__tcache_refill(struct bufpool *pool, struct tcache *tc, size_t n,
                                              bool *hid);
+
+/* ---- watch.c: watermark watches ----------------------------------------- */
+/* pool->wlevel is held by another thread: spin until it is not, take it
+ * and return its level. */
+int64_t bufpool__wlock_slow(struct bufpool *pool);
+/* The pool's level, held, is outside the band: flip the state of each
+ * watch that crossed and write its fd; the band anew. */
+void bufpool__watch_cross(struct bufpool *pool, int64_t level);
+/* The rest of bufpool__count_watched (cache.h), its window open: a watch
+ * armed or arming, or a fenced pool.  Closes the window. */
+void bufpool__watch_count_slow(struct bufpool *pool, struct tcache *tc, size_t n, bool alloc);
+/* a's use moved (a grant, an uncharge): the watches of a and its
+ * ancestors.  Under pool->lock (bufpool__watch_acct_changed). */
+void bufpool__watch_acct_moved(struct bufpool *pool, struct bufpool_account *a);
+/* fork() child, under pool->lock: the inherited watches detached. */
+void bufpool__watch_forget(struct bufpool *pool);
 
 /* ---- waitq.c: the queue and serving it ---------------------------------- */
 void bufpool__serve(struct bufpool *pool, struct bufpool_alloc *spare);
@@ -425,6 +446,68 @@ static inline void bufpool__gate_update(struct bufpool *pool)
     store_relaxed(&pool->fast_max, (g & GATE_ALLOC) ? 0 : max < FAST_N ? max : FAST_N);
     store_relaxed(&pool->hit_max, (g & GATE_ALLOC) ? 0 : max);
     store_relaxed(&pool->fast_id, (g & GATE_RELEASE) ? FAST_ID_NONE : pool->id);
+}
+
+/* pool->wlevel as a spinlock (watch.c): take it and return the level it
+ * held; give it back with the level it holds from then on.  WLOCKED is no
+ * level (levels are never negative) and an immediate operand on x86-64. */
+#define WLOCKED ((int64_t)INT32_MIN)
+static inline int64_t bufpool__wlock(struct bufpool *pool)
+{
+    /* acquire: pairs with the store_release of the previous holder's
+     * bufpool__wunlock */
+    int64_t level = exchange_acquire(&pool->wlevel, WLOCKED);
+    if (unlikely(level == WLOCKED))
+        level = bufpool__wlock_slow(pool);
+    return level;
+}
+
+static inline void bufpool__wunlock(struct bufpool *pool, int64_t level)
+{
+    store_release(&pool->wlevel, level); /* pairs with the exchange above */
+}
+
+/* The pool's level moves by d buffers while a watch of it is armed
+ * (watch.c): inside a window that saw STOP_WATCH and not STOP_ARMING, or
+ * under pool->lock while pool->nwatch_pool; before the count of the move,
+ * which may be a release's last touch of the pool. */
+static inline void bufpool__watch_level(struct bufpool *pool, int64_t d)
+{
+    int64_t level = bufpool__wlock(pool) + d;
+    if (unlikely(level <= pool->band_lo || level >= pool->band_hi))
+        bufpool__watch_cross(pool, level);
+    bufpool__wunlock(pool, level);
+}
+
+/* bufpool__watch_level without a call, for the armed hits (pool.c): true
+ * when the level moved and no watch crossed; false, nothing changed, when
+ * another thread holds the level or a watch would cross (the caller then
+ * takes bufpool__watch_level). */
+static inline bool bufpool__watch_level_try(struct bufpool *pool, int64_t d)
+{
+    int64_t old = exchange_acquire(&pool->wlevel, WLOCKED); /* as in bufpool__wlock */
+    if (unlikely(old == WLOCKED))
+        return false;
+    int64_t level = old + d;
+    bool in = level > pool->band_lo && level < pool->band_hi;
+    bufpool__wunlock(pool, in ? level : old);
+    return in;
+}
+
+/* The same for a count under pool->lock. */
+static inline void bufpool__watch_counted_locked(struct bufpool *pool, int64_t d)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    if (unlikely(pool->nwatch_pool))
+        bufpool__watch_level(pool, d);
+}
+
+/* After a change of a's use under pool->lock: its path's watches. */
+static inline void bufpool__watch_acct_changed(struct bufpool *pool, struct bufpool_account *a)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    if (unlikely(pool->nwatch_acct))
+        bufpool__watch_acct_moved(pool, a);
 }
 
 static inline size_t bufpool__bytes(const struct bufpool *pool, size_t n)

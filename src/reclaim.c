@@ -22,6 +22,12 @@
  * lock, so a skipper is either seen by the pass or finds busy clear; and
  * a node that leaves the queue with its turn untaken (served, timed out)
  * passes it on, so no turn is lost either.
+ *
+ * A try waits for its call out of the queue (it will leave without
+ * waiting, and a request queued behind it would be left unserved: FIFO's
+ * serve stops at the head, a tell it does not use holds others back), and
+ * looks anew after it.  Model: tests/model/waitq.pml -DRECLAIM, suites
+ * reclaim-default and reclaim-fifo; rule W13 in docs/design.md.
  */
 #include "cache.h"
 #include "account.h"

@@ -114,8 +114,12 @@ struct tcache {
 
 /* tcache->stop: STOP_STEAL while a stealer works on the cache, STOP_FENCED
  * while the pool is fenced (a copy of pool->fenced in every cache, so that
- * the owner reads both in one load inside its window). */
-enum { STOP_STEAL = 1, STOP_FENCED = 2 };
+ * the owner reads both in one load inside its window).  The watches'
+ * (watch.c): STOP_WATCH while one of the pool's level is armed, STOP_AWATCH
+ * while one of an account's is, STOP_ARMING while the pool's first is
+ * taking its level.  Any bit closes the fast windows. */
+enum { STOP_STEAL = 1, STOP_FENCED = 2, STOP_WATCH = 4, STOP_AWATCH = 8, STOP_ARMING = 16 };
+#define STOP_WATCHES (STOP_WATCH | STOP_AWATCH | STOP_ARMING)
 
 /* The calling thread's most recent caches, keyed by pool id. */
 struct tl_slot {
@@ -185,6 +189,19 @@ struct bufpool_waiter {
     bool watching;
 };
 
+/* A watermark watch (watch.c): of the pool's level (acct NULL: in
+ * pool->watches, under the lock of pool->wlevel) or of an account's (in
+ * acct->watches, under pool->lock). */
+struct bufpool_watch {
+    struct bufpool *pool;
+    struct bufpool_account *acct;
+    struct bufpool_watch *next;
+    int64_t high, low; /* in buffers: risen at high or above, fallen at low or below */
+    int state;         /* 1 risen, 0 fallen */
+    int fd;
+    unsigned gen;      /* bufpool__fork_gen at create: another means inherited */
+};
+
 /* ---- accounts (account.c) ---- */
 /* Every field under pool->lock.  Byte figures are multiples of the
  * buffer size; "use" and the counts cover the account and its
@@ -204,6 +221,8 @@ struct bufpool_account {
     size_t kids_unused;  /* the sum of the children's unused */
     size_t unused;       /* max(eff - use, kids_unused): reserved, not in use */
     size_t live, waiters;
+    struct bufpool_watch *watches; /* its watches (watch.c) */
+    unsigned nwatches;   /* watch objects made on it, inherited ones too */
     unsigned nwaiters;   /* waiter objects made through this account (its own) */
     uint64_t total_allocations, total_waits, total_wait_ns, total_failures;
     uint64_t stall_ns, stall_since; /* as the pool's, while waiters > 0 */
@@ -268,6 +287,10 @@ struct bufpool {
     struct waitnode *qhead, *qtail;
     struct waitnode *held; /* async nodes holding a grant (see waitnode) */
     struct bufpool_waiter *watchers; /* watching the budget or a shutdown */
+    /* watermark watches (watch.c): how many are armed, of the pool's
+     * level and of accounts'; the STOP_ bits they set in every cache */
+    unsigned nwatch_pool, nwatch_acct;
+    uint32_t watch_stop;
     size_t queued;        /* nodes in the queue */
     /* stall: time during which a request waited (the queue held a node
      * other than a try's look: nstall of them), ended periods (stall_ns)
@@ -320,6 +343,16 @@ struct bufpool {
     uint64_t gives;                /* gives served under the lock (wait.c): reclaim.c's clock */
     uint64_t steal_ns;             /* the last steal of every cache, under lock */
     uint64_t steal_gap_ns;         /* the time between steals, smoothed, under lock */
+
+    /* The pool's level while a watch of it is armed (watch.c), on a line
+     * of its own: every armed allocation and release writes it.  wlevel
+     * is the level in buffers, or WLOCKED while a thread holds it (a
+     * spinlock and its value in one word: bufpool__wlock); the rest is
+     * under that lock.  The band: no watch crosses while band_lo < level
+     * < band_hi. */
+    alignas(CACHELINE) _Atomic int64_t wlevel;
+    int64_t band_lo, band_hi;
+    struct bufpool_watch *watches; /* the pool's level's; changed under pool->lock too */
 };
 
 enum { ACQ_BLOCK, ACQ_TRY, ACQ_TIMED };

@@ -15,6 +15,15 @@
  *   leaves it between two calls, not reaching past its end, so that the
  *   child never gets the same memory twice.  The prepare handler has to
  *   wait for B's step to end (a third thread lets B go after 300 ms).
+ * count_at_fork: thread B stops just before the window of a count made
+ *   outside the lock (a carve's, take_now), the main thread forks, and B
+ *   goes on after the library's prepare handler has quiesced the caches
+ *   (a handler of the test's, run after it, lets B go and gives it 50 ms).
+ *   B's window must see STOP_STEAL and count under the lock, after the
+ *   fork; had it counted inside its window (where a second stop holds it),
+ *   the child's copy of B's cache would stay busy for good, and the
+ *   child's first watch (which waits for every window) would never
+ *   return.
  */
 #define CHECK_PARTS
 #include "bufpool.h"
@@ -213,6 +222,58 @@ static void run_cut(void)
     bufpool_destroy(run_pool);
 }
 
+/* ---- count_at_fork -------------------------------------------------------- */
+
+static struct race_stop *count_stop, *count_in;
+
+static void let_count_go(void) /* the test's prepare handler: after the library's */
+{
+    if (count_stop) {
+        race_open(count_stop);
+        usleep(50000);
+    }
+}
+
+struct count_case {
+    bufpool *pool;
+    struct race_plan plan;
+    bufpool_alloc *got;
+};
+
+static void *count_caller(void *arg)
+{
+    struct count_case *c = arg;
+    race_tl = &c->plan;
+    CHECK_EQ(bufpool_allocate(c->pool, 1, &c->got), 0); /* a carve: counted by count_watched */
+    return NULL;
+}
+
+static void count_child(void *arg)
+{
+    struct count_case *c = arg;
+    bufpool_watch *w;
+    CHECK_EQ(bufpool_watch_create(c->pool, NULL, 8 * BS, 4 * BS, &w), 0);
+    bufpool_watch_destroy(w);
+}
+
+static void count_at_fork(void)
+{
+    CHECK_EQ(pthread_atfork(let_count_go, NULL, NULL), 0); /* before the library's */
+    race_init();
+    struct count_case c = {.pool = make(BS, 16 * BS, 0)};
+    count_stop = race_stop_at(&c.plan, BUFPOOL__HOOK_COUNT, 0);
+    count_in = race_stop_at(&c.plan, BUFPOOL__HOOK_COUNT_IN, 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, count_caller, &c), 0);
+    race_await(count_stop);
+    fork_and_check(count_child, &c);
+    race_open(count_in); /* reached only by a count inside its window */
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    count_stop = NULL;
+    bufpool_alloc_release(c.got);
+    bufpool_destroy(c.pool);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_part parts[] = {
@@ -220,6 +281,7 @@ int main(int argc, char **argv)
         {"grant_shrunk", grant_shrunk},
         {"grant_region", grant_region},
         {"run_cut", run_cut},
+        {"count_at_fork", count_at_fork},
     };
     return run_parts("race_fork", parts, sizeof parts / sizeof *parts, argc, argv);
 }

@@ -134,6 +134,17 @@ static void uad_shutdown(void) { bufpool_shutdown(dead()); }
 static void uad_destroy(void) { bufpool_destroy(dead()); }
 static void uad_waiter(void) { bufpool_waiter *w; bufpool_waiter_create(dead(), &w); }
 static void uad_region(void) { struct iovec iov; bufpool_region(dead(), &iov); }
+static void uad_watch(void) { bufpool_watch *w; bufpool_watch_create(dead(), NULL, 128, 64, &w); }
+/* a watch left when its pool was destroyed (destroy it first) */
+static void watch_after_destroy(void)
+{
+    bufpool *p = make(64, 64 * 16, 0);
+    bufpool_watch *w;
+    if (bufpool_watch_create(p, NULL, 128, 64, &w))
+        _exit(3);
+    bufpool_destroy(p);
+    bufpool_watch_destroy(w);
+}
 
 struct death {
     const char *name;
@@ -164,6 +175,8 @@ static const struct death deaths[] = {
     {"destroy of a destroyed pool", uad_destroy, "use after destroy", NULL, NULL},
     {"waiter_create on a destroyed pool", uad_waiter, "use after destroy", NULL, NULL},
     {"region on a destroyed pool", uad_region, "use after destroy", NULL, NULL},
+    {"watch_create on a destroyed pool", uad_watch, "use after destroy", NULL, NULL},
+    {"watch_destroy after its pool's destroy", watch_after_destroy, "use after destroy", NULL, NULL},
 };
 
 /* Run fn in a child; return its wait status and its stderr in buf. */

@@ -38,20 +38,6 @@ fn main() {
     println!("cargo:rerun-if-changed={}", include.join("bufpool.h").display());
 
     let cc = tool("CC", "cc");
-    // Until the C library implements the watermark watches (declared in
-    // bufpool.h, built on another branch), the watch tests and the Watch
-    // doc example are left out where the crate's C sources lack them (a
-    // prebuilt library is of the same sources; without them, it is taken
-    // to have the watches).
-    println!("cargo:rustc-check-cfg=cfg(bufpool_no_watch)");
-    let lacks_watch = fs::read_dir(&src).is_ok_and(|d| {
-        !d.filter_map(|e| e.ok()).any(|e| {
-            fs::read_to_string(e.path()).is_ok_and(|t| t.contains("BUFPOOL__API int bufpool_watch_create("))
-        })
-    });
-    if lacks_watch {
-        println!("cargo:rustc-cfg=bufpool_no_watch");
-    }
     match env::var_os("BUFPOOL_LIB_DIR") {
         Some(dir) if !dir.is_empty() => link_prebuilt(Path::new(&dir)),
         _ => {

@@ -45,9 +45,11 @@
 #       the model's "Reclaim", W13), one mode each: no lost wakeup with
 #       the reclaim step, no lost turn, one call at a time, DONE never
 #       overwritten; -DBADTURN1 (no pass-on in dequeue) and -DBADTURN2
-#       (the turn's reset unchecked) refuted by those assertions; and the
-#       open defect of a try that leaves after its call without serving:
-#       refuted as the C code is, verified with -DTRYSERVE (the fix).
+#       (the turn's reset unchecked) refuted by those assertions; the
+#       repeat call (RECLAIM_AGAIN) that lets the turn scenarios verify
+#       without timeouts, -DBADAGAIN (none: a sleep) refuted; a try waiting
+#       for its call out of the queue verified, -DBADTRYQ (its node queued
+#       during the call, leaving without a serve) refuted.
 # The model file says why the liveness search runs without weak fairness.
 #
 # Recorded results.  A search's result is a function of the model as spin
@@ -295,41 +297,48 @@ for s in $suites; do
     # application cache of 2 that the callback may release, returning 0
     # or not: no lost wakeup (B and A must end), with a timeout and a
     # shutdown, and A's poll loop, with its calls, free of non-progress
-    # cycles.  The turns:
-    # a try T calls while B and C find the callback busy (-DTRY -DNC=1;
-    # the application cache is all the memory there is, -DNR=0, and the
-    # callback gives one unit a call while it has any, -DCBGIVES; B and C
-    # may time out, since a request asleep while the application keeps
-    # memory its callback was not asked for again is as the C code means
-    # it): no lost turn (asserted at every unlock), one call at a time and
-    # DONE never overwritten by a turn (asserted).  -DBADTURN1 (no pass-on
-    # in dequeue) and -DBADTURN2 (the owner resets TURN without checking
-    # it is still TURN) must be refuted by those assertions.  And a defect
-    # of the C code at ed602a8, which the model found (W13): a try whose
-    # call ran leaves the queue without serving those that queued behind
-    # it while the lock was dropped (FIFO: dequeued, -DNA=2 -DNB=1; the
-    # default mode: told and giving up at its last look, its claim held
-    # them back).  The scenario as the C code is must be refuted (B left
-    # asleep beside memory it fits: a lost wakeup), and with -DTRYSERVE
-    # (the try serves as it leaves, as a timeout does) it verifies; when
-    # the C code is fixed, TRYSERVE becomes the model and the refutation
-    # goes.  All -DSC=1 (no store buffers: W3 is the other suites'), all
-    # of class S (under 2 million states each).
+    # cycles.  The turns, the application cache all the memory there is
+    # (-DNR=0) and the callback giving one unit a call while it has any
+    # (-DCBGIVES): a try T calls while B and C find the callback busy
+    # (-DTRY -DNC=1), without timeouts: a blocked request whose call's
+    # unit went to others calls again (RECLAIM_AGAIN), and -DBADAGAIN
+    # (no AGAIN: the code before c6e3fda, a sleep beside the application's
+    # memory) must be refuted with B or C left asleep; with timeouts too.
+    # No lost turn (asserted at every unlock), one call at a time and DONE
+    # never overwritten by a turn (asserted); -DBADTURN2 (the owner resets
+    # TURN without checking it is still TURN) refuted.  -DBADTURN1 (no
+    # pass-on in dequeue) needs two requests waiting for turns when the
+    # first leaves, which T's call no longer leaves (T waits out of the
+    # queue, so the unit its callback frees goes to C): A calls instead
+    # (-DNC=1 without -DTRY: its node stays queued, its callback's unit
+    # serves it), with timeouts, and BADTURN1 refuted there.  The try out
+    # of the queue during its call (2d4f5c0), its look after the call a new
+    # register and look: verified (-DTRY -DNR=1, FIFO -DNA=2), and the old
+    # code, its node queued during the call and leaving without a serve
+    # (-DBADTRYQ), refuted (B left asleep beside memory it fits).  All
+    # -DSC=1 (no store buffers: W3 is the other suites'), all of class S
+    # (under 3 million states each).
     reclaim-default) verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DNR=1 -DNB=1 -DAPPC=2
         verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DNR=1 -DNB=1 -DTIMEOUT -DSHUTDOWN
         verify S liveness ok -DRECLAIM -DFIFO=0 -DNR=1 -DNB=1 -DTIMEOUT
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES
+        verify S safety bad -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DBADAGAIN
         verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT
-        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT -DBADTURN1
-        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT -DBADTURN2
-        verify S safety bad -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNR=1 -DNB=1
-        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNR=1 -DNB=1 -DTRYSERVE ;;
+        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DBADTURN2
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT
+        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=0 -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT -DBADTURN1
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNR=1 -DNB=1
+        verify S safety bad -DRECLAIM -DSC=1 -DFIFO=0 -DTRY -DNR=1 -DNB=1 -DBADTRYQ ;;
     reclaim-fifo) verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DNR=1 -DNB=1 -DAPPC=2
         verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DNR=1 -DNB=1 -DTIMEOUT -DSHUTDOWN
         verify S liveness ok -DRECLAIM -DFIFO=1 -DNR=1 -DNB=1 -DTIMEOUT
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES
+        verify S safety bad -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DBADAGAIN
         verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT
-        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT -DBADTURN1
-        verify S safety bad -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNA=2 -DNR=1 -DNB=1
-        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNA=2 -DNR=1 -DNB=1 -DTRYSERVE ;;
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT
+        verify S safety bad-assert -DRECLAIM -DSC=1 -DFIFO=1 -DNC=1 -DNB=2 -DNR=0 -DAPPC=2 -DCBGIVES -DTIMEOUT -DBADTURN1
+        verify S safety ok -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNA=2 -DNR=1 -DNB=1
+        verify S safety bad -DRECLAIM -DSC=1 -DFIFO=1 -DTRY -DNA=2 -DNR=1 -DNB=1 -DBADTRYQ ;;
     *) echo "FAIL: unknown suite $s ($all_suites)"; failed=1 ;;
     esac
 done

@@ -248,48 +248,68 @@
  *
  * Reclaim (-DRECLAIM; the suites reclaim-default and reclaim-fifo).  The
  * reclaim callbacks of issue #23 (src/reclaim.c, W13), the pool's one
- * reclaimer, as the C code is.  A request that its look (W1) left queued
- * and short makes its reclaim call (inline reclaim(): bufpool__reclaim)
- * before it sleeps: busy under the lock, the call with the lock dropped
- * and the node queued, then under the lock again busy clear and the turn
- * passed (pass_turn(): the first queued node with turn_of gets TURN,
- * unless it has it already).  A blocked request that finds the callback
- * busy sets turn_of and sleeps; woken by TURN it takes the lock and, if
- * its state is still TURN (turn_taken: turn_reset()), resets it to
- * WAITING, clears turn_of and makes its own call, then sleeps again
- * unless served.  A node that leaves the queue in TURN passes the turn
- * on (dequeue).  The call (callback()) may release one of the
- * application's allocations (appc, APPC of them at the start, counted in
- * inuse and charged) through the ordinary release of the calling thread
- * (W2: a push, the look at nwait, the slow path's serve, which may serve
- * the caller itself), and returns nonzero or 0 (r_got; 0: no more calls
- * for this request, r_done).  A try makes one call and answers at once
- * when the callback is busy; so does the async waiter, once per
- * waiter_allocate.  The processes: R1 (-DNR=1; -DNR=0: none) and R2, B
- * (blocked, NB units) and, with -DNC=n, a second blocked request C (n
- * units, thread 4: blocked(me, tid)), A, or with -DTRY a try T in A's
- * place (tryer: bufpool_try_allocate; a T that is told gives up, as the
- * C code's try does at its last look), the shutdown and the resize as
+ * reclaimer, as the C code is since 2d4f5c0.  A request that its look
+ * (W1) left queued and short makes its reclaim call (inline reclaim():
+ * reclaimed() and bufpool__reclaim) before it sleeps: busy under the
+ * lock, the call with the lock dropped, then under the lock again busy
+ * clear and the turn passed (pass_turn(): the first queued node with
+ * turn_of gets TURN, unless it has it already).  A blocked request's and
+ * the async waiter's node stay queued during the call; a try's is taken
+ * out of the queue first (it waits for its call out of the queue, so
+ * nobody queues behind a request that will leave without waiting), and
+ * after the call the try registers and looks anew (enqueue at the tail,
+ * steal, serve) and leaves the queue unless served.  A blocked request
+ * whose call returned nonzero while memory came back to the pool
+ * (pool->gives, counted by every give's serve, serve_after_give: with
+ * one call at a time the bit rgave, set by a give's lock while a call
+ * runs, cleared at the call's end) and which is still short and queued
+ * calls again at once (RECLAIM_AGAIN), instead of sleeping.  A blocked
+ * request that finds the callback busy sets turn_of and sleeps; woken by
+ * TURN it takes the lock and, if its state is still TURN (turn_taken:
+ * turn_reset()), resets it to WAITING, clears turn_of and makes its own
+ * call (again while AGAIN), then, if no call runs, passes the turn on
+ * (take_turn's pass, TAKE_TURN_PASS(): modelled, but with one reclaimer
+ * that reclaimer_for always returns it never gives anything here: the
+ * owner either called, and its call's end passed, or found r busy, and
+ * that call's end will; a turn not used because the request now needs
+ * another reclaimer or none, which is what the pass is for in the C
+ * code, needs accounts' reclaimers or bufpool_set_reclaim, which the
+ * model leaves out), and sleeps again unless served.  A node that leaves
+ * the queue in TURN passes the turn on (dequeue).  The call (callback())
+ * may release one of the application's allocations (appc, APPC of them
+ * at the start, counted in inuse and charged) through the ordinary
+ * release of the calling thread (W2: a push, the look at nwait, the slow
+ * path's serve, which may serve the caller itself), and returns nonzero
+ * or 0 (r_got; 0: no more calls for this request, r_done).  A try makes
+ * one call and answers at once when the callback is busy; so does the
+ * async waiter, once per waiter_allocate.  The processes: R1 (-DNR=1;
+ * -DNR=0: none) and R2, B (blocked, NB units) and, with -DNC=n, a second
+ * blocked request C (n units, thread 4: blocked(me, tid)), A, or with
+ * -DTRY a try T in A's place (tryer: bufpool_try_allocate; a T that is
+ * told gives up, as the C code's try does at its last look: it is at the
+ * tail, so its claim holds nobody back), the shutdown and the resize as
  * above.  The budget is MAXMEM = NR + APPC (+ DEPOT0).  -DCBGIVES: the
  * callback releases one allocation per call while the application has
  * any and returns 0 once it has none (else it may release or not and
  * return either).  Checked: no lost wakeup (the end state, as above: the
  * scenarios keep the memory outside the application cache enough for
- * everyone, or let the blocked requests time out, since a request asleep
- * while the application holds memory its callback was not asked for
- * again is what the C code means: it calls again only after a wake); no
- * lost turn: at every unlock, if no call runs and a queued node has
- * turn_of, some queued node is in TURN (LOST_TURN, in unlock_pool); one
- * call at a time (ncalls, in callback()); DONE never overwritten by a
- * TURN or a turn's reset (pass_turn(), turn_reset()); at the end nothing
- * queued, no call running, and what is in use is the application's (and
- * HOLD's).  The known-bad variants: BADTURN1 (dequeue does not pass an
- * untaken turn on: the lost-turn assertion) and BADTURN2 (the owner
- * resets TURN without checking that it still is: DONE overwritten).
- * TRYSERVE: a try that leaves the queue after its call (dequeued, or
- * told at its last look) serves the queue, as a timeout does: the fix of
- * a defect of the C code at ed602a8 that the model found (W13; the suites
- * refute the scenario as the C code is and verify it with TRYSERVE).
+ * everyone, or have the callback give while it has anything (CBGIVES),
+ * or let the blocked requests time out, since a request asleep while the
+ * application holds memory its callback, which returned nonzero with no
+ * give during the call, was not asked for again is what the C code
+ * means); no lost turn: at every unlock, if no call runs and a queued
+ * node has turn_of, some queued node is in TURN (LOST_TURN, in
+ * unlock_pool); one call at a time (ncalls, in callback()); DONE never
+ * overwritten by a TURN or a turn's reset (pass_turn(), turn_reset()); at
+ * the end nothing queued, no call running, and what is in use is the
+ * application's (and HOLD's).  The known-bad variants: BADTURN1 (dequeue
+ * does not pass an untaken turn on: the lost-turn assertion), BADTURN2
+ * (the owner resets TURN without checking that it still is: DONE
+ * overwritten), BADAGAIN (no RECLAIM_AGAIN, the code before c6e3fda: a
+ * request whose call's unit went to others sleeps beside the
+ * application's memory, left asleep), BADTRYQ (the code before 2d4f5c0:
+ * the try's node stays queued during its call and leaves after it
+ * without a serve, so those that queued behind it are left unserved).
  * Not modeled: accounts' reclaimers (reclaimer_for choosing one), the
  * callback's bytes (lack), bufpool_set_reclaim during a call, fork().
  * Under RECLAIM serve and dequeue clear their dead locals, which halves
@@ -530,6 +550,7 @@ bit rbusy = 0;        /* r->busy: a call runs, outside the lock */
 bit turnof[NW];       /* node.turn_of == r: found r busy, waits for its turn */
 byte appc = APPC;     /* the application's allocations (in use: inuse counts them) */
 byte ncalls = 0;      /* ghost: calls of the callback running */
+bit rgave = 0;        /* pool->gives moved since the running call began */
 hidden byte p_i;      /* pass_turn's walk (d_step) */
 #endif
 bit fd = 0;
@@ -588,9 +609,16 @@ inline unlock_pool() { d_step { reserve = RESERVE; assert(committed == charged +
 #define TPEND(w) (queued[w] && state[w] == TURN)
 #define LOST_TURN (!rbusy && (TWAIT(B) || TWAIT(A) || TWAIT(C)) && !(TPEND(B) || TPEND(A) || TPEND(C)))
 inline unlock_pool() { d_step { assert(!LOST_TURN); lock = 0 } }
+/* serve_after_give's lock: pool->gives++ (a give during a call: rgave) */
+inline give_lock() { atomic { lock == 0 -> lock = 1; rgave = (rgave || rbusy) } }
+#define GIVE_LOCK() give_lock()
 #else
 inline unlock_pool() { lock = 0 }
 #endif
+#endif
+
+#ifndef GIVE_LOCK
+#define GIVE_LOCK() lock_pool() /* the lock of a give's look */
 #endif
 
 #if ACCT
@@ -1332,7 +1360,7 @@ inline release(u) {
     drain();
     if
     :: r_nw > 0 ->
-        lock_pool(); steal_own(tid); serve(); unlock_pool() /* release_slow */
+        GIVE_LOCK(); steal_own(tid); serve(); unlock_pool() /* release_slow */
     :: else -> skip
     fi ACCT_LOOKED()
 #else
@@ -1386,49 +1414,85 @@ inline callback() {
 #endif
 }
 
-/* bufpool__reclaim (reclaim.c) for w, under the lock, w queued and
- * short: nothing if this call had its last one (r_done: a try's one, or
- * one that returned 0) or the pool is shut; if r is busy, a blocked
- * request sets turn_of and sleeps for its turn, a try answers as it is;
- * else busy, the call with the lock dropped (run), and under the lock
- * again: busy clear and the turn passed on (bufpool__pass_turn). */
+/* reclaimed() (wait.c) and bufpool__reclaim (reclaim.c) for w, under the
+ * lock, w queued and short.  try: 0 a blocked request, 1 the async
+ * waiter's one call (its node stays queued: it is pending), 2 a try.
+ * bufpool__reclaim: nothing if this call had its last one (r_done: a
+ * try's or the async waiter's one, or one that returned 0) or the pool
+ * is shut; if r is busy, a blocked request sets turn_of and sleeps for
+ * its turn, a try answers as it is; else busy, a try's node out of the
+ * queue (it waits for its call out of the queue: nobody queues behind
+ * it; -DBADTRYQ: it stays queued, the code before 2d4f5c0), the call
+ * with the lock dropped (run), and under the lock again: busy clear, the
+ * turn passed on (bufpool__pass_turn), and RECLAIM_AGAIN if the call
+ * returned nonzero and memory came back during it (pool->gives moved:
+ * rgave; r_run says AGAIN from there on).  reclaimed(): served, done; a
+ * try's node out of the queue: a new register and look (enqueue, steal,
+ * serve); AGAIN: at once another call. */
 inline reclaim(w, try) {
-    d_step {
-        if
-        :: r_done || shut -> r_run = 0
-        :: else ->
-            r_run = !rbusy;
+    do
+    :: atomic {                                  /* (a d_step cannot start a loop) */
             if
-            :: rbusy && !(try) -> turnof[w] = 1
-            :: else -> skip
-            fi;
-            if
-            :: r_run -> rbusy = 1; r_done = try
-            :: else -> skip
+            :: r_done || shut -> r_run = 0
+            :: else ->
+                r_run = !rbusy;
+                if
+                :: rbusy && !(try) -> turnof[w] = 1
+                :: else -> skip
+                fi;
+                if
+                :: r_run -> rbusy = 1; r_done = (try > 0)
+                :: else -> skip
+                fi
             fi
-        fi
-    };
-    if
-    :: r_run ->
-        unlock_pool();                           /* run(): the call, the lock dropped */
-        callback();
-        lock_pool();
-        d_step {
+        };
+        if
+        :: r_run ->
+#ifndef BADTRYQ
             if
-            :: r_got == 0 -> r_done = 1
+            :: try == 2 -> dequeue(w)            /* the try waits out of the queue */
             :: else -> skip
             fi;
-            rbusy = 0;
-            pass_turn();
-            r_got = 0; r_run = 0
-        }
-    :: else -> skip
-    fi
+#endif
+            unlock_pool();                       /* run(): the call, the lock dropped */
+            callback();
+            lock_pool();
+            d_step {
+                if
+                :: r_got == 0 -> r_done = 1
+                :: else -> skip
+                fi;
+#ifndef BADAGAIN
+                r_run = (!r_done && rgave);      /* RECLAIM_AGAIN */
+#else
+                r_run = 0;                       /* BADAGAIN: RAN, a sleep (before c6e3fda) */
+#endif
+                rgave = 0;
+                rbusy = 0;
+                pass_turn();
+                r_got = 0
+            };
+            if
+            :: state[w] == DONE -> r_run = 0; break /* served */
+            :: state[w] != DONE && !queued[w] -> /* a try: a new register and look */
+                enqueue(w); steal(); serve(); break
+            :: state[w] != DONE && queued[w] && r_run -> r_run = 0 /* AGAIN */
+            :: state[w] != DONE && queued[w] && !r_run -> break
+            fi
+        :: else -> break
+        fi
+    od
 }
 
 /* turn_taken (wait.c), after the check that the state is still TURN
  * (BADTURN2 leaves the check out): a DONE is never overwritten. */
 inline turn_reset(w) { d_step { assert(state[w] != DONE); state[w] = WAITING; turnof[w] = 0 } }
+/* take_turn (wait.c): after the turn's call, if no call runs, the turn
+ * passes on (bufpool__pass_turn: nothing if the first waiter for r is in
+ * TURN already).  With one reclaimer that reclaimer_for always returns,
+ * a turn's owner either calls (whose end passed the turn) or finds r busy
+ * (whose end will), so this pass never gives anything here. */
+#define TAKE_TURN_PASS() atomic { if :: !rbusy -> pass_turn() :: else -> skip fi } /* (a break of reclaim() cannot jump into a d_step) */
 #define RECLAIM_LOCALS bit r_got, r_run, r_done;
 #else
 #define RECLAIM_LOCALS
@@ -1631,7 +1695,7 @@ retry:
 #ifndef BADREFILL
         r_nw = nwait;                            /* the look */
         if
-        :: r_nw > 0 -> lock_pool(); steal_own(tid); serve(); unlock_pool()
+        :: r_nw > 0 -> GIVE_LOCK(); steal_own(tid); serve(); unlock_pool()
         :: else -> skip
         fi
 #else
@@ -1671,11 +1735,11 @@ slow:
                 lock_pool();
 #ifndef BADTURN2
                 if                               /* turn_taken: still TURN? */
-                :: state[me] == TURN -> turn_reset(me); reclaim(me, 0)
+                :: state[me] == TURN -> turn_reset(me); reclaim(me, 0); TAKE_TURN_PASS()
                 :: else -> skip
                 fi;
 #else
-                turn_reset(me); reclaim(me, 0);  /* BADTURN2: not checked */
+                turn_reset(me); reclaim(me, 0); TAKE_TURN_PASS(); /* BADTURN2: not checked */
 #endif
                 if
                 :: state[me] == DONE -> unlock_pool(); break /* served meanwhile */
@@ -1854,23 +1918,16 @@ proctype tryer() {
     steal();
     serve();
     if
-    :: state[me] == WAITING -> reclaim(me, 1)
+    :: state[me] == WAITING -> reclaim(me, 2)
     :: else -> skip
     fi;
     if
     :: queued[me] -> dequeue(me)                 /* -EAGAIN */
-#ifdef TRYSERVE
-        ; serve()                                /* TRYSERVE: those behind it may fit */
-#endif
     :: else -> skip
     fi;
     unlock_pool();
     if
     :: state[me] == DONE && result[me] == OK && grant[me] > 0 -> got = grant[me]; grant[me] = 0
-#ifdef TRYSERVE
-    :: state[me] == DONE && result[me] == OK && grant[me] == 0 && r_done -> /* told after its call */
-        lock_pool(); serve(); unlock_pool(); goto out /* TRYSERVE: gives its claim back */
-#endif
     :: else -> goto out                          /* -EAGAIN, told, or a failure */
     fi;
 use:

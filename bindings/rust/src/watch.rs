@@ -44,9 +44,7 @@ use std::time::{Duration, Instant};
 /// watch only through its eventfd, which needs a reactor to await (the
 /// allocation futures use C callbacks instead).
 ///
-// (Ignored while the C library lacks the watches: see build.rs.)
-#[cfg_attr(not(bufpool_no_watch), doc = "```")]
-#[cfg_attr(bufpool_no_watch, doc = "```ignore")]
+/// ```
 /// use bufpool::{Config, Pool};
 /// use std::time::Duration;
 ///

@@ -486,15 +486,6 @@ fn report_live_names_each_call_site_of_the_sampled_allocations() {
 
 // ---- watermark watches ----
 
-// The watch tests are left out (`bufpool_no_watch`, set by build.rs) while
-// the C library lacks bufpool_watch_* (declared in bufpool.h, implemented
-// on another branch): calling them would not link.
-#[cfg(bufpool_no_watch)]
-#[test]
-#[ignore = "bufpool_watch_* not implemented in this C library yet: the watch tests are not built"]
-fn watches_not_built() {}
-
-#[cfg(not(bufpool_no_watch))]
 fn readable(w: &Watch) -> bool {
     use std::os::fd::AsRawFd;
     #[repr(C)]
@@ -511,7 +502,6 @@ fn readable(w: &Watch) -> bool {
     unsafe { poll(&mut p, 1, 0) == 1 }
 }
 
-#[cfg(not(bufpool_no_watch))]
 #[test]
 fn a_pool_watch_fires_once_per_crossing() {
     let p = pool(16);
@@ -550,7 +540,6 @@ fn a_pool_watch_fires_once_per_crossing() {
     assert_eq!(p.watch(0, 0).unwrap_err(), Error::InvalidArgument);
 }
 
-#[cfg(not(bufpool_no_watch))]
 #[test]
 fn an_account_watch_sees_its_own_level_and_keeps_it_alive() {
     let p = pool(16);
@@ -571,7 +560,6 @@ fn an_account_watch_sees_its_own_level_and_keeps_it_alive() {
     drop(w);
 }
 
-#[cfg(not(bufpool_no_watch))]
 #[test]
 fn a_watch_after_shutdown_is_canceled() {
     let p = pool(4);

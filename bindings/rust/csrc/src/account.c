@@ -207,7 +207,7 @@ BUFPOOL__API int bufpool_account_destroy(bufpool_account *acct)
     if (cached) {
         bufpool__serve(pool, bufpool__steal_under(pool, acct));
     }
-    if (acct->live || acct->children || acct->waiters || acct->nwaiters) {
+    if (acct->live || acct->children || acct->waiters || acct->nwaiters || acct->nwatches) {
         bufpool__unlock(pool); /* the flush above served: its wakes (W5) */
         return -EBUSY;
     }
@@ -351,8 +351,8 @@ static int try_reclaim(struct bufpool *pool, struct waitnode *node, struct call_
 }
 
 
-/* Inside tc's window: pop a's cached allocation of length n, close the
- * window, and hand it out. */
+/* Inside tc's window: pop a's cached allocation of length n and count it
+ * (inside: watch.c), close the window, and hand it out. */
 static inline __attribute__((always_inline)) bool acct_pop_exit(struct bufpool *pool, struct tcache *tc,
                                                                struct bufpool_account *a, size_t n,
                                                                bufpool_alloc **out)
@@ -363,13 +363,13 @@ static inline __attribute__((always_inline)) bool acct_pop_exit(struct bufpool *
         tc->acct_count[n]--;
         store_relaxed(&tc->acct_allocs, load_relaxed(&tc->acct_allocs) + 1); /* owner only */
         store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) - bufpool__bytes(pool, n));
+        bufpool__account_alloc(pool, tc, h);
     }
     bufpool__tc_exit(tc);
     if (!h)
         return false;
     store_relaxed(&h->next, NULL);
     store_relaxed(&h->refs, 1);
-    bufpool__account_alloc(pool, tc, h);
     *out = h;
     return true;
 }
@@ -388,7 +388,7 @@ static bool acct_hit_fenced(struct bufpool *pool, struct bufpool_account *a, siz
     if (!acct_cache_open(pool, n))
         return false;
     struct tcache *tc = bufpool__tl[0].tc;
-    if (!bufpool__tc_enter(pool, tc))
+    if (!bufpool__tc_enter_acct(pool, tc)) /* a steal, or frozen by a watch (watch.c) */
         return false;
     (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
     return acct_pop_exit(pool, tc, a, n, out);
@@ -472,6 +472,7 @@ static __attribute__((noinline)) int account_allocate_full(bufpool_account *acct
         node.tells++; /* told: BUFPOOL__TELLS_MAX bounds the retries (waitq.c) */
     }
     if (r == 0) {
+        bufpool__watch_counted_locked(pool, (int64_t)n);
         bufpool__account_alloc(pool, tc, *out);
         if (tc) /* its releases on this thread now fill the account cache */
             bufpool__serve_uncharged(pool, bufpool__tcache_acct_switch(tc, acct));
@@ -505,6 +506,8 @@ void bufpool__acct_release(struct bufpool *pool, struct bufpool_alloc *a)
     a->acct = NULL;
     bufpool__set_length(a, n); /* its bin again */
     size_t reopened = bufpool__acct_uncharge(pool, acct, b, 1);
+    bufpool__watch_acct_changed(pool, acct);
+    bufpool__watch_counted_locked(pool, -(int64_t)n);
     bufpool__account_free(pool, tc, n);
     store_relaxed(&a->next, NULL);
     bufpool__serve_uncharged(pool, bufpool__acct_settle(pool, a, reopened));

@@ -41,6 +41,7 @@
 #define fetch_sub_release(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_release)
 #define fetch_sub_acqrel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
 #define exchange_seqcst(p, v) atomic_exchange_explicit((p), (v), memory_order_seq_cst)
+#define exchange_acquire(p, v) atomic_exchange_explicit((p), (v), memory_order_acquire)
 #define cas_seqcst(p, e, v) \
     atomic_compare_exchange_weak_explicit((p), (e), (v), memory_order_seq_cst, memory_order_relaxed)
 #define cas_relaxed(p, e, v) \

@@ -119,7 +119,9 @@ static struct tcache *tcache_attach(struct bufpool *pool)
     tc->home = pool->ncaches++;
     tc->sample_left = bufpool__sample_period(pool);
     atomic_init(&tc->owners, 2);
-    atomic_init(&tc->stop, load_relaxed(&pool->fenced) ? STOP_FENCED : 0);
+    /* and the watches' bits: its owner's first window comes after this
+     * section, through the lock (watch.c) */
+    atomic_init(&tc->stop, (load_relaxed(&pool->fenced) ? STOP_FENCED : 0) | pool->watch_stop);
     tc->next = load_relaxed(&pool->tcaches);
     /* pairs with the load_acquire in bufpool__sum_counters, which walks the
      * list without the lock. */
@@ -164,7 +166,9 @@ static void set_fenced(struct bufpool *pool, uint32_t on)
     store_relaxed(&pool->fenced, on);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
         uint32_t stop = load_relaxed(&tc->stop);
-        store_relaxed(&tc->stop, on ? stop | STOP_FENCED : stop & ~(uint32_t)STOP_FENCED);
+        /* release: pairs with the owners' load_acquire of stop, as every
+         * store of it does (the bits a watch's arm set, published with it) */
+        store_release(&tc->stop, on ? stop | STOP_FENCED : stop & ~(uint32_t)STOP_FENCED);
     }
 }
 
@@ -504,7 +508,7 @@ static void stop_all(struct bufpool *pool)
 {
     BUFPOOL__ASSERT_LOCKED(pool);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
-        store_relaxed(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL);
+        store_release(&tc->stop, load_relaxed(&tc->stop) | STOP_STEAL); /* as in set_fenced */
 }
 
 /* The stealer's barrier of the handshake, after stop_all: a fence if the
@@ -618,6 +622,34 @@ void bufpool__tcache_quiesce(struct bufpool *pool)
     BUFPOOL__ASSERT_LOCKED(pool);
     stop_all(pool);
     stop_barrier(load_relaxed(&pool->fenced));
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
+        if (!tcache_mine(tc))
+            wait_idle(tc);
+}
+
+/*
+ * The watches' bits (watch.c): set `set` and clear `clear` in every
+ * cache's stop word.  Setting, wait then until no owner is inside a window
+ * that began before: a barrier, then each owner's busy, as a steal does;
+ * after that every window sees the bits, and every count made in a window
+ * that did not is visible (the fast paths count inside their windows).
+ * The barrier is membarrier() wherever the kernel has it, whether or not
+ * the pool is fenced now: the windows of watch.c's paths test stop without
+ * a fence when the pool is not.  Where the kernel lacks it, every pool is
+ * fenced for good, and those windows fence.  Clearing needs no wait.
+ * Under pool->lock, which every writer of stop holds.
+ */
+void bufpool__tcache_stop_watch(struct bufpool *pool, uint32_t set, uint32_t clear)
+{
+    BUFPOOL__ASSERT_LOCKED(pool);
+    for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next) {
+        uint32_t stop = (load_relaxed(&tc->stop) | set) & ~clear;
+        /* release: as resume's, pairs with the owner's load_acquire */
+        store_release(&tc->stop, stop);
+    }
+    if (!set)
+        return;
+    stop_barrier(!asym_ok);
     for (struct tcache *tc = load_acquire(&pool->tcaches); tc; tc = tc->next)
         if (!tcache_mine(tc))
             wait_idle(tc);

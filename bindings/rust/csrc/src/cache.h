@@ -62,6 +62,16 @@ static inline void bufpool__count_free(struct tc_counters *c, size_t n)
     store_release(&c->frees, load_relaxed(&c->frees) + 1);
 }
 
+static inline void bufpool__count_n(struct tc_counters *c, size_t n, bool alloc)
+{
+    if (alloc)
+        bufpool__count_alloc(c, n);
+    else
+        bufpool__count_free(c, n);
+}
+
+/* Count inside a window of the caller's cache, or under pool->lock: so a
+ * watch's arm, which waits for every window, misses no count (watch.c). */
 static inline void bufpool__account_alloc(struct bufpool *pool, struct tcache *tc,
                                           struct bufpool_alloc *a)
 {
@@ -94,6 +104,38 @@ static inline void bufpool__sample_after(struct tcache *tc, bool counted, int r,
 static inline void bufpool__account_free(struct bufpool *pool, struct tcache *tc, size_t n)
 {
     bufpool__count_free(tc ? &tc->c : &pool->orphan, n);
+}
+
+/*
+ * A count of n buffers handed out (alloc) or taken back by tc, the
+ * caller's own cache, outside any window and outside pool->lock: in a
+ * window of its own, so that a watch's arm either waits for it or is seen
+ * by it, and with a watch armed the pool's level moved first (watch.c).
+ * A window like any other: a stealer (fork()'s quiesce among them) that
+ * set STOP_STEAL waits for it or is seen by it, and then the count is made
+ * under the lock, wholly before or after the steal (or the fork).  A
+ * release's last touch of the pool.
+ */
+static inline void bufpool__count_watched(struct bufpool *pool, struct tcache *tc, size_t n, bool alloc)
+{
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_COUNT, pool);
+    store_relaxed(&tc->busy, 1);
+    compiler_fence();
+    /* acquire: as in bufpool__tc_enter */
+    if (unlikely(load_acquire(&tc->stop) & (STOP_WATCH | STOP_ARMING | STOP_FENCED | STOP_STEAL))) {
+        bufpool__watch_count_slow(pool, tc, n, alloc);
+        return;
+    }
+    (void)BUFPOOL__HOOK(BUFPOOL__HOOK_COUNT_IN, pool);
+    bufpool__count_n(&tc->c, n, alloc);
+    store_release(&tc->busy, 0); /* as bufpool__tc_exit */
+}
+
+static inline void bufpool__account_alloc_watched(struct bufpool *pool, struct tcache *tc,
+                                                  struct bufpool_alloc *a)
+{
+    VG_HAND_OUT(a->first, bufpool__bytes(pool, a->n));
+    bufpool__count_watched(pool, tc, a->n, true);
 }
 
 /* Give an empty bin a length.  One bin holds at most 1/CACHE_SHARE of the budget, so
@@ -149,6 +191,30 @@ static inline bool bufpool__tc_try_enter(struct tcache *tc)
 static inline void bufpool__tc_exit(struct tcache *tc)
 {
     store_release(&tc->busy, 0);
+}
+
+/* The fast window, left open either way: 0, or the stop word, and the
+ * caller's ..._stopped path (pool.c) decides and closes it. */
+static inline uint32_t bufpool__tc_open(struct tcache *tc)
+{
+    store_relaxed(&tc->busy, 1);
+    compiler_fence(); /* as in bufpool__tc_enter */
+    /* acquire on stop: as in bufpool__tc_enter */
+    return load_acquire(&tc->stop);
+}
+
+/* The full window for an account cache (account.c, pool.c): refused too
+ * while a watch is armed, which freezes those caches (watch.c).  The
+ * second load of stop comes after the first, inside the window. */
+static inline bool bufpool__tc_enter_acct(struct bufpool *pool, struct tcache *tc)
+{
+    if (!bufpool__tc_enter(pool, tc))
+        return false;
+    /* relaxed: tc_enter's acquire load came first */
+    if (likely(!(load_relaxed(&tc->stop) & STOP_WATCHES)))
+        return true;
+    bufpool__tc_exit(tc);
+    return false;
 }
 
 /* Unlink bin b's first entry h.  The next one's header is prefetched, in

@@ -224,13 +224,14 @@ BUFPOOL__API void bufpool_destroy(bufpool *pool)
 #endif
 }
 
-/* A cache hit handed out (tc is not NULL). */
-static inline __attribute__((always_inline)) int give_out(struct tcache *tc, struct bufpool_alloc *a,
+/* A cache hit handed out, counted already: inside the window of its pop,
+ * or by bufpool__count_watched. */
+static inline __attribute__((always_inline)) int give_out(struct bufpool *pool, struct bufpool_alloc *a,
                                                         bufpool_alloc **out)
 {
+    (void)pool; /* for VG_HAND_OUT */
     store_relaxed(&a->refs, 1);
-    VG_HAND_OUT(a->first, bufpool__bytes(tc->pool, a->n));
-    bufpool__count_alloc(&tc->c, a->n);
+    VG_HAND_OUT(a->first, bufpool__bytes(pool, a->n));
     *out = a;
     return 0;
 }
@@ -270,8 +271,10 @@ static int take_now(bufpool *pool, struct tcache *tc, size_t n, bufpool_alloc **
     struct bufpool_alloc *a;
     if ((a = bufpool__tcache_pop(pool, tc, n)) ||
         (n <= FAST_N && (a = refill(pool, tc, n))) ||
-        (a = bufpool__run_take(pool, tc, n)))
-        return give_out(tc, a, out); /* counted by acquire_full */
+        (a = bufpool__run_take(pool, tc, n))) {
+        bufpool__count_watched(pool, tc, n, true);
+        return give_out(pool, a, out); /* the sample: acquire_full */
+    }
     size_t charged = load_relaxed(&pool->charged);
     bool gave;
     int r = bufpool__block_new(pool, tc, n, &gave, &a);
@@ -286,7 +289,7 @@ static int take_now(bufpool *pool, struct tcache *tc, size_t n, bufpool_alloc **
         bufpool__gave(pool, tc);
     if (r)
         return r;
-    bufpool__account_alloc(pool, tc, a);
+    bufpool__account_alloc_watched(pool, tc, a);
     /* The peak is sampled when the pool takes more from the system; a run
      * of memory it already held (cached in the arena) leaves it alone, so
      * a miss reads no other thread's counters (stats.c). */
@@ -444,22 +447,67 @@ static __attribute__((noinline)) int acquire_long(bufpool *pool, size_t n, int k
         struct tcache *tc = bufpool__tl[0].tc;
         if (likely(--tc->sample_left != 0 && bufpool__tc_try_enter(tc))) {
             struct bufpool_alloc *a = bufpool__bin_pop(tc, n);
+            if (likely(a))
+                bufpool__count_alloc(&tc->c, n); /* inside the window (watch.c) */
             bufpool__tc_exit(tc);
             if (likely(a))
-                return give_out(tc, a, out);
+                return give_out(pool, a, out);
         }
     }
     return acquire_full(pool, n, kind, timeout_ns, out, site);
+}
+
+/* acquire_stopped's hit where its level crosses a watch's threshold (or
+ * another thread holds the level): the same with bufpool__watch_level,
+ * which writes the fd.  The window is still open. */
+static __attribute__((noinline)) int acquire_crossing(bufpool *pool, size_t n, bufpool_alloc **out)
+{
+    struct tcache *tc = bufpool__tl[0].tc;
+    struct tc_bin *b = tc->bins + n;
+    struct bufpool_alloc *a = b->head;
+    bufpool__watch_level(pool, (int64_t)n);
+    bufpool__bin_unlink(b, a);
+    bufpool__count_alloc(&tc->c, n);
+    bufpool__tc_exit(tc);
+    return give_out(pool, a, out);
+}
+
+/*
+ * The fast path's window found a stop bit and is still open.  With
+ * nothing but the watches' bits in it (watch.c), the fast path's hit, the
+ * pool's level moved first if a watch of it is armed; so an armed
+ * roundtrip takes no lock but the level's.  Else the window closes and the
+ * call takes the full path.
+ */
+static __attribute__((noinline)) int acquire_stopped(bufpool *pool, size_t n, int kind, uint64_t timeout_ns,
+                                                     bufpool_alloc **out, void *site)
+{
+    struct tcache *tc = bufpool__tl[0].tc;
+    struct tc_bin *b = tc->bins + n; /* n <= FAST_N: as in acquire */
+    struct bufpool_alloc *a;
+    /* acquire: a second load in the same window, as in bufpool__tc_enter */
+    uint32_t stop = load_acquire(&tc->stop);
+    if (unlikely((stop & ~(uint32_t)(STOP_WATCH | STOP_AWATCH)) || !(a = b->head))) {
+        bufpool__tc_exit(tc);
+        return acquire_full(pool, n, kind, timeout_ns, out, site);
+    }
+    /* no call but tail calls: an armed hit saves no registers */
+    if ((stop & STOP_WATCH) && unlikely(!bufpool__watch_level_try(pool, (int64_t)n)))
+        return acquire_crossing(pool, n, out);
+    bufpool__bin_unlink(b, a);
+    bufpool__count_alloc(&tc->c, n);
+    bufpool__tc_exit(tc);
+    return give_out(pool, a, out);
 }
 
 /*
  * The fast path: a cache hit on this thread's most recent cache, every
  * check folded into one test: n - 1 < fast_max covers n == 0, a request
  * over the budget or over FAST_N, an overflowing n, and the gate
- * (shutdown, FIFO), which makes fast_max 0; a fenced pool or a steal shows
- * in the window's stop word.  Anything else, errors included, goes to
- * acquire_full, which checks again in order.  Its only calls are tail
- * calls, so a hit needs no stack frame.
+ * (shutdown, FIFO), which makes fast_max 0; a fenced pool, a steal or a
+ * watch shows in the window's stop word (acquire_stopped).  Anything else,
+ * errors included, goes to acquire_full, which checks again in order.  Its
+ * only calls are tail calls, so a hit needs no stack frame.
  */
 static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n, int kind,
                                                         uint64_t timeout_ns, bufpool_alloc **out)
@@ -468,16 +516,20 @@ static inline __attribute__((always_inline)) int acquire(bufpool *pool, size_t n
                n - 1 < load_relaxed(&pool->fast_max))) {
         bufpool__check_pool(pool, "bufpool_allocate");
         struct tcache *tc = bufpool__tl[0].tc;
-        if (likely(--tc->sample_left != 0 && bufpool__tc_try_enter(tc))) {
+        if (likely(--tc->sample_left != 0)) {
+            if (unlikely(bufpool__tc_open(tc)))
+                return acquire_stopped(pool, n, kind, timeout_ns, out, __builtin_return_address(0));
             (void)BUFPOOL__HOOK(BUFPOOL__HOOK_IN_WINDOW, pool);
             /* n <= FAST_N: bin n holds length n or nothing */
             struct tc_bin *b = tc->bins + n;
             struct bufpool_alloc *a = b->head;
-            if (likely(a))
+            if (likely(a)) {
                 bufpool__bin_unlink(b, a);
+                bufpool__count_alloc(&tc->c, n); /* inside the window (watch.c) */
+            }
             bufpool__tc_exit(tc);
             if (likely(a))
-                return give_out(tc, a, out);
+                return give_out(pool, a, out);
         }
     }
     return acquire_long(pool, n, kind, timeout_ns, out, __builtin_return_address(0));
@@ -515,11 +567,27 @@ BUFPOOL__API bufpool_alloc *bufpool_alloc_retain(bufpool_alloc *a)
 }
 
 /*
- * The end of a release that found room in its bin b, inside tc's window:
- * push, close the window, then the look (waitq.c: seq_cst, pairs with
- * enqueue's increment; the push is plain, and a waiter's membarrier()
- * orders the two, cache.c) and the count, the last touch of the pool.
+ * After a push of n buffers inside tc's window: the look (waitq.c: seq_cst,
+ * pairs with enqueue's increment; the push is plain, and a waiter's
+ * membarrier() orders the two, cache.c), then the count, the last touch of
+ * the pool, and the window closes: counted inside it, so that a watch's
+ * arm misses no count (watch.c).  A look that finds a waiter leaves the
+ * count to the serve (bufpool__release_pushed).
  */
+static inline __attribute__((always_inline)) void pushed_exit(struct bufpool *pool, struct tcache *tc,
+                                                             size_t n)
+{
+    if (unlikely(load_seqcst(&pool->nwait))) { /* W2: give, then look */
+        bufpool__tc_exit(tc);
+        bufpool__release_pushed(pool, tc, n);
+        return;
+    }
+    bufpool__count_free(&tc->c, n);
+    bufpool__tc_exit(tc);
+}
+
+/* The end of a release that found room in its bin b, inside tc's window:
+ * the push, then pushed_exit. */
 static inline __attribute__((always_inline)) void release_hit(struct bufpool *pool,
                                                              struct tcache *tc, struct tc_bin *b,
                                                              struct bufpool_alloc *a, size_t n)
@@ -528,18 +596,14 @@ static inline __attribute__((always_inline)) void release_hit(struct bufpool *po
     store_relaxed(&a->next, b->head);
     compiler_fence(); /* as in bufpool__bin_push */
     b->head = a;
-    bufpool__tc_exit(tc);
-    if (unlikely(load_seqcst(&pool->nwait))) { /* W2: give, then look */
-        bufpool__release_pushed(pool, tc, n);
-        return;
-    }
-    bufpool__count_free(&tc->c, n);
+    pushed_exit(pool, tc, n);
 }
 
 /* Inside tc's window: push a into the account cache if the cache serves
- * a's account and has room; closes the window either way. */
-static inline __attribute__((always_inline)) bool acct_push_exit(struct bufpool *pool, struct tcache *tc,
-                                                                struct bufpool_alloc *a, size_t n)
+ * a's account and has room (the window stays open), else close the
+ * window. */
+static inline __attribute__((always_inline)) bool acct_push(struct bufpool *pool, struct tcache *tc,
+                                                           struct bufpool_alloc *a, size_t n)
 {
     if (tc->acct != a->acct || tc->acct_count[n] >= ACCT_BIN_MAX) {
         bufpool__tc_exit(tc);
@@ -551,32 +615,20 @@ static inline __attribute__((always_inline)) bool acct_push_exit(struct bufpool 
     tc->acct_count[n]++;
     store_relaxed(&tc->acct_frees, load_relaxed(&tc->acct_frees) + 1); /* owner only */
     store_relaxed(&tc->acct_bytes, load_relaxed(&tc->acct_bytes) + bufpool__bytes(pool, n));
-    bufpool__tc_exit(tc);
     return true;
-}
-
-/* After a push: the look of W2 (seq_cst, pairs with enqueue's increment). */
-static inline __attribute__((always_inline)) void acct_pushed(struct bufpool *pool, struct tcache *tc,
-                                                             size_t n)
-{
-    if (load_seqcst(&pool->nwait)) {
-        bufpool__release_pushed(pool, tc, n);
-        return;
-    }
-    bufpool__count_free(&tc->c, n);
 }
 
 /* As acct_release_fast, where a fenced pool closed the fast window: the
  * full window fences (cache.h), and so does the push before its look, as
- * in release_full. */
+ * in release_full.  A watch armed closes the account caches (watch.c). */
 static __attribute__((noinline)) bool acct_release_fenced(struct bufpool *pool, struct tcache *tc,
                                                           struct bufpool_alloc *a, size_t n)
 {
-    if (!bufpool__tc_enter(pool, tc) || !acct_push_exit(pool, tc, a, n))
+    if (!bufpool__tc_enter_acct(pool, tc) || !acct_push(pool, tc, a, n))
         return false;
     if (load_relaxed(&pool->fenced))
         fence_seqcst();
-    acct_pushed(pool, tc, n);
+    pushed_exit(pool, tc, n);
     return true;
 }
 
@@ -595,9 +647,9 @@ static inline __attribute__((always_inline)) bool acct_release_fast(struct bufpo
     struct tcache *tc = bufpool__tl[0].tc;
     if (!bufpool__tc_try_enter(tc))
         return acct_release_fenced(pool, tc, a, n);
-    if (!acct_push_exit(pool, tc, a, n))
+    if (!acct_push(pool, tc, a, n))
         return false;
-    acct_pushed(pool, tc, n);
+    pushed_exit(pool, tc, n);
     return true;
 }
 
@@ -650,7 +702,7 @@ static __attribute__((noinline)) void release_full(struct bufpool *pool, struct 
         bufpool__release_pushed(pool, tc, n);
         return;
     }
-    bufpool__account_free(pool, tc, n); /* the last touch of the pool */
+    bufpool__count_watched(pool, tc, n, false); /* the last touch of the pool */
 }
 
 
@@ -679,6 +731,53 @@ static __attribute__((noinline)) void release_long(struct bufpool *pool, struct 
         }
     }
     release_full(pool, a, n);
+}
+
+/* release_stopped's end where its level crosses a watch's threshold (or
+ * another thread holds the level): bufpool__watch_level, which writes the
+ * fd, then the count, the last touch of the pool.  The window is still
+ * open. */
+static __attribute__((noinline)) void release_crossing(struct bufpool *pool, struct tcache *tc, size_t n)
+{
+    bufpool__watch_level(pool, -(int64_t)n);
+    bufpool__count_free(&tc->c, n);
+    bufpool__tc_exit(tc);
+}
+
+/*
+ * The fast path's window found a stop bit and is still open.  With
+ * nothing but the watches' bits in it (watch.c) and room in the bin, the
+ * fast path's push, and the pool's level moved before the count if a
+ * watch of it is armed (acquire_stopped says why).  Else the window
+ * closes and the release takes the full path.
+ */
+static __attribute__((noinline)) void release_stopped(struct bufpool *pool, struct bufpool_alloc *a, size_t n)
+{
+    struct tcache *tc = bufpool__tl[0].tc;
+    struct tc_bin *b = tc->bins + (size_t)a->bin; /* as in bufpool_alloc_release */
+    /* acquire: a second load in the same window, as in bufpool__tc_enter */
+    uint32_t stop = load_acquire(&tc->stop);
+    if (unlikely((stop & ~(uint32_t)(STOP_WATCH | STOP_AWATCH)) || !b->room)) {
+        bufpool__tc_exit(tc);
+        release_full(pool, a, n);
+        return;
+    }
+    b->room--;
+    store_relaxed(&a->next, b->head);
+    compiler_fence(); /* as in bufpool__bin_push */
+    b->head = a;
+    if (unlikely(load_seqcst(&pool->nwait))) { /* as in pushed_exit */
+        bufpool__tc_exit(tc);
+        bufpool__release_pushed(pool, tc, n);
+        return;
+    }
+    /* no call but tail calls, as in acquire_stopped */
+    if ((stop & STOP_WATCH) && unlikely(!bufpool__watch_level_try(pool, -(int64_t)n))) {
+        release_crossing(pool, tc, n);
+        return;
+    }
+    bufpool__count_free(&tc->c, n);
+    bufpool__tc_exit(tc);
 }
 
 /* A release of an allocation with other references (or of a cached one,
@@ -721,8 +820,8 @@ BUFPOOL__API void bufpool_alloc_release(bufpool_alloc *a)
         return;
     }
     struct tcache *tc = bufpool__tl[0].tc;
-    if (unlikely(!bufpool__tc_try_enter(tc))) {
-        release_full(pool, a, n);
+    if (unlikely(bufpool__tc_open(tc))) {
+        release_stopped(pool, a, n);
         return;
     }
     /* a->bin: n's own bin (tagged n, or untagged with no room), or bin 0,

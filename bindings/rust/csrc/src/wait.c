@@ -241,7 +241,7 @@ static int slow_leave(struct bufpool *pool, struct tcache *tc, struct waitnode *
         return 0;
     if (r == 0) {
         *out = me->grant;
-        bufpool__account_alloc(pool, tc, me->grant);
+        bufpool__account_alloc_watched(pool, tc, me->grant);
         bufpool__sample_peak(pool);
     } else {
         fetch_add_relaxed(&pool->failures, 1);
@@ -327,8 +327,10 @@ static void serve_after_give(struct bufpool *pool, struct tcache *tc, struct buf
     bufpool__lock(pool);
     pool->gives++;
     struct bufpool_alloc *spare = bufpool__steal(pool, tc);
-    if (n)
+    if (n) {
+        bufpool__watch_counted_locked(pool, -(int64_t)n);
         bufpool__account_free(pool, tc, n);
+    }
     if (a) {
         store_relaxed(&a->next, spare);
         spare = a;
@@ -670,6 +672,7 @@ BUFPOOL__API int bufpool_waiter_allocate(bufpool_waiter *w, size_t n, bufpool_al
     }
     if (r == 0) {
         store_relaxed(&(*out)->refs, 1);
+        bufpool__watch_counted_locked(pool, (int64_t)n);
         bufpool__account_alloc(pool, tc, *out);
     } else if (r != -EAGAIN) { /* pending is no failure of its account */
         bufpool__acct_count(w->acct, 0, 0, 1);

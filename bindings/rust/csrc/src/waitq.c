@@ -326,6 +326,7 @@ void bufpool__grant_drop(struct bufpool *pool, struct waitnode *w, struct bufpoo
         for (struct bufpool_account *p = a; p; p = p->parent)
             p->total_allocations--; /* never handed out */
         h = bufpool__acct_settle(pool, h, bufpool__acct_uncharge(pool, a, bufpool__bytes(pool, h->n), 1));
+        bufpool__watch_acct_changed(pool, a);
     }
     *spare = bufpool__list_append(*spare, h);
 }
