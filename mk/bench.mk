@@ -73,27 +73,12 @@ $(V10_DIR)/bp10.o: mk/bench.mk
 	    echo "v10: symbols above would clash with the current library"; rm -f $@.tmp; exit 1; fi
 	mv $@.tmp $@
 
-# ---- watches (#23) ---------------------------------------------------------
-# The armed-watch rows (sections pressure and instr) need the library's
-# bufpool_watch_create, declared in bufpool.h before it is implemented:
-# BENCH_HAVE_WATCH is 1 once src/ defines it, else those rows say "not
-# available".  BENCH_WATCH=0 or 1 forces it.  A stamp named after the
-# setting rebuilds the bench objects when it changes, as V10_STAMP does.
-BENCH_WATCH ?= $(if $(shell grep -ls '^BUFPOOL__API int bufpool_watch_create' src/*.c 2>/dev/null),1,0)
-WATCH_STAMP := $(BENCH_DIR)/watch/have-$(BENCH_WATCH)
-
-$(WATCH_STAMP):
-	@mkdir -p $(dir $@)
-	@rm -f $(BENCH_DIR)/watch/have-*
-	@touch $@
-
 # -O2 after $(CFLAGS): benchmark numbers come from an optimized build even
 # when CFLAGS asks for -O0.  -ldl for dlopen of jemalloc/mimalloc, -lm for log();
 # liburing for the bufring section (BENCH_URING_LIBS, set in mk/region.mk).
-$(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS) $(V10_STAMP) $(WATCH_STAMP)
+$(BENCH_DIR)/obj/%.o: bench/%.c $(BENCH_HDRS) $(V10_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BP_CFLAGS) $(BENCH_INC) $(CFLAGS) -O2 $(CPPFLAGS) -DBENCH_HAVE_V10=$(BENCH_V10) \
-	    -DBENCH_HAVE_WATCH=$(BENCH_WATCH) -c $< -o $@
+	$(CC) $(BP_CFLAGS) $(BENCH_INC) $(CFLAGS) -O2 $(CPPFLAGS) -DBENCH_HAVE_V10=$(BENCH_V10) -c $< -o $@
 
 $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A) $(V10_OBJ)
 	@mkdir -p $(dir $@)

@@ -222,8 +222,7 @@ enum {
     IMPL_V10,    /* bufpool 1.0.0, built from the history (v10.h); noted when not built */
     IMPL_ACCOUNT, /* bufpool through one account (a 1 MiB reservation) */
     IMPL_TRACK,   /* bufpool with BUFPOOL_TRACK: 1 allocation in 113 sampled */
-    IMPL_WATCH,   /* bufpool with a watch armed that the roundtrip never crosses; noted when
-                   * the library has no watches (BENCH_HAVE_WATCH 0, mk/bench.mk) */
+    IMPL_WATCH,   /* bufpool with a watch armed that the roundtrip never crosses */
     NIMPL
 };
 

@@ -103,7 +103,6 @@ static int bp_create_track(void **pool, size_t bs, size_t max_memory)
  * side table for destroy.  Thresholds at half and a quarter of the budget:
  * a roundtrip never crosses them, so what the row shows is the cost of
  * being armed. */
-#if BENCH_HAVE_WATCH
 static struct {
     bufpool *pool;
     bufpool_watch *w;
@@ -134,23 +133,6 @@ static void bp_destroy_watch(void *pool)
         }
     bufpool_destroy(pool);
 }
-#define WATCH_NOTE NULL
-#else
-static int bp_create_watch(void **pool, size_t bs, size_t max_memory)
-{
-    (void)bs;
-    (void)max_memory;
-    *pool = NULL;
-    return -ENOTSUP;
-}
-static void bp_destroy_watch(void *pool)
-{
-    bufpool_destroy(pool);
-}
-#define WATCH_NOTE                                                                               \
-    "bufpool with a watch armed: not available (this library has no bufpool_watch_create yet; " \
-    "mk/bench.mk sets BENCH_HAVE_WATCH from src/)"
-#endif
 static int bp_allocate(void *pool, size_t n, void **a)
 {
     bufpool_alloc *x = NULL;
@@ -344,7 +326,7 @@ bench_impl bench_impls[NIMPL] = {
     [IMPL_TRACK] = {"bufpool TRACK", bp_create_track, bp_allocate, bp_first, bp_release, bp_destroy,
                     bp_waiters, bp_total_waits, loop_bufpool, NULL},
     [IMPL_WATCH] = {"bufpool, watch armed", bp_create_watch, bp_allocate, bp_first, bp_release,
-                    bp_destroy_watch, bp_waiters, bp_total_waits, loop_bufpool, WATCH_NOTE},
+                    bp_destroy_watch, bp_waiters, bp_total_waits, loop_bufpool, NULL},
     [IMPL_ACCOUNT] = {"bufpool account", ba_create, ba_allocate, bp_first, bp_release, ba_destroy,
                       ba_waiters, ba_total_waits, loop_account, NULL},
 };

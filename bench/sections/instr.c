@@ -25,8 +25,8 @@
  * not trusted and the column says so.
  *
  * Implementations: bufpool (plain, through an account, with BUFPOOL_TRACK,
- * with a watch armed that the loop never crosses, when the library has
- * watches: BENCH_HAVE_WATCH), bufpool 1.0 (v10.h; when built), glibc
+ * with a watch armed that the loop never crosses), bufpool 1.0 (v10.h;
+ * when built), glibc
  * malloc+free, mimalloc mi_malloc+mi_free and jemalloc malloc+free (when
  * installed; dlopen'ed in the child).  Without valgrind the section prints
  * a note and judges nothing.
@@ -133,7 +133,6 @@ int bench_child_instr(int fd, int argc, char **argv)
         acc += in_loop_bufpool(p, warm);
         acc += in_loop_bufpool(p, iters);
         bufpool_destroy(p);
-#if BENCH_HAVE_WATCH
     } else if (!strcmp(kind, "watch")) {
         /* armed, never crossed (the loop holds one buffer at most): the
          * same loop as "bufpool" */
@@ -147,7 +146,6 @@ int bench_child_instr(int fd, int argc, char **argv)
         acc += in_loop_bufpool(p, iters);
         bufpool_watch_destroy(w);
         bufpool_destroy(p);
-#endif
     } else if (!strcmp(kind, "account")) {
         bufpool *p;
         bufpool_account *a;
@@ -567,7 +565,7 @@ void bench_section_instr(void)
         {"bufpool", "bufpool", -1},
         {"account", "bufpool through a one-level account", -1},
         {"track", "bufpool with BUFPOOL_TRACK (1 in 113 sampled)", -1},
-        {"watch", "bufpool with a watch armed (never crossed)", IMPL_WATCH},
+        {"watch", "bufpool with a watch armed (never crossed)", -1},
         {"v10", "bufpool 1.0", IMPL_V10},
         {"glibc", "glibc malloc+free", -1},
         {"mimalloc", "mimalloc mi_malloc+mi_free", IMPL_MIMALLOC},
@@ -682,9 +680,6 @@ void bench_section_instr(void)
     if (res[0].ok && res[3].ok) /* kinds[3]: the armed watch */
         bench_target("instructions per roundtrip with a watch armed vs unarmed (callgrind)",
                      res[3].per_rt / res[0].per_rt, BENCH_AT_MOST, 1.5, "x");
-    else if (bench_impls[IMPL_WATCH].note)
-        bench_target_note("The armed watch's instruction target (at most 1.5x unarmed) was not "
-                          "judged: this library has no watches yet (BENCH_HAVE_WATCH 0).");
     if (res[1].ok) {
         bench_target("instructions per n = 1 roundtrip through a one-level account (callgrind; aim "
                      "120)",

@@ -16,8 +16,7 @@
  * (bench_measure_latency: interleaved rounds).  The same loop runs for
  * all three (impls.c: loop_bufpool).  A pool without tracking pays one
  * decrement a roundtrip, and the instr section counts each row's
- * instructions.  Without watches in the library (BENCH_HAVE_WATCH 0) the
- * watch row is left out (the machine table's notes say why).
+ * instructions.
  *
  * Target: tracking at 1 in 113 costs the roundtrip at most 5% more time.
  * (The armed watch's target is on its instructions: instr.c.)
