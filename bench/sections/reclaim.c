@@ -510,10 +510,10 @@ static void rc_run(int setup, unsigned round, uint64_t warm_ns, uint64_t dur_ns,
     atomic_store(&stop, true);
     /* A worker that is still in a blocked request RC_STUCK_NS after the
      * stop waits for memory that only the cache holds, with the other
-     * worker gone: the callback, which could free it, is not called again
-     * (after a call whose freed memory another thread took, a blocked
-     * request sleeps until a release serves it).  Said in the table; the
-     * teardown's evictions below release it. */
+     * worker gone.  It happened with reclaim before pressure2's c6e3fda (a
+     * blocked request whose call freed memory that the other worker took
+     * slept without calling again); should it happen again, the table says
+     * so, and the teardown's evictions below release it. */
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += RC_STUCK_NS / 1000000000u;
@@ -700,8 +700,7 @@ void bench_section_reclaim(void)
                           rc_names[s], r + 1, RC_STUCK_NS / 1e9,
                           (double)res[s][r].stuck_cache / (double)MiB,
                           s == RC_RECLAIM || s == RC_RECLAIM90
-                              ? " that its reclaim callback could have evicted (it was not called "
-                                "again after a call whose freed memory the other worker took)"
+                              ? " that its reclaim callback could have evicted"
                               : "");
     if (!bench_opt.busy) {
         bench_target("reclaim: allocate's wait p99 with reclaim vs blocking alone's / 10",
