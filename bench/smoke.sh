@@ -38,7 +38,8 @@ for want in "## Roundtrip latency" "## Latency by number of buffers" "## Through
             "## Footprint" "### Page-sized single buffers" "### Metadata" "### Create" \
             "## Cross-thread release" "### Allocate calls that waited" \
             "## Oversubscription" "### 8 threads" "### 32 threads" "| bufpool FIFO |" \
-            "## Instructions per roundtrip" "## Provided-buffer rings" "| bufpool |"; do
+            "## Instructions per roundtrip" "## Provided-buffer rings" "| bufpool |" \
+            "## Reclaim: an LRU cache beside bursts" "| bufpool + reclaim |"; do
     grep -qF "$want" "$out/results.md" || { echo "smoke: missing '$want' in results"; exit 1; }
 done
 grep -qE '^\| bufpool \| 64 B, n = 1 \||^Note: .*section skipped' "$out/results.md" ||

@@ -87,7 +87,7 @@ $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A) $(V10_OBJ)
 # The run with busy threads (its data files in $(BENCH_DIR)/busy, not
 # plotted) and the publishing, each unless told otherwise.
 BENCH_BUSY ?= 2
-BENCH_BUSY_SECTIONS ?= backpressure,wake,xthread,oversub,isolation
+BENCH_BUSY_SECTIONS ?= backpressure,wake,xthread,oversub,isolation,reclaim
 BENCH_DOC ?= docs/benchmarks.md
 
 BENCH_BUSY_RUN = $(BENCH_BIN) --busy $(BENCH_BUSY) --section $(BENCH_BUSY_SECTIONS) --append \

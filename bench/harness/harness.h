@@ -59,6 +59,7 @@
     X(starve, "a whole-budget request against 16 threads taking 1 buffer each")         \
     X(isolation, "a protected tenant beside a greedy one: shared, per-tenant pools, accounts") \
     X(pressure, "acting before blocking: what leak tracking costs the roundtrip")       \
+    X(reclaim, "a cache beside bursts over the budget: with and without reclaim")       \
     X(instr, "instructions per cached roundtrip, counted by callgrind")                  \
     X(bufring, "io_uring provided-buffer rings: receive MB/s and peak RSS, N connections")
 
@@ -79,7 +80,7 @@ int bench_syscalls_child(int argc, char **argv);
  * its results to fd (bench_child_write), reads the parent's commands, if
  * any, from stdin (bench_child_read), and returns 0.  X(name): every child. */
 #define BENCH_CHILDREN(X)                                                                  \
-    X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring) X(busy)
+    X(mixed_time) X(mixed_rss) X(pages) X(meta) X(create) X(instr) X(bufring) X(busy) X(reclaim)
 #define BENCH_DECLARE_CHILD(name) int bench_child_##name(int fd, int argc, char **argv);
 BENCH_CHILDREN(BENCH_DECLARE_CHILD)
 #undef BENCH_DECLARE_CHILD
@@ -221,6 +222,7 @@ enum {
     IMPL_V10,    /* bufpool 1.0.0, built from the history (v10.h); noted when not built */
     IMPL_ACCOUNT, /* bufpool through one account (a 1 MiB reservation) */
     IMPL_TRACK,   /* bufpool with BUFPOOL_TRACK: 1 allocation in 113 sampled */
+    IMPL_WATCH,   /* bufpool with a watch armed that the roundtrip never crosses */
     NIMPL
 };
 

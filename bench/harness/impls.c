@@ -3,8 +3,9 @@
  * pointers (bench_impls), each with its timed roundtrip loop of direct
  * calls.
  *
- * They are bufpool (default, BUFPOOL_REGION, BUFPOOL_FIFO, and through one
- * account with bufpool_account_allocate), bufpool 1.0
+ * They are bufpool (default, BUFPOOL_REGION, BUFPOOL_FIFO, BUFPOOL_TRACK,
+ * with a watch armed, and through one account with
+ * bufpool_account_allocate), bufpool 1.0
  * (the 1.0.0 release built from the history, v10.h) and the baseline pools
  * of baselines.h: the original Rust design ported to C, a naive CAS pool, a
  * mutex+condvar pool, plain malloc, and jemalloc and mimalloc behind the
@@ -96,6 +97,41 @@ static int bp_create_fifo(void **pool, size_t bs, size_t max_memory)
 static int bp_create_track(void **pool, size_t bs, size_t max_memory)
 {
     return bp_create_flags(pool, bs, max_memory, BUFPOOL_TRACK);
+}
+/* bufpool with a watch armed: the pool itself behind the pointer, so that
+ * its timed loop is loop_bufpool, the plain pool's; the watch waits in a
+ * side table for destroy.  Thresholds at half and a quarter of the budget:
+ * a roundtrip never crosses them, so what the row shows is the cost of
+ * being armed. */
+static struct {
+    bufpool *pool;
+    bufpool_watch *w;
+} bp_watches[4];
+static int bp_create_watch(void **pool, size_t bs, size_t max_memory)
+{
+    int err = bp_create_flags(pool, bs, max_memory, 0);
+    if (err)
+        return err;
+    for (size_t i = 0; i < sizeof bp_watches / sizeof bp_watches[0]; i++)
+        if (!bp_watches[i].pool) {
+            err = bufpool_watch_create(*pool, NULL, max_memory / 2, max_memory / 4, &bp_watches[i].w);
+            if (err)
+                break;
+            bp_watches[i].pool = *pool;
+            return 0;
+        }
+    bufpool_destroy(*pool);
+    *pool = NULL;
+    return err ? err : -ENOMEM;
+}
+static void bp_destroy_watch(void *pool)
+{
+    for (size_t i = 0; i < sizeof bp_watches / sizeof bp_watches[0]; i++)
+        if (bp_watches[i].pool == pool) {
+            bufpool_watch_destroy(bp_watches[i].w); /* before its pool */
+            bp_watches[i].pool = NULL;
+        }
+    bufpool_destroy(pool);
 }
 static int bp_allocate(void *pool, size_t n, void **a)
 {
@@ -289,6 +325,8 @@ bench_impl bench_impls[NIMPL] = {
     [IMPL_V10] = V10_IMPL,
     [IMPL_TRACK] = {"bufpool TRACK", bp_create_track, bp_allocate, bp_first, bp_release, bp_destroy,
                     bp_waiters, bp_total_waits, loop_bufpool, NULL},
+    [IMPL_WATCH] = {"bufpool, watch armed", bp_create_watch, bp_allocate, bp_first, bp_release,
+                    bp_destroy_watch, bp_waiters, bp_total_waits, loop_bufpool, NULL},
     [IMPL_ACCOUNT] = {"bufpool account", ba_create, ba_allocate, bp_first, bp_release, ba_destroy,
                       ba_waiters, ba_total_waits, loop_account, NULL},
 };

@@ -33,8 +33,18 @@
  *                       least every malloc-based pool on both
  *   oversubscription    8 and 32 threads, 16 KiB budget: aggregate at least
  *                       naive's; BUFPOOL_FIFO least / most served >= 0.5
+ *   isolation           accounts: the protected tenant's wait p99 at most
+ *                       1.2x static partitioning's; both tenants' throughput
+ *                       at least 0.9x the shared pool's
+ *   leak tracking       sampling 1 in 113: the roundtrip at most 1.05x the
+ *                       untracked one's time
+ *   reclaim             the cache beside bursts (section reclaim): with a
+ *                       reclaim callback, the wait p99 at most 1/10 of
+ *                       blocking alone's and throughput at least blocking
+ *                       alone's
  *   instructions        at most 100 per n = 1 cached roundtrip (callgrind),
- *                       no locked instruction
+ *                       no locked instruction; through an account at most
+ *                       150; with a watch armed at most 1.5x unarmed
  */
 #include "harness.h"
 

@@ -24,13 +24,16 @@
  * address does not fall on an instruction objdump decoded, the mapping is
  * not trusted and the column says so.
  *
- * Implementations: bufpool, bufpool 1.0 (v10.h; when built), glibc
+ * Implementations: bufpool (plain, through an account, with BUFPOOL_TRACK,
+ * with a watch armed that the loop never crosses), bufpool 1.0 (v10.h;
+ * when built), glibc
  * malloc+free, mimalloc mi_malloc+mi_free and jemalloc malloc+free (when
  * installed; dlopen'ed in the child).  Without valgrind the section prints
  * a note and judges nothing.
  *
  * Targets: bufpool at most 100 instructions per roundtrip (the issue aims
- * for 60), and no locked instruction.
+ * for 60), and no locked instruction; with a watch armed at most 1.5x the
+ * unarmed count (issue [pressure]).
  */
 #include "harness.h"
 #include "v10.h"
@@ -129,6 +132,19 @@ int bench_child_instr(int fd, int argc, char **argv)
             return 3;
         acc += in_loop_bufpool(p, warm);
         acc += in_loop_bufpool(p, iters);
+        bufpool_destroy(p);
+    } else if (!strcmp(kind, "watch")) {
+        /* armed, never crossed (the loop holds one buffer at most): the
+         * same loop as "bufpool" */
+        bufpool *p;
+        bufpool_watch *w;
+        if (bufpool_create(&p, &cfg))
+            return 3;
+        if (bufpool_watch_create(p, NULL, 32 * MiB, 16 * MiB, &w))
+            return 3;
+        acc += in_loop_bufpool(p, warm);
+        acc += in_loop_bufpool(p, iters);
+        bufpool_watch_destroy(w);
         bufpool_destroy(p);
     } else if (!strcmp(kind, "account")) {
         bufpool *p;
@@ -549,6 +565,7 @@ void bench_section_instr(void)
         {"bufpool", "bufpool", -1},
         {"account", "bufpool through a one-level account", -1},
         {"track", "bufpool with BUFPOOL_TRACK (1 in 113 sampled)", -1},
+        {"watch", "bufpool with a watch armed (never crossed)", -1},
         {"v10", "bufpool 1.0", IMPL_V10},
         {"glibc", "glibc malloc+free", -1},
         {"mimalloc", "mimalloc mi_malloc+mi_free", IMPL_MIMALLOC},
@@ -660,6 +677,9 @@ void bench_section_instr(void)
             bench_target_text("locked instructions per roundtrip on the owner's side (callgrind)",
                               "not counted", "<= 0", false);
     }
+    if (res[0].ok && res[3].ok) /* kinds[3]: the armed watch */
+        bench_target("instructions per roundtrip with a watch armed vs unarmed (callgrind)",
+                     res[3].per_rt / res[0].per_rt, BENCH_AT_MOST, 1.5, "x");
     if (res[1].ok) {
         bench_target("instructions per n = 1 roundtrip through a one-level account (callgrind; aim "
                      "120)",
