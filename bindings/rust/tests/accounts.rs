@@ -7,17 +7,17 @@
 //! hanging it.
 
 use bufpool::{Account, AccountAllocateFuture, AccountConfig, AccountStats, Alloc, Config, Error, Pool};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 const BUF: usize = 4096;
-const DEADLINE: Duration = Duration::from_secs(60);
+mod common;
+use common::{DEADLINE, Task, run_tasks, yield_now};
 
 fn pool(buffers: usize) -> Pool {
     Pool::new(Config::new(BUF, buffers * BUF)).expect("Pool::new")
@@ -76,109 +76,6 @@ fn block_on<F: Future>(f: F) -> F::Output {
 /// One poll with a waker that counts its wakes.
 fn poll_once(f: &mut AccountAllocateFuture, waker: &Waker) -> Poll<Result<Alloc, Error>> {
     Pin::new(f).poll(&mut Context::from_waker(waker))
-}
-
-// ---- a task queue run by worker threads (as tests/async.rs) ----
-
-type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-struct Job {
-    fut: Mutex<Option<Task>>,
-    queued: AtomicBool,
-    exec: Arc<Exec>,
-}
-
-struct Exec {
-    queue: Mutex<VecDeque<Arc<Job>>>,
-    ready: Condvar,
-    live: AtomicUsize,
-}
-
-impl Wake for Job {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            self.exec.queue.lock().unwrap().push_back(self.clone());
-            self.exec.ready.notify_one();
-        }
-    }
-}
-
-impl Exec {
-    fn worker(self: &Arc<Self>) {
-        loop {
-            let job = {
-                let mut q = self.queue.lock().unwrap();
-                loop {
-                    if self.live.load(Ordering::Acquire) == 0 {
-                        return;
-                    }
-                    if let Some(j) = q.pop_front() {
-                        break j;
-                    }
-                    q = self.ready.wait_timeout(q, Duration::from_millis(100)).unwrap().0;
-                }
-            };
-            job.queued.store(false, Ordering::Release);
-            let waker = Waker::from(job.clone());
-            let mut slot = job.fut.lock().unwrap();
-            let ready = match slot.as_mut() {
-                Some(f) => f.as_mut().poll(&mut Context::from_waker(&waker)).is_ready(),
-                None => false,
-            };
-            if ready {
-                *slot = None;
-                if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.ready.notify_all();
-                }
-            }
-        }
-    }
-}
-
-/// Run `tasks` on `threads` worker threads until all complete; panics past
-/// the deadline, saying how many were left.
-fn run_tasks(threads: usize, tasks: Vec<Task>) {
-    let exec = Arc::new(Exec {
-        queue: Mutex::new(VecDeque::new()),
-        ready: Condvar::new(),
-        live: AtomicUsize::new(tasks.len()),
-    });
-    for t in tasks {
-        let job =
-            Arc::new(Job { fut: Mutex::new(Some(t)), queued: AtomicBool::new(false), exec: exec.clone() });
-        Waker::from(job).wake();
-    }
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let e = exec.clone();
-            thread::spawn(move || e.worker())
-        })
-        .collect();
-    let end = Instant::now() + DEADLINE;
-    while exec.live.load(Ordering::Acquire) > 0 {
-        assert!(Instant::now() < end, "{} tasks never completed", exec.live.load(Ordering::Acquire));
-        thread::sleep(Duration::from_millis(5));
-    }
-    for w in workers {
-        w.join().unwrap();
-    }
-}
-
-/// Pending once, having woken itself: a point where other tasks run.
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            return Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
 }
 
 // ---- the tests ----

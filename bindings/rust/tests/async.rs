@@ -4,17 +4,17 @@
 //! instead of hanging it.
 
 use bufpool::{Alloc, AllocateFuture, Config, Error, Pool};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 const BUF: usize = 4096;
-const DEADLINE: Duration = Duration::from_secs(60);
+mod common;
+use common::{DEADLINE, Task, run_tasks, yield_now};
 
 // ---- block_on: poll on this thread, park between polls ----
 
@@ -43,112 +43,6 @@ fn block_on<F: Future>(f: F) -> F::Output {
         assert!(now < end, "block_on: no wake-up within {DEADLINE:?}");
         thread::park_timeout(end - now);
     }
-}
-
-// ---- a task queue run by worker threads ----
-
-type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-struct Job {
-    fut: Mutex<Option<Task>>,
-    queued: AtomicBool,
-    exec: Arc<Exec>,
-}
-
-struct Exec {
-    queue: Mutex<VecDeque<Arc<Job>>>,
-    ready: Condvar,
-    live: AtomicUsize,
-}
-
-impl Wake for Job {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        // Once in the queue at a time; a wake while queued changes nothing.
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            self.exec.queue.lock().unwrap().push_back(self.clone());
-            self.exec.ready.notify_one();
-        }
-    }
-}
-
-impl Exec {
-    fn worker(self: &Arc<Self>) {
-        loop {
-            let job = {
-                let mut q = self.queue.lock().unwrap();
-                loop {
-                    if self.live.load(Ordering::Acquire) == 0 {
-                        return;
-                    }
-                    if let Some(j) = q.pop_front() {
-                        break j;
-                    }
-                    q = self.ready.wait_timeout(q, Duration::from_millis(100)).unwrap().0;
-                }
-            };
-            // Cleared before the poll: a wake during it queues the job again.
-            job.queued.store(false, Ordering::Release);
-            let waker = Waker::from(job.clone());
-            let mut slot = job.fut.lock().unwrap();
-            let ready = match slot.as_mut() {
-                Some(f) => f.as_mut().poll(&mut Context::from_waker(&waker)).is_ready(),
-                None => false,
-            };
-            if ready {
-                *slot = None;
-                if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.ready.notify_all();
-                }
-            }
-        }
-    }
-}
-
-/// Run `tasks` on `threads` worker threads until all complete; panics past
-/// the deadline, saying how many were left.
-fn run_tasks(threads: usize, tasks: Vec<Task>) {
-    let exec = Arc::new(Exec {
-        queue: Mutex::new(VecDeque::new()),
-        ready: Condvar::new(),
-        live: AtomicUsize::new(tasks.len()),
-    });
-    for t in tasks {
-        let job =
-            Arc::new(Job { fut: Mutex::new(Some(t)), queued: AtomicBool::new(false), exec: exec.clone() });
-        Waker::from(job).wake();
-    }
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let e = exec.clone();
-            thread::spawn(move || e.worker())
-        })
-        .collect();
-    let end = Instant::now() + DEADLINE;
-    while exec.live.load(Ordering::Acquire) > 0 {
-        // A lost wake-up leaves tasks that nothing queues again.
-        assert!(Instant::now() < end, "{} tasks never completed", exec.live.load(Ordering::Acquire));
-        thread::sleep(Duration::from_millis(5));
-    }
-    for w in workers {
-        w.join().unwrap();
-    }
-}
-
-/// Pending once, having woken itself: a point where other tasks run.
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            return Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
 }
 
 // ---- wakers that record ----
